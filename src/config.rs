@@ -1,0 +1,279 @@
+//! Configuration, read once from the environment at start-up. A bad value stops start-up with
+//! one line that names the variable; secrets are never printed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::db::Backend;
+
+/// Where the embedded default keeps its files.
+pub const DATA_DIR: &str = "data";
+/// The embedded default database, used when `DATABASE_URL` is not set.
+pub const DEFAULT_SQLITE_PATH: &str = "data/umkm.db";
+/// The shortest JWT secret accepted: 256 bits, the size of the HS256 key.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The server's settings.
+#[derive(Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `postgres://…` or an SQLite path.
+    pub database_url: String,
+    /// `BIND_ADDR`: where the server listens.
+    pub bind_addr: SocketAddr,
+    /// `JWT_SECRET`: the HS256 signing key.
+    pub jwt_secret: Secret,
+    /// `ACCESS_TOKEN_TTL`: lifetime of an access token, in seconds.
+    pub access_token_ttl: Duration,
+    /// `DB_POOL_SIZE`: connections in the pool.
+    pub db_pool_size: u32,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser.
+    pub cors_allowed_origins: Vec<String>,
+    /// `MAX_BODY_BYTES`: the largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// A secret value whose `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps raw bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+
+    /// The bytes, for the one place that needs them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &Backend::of_url(&self.database_url))
+            .field("bind_addr", &self.bind_addr)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration variable with a bad value.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {var}: {reason}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub var: &'static str,
+    /// What is wrong with it (never the value of a secret).
+    pub reason: String,
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// Reads a variable; unset and empty are the same.
+fn var(name: &'static str) -> Result<Option<String>, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v.trim().to_owned())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(invalid(name, "not valid UTF-8")),
+    }
+}
+
+fn parsed<T: std::str::FromStr>(
+    name: &'static str,
+    default: T,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    let value = match var(name)? {
+        None => default,
+        Some(raw) => raw
+            .parse::<T>()
+            .map_err(|e| invalid(name, format!("{e} ({raw:?})")))?,
+    };
+    check(&value).map_err(|reason| invalid(name, reason))?;
+    Ok(value)
+}
+
+impl Config {
+    /// Reads the configuration from the environment (after `.env`, if present).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let database_url = var("DATABASE_URL")?.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
+        let bind_addr = parsed(
+            "BIND_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            |_| Ok(()),
+        )?;
+        let ttl = parsed("ACCESS_TOKEN_TTL", 3600u64, |s| {
+            if (60..=7 * 24 * 3600).contains(s) {
+                Ok(())
+            } else {
+                Err("must be between 60 and 604800 seconds".into())
+            }
+        })?;
+        let db_pool_size = parsed("DB_POOL_SIZE", 10u32, |n| {
+            if (1..=1000).contains(n) {
+                Ok(())
+            } else {
+                Err("must be between 1 and 1000".into())
+            }
+        })?;
+        let max_body_bytes = parsed("MAX_BODY_BYTES", 16usize * 1024 * 1024, |n| {
+            if (1024..=1024 * 1024 * 1024).contains(n) {
+                Ok(())
+            } else {
+                Err("must be between 1024 and 1073741824".into())
+            }
+        })?;
+        let cors_allowed_origins = match var("CORS_ALLOWED_ORIGINS")? {
+            None => Vec::new(),
+            Some(list) => parse_origins(&list).map_err(|r| invalid("CORS_ALLOWED_ORIGINS", r))?,
+        };
+        let jwt_secret = match var("JWT_SECRET")? {
+            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_SECRET_BYTES} bytes long"),
+                ));
+            }
+            Some(secret) => Secret::new(secret.into_bytes()),
+            None if Backend::of_url(&database_url) == Backend::Postgres => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "is required with a PostgreSQL DATABASE_URL",
+                ));
+            }
+            None => local_secret(Path::new(DATA_DIR))
+                .map_err(|e| invalid("JWT_SECRET", format!("unset, and {e}")))?,
+        };
+        Ok(Config {
+            database_url,
+            bind_addr,
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(ttl),
+            db_pool_size,
+            cors_allowed_origins,
+            max_body_bytes,
+        })
+    }
+}
+
+fn parse_origins(list: &str) -> Result<Vec<String>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let valid = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.ends_with('/')
+                && !o.contains(char::is_whitespace);
+            if valid || o == "*" {
+                Ok(o.to_owned())
+            } else {
+                Err(format!(
+                    "{o:?} is not an origin like https://app.example.go.id"
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The embedded default's secret: generated on first start and kept in `dir/jwt_secret`,
+/// readable by the owner only, so tokens survive a restart.
+fn local_secret(dir: &Path) -> Result<Secret, String> {
+    let path: PathBuf = dir.join("jwt_secret");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => return Ok(Secret::new(bytes)),
+        Ok(_) => {
+            return Err(format!(
+                "{} is shorter than {MIN_SECRET_BYTES} bytes",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{} cannot be read: {e}", path.display())),
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("{} cannot be created: {e}", dir.display()))?;
+    let secret = random_token(48);
+    write_private(&path, secret.as_bytes())
+        .map_err(|e| format!("{} cannot be written: {e}", path.display()))?;
+    Ok(Secret::new(secret.into_bytes()))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+/// A random URL-safe string of `len` characters from the OS's generator.
+pub fn random_token(len: usize) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked() {
+        assert_eq!(
+            parse_origins("https://a.example, http://localhost:3000").ok(),
+            Some(vec![
+                "https://a.example".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        assert!(parse_origins("a.example").is_err());
+        assert!(parse_origins("https://a.example/").is_err());
+    }
+
+    #[test]
+    fn local_secret_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = local_secret(dir.path()).unwrap();
+        let second = local_secret(dir.path()).unwrap();
+        assert_eq!(first.expose(), second.expose());
+        assert!(first.expose().len() >= MIN_SECRET_BYTES);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("jwt_secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

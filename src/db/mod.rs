@@ -1,0 +1,178 @@
+//! The database: one connection type over PostgreSQL and SQLite, its pool and the embedded migrations.
+
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// A connection to either back end; every query in the crate is written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// Production: PostgreSQL 15 or newer.
+    Pg(PgConnection),
+    /// The embedded default: a local SQLite file.
+    Sqlite(SqliteConnection),
+}
+
+/// The connection pool shared by all workers.
+pub type Pool = r2d2::Pool<Manager>;
+/// A connection checked out of the pool.
+pub type Conn = r2d2::PooledConnection<Manager>;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// How long a request waits for a free connection before it is answered 503.
+pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which back end a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// Anything else: a file path, optionally behind `sqlite://`.
+    Sqlite,
+}
+
+impl Backend {
+    /// The back end a URL selects.
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// Opens connections of the back end its URL names. Unlike the derived
+/// `MultiConnection::establish`, which tries each back end in turn, this never opens an SQLite
+/// file named after an unreachable PostgreSQL URL, and it keeps the real connection error.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl Manager {
+    /// A manager for `url` (`postgres://…`, or an SQLite path with an optional `sqlite://`).
+    pub fn new(url: &str) -> Self {
+        let backend = Backend::of_url(url);
+        let url = match backend {
+            Backend::Postgres => url.to_owned(),
+            Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
+        };
+        Manager { url, backend }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .map(DbConnection::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn =
+                    SqliteConnection::establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
+                // Foreign keys enforced, WAL journal for concurrent readers, and a busy timeout
+                // instead of an immediate "database is locked".
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Builds a pool for `url`. Connections are opened lazily: a database that is down at start-up
+/// makes requests answer 503 until it is back, rather than keeping the server from starting.
+pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
+    let manager = Manager::new(url);
+    if manager.backend == Backend::Sqlite
+        && let Some(dir) = Path::new(&manager.url)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+    {
+        // A directory that cannot be made shows up as a clear connection error later.
+        let _ = std::fs::create_dir_all(dir);
+    }
+    r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .test_on_check_out(false)
+        .build(manager)
+}
+
+/// Error type of migration runs.
+pub type MigrationError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Applies the pending migrations of the connection's back end; returns how many ran.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, MigrationError> {
+    let applied = match conn {
+        DbConnection::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS)?.len(),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS)?.len(),
+    };
+    Ok(applied)
+}
+
+/// Whether every embedded migration has been applied (for `/readyz`).
+pub fn migrations_current(conn: &mut DbConnection) -> Result<bool, MigrationError> {
+    let pending = match conn {
+        DbConnection::Pg(c) => c.has_pending_migration(PG_MIGRATIONS)?,
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS)?,
+    };
+    Ok(!pending)
+}
+
+/// The back end of a live connection.
+pub fn backend(conn: &DbConnection) -> Backend {
+    match conn {
+        DbConnection::Pg(_) => Backend::Postgres,
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+/// The current UTC time at the microsecond precision both back ends store, so that a value
+/// written and the same value read back compare equal.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool: both the checkout and the
+/// queries block, so neither may run on an async worker.
+pub async fn run<T, F>(pool: &Pool, f: F) -> crate::error::AppResult<T>
+where
+    F: FnOnce(&mut DbConnection) -> crate::error::AppResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
+}

@@ -1,0 +1,43 @@
+//! Liveness and readiness probes, public so that a load balancer can call them.
+
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::db;
+use crate::error::{AppError, AppResult};
+
+/// A probe's answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Alive: the process answers. Does not touch the database.
+#[utoipa::path(tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Ready: the database answers and every migration is applied.
+#[utoipa::path(tag = "health", responses((status = 200, description = "Ready to serve", body = Health)))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let current = db::run(&state.pool, |conn| {
+        db::migrations_current(conn).map_err(|e| AppError::Unavailable(e.to_string()))
+    })
+    .await?;
+    if current {
+        Ok(HttpResponse::Ok().json(Health {
+            status: "ok".into(),
+        }))
+    } else {
+        Err(AppError::Unavailable("migrations are pending".into()))
+    }
+}

@@ -1,0 +1,409 @@
+//! The HTTP edge shared by every resource: the JSON body extractor, query and path error
+//! handling, request ids, `ETag`/`If-Match`, and the problem answers for unknown routes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::{ErrorHandlerResponse, Next};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AppError, AppResult, FieldError, PROBLEM_JSON};
+
+/// The request id header, echoed on every response.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, available to handlers through the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Largest accepted request body, set from `MAX_BODY_BYTES`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body, deserialized strictly: unknown fields are rejected, and a field of the
+/// wrong type is reported by its path. Accepts `application/json`, any `+json` type (such as
+/// `application/merge-patch+json`), and nothing else.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(256 * 1024, |l| l.0);
+        let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
+            m.type_() == mime_type::APPLICATION
+                && (m.subtype() == mime_type::JSON || m.suffix() == Some(mime_type::JSON))
+        });
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(AppError::UnsupportedMediaType {
+                    expected: "application/json",
+                });
+            }
+            if declared_length.is_some_and(|n| n > limit) {
+                return Err(AppError::PayloadTooLarge { limit });
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|e| AppError::BadRequest(format!("unreadable body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(AppError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// Actix's `mime` re-export, named for readability above.
+mod mime_type {
+    pub use actix_web::mime::{APPLICATION, JSON};
+}
+
+/// Parses a JSON document into `T`: a syntax error is 400, a document of the wrong shape is 422
+/// naming the field.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                AppError::Validation(vec![shape_error(&path, &inner.to_string())])
+            }
+            _ => AppError::BadRequest(format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+/// Turns serde's message about a document of the wrong shape into a field error.
+fn shape_error(path: &str, message: &str) -> FieldError {
+    // serde_json appends " at line L column C"; the path already says where.
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let quoted = message.split('`').nth(1).unwrap_or_default();
+    let parent = if path == "." {
+        String::new()
+    } else {
+        format!("{path}.")
+    };
+    if message.starts_with("unknown field") {
+        // The path already ends at the unknown field.
+        let field = if path.ends_with(quoted) {
+            path.to_owned()
+        } else {
+            format!("{parent}{quoted}")
+        };
+        FieldError::new(field, "unknown_field", "is not a field of this resource")
+    } else if message.starts_with("missing field") {
+        FieldError::new(format!("{parent}{quoted}"), "required", "is required")
+    } else {
+        let field = if path == "." { "body" } else { path };
+        FieldError::new(field, "invalid_type", message)
+    }
+}
+
+/// Query-string errors are 400 problems that say which parameter is wrong.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let detail = err.to_string();
+        let detail = detail
+            .strip_prefix("Query deserialize error: ")
+            .unwrap_or(&detail);
+        AppError::BadRequest(format!("invalid query string: {detail}")).into()
+    })
+}
+
+/// Path-parameter errors (`/users/abc`) are 400 problems.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| {
+        let detail = err.to_string();
+        let detail = detail
+            .strip_prefix("Path deserialize error: ")
+            .unwrap_or(&detail);
+        AppError::BadRequest(format!("invalid path parameter: {detail}")).into()
+    })
+}
+
+/// A request id is echoed only when it is short and plain; anything else gets a fresh one.
+fn sane_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Gives every request an id (the client's `X-Request-Id` when sane), puts it on the response,
+/// logs server errors with it and their cause, and adds the headers every response carries.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    let mut res = next.call(req).await?;
+    if res.status().is_server_error() {
+        match res.response().error() {
+            Some(err) => log::error!("request_id={id} status={} error: {err}", res.status()),
+            None => log::error!("request_id={id} status={}", res.status()),
+        }
+    }
+    let headers = res.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(X_REQUEST_ID, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if authenticated {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// Rewrites any error response that is not already a problem document (actix's own 404s,
+/// 405s and 413s, the documentation server's) into one, so clients parse a single error shape.
+pub fn problemize<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let error = match status {
+        StatusCode::NOT_FOUND => AppError::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge {
+            limit: res.request().app_data::<BodyLimit>().map_or(0, |l| l.0),
+        },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType {
+            expected: "application/json",
+        },
+        StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed {
+            allow: allowed_methods(res.headers()),
+        },
+        s if s.is_server_error() => AppError::Internal(format!("{s} from an inner service")),
+        s => AppError::BadRequest(s.canonical_reason().unwrap_or("bad request").to_owned()),
+    };
+    let (req, old) = res.into_parts();
+    let mut new = error.error_response();
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}
+
+fn allowed_methods(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').map(|m| m.trim().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// The API's routes as `(template, method)`, taken from the OpenAPI document so that the
+/// answer to an unknown route agrees with the documentation: a known path with another
+/// method is 405 with `Allow`, anything else 404.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable(Arc<Vec<(Vec<String>, Vec<Method>)>>);
+
+impl RouteTable {
+    /// Builds the table from the OpenAPI paths.
+    pub fn from_spec(spec: &utoipa::openapi::OpenApi) -> Self {
+        let routes = spec
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let segments = template.split('/').map(str::to_owned).collect();
+                let ops = [
+                    (Method::GET, item.get.is_some()),
+                    (Method::POST, item.post.is_some()),
+                    (Method::PUT, item.put.is_some()),
+                    (Method::PATCH, item.patch.is_some()),
+                    (Method::DELETE, item.delete.is_some()),
+                ];
+                (
+                    segments,
+                    ops.into_iter()
+                        .filter(|(_, on)| *on)
+                        .map(|(m, _)| m)
+                        .collect(),
+                )
+            })
+            .collect();
+        RouteTable(Arc::new(routes))
+    }
+
+    /// The methods a concrete path accepts (empty when no route has that shape).
+    pub fn methods_for(&self, path: &str) -> Vec<Method> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut methods: Vec<Method> = Vec::new();
+        for (template, ops) in self.0.iter() {
+            let matches = template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                });
+            if matches {
+                methods.extend(
+                    ops.iter()
+                        .filter(|m| !methods.contains(m))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        methods
+    }
+}
+
+/// The default service: 405 for a known path with another method, 404 otherwise.
+pub async fn fallback(req: HttpRequest) -> AppResult<actix_web::HttpResponse> {
+    let methods = req
+        .app_data::<RouteTable>()
+        .map(|t| t.methods_for(req.path()))
+        .unwrap_or_default();
+    if methods.is_empty() {
+        Err(AppError::NotFound)
+    } else {
+        Err(AppError::MethodNotAllowed {
+            allow: methods.iter().map(ToString::to_string).collect(),
+        })
+    }
+}
+
+/// The `ETag` of a record at `version`.
+pub fn etag(version: i32) -> header::ETag {
+    header::ETag(header::EntityTag::new_strong(version.to_string()))
+}
+
+/// The versions a client named in `If-Match`, if it sent the header.
+#[derive(Debug, Clone, Default)]
+pub struct IfMatch(Option<header::IfMatch>);
+
+impl IfMatch {
+    /// 412 unless the header is absent, `*`, or names `version`.
+    pub fn check(&self, version: i32) -> AppResult<()> {
+        let current = header::EntityTag::new_strong(version.to_string());
+        match &self.0 {
+            None | Some(header::IfMatch::Any) => Ok(()),
+            Some(header::IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&current)) => {
+                Ok(())
+            }
+            Some(_) => Err(AppError::PreconditionFailed),
+        }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = if req.headers().contains_key(header::IF_MATCH) {
+            <header::IfMatch as header::Header>::parse(req)
+                .map(|h| IfMatch(Some(h)))
+                .map_err(|_| {
+                    AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into())
+                })
+        } else {
+            Ok(IfMatch(None))
+        };
+        std::future::ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        count: i64,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = parse_json::<Body>(br#"{"name": "a", "count": 1, "colour": "red"}"#).unwrap_err();
+        let AppError::Validation(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors[0].field, "colour");
+        assert_eq!(errors[0].code, "unknown_field");
+
+        let err = parse_json::<Body>(br#"{"name": "a", "count": "many"}"#).unwrap_err();
+        let AppError::Validation(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors[0].field, "count");
+
+        let err = parse_json::<Body>(br#"{"name": "a"}"#).unwrap_err();
+        let AppError::Validation(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].code.as_str()),
+            ("count", "required")
+        );
+
+        assert!(matches!(
+            parse_json::<Body>(br#"{"name": "#),
+            Err(AppError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn request_ids_are_echoed_only_when_plain() {
+        assert!(sane_request_id("b7c1e7d2-7f5e-4c0e-9e2a-1f6b9d0c2a11"));
+        assert!(!sane_request_id(""));
+        assert!(!sane_request_id("a b"));
+        assert!(!sane_request_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn route_table_matches_templates() {
+        let table = RouteTable(Arc::new(vec![(
+            "/api/v1/users/{id}".split('/').map(str::to_owned).collect(),
+            vec![Method::GET, Method::DELETE],
+        )]));
+        assert_eq!(
+            table.methods_for("/api/v1/users/7"),
+            vec![Method::GET, Method::DELETE]
+        );
+        assert!(table.methods_for("/api/v1/users/7/x").is_empty());
+        assert!(table.methods_for("/api/v1/users/").is_empty());
+    }
+}

@@ -1,0 +1,217 @@
+//! The `umkm-api` command: serve the API, migrate, print the OpenAPI document, manage users.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use umkm_api::auth::Role;
+use umkm_api::config::Config;
+use umkm_api::error::AppError;
+use umkm_api::users::{self, NewUser};
+use umkm_api::{AppState, app, db, openapi};
+
+#[derive(Parser)]
+#[command(version, about = "JSON REST backend for UMKM data", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input (prompted on a terminal).
+    Create {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+        /// admin, officer, bank, retail or viewer.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The bank partner id (bank users).
+        #[arg(long)]
+        bank_partner: Option<i64>,
+        /// The retail partner id (retail users).
+        #[arg(long)]
+        retail_partner: Option<i64>,
+    },
+    /// Set a user's password, read from standard input (prompted on a terminal).
+    ResetPassword {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "expected admin, officer, bank, retail or viewer".into())
+}
+
+fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => print_openapi(),
+        Command::Serve => serve(),
+        Command::Migrate => connect().map(|_| ()),
+        Command::User(command) => user(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("umkm-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_openapi() -> Result<(), String> {
+    let json = openapi::spec()
+        .to_pretty_json()
+        .map_err(|e| e.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
+/// Reads the configuration, opens the pool and applies pending migrations.
+fn connect() -> Result<(Config, db::Pool), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let pool = db::pool(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let applied = db::run_migrations(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
+    if applied > 0 {
+        log::info!("applied {applied} migration(s)");
+    }
+    Ok((config, pool))
+}
+
+fn describe(err: AppError) -> String {
+    match err {
+        AppError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{} {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        AppError::NotFound => "no such user".into(),
+        other => other.to_string(),
+    }
+}
+
+fn serve() -> Result<(), String> {
+    let (config, pool) = connect()?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let admin = users::ensure_first_admin(
+        &mut conn,
+        std::env::var("UMKM_ADMIN_EMAIL").ok(),
+        std::env::var("UMKM_ADMIN_PASSWORD").ok(),
+    )
+    .map_err(|e| format!("cannot create the first admin: {}", describe(e)))?;
+    drop(conn);
+    let addr = config.bind_addr;
+    let state = AppState::new(config, pool).map_err(describe)?;
+
+    let base = format!("http://{addr}");
+    println!("umkm-api {} listening on {base}", env!("CARGO_PKG_VERSION"));
+    println!("  API docs:  {base}/docs/");
+    println!("  OpenAPI:   {base}/api-docs/openapi.json");
+    match admin {
+        Some((email, Some(password))) => {
+            // Shown once, on the console only; never logged.
+            println!("  First admin created: {email} / {password}");
+            println!("  (change it with `umkm-api user reset-password --email {email}`)");
+        }
+        Some((email, None)) => {
+            println!("  First admin created: {email} (password from UMKM_ADMIN_PASSWORD)")
+        }
+        None => {}
+    }
+    println!(
+        "  Log in:    curl -s -X POST {base}/api/v1/auth/token -H 'Content-Type: application/json' \
+         -d '{{\"email\":\"…\",\"password\":\"…\"}}'"
+    );
+
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::HttpServer::new(move || app(state.clone()))
+            .shutdown_timeout(30)
+            .bind(addr)
+            .map_err(|e| format!("cannot listen on {addr} (BIND_ADDR): {e}"))?
+            .run()
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Reads a password: prompted twice on a terminal, else the first line of standard input.
+fn read_password() -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let second = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if first != second {
+            return Err("the passwords differ".into());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+fn user(command: UserCommand) -> Result<(), String> {
+    let (_, pool) = connect()?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    match command {
+        UserCommand::Create {
+            email,
+            role,
+            bank_partner,
+            retail_partner,
+        } => {
+            let password = read_password()?;
+            let user = users::create(
+                &mut conn,
+                NewUser {
+                    email,
+                    password,
+                    role,
+                    bank_partner_id: bank_partner,
+                    retail_partner_id: retail_partner,
+                    disabled: false,
+                },
+            )
+            .map_err(describe)?;
+            println!(
+                "created user {} ({}) with id {}",
+                user.email, user.role, user.id
+            );
+        }
+        UserCommand::ResetPassword { email } => {
+            let password = read_password()?;
+            users::reset_password(&mut conn, &email, &password).map_err(describe)?;
+            println!("password changed for {}", email.trim().to_lowercase());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The OpenAPI document: generated from the handlers' annotations, completed here with the
+//! security scheme and the problem responses every operation can give.
+
+use actix_web::App;
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{FieldError, PROBLEM_JSON, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "umkm-api",
+        description = "JSON REST API for the UMKM (micro, small and medium enterprise) records of a \
+regency's trade and industry office (Disperindag): businesses, products, retail partners, partner banks \
+and trainings.\n\n\
+Log in with `POST /api/v1/auth/token` and send the token as `Authorization: Bearer <token>`. \
+Errors are RFC 9457 problem documents (`application/problem+json`); validation problems list every \
+bad field in `errors`. Lists take `limit` (1–500, default 50) and an opaque `cursor` (the previous \
+page's `next_cursor`); `count=true` adds the exact `total`. Single resources carry an `ETag` (their \
+`version`); `PATCH` and `DELETE` honour `If-Match` and answer 412 when it names another version. \
+Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).",
+        license(name = "MIT"),
+    ),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "auth", description = "Log in and who am I"),
+        (name = "users", description = "Accounts and roles (admin only)"),
+        (name = "regions", description = "Kemendagri region codes"),
+        (name = "health", description = "Liveness and readiness probes"),
+    ),
+)]
+struct ApiDoc;
+
+/// The annotations' part of the document, before the routes are collected.
+pub fn base() -> Document {
+    ApiDoc::openapi()
+}
+
+/// The complete document, as `/api-docs/openapi.json` serves it and `umkm-api openapi` prints it.
+pub fn spec() -> Document {
+    let (_app, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(base())
+        .configure(crate::routes)
+        .split_for_parts();
+    complete(doc)
+}
+
+/// Adds the bearer scheme and, to every operation, the problem responses it can give, so that
+/// each handler lists only its success and its own specific failures.
+pub fn complete(mut doc: Document) -> Document {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("An access token from `POST /api/v1/auth/token`"))
+                .build(),
+        ),
+    );
+    for item in doc.paths.paths.values_mut() {
+        let methods = [
+            (&mut item.get, false),
+            (&mut item.delete, true),
+            (&mut item.post, false),
+            (&mut item.put, true),
+            (&mut item.patch, true),
+        ];
+        for (operation, conditional) in methods {
+            if let Some(operation) = operation {
+                add_problems(operation, conditional);
+            }
+        }
+    }
+    doc
+}
+
+fn add_problems(op: &mut Operation, conditional: bool) {
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_parameter = |location: ParameterIn| {
+        op.parameters
+            .iter()
+            .flatten()
+            .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == location))
+    };
+    let has_path_params = has_parameter(ParameterIn::Path);
+    let has_query = has_parameter(ParameterIn::Query);
+    let has_body = op.request_body.is_some();
+    let database = op.operation_id.as_deref() != Some("healthz");
+
+    let mut add = |status: &str, description: &str| {
+        let problem = ResponseBuilder::new()
+            .description(description)
+            .content(
+                PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
+                    .build(),
+            )
+            .build();
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert(RefOr::T(problem));
+    };
+    if has_query || has_path_params || has_body {
+        add("400", "Malformed JSON, query string or path parameter");
+    }
+    if secured {
+        add(
+            "401",
+            "Missing, malformed, badly signed or expired token, or a disabled user",
+        );
+        add("403", "The caller's role may not do this");
+    }
+    if has_path_params {
+        add("404", "No such resource, or not in the caller's scope");
+    }
+    if conditional {
+        add("412", "If-Match names another version");
+    }
+    if has_body {
+        add("413", "The body is larger than MAX_BODY_BYTES");
+        add("415", "The body is not JSON");
+        add("422", "Invalid fields; `errors` lists every one");
+    }
+    add(
+        "500",
+        "An internal error; the X-Request-Id identifies it in the log",
+    );
+    if database {
+        add(
+            "503",
+            "The database is unavailable; retry after Retry-After seconds",
+        );
+    }
+}

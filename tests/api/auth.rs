@@ -1,0 +1,274 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel::prelude::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use umkm_api::auth::Role;
+use umkm_api::db::schema::{login_failures, users};
+
+use crate::helpers::{PASSWORD, TEST_SECRET, spawn_app};
+
+#[actix_rt::test]
+async fn login_returns_a_bearer_token_that_identifies_the_caller() {
+    let app = spawn_app().await;
+    let id = app.create_user("Officer@Disperindag.example", Role::Officer, None);
+
+    let reply = app
+        .post("/api/v1/auth/token")
+        .json(&json!({"email": "OFFICER@disperindag.example", "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("cache-control").as_deref(), Some("no-store"));
+    let body = reply.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["access_token"].as_str().unwrap();
+
+    // The token carries the claims of SPEC §5, signed with HS256.
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, Algorithm::HS256);
+    let claims: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], id.to_string());
+    assert_eq!(claims["role"], "officer");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+
+    let me = app.get("/api/v1/auth/me").token(token).send().await;
+    assert_eq!(me.status, 200);
+    assert_eq!(
+        me.json(),
+        json!({"id": id, "email": "officer@disperindag.example", "role": "officer",
+               "bank_partner_id": null, "retail_partner_id": null})
+    );
+    assert_eq!(me.header("cache-control").as_deref(), Some("no-store"));
+    let last_login: Option<chrono::NaiveDateTime> = app
+        .db(|c| users::table.find(id).select(users::last_login_at).first(c))
+        .unwrap();
+    assert!(last_login.is_some());
+}
+
+#[actix_rt::test]
+async fn a_bank_users_token_names_its_bank() {
+    let app = spawn_app().await;
+    app.create_user("analyst@bank.example", Role::Bank, Some(2));
+    let token = app.login("analyst@bank.example", PASSWORD).await;
+    let me = app.get("/api/v1/auth/me").token(&token).send().await.json();
+    assert_eq!(me["role"], "bank");
+    assert_eq!(me["bank_partner_id"], 2);
+    assert_eq!(me["retail_partner_id"], serde_json::Value::Null);
+}
+
+#[actix_rt::test]
+async fn wrong_password_and_unknown_email_get_the_same_401() {
+    let app = spawn_app().await;
+    app.create_user("viewer@test.example", Role::Viewer, None);
+
+    let wrong = app
+        .post("/api/v1/auth/token")
+        .json(&json!({"email": "viewer@test.example", "password": "not the password"}))
+        .send()
+        .await;
+    let unknown = app
+        .post("/api/v1/auth/token")
+        .json(&json!({"email": "nobody@test.example", "password": "not the password"}))
+        .send()
+        .await;
+    let a = wrong.assert_problem(401);
+    let b = unknown.assert_problem(401);
+    assert_eq!(a["detail"], b["detail"]);
+    assert!(
+        !wrong.body.windows(5).any(|w| w == b"argon"),
+        "no internals in the answer"
+    );
+    let failures: i64 = app
+        .db(|c| login_failures::table.count().get_result(c))
+        .unwrap();
+    assert_eq!(failures, 2);
+}
+
+#[actix_rt::test]
+async fn five_failures_lock_the_email_with_429_and_retry_after() {
+    let app = spawn_app().await;
+    app.create_user("target@test.example", Role::Officer, None);
+    let attempt = |password: &'static str| {
+        app.post("/api/v1/auth/token")
+            .json(&json!({"email": "target@test.example", "password": password}))
+    };
+    for _ in 0..5 {
+        attempt("guess guess guess")
+            .send()
+            .await
+            .assert_problem(401);
+    }
+    // Even the right password is refused while locked.
+    let locked = attempt(PASSWORD).send().await;
+    locked.assert_problem(429);
+    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+
+    // Another e-mail is not affected.
+    app.create_user("other@test.example", Role::Officer, None);
+    app.login("other@test.example", PASSWORD).await;
+}
+
+#[actix_rt::test]
+async fn a_successful_login_clears_earlier_failures() {
+    let app = spawn_app().await;
+    app.create_user("forgetful@test.example", Role::Officer, None);
+    for _ in 0..4 {
+        app.post("/api/v1/auth/token")
+            .json(&json!({"email": "forgetful@test.example", "password": "wrong wrong wrong"}))
+            .send()
+            .await
+            .assert_problem(401);
+    }
+    app.login("forgetful@test.example", PASSWORD).await;
+    let failures: i64 = app
+        .db(|c| login_failures::table.count().get_result(c))
+        .unwrap();
+    assert_eq!(failures, 0);
+}
+
+fn claims(sub: &str, iat: i64, exp: i64) -> serde_json::Value {
+    json!({"sub": sub, "role": "admin", "iat": iat, "exp": exp, "jti": "t"})
+}
+
+#[actix_rt::test]
+async fn expired_tokens_are_refused() {
+    let app = spawn_app().await;
+    let id = app.create_user("admin@test.example", Role::Admin, None);
+    let now = chrono::Utc::now().timestamp();
+    let key = EncodingKey::from_secret(TEST_SECRET).unwrap();
+    let expired = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(&id.to_string(), now - 7200, now - 3600),
+        &key,
+    )
+    .unwrap();
+    let reply = app.get("/api/v1/auth/me").token(&expired).send().await;
+    let body = reply.assert_problem(401);
+    assert_eq!(reply.header("www-authenticate").as_deref(), Some("Bearer"));
+    assert!(body["detail"].as_str().unwrap().contains("expired"));
+
+    // The same claims, still valid, are accepted: the refusal above is the expiry.
+    let valid = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(&id.to_string(), now, now + 600),
+        &key,
+    )
+    .unwrap();
+    assert_eq!(
+        app.get("/api/v1/auth/me").token(&valid).send().await.status,
+        200
+    );
+}
+
+#[actix_rt::test]
+async fn tokens_signed_with_another_key_or_algorithm_are_refused() {
+    let app = spawn_app().await;
+    let id = app
+        .create_user("admin@test.example", Role::Admin, None)
+        .to_string();
+    let now = chrono::Utc::now().timestamp();
+
+    let other_key = EncodingKey::from_secret(b"another-secret-that-is-also-32-bytes-long").unwrap();
+    let forged = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(&id, now, now + 600),
+        &other_key,
+    )
+    .unwrap();
+    app.get("/api/v1/auth/me")
+        .token(&forged)
+        .send()
+        .await
+        .assert_problem(401);
+
+    // The right key with another HMAC algorithm: the algorithm is pinned to HS256.
+    let key = EncodingKey::from_secret(TEST_SECRET).unwrap();
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &claims(&id, now, now + 600),
+        &key,
+    )
+    .unwrap();
+    app.get("/api/v1/auth/me")
+        .token(&hs512)
+        .send()
+        .await
+        .assert_problem(401);
+
+    // `alg: none`, unsigned.
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&id, now, now + 600)).unwrap());
+    for unsigned in [
+        format!("{header}.{payload}."),
+        format!("{header}.{payload}"),
+    ] {
+        app.get("/api/v1/auth/me")
+            .token(&unsigned)
+            .send()
+            .await
+            .assert_problem(401);
+    }
+}
+
+#[actix_rt::test]
+async fn missing_or_malformed_authorization_is_401_with_www_authenticate() {
+    let app = spawn_app().await;
+    for header in [
+        None,
+        Some("Basic YWRtaW46YWRtaW4="),
+        Some("Bearer"),
+        Some("Bearer not.a.jwt"),
+    ] {
+        let mut call = app.get("/api/v1/regions");
+        if let Some(value) = header {
+            call = call.header("authorization", value);
+        }
+        let reply = call.send().await;
+        reply.assert_problem(401);
+        assert_eq!(
+            reply.header("www-authenticate").as_deref(),
+            Some("Bearer"),
+            "{header:?}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn disabling_a_user_revokes_its_tokens_at_once() {
+    let app = spawn_app().await;
+    let id = app.create_user("leaver@test.example", Role::Officer, None);
+    let token = app.login("leaver@test.example", PASSWORD).await;
+    assert_eq!(
+        app.get("/api/v1/auth/me").token(&token).send().await.status,
+        200
+    );
+
+    app.db(|c| {
+        diesel::update(users::table.find(id))
+            .set(users::disabled.eq(true))
+            .execute(c)
+    })
+    .unwrap();
+    app.get("/api/v1/auth/me")
+        .token(&token)
+        .send()
+        .await
+        .assert_problem(401);
+    app.post("/api/v1/auth/token")
+        .json(&json!({"email": "leaver@test.example", "password": PASSWORD}))
+        .send()
+        .await
+        .assert_problem(401);
+}

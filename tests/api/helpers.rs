@@ -1,0 +1,402 @@
+//! The test harness: every test gets the real application on a real port, over its own fresh
+//! database — a temporary SQLite file, or with `TEST_DATABASE_URL` set, its own PostgreSQL
+//! database copied from a migrated template — so the same tests run on both back ends, in
+//! parallel.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode, header::HeaderMap};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use serde_json::Value;
+use umkm_api::auth::Role;
+use umkm_api::config::{Config, Secret};
+use umkm_api::db::{self, DbConnection, Pool};
+use umkm_api::users::{self, NewUser};
+use umkm_api::{AppState, app};
+
+/// The secret tests sign with; a token signed with anything else must be refused.
+pub const TEST_SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
+/// The body limit of the test server (small, so 413 is cheap to provoke).
+pub const TEST_BODY_LIMIT: usize = 64 * 1024;
+/// A password good enough for test users.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running application and its database.
+pub struct TestApp {
+    pub server: actix_test::TestServer,
+    pub pool: Pool,
+    // Dropped last: removes the database.
+    _db: TestDb,
+}
+
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self
+            && let Ok(mut conn) = PgConnection::establish(admin_url)
+        {
+            let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let _ = diesel::sql_query(drop).execute(&mut conn);
+        }
+    }
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// Asserts an RFC 9457 problem answer with `status`, and returns its body.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        assert!(
+            body["type"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(
+            body["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(
+            body["detail"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        body
+    }
+}
+
+/// A request being built.
+pub struct Call<'a> {
+    app: &'a TestApp,
+    method: Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Call<'_> {
+    /// Adds `Authorization: Bearer <token>`.
+    pub fn token(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(self, body: &Value) -> Self {
+        self.raw("application/json", serde_json::to_vec(body).unwrap())
+    }
+
+    /// A body of any type.
+    pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.headers
+            .push(("content-type".to_owned(), content_type.to_owned()));
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Sends the request and reads the whole answer.
+    pub async fn send(self) -> Reply {
+        let mut request = self
+            .app
+            .server
+            .request(self.method, self.app.server.url(&self.path));
+        for (name, value) in &self.headers {
+            request = request.insert_header((name.as_str(), value.as_str()));
+        }
+        let mut response = match self.body {
+            Some(body) => request.send_body(body).await,
+            None => request.send().await,
+        }
+        .expect("the server answers");
+        let body = response
+            .body()
+            .limit(64 * 1024 * 1024)
+            .await
+            .expect("a readable body")
+            .to_vec();
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body,
+        }
+    }
+}
+
+impl TestApp {
+    /// A request to `path`.
+    pub fn call(&self, method: Method, path: &str) -> Call<'_> {
+        Call {
+            app: self,
+            method,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Call<'_> {
+        self.call(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> Call<'_> {
+        self.call(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> Call<'_> {
+        self.call(Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call<'_> {
+        self.call(Method::DELETE, path)
+    }
+
+    /// Runs `f` on a database connection (for setting up and checking what was written).
+    pub fn db<T>(&self, f: impl FnOnce(&mut DbConnection) -> T) -> T {
+        let mut conn = self.pool.get().expect("a database connection");
+        f(&mut conn)
+    }
+
+    /// Creates a user directly in the database (with a real argon2 hash); returns its id.
+    pub fn create_user(&self, email: &str, role: Role, partner: Option<i64>) -> i64 {
+        let new = NewUser {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            role,
+            bank_partner_id: partner.filter(|_| role == Role::Bank),
+            retail_partner_id: partner.filter(|_| role == Role::Retail),
+            disabled: false,
+        };
+        self.db(|conn| users::create(conn, new))
+            .expect("the user is created")
+            .id
+    }
+
+    /// Logs in through the API and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let reply = self
+            .post("/api/v1/auth/token")
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["access_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    /// Creates a user of `role` and returns a token for it.
+    pub async fn token_for(&self, role: Role) -> String {
+        let partner = match role {
+            Role::Bank | Role::Retail => Some(1),
+            _ => None,
+        };
+        let email = format!("{role}-{}@test.example", uuid::Uuid::new_v4().simple());
+        self.create_user(&email, role, partner);
+        self.login(&email, PASSWORD).await
+    }
+}
+
+fn test_config(database_url: String) -> Config {
+    Config {
+        database_url,
+        bind_addr: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: Secret::new(TEST_SECRET.to_vec()),
+        access_token_ttl: Duration::from_secs(3600),
+        db_pool_size: 4,
+        cors_allowed_origins: vec!["https://app.example.test".to_owned()],
+        max_body_bytes: TEST_BODY_LIMIT,
+    }
+}
+
+/// Starts the application on a fresh database of the back end under test.
+pub async fn spawn_app() -> TestApp {
+    let (url, test_db) = match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin_url) => {
+            let name = fresh_pg_database(&admin_url);
+            (
+                replace_database(&admin_url, &name),
+                TestDb::Postgres { admin_url, name },
+            )
+        }
+        None => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = dir.path().join("umkm.db").to_string_lossy().into_owned();
+            (url, TestDb::Sqlite(dir))
+        }
+    };
+    let pool = db::pool(&url, 4).expect("a pool");
+    {
+        let mut conn = pool.get().expect("a connection to the test database");
+        db::run_migrations(&mut conn).expect("migrations apply");
+    }
+    let state = AppState::new(test_config(url), pool.clone()).expect("application state");
+    let server = actix_test::start(move || app(state.clone()));
+    TestApp {
+        server,
+        pool,
+        _db: test_db,
+    }
+}
+
+/// The same URL with another database name.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rsplit_once('/') {
+        Some((server, _))
+            if server.contains("://") && server.len() > server.find("://").unwrap() + 3 =>
+        {
+            server
+        }
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A digest of the PostgreSQL migrations, naming the template they build.
+fn migrations_digest() -> u64 {
+    fn visit(dir: &Path, hasher: &mut DefaultHasher) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                visit(&path, hasher);
+            } else {
+                path.file_name().hash(hasher);
+                std::fs::read(&path).unwrap().hash(hasher);
+            }
+        }
+    }
+    let mut hasher = DefaultHasher::new();
+    visit(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"),
+        &mut hasher,
+    );
+    hasher.finish()
+}
+
+/// Makes (once per migration set, under an advisory lock) a migrated template database, and
+/// returns the name of a new database copied from it.
+fn fresh_pg_database(admin_url: &str) -> String {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| {
+        let template = format!("umkm_tpl_{:016x}", migrations_digest());
+        let mut admin = PgConnection::establish(admin_url).expect("TEST_DATABASE_URL reachable");
+        diesel::sql_query("SELECT pg_advisory_lock(72417)")
+            .execute(&mut admin)
+            .unwrap();
+        #[derive(QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let found: Found = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM pg_database WHERE datname = '{template}'"
+        ))
+        .get_result(&mut admin)
+        .unwrap();
+        if found.n == 0 {
+            let building = format!("{template}_building");
+            diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+            ))
+            .execute(&mut admin)
+            .unwrap();
+            diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
+                .execute(&mut admin)
+                .unwrap();
+            {
+                let pool = db::pool(&replace_database(admin_url, &building), 1).unwrap();
+                let mut conn = pool.get().unwrap();
+                db::run_migrations(&mut conn).expect("migrations apply to the template");
+            }
+            diesel::sql_query(format!(
+                "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
+            ))
+            .execute(&mut admin)
+            .unwrap();
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(72417)")
+            .execute(&mut admin)
+            .unwrap();
+        template
+    });
+    let name = format!("umkm_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::establish(admin_url).expect("TEST_DATABASE_URL reachable");
+    // Copies of one template may be made concurrently, but not while anyone is connected to it;
+    // retry briefly if another test's copy is just finishing.
+    let mut attempts = 0;
+    loop {
+        match diesel::sql_query(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        ))
+        .execute(&mut admin)
+        {
+            Ok(_) => return name,
+            Err(err) if attempts < 50 => {
+                attempts += 1;
+                let _ = err;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(err) => panic!("cannot create a test database: {err}"),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests through the real application over HTTP, on SQLite by default and on
+//! PostgreSQL when `TEST_DATABASE_URL` is set. All in one binary: it builds once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
+mod regions;
+mod users;
