@@ -42,13 +42,7 @@ pub enum Role {
 
 impl Role {
     /// Every role, in the order of the table in SPEC §4.
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Officer,
-        Role::Bank,
-        Role::Retail,
-        Role::Viewer,
-    ];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Officer, Role::Bank, Role::Retail, Role::Viewer];
 
     /// The stored and serialized name.
     pub fn as_str(self) -> &'static str {
@@ -171,11 +165,8 @@ pub fn hash_password(password: &str) -> AppResult<String> {
 
 /// Whether `password` matches a stored argon2 hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    PasswordHash::new(hash)
+        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 /// The authenticated user of a request. Taking it as a handler argument makes the handler
@@ -198,11 +189,7 @@ pub struct Caller {
 impl Caller {
     /// 403 unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> AppResult<()> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden)
-        }
+        if roles.contains(&self.role) { Ok(()) } else { Err(AppError::Forbidden) }
     }
 
     /// Whether the caller may see personal data unmasked.
@@ -212,21 +199,17 @@ impl Caller {
 }
 
 fn bearer_token(req: &HttpRequest) -> AppResult<String> {
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
-        AppError::Unauthorized("an Authorization: Bearer token is required".into())
-    })?;
-    let value = value
-        .to_str()
-        .map_err(|_| AppError::Unauthorized("the Authorization header is malformed".into()))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AppError::Unauthorized("an Authorization: Bearer token is required".into()))?;
+    let value =
+        value.to_str().map_err(|_| AppError::Unauthorized("the Authorization header is malformed".into()))?;
     match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(token.trim().to_owned())
         }
-        _ => Err(AppError::Unauthorized(
-            "the Authorization header must be \"Bearer <token>\"".into(),
-        )),
+        _ => Err(AppError::Unauthorized("the Authorization header must be \"Bearer <token>\"".into())),
     }
 }
 
@@ -240,14 +223,9 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
             let claims = state.keys.verify(&token?)?;
-            let id: i64 = claims
-                .sub
-                .parse()
-                .map_err(|_| AppError::Unauthorized("the token is malformed".into()))?;
-            let user = db::run(&state.pool, move |conn| {
-                Ok(users::find(conn, id).optional()?)
-            })
-            .await?;
+            let id: i64 =
+                claims.sub.parse().map_err(|_| AppError::Unauthorized("the token is malformed".into()))?;
+            let user = db::run(&state.pool, move |conn| Ok(users::find(conn, id).optional()?)).await?;
             match user {
                 Some(user) if !user.disabled => Ok(Caller {
                     id: user.id,
@@ -256,9 +234,7 @@ impl FromRequest for Caller {
                     bank_partner_id: user.bank_partner_id,
                     retail_partner_id: user.retail_partner_id,
                 }),
-                _ => Err(AppError::Unauthorized(
-                    "the token's user is disabled or no longer exists".into(),
-                )),
+                _ => Err(AppError::Unauthorized("the token's user is disabled or no longer exists".into())),
             }
         })
     }
@@ -308,9 +284,7 @@ fn locked_until(
         .limit(i64::try_from(LOGIN_MAX_FAILURES).unwrap_or(i64::MAX))
         .select(login_failures::failed_at)
         .load(conn)?;
-    Ok((recent.len() >= LOGIN_MAX_FAILURES)
-        .then(|| recent.last().map(|oldest| *oldest + window))
-        .flatten())
+    Ok((recent.len() >= LOGIN_MAX_FAILURES).then(|| recent.last().map(|oldest| *oldest + window)).flatten())
 }
 
 fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> AppResult<()> {
@@ -322,10 +296,7 @@ fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> A
     )
     .execute(conn)?;
     diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::email.eq(email),
-            login_failures::failed_at.eq(now),
-        ))
+        .values((login_failures::email.eq(email), login_failures::failed_at.eq(now)))
         .execute(conn)?;
     Ok(())
 }
@@ -339,22 +310,17 @@ fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> A
         return Err(AppError::TooManyRequests { retry_after: wait });
     }
     let user = users::find_by_email(conn, &email).optional()?;
-    let hash = user
-        .as_ref()
-        .map_or(keys.dummy_hash.as_str(), |u| u.password_hash.as_str());
+    let hash = user.as_ref().map_or(keys.dummy_hash.as_str(), |u| u.password_hash.as_str());
     let password_ok = verify_password(password, hash);
     match user {
         Some(user) if password_ok && !user.disabled => {
-            diesel::delete(login_failures::table.filter(login_failures::email.eq(&email)))
-                .execute(conn)?;
+            diesel::delete(login_failures::table.filter(login_failures::email.eq(&email))).execute(conn)?;
             users::touch_last_login(conn, user.id, now)?;
             keys.issue(&user)
         }
         _ => {
             record_failure(conn, &email, now)?;
-            Err(AppError::Unauthorized(
-                "the e-mail or password is wrong".into(),
-            ))
+            Err(AppError::Unauthorized("the e-mail or password is wrong".into()))
         }
     }
 }
@@ -375,24 +341,16 @@ fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> A
     ),
 )]
 #[post("/auth/token")]
-pub async fn issue_token(
-    state: web::Data<AppState>,
-    body: Json<TokenRequest>,
-) -> AppResult<HttpResponse> {
+pub async fn issue_token(state: web::Data<AppState>, body: Json<TokenRequest>) -> AppResult<HttpResponse> {
     let TokenRequest { email, password } = body.0;
     let keys = state.keys.clone();
     let ttl = keys.ttl_secs();
-    let token = db::run(&state.pool, move |conn| {
-        login(conn, &keys, &email, &password)
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TokenResponse {
-            access_token: token,
-            token_type: "Bearer".into(),
-            expires_in: ttl,
-        }))
+    let token = db::run(&state.pool, move |conn| login(conn, &keys, &email, &password)).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+    }))
 }
 
 /// Who am I: the authenticated caller.

@@ -80,10 +80,7 @@ pub struct ConfigError {
 }
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
+    ConfigError { var, reason: reason.into() }
 }
 
 /// Reads a variable; unset and empty are the same.
@@ -106,9 +103,7 @@ where
 {
     let value = match var(name)? {
         None => default,
-        Some(raw) => raw
-            .parse::<T>()
-            .map_err(|e| invalid(name, format!("{e} ({raw:?})")))?,
+        Some(raw) => raw.parse::<T>().map_err(|e| invalid(name, format!("{e} ({raw:?})")))?,
     };
     check(&value).map_err(|reason| invalid(name, reason))?;
     Ok(value)
@@ -118,11 +113,7 @@ impl Config {
     /// Reads the configuration from the environment (after `.env`, if present).
     pub fn from_env() -> Result<Config, ConfigError> {
         let database_url = var("DATABASE_URL")?.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
-        let bind_addr = parsed(
-            "BIND_ADDR",
-            SocketAddr::from(([127, 0, 0, 1], 8080)),
-            |_| Ok(()),
-        )?;
+        let bind_addr = parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)), |_| Ok(()))?;
         let ttl = parsed("ACCESS_TOKEN_TTL", 3600u64, |s| {
             if (60..=7 * 24 * 3600).contains(s) {
                 Ok(())
@@ -131,11 +122,7 @@ impl Config {
             }
         })?;
         let db_pool_size = parsed("DB_POOL_SIZE", 10u32, |n| {
-            if (1..=1000).contains(n) {
-                Ok(())
-            } else {
-                Err("must be between 1 and 1000".into())
-            }
+            if (1..=1000).contains(n) { Ok(()) } else { Err("must be between 1 and 1000".into()) }
         })?;
         let max_body_bytes = parsed("MAX_BODY_BYTES", 16usize * 1024 * 1024, |n| {
             if (1024..=1024 * 1024 * 1024).contains(n) {
@@ -150,17 +137,11 @@ impl Config {
         };
         let jwt_secret = match var("JWT_SECRET")? {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
-                return Err(invalid(
-                    "JWT_SECRET",
-                    format!("must be at least {MIN_SECRET_BYTES} bytes long"),
-                ));
+                return Err(invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes long")));
             }
             Some(secret) => Secret::new(secret.into_bytes()),
             None if Backend::of_url(&database_url) == Backend::Postgres => {
-                return Err(invalid(
-                    "JWT_SECRET",
-                    "is required with a PostgreSQL DATABASE_URL",
-                ));
+                return Err(invalid("JWT_SECRET", "is required with a PostgreSQL DATABASE_URL"));
             }
             None => local_secret(Path::new(DATA_DIR))
                 .map_err(|e| invalid("JWT_SECRET", format!("unset, and {e}")))?,
@@ -188,9 +169,7 @@ fn parse_origins(list: &str) -> Result<Vec<String>, String> {
             if valid || o == "*" {
                 Ok(o.to_owned())
             } else {
-                Err(format!(
-                    "{o:?} is not an origin like https://app.example.go.id"
-                ))
+                Err(format!("{o:?} is not an origin like https://app.example.go.id"))
             }
         })
         .collect()
@@ -203,16 +182,12 @@ fn local_secret(dir: &Path) -> Result<Secret, String> {
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => return Ok(Secret::new(bytes)),
         Ok(_) => {
-            return Err(format!(
-                "{} is shorter than {MIN_SECRET_BYTES} bytes",
-                path.display()
-            ));
+            return Err(format!("{} is shorter than {MIN_SECRET_BYTES} bytes", path.display()));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("{} cannot be read: {e}", path.display())),
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("{} cannot be created: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{} cannot be created: {e}", dir.display()))?;
     let secret = random_token(48);
     write_private(&path, secret.as_bytes())
         .map_err(|e| format!("{} cannot be written: {e}", path.display()))?;
@@ -223,11 +198,7 @@ fn local_secret(dir: &Path) -> Result<Secret, String> {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(bytes)
 }
 
@@ -250,10 +221,7 @@ mod tests {
     fn origins_are_checked() {
         assert_eq!(
             parse_origins("https://a.example, http://localhost:3000").ok(),
-            Some(vec![
-                "https://a.example".to_owned(),
-                "http://localhost:3000".to_owned()
-            ])
+            Some(vec!["https://a.example".to_owned(), "http://localhost:3000".to_owned()])
         );
         assert!(parse_origins("a.example").is_err());
         assert!(parse_origins("https://a.example/").is_err());
@@ -269,10 +237,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("jwt_secret"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.path().join("jwt_secret")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -31,16 +31,8 @@ pub struct FieldError {
 
 impl FieldError {
     /// A field error.
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        FieldError {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), code: code.into(), message: message.into() }
     }
 }
 
@@ -144,9 +136,7 @@ impl AppError {
             AppError::Conflict(_) => ("conflict", "Conflict"),
             AppError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             AppError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
-            AppError::UnsupportedMediaType { .. } => {
-                ("unsupported-media-type", "Unsupported media type")
-            }
+            AppError::UnsupportedMediaType { .. } => ("unsupported-media-type", "Unsupported media type"),
             AppError::Validation(_) => ("validation", "Validation failed"),
             AppError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             AppError::Unavailable(_) => ("unavailable", "Service unavailable"),
@@ -157,9 +147,7 @@ impl AppError {
     /// What the client is told: specific for its own mistakes, nothing internal for ours.
     fn detail(&self) -> String {
         match self {
-            AppError::BadRequest(m) | AppError::Unauthorized(m) | AppError::Conflict(m) => {
-                m.clone()
-            }
+            AppError::BadRequest(m) | AppError::Unauthorized(m) | AppError::Conflict(m) => m.clone(),
             AppError::Forbidden => "your role may not do this".into(),
             AppError::NotFound => "no such resource".into(),
             AppError::MethodNotAllowed { allow } => {
@@ -177,10 +165,7 @@ impl AppError {
             AppError::Validation(errors) if errors.len() == 1 => "1 field is invalid".into(),
             AppError::Validation(errors) => format!("{} fields are invalid", errors.len()),
             AppError::TooManyRequests { retry_after } => {
-                format!(
-                    "too many attempts; try again in {} seconds",
-                    retry_after.as_secs().max(1)
-                )
+                format!("too many attempts; try again in {} seconds", retry_after.as_secs().max(1))
             }
             AppError::Unavailable(_) => "the database is unavailable; try again shortly".into(),
             AppError::Internal(_) => "an internal error occurred; quote the X-Request-Id".into(),
@@ -257,9 +242,7 @@ impl From<DieselError> for AppError {
             }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
                 log::info!("foreign key violation: {}", info.message());
-                AppError::Conflict(
-                    "the record is referenced by, or refers to, a missing record".into(),
-                )
+                AppError::Conflict("the record is referenced by, or refers to, a missing record".into())
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 AppError::Unavailable(info.message().to_owned())
@@ -267,10 +250,7 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 AppError::Conflict(format!(
                     "a concurrent change conflicted with this one; retry ({})",
-                    info.message()
-                        .split(':')
-                        .next()
-                        .unwrap_or("serialization failure")
+                    info.message().split(':').next().unwrap_or("serialization failure")
                 ))
             }
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
@@ -288,13 +268,10 @@ fn conflict_detail(constraint: Option<&str>, message: &str) -> String {
     // PostgreSQL names the constraint (`users_email_key`); SQLite names the column in its
     // message (`UNIQUE constraint failed: users.email`).
     let source = constraint.unwrap_or(message);
-    let field = source.rsplit(['.', ' ']).next().map(|s| {
-        s.trim_end_matches("_key")
-            .rsplit('_')
-            .next()
-            .unwrap_or(s)
-            .to_owned()
-    });
+    let field = source
+        .rsplit(['.', ' '])
+        .next()
+        .map(|s| s.trim_end_matches("_key").rsplit('_').next().unwrap_or(s).to_owned());
     match field {
         Some(field) if !field.is_empty() => format!("a record with this {field} already exists"),
         _ => "a record with the same unique value already exists".into(),
@@ -303,14 +280,9 @@ fn conflict_detail(constraint: Option<&str>, message: &str) -> String {
 
 fn is_busy_or_down(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
-    [
-        "database is locked",
-        "terminating connection",
-        "server closed the connection",
-        "connection",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
+    ["database is locked", "terminating connection", "server closed the connection", "connection"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {

@@ -20,9 +20,7 @@ pub struct Health {
 #[utoipa::path(tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-    })
+    HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
 /// Ready: the database answers and every migration is applied.
@@ -34,9 +32,7 @@ pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     })
     .await?;
     if current {
-        Ok(HttpResponse::Ok().json(Health {
-            status: "ok".into(),
-        }))
+        Ok(HttpResponse::Ok().json(Health { status: "ok".into() }))
     } else {
         Err(AppError::Unavailable("migrations are pending".into()))
     }

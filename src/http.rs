@@ -51,17 +51,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             if !is_json {
-                return Err(AppError::UnsupportedMediaType {
-                    expected: "application/json",
-                });
+                return Err(AppError::UnsupportedMediaType { expected: "application/json" });
             }
             if declared_length.is_some_and(|n| n > limit) {
                 return Err(AppError::PayloadTooLarge { limit });
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| AppError::BadRequest(format!("unreadable body: {e}")))?;
+                let chunk = chunk.map_err(|e| AppError::BadRequest(format!("unreadable body: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(AppError::PayloadTooLarge { limit });
                 }
@@ -98,18 +95,10 @@ fn shape_error(path: &str, message: &str) -> FieldError {
     // serde_json appends " at line L column C"; the path already says where.
     let message = message.split(" at line ").next().unwrap_or(message);
     let quoted = message.split('`').nth(1).unwrap_or_default();
-    let parent = if path == "." {
-        String::new()
-    } else {
-        format!("{path}.")
-    };
+    let parent = if path == "." { String::new() } else { format!("{path}.") };
     if message.starts_with("unknown field") {
         // The path already ends at the unknown field.
-        let field = if path.ends_with(quoted) {
-            path.to_owned()
-        } else {
-            format!("{parent}{quoted}")
-        };
+        let field = if path.ends_with(quoted) { path.to_owned() } else { format!("{parent}{quoted}") };
         FieldError::new(field, "unknown_field", "is not a field of this resource")
     } else if message.starts_with("missing field") {
         FieldError::new(format!("{parent}{quoted}"), "required", "is required")
@@ -123,9 +112,7 @@ fn shape_error(path: &str, message: &str) -> FieldError {
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
         let detail = err.to_string();
-        let detail = detail
-            .strip_prefix("Query deserialize error: ")
-            .unwrap_or(&detail);
+        let detail = detail.strip_prefix("Query deserialize error: ").unwrap_or(&detail);
         AppError::BadRequest(format!("invalid query string: {detail}")).into()
     })
 }
@@ -134,9 +121,7 @@ pub fn query_config() -> web::QueryConfig {
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _req| {
         let detail = err.to_string();
-        let detail = detail
-            .strip_prefix("Path deserialize error: ")
-            .unwrap_or(&detail);
+        let detail = detail.strip_prefix("Path deserialize error: ").unwrap_or(&detail);
         AppError::BadRequest(format!("invalid path parameter: {detail}")).into()
     })
 }
@@ -144,9 +129,7 @@ pub fn path_config() -> web::PathConfig {
 /// A request id is echoed only when it is short and plain; anything else gets a fresh one.
 fn sane_request_id(value: &str) -> bool {
     (1..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// Gives every request an id (the client's `X-Request-Id` when sane), puts it on the response,
@@ -174,10 +157,7 @@ pub async fn request_id(
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(X_REQUEST_ID, value);
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if authenticated {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -199,15 +179,13 @@ pub fn problemize<B: MessageBody + 'static>(
     let status = res.status();
     let error = match status {
         StatusCode::NOT_FOUND => AppError::NotFound,
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge {
-            limit: res.request().app_data::<BodyLimit>().map_or(0, |l| l.0),
-        },
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType {
-            expected: "application/json",
-        },
-        StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed {
-            allow: allowed_methods(res.headers()),
-        },
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            AppError::PayloadTooLarge { limit: res.request().app_data::<BodyLimit>().map_or(0, |l| l.0) }
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType { expected: "application/json" },
+        StatusCode::METHOD_NOT_ALLOWED => {
+            AppError::MethodNotAllowed { allow: allowed_methods(res.headers()) }
+        }
         s if s.is_server_error() => AppError::Internal(format!("{s} from an inner service")),
         s => AppError::BadRequest(s.canonical_reason().unwrap_or("bad request").to_owned()),
     };
@@ -218,9 +196,7 @@ pub fn problemize<B: MessageBody + 'static>(
             new.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, new).map_into_right_body(),
-    ))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, new).map_into_right_body()))
 }
 
 fn allowed_methods(headers: &HeaderMap) -> Vec<String> {
@@ -253,13 +229,7 @@ impl RouteTable {
                     (Method::PATCH, item.patch.is_some()),
                     (Method::DELETE, item.delete.is_some()),
                 ];
-                (
-                    segments,
-                    ops.into_iter()
-                        .filter(|(_, on)| *on)
-                        .map(|(m, _)| m)
-                        .collect(),
-                )
+                (segments, ops.into_iter().filter(|(_, on)| *on).map(|(m, _)| m).collect())
             })
             .collect();
         RouteTable(Arc::new(routes))
@@ -271,16 +241,12 @@ impl RouteTable {
         let mut methods: Vec<Method> = Vec::new();
         for (template, ops) in self.0.iter() {
             let matches = template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(t, s)| {
-                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
-                });
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty()));
             if matches {
-                methods.extend(
-                    ops.iter()
-                        .filter(|m| !methods.contains(m))
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                );
+                methods.extend(ops.iter().filter(|m| !methods.contains(m)).cloned().collect::<Vec<_>>());
             }
         }
         methods
@@ -289,16 +255,11 @@ impl RouteTable {
 
 /// The default service: 405 for a known path with another method, 404 otherwise.
 pub async fn fallback(req: HttpRequest) -> AppResult<actix_web::HttpResponse> {
-    let methods = req
-        .app_data::<RouteTable>()
-        .map(|t| t.methods_for(req.path()))
-        .unwrap_or_default();
+    let methods = req.app_data::<RouteTable>().map(|t| t.methods_for(req.path())).unwrap_or_default();
     if methods.is_empty() {
         Err(AppError::NotFound)
     } else {
-        Err(AppError::MethodNotAllowed {
-            allow: methods.iter().map(ToString::to_string).collect(),
-        })
+        Err(AppError::MethodNotAllowed { allow: methods.iter().map(ToString::to_string).collect() })
     }
 }
 
@@ -317,9 +278,7 @@ impl IfMatch {
         let current = header::EntityTag::new_strong(version.to_string());
         match &self.0 {
             None | Some(header::IfMatch::Any) => Ok(()),
-            Some(header::IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&current)) => {
-                Ok(())
-            }
+            Some(header::IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&current)) => Ok(()),
             Some(_) => Err(AppError::PreconditionFailed),
         }
     }
@@ -333,9 +292,7 @@ impl FromRequest for IfMatch {
         let result = if req.headers().contains_key(header::IF_MATCH) {
             <header::IfMatch as header::Header>::parse(req)
                 .map(|h| IfMatch(Some(h)))
-                .map_err(|_| {
-                    AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into())
-                })
+                .map_err(|_| AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into()))
         } else {
             Ok(IfMatch(None))
         };
@@ -358,31 +315,19 @@ mod tests {
     #[test]
     fn json_errors_name_the_field() {
         let err = parse_json::<Body>(br#"{"name": "a", "count": 1, "colour": "red"}"#).unwrap_err();
-        let AppError::Validation(errors) = err else {
-            panic!("{err:?}")
-        };
+        let AppError::Validation(errors) = err else { panic!("{err:?}") };
         assert_eq!(errors[0].field, "colour");
         assert_eq!(errors[0].code, "unknown_field");
 
         let err = parse_json::<Body>(br#"{"name": "a", "count": "many"}"#).unwrap_err();
-        let AppError::Validation(errors) = err else {
-            panic!("{err:?}")
-        };
+        let AppError::Validation(errors) = err else { panic!("{err:?}") };
         assert_eq!(errors[0].field, "count");
 
         let err = parse_json::<Body>(br#"{"name": "a"}"#).unwrap_err();
-        let AppError::Validation(errors) = err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            (errors[0].field.as_str(), errors[0].code.as_str()),
-            ("count", "required")
-        );
+        let AppError::Validation(errors) = err else { panic!("{err:?}") };
+        assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("count", "required"));
 
-        assert!(matches!(
-            parse_json::<Body>(br#"{"name": "#),
-            Err(AppError::BadRequest(_))
-        ));
+        assert!(matches!(parse_json::<Body>(br#"{"name": "#), Err(AppError::BadRequest(_))));
     }
 
     #[test]
@@ -399,10 +344,7 @@ mod tests {
             "/api/v1/users/{id}".split('/').map(str::to_owned).collect(),
             vec![Method::GET, Method::DELETE],
         )]));
-        assert_eq!(
-            table.methods_for("/api/v1/users/7"),
-            vec![Method::GET, Method::DELETE]
-        );
+        assert_eq!(table.methods_for("/api/v1/users/7"), vec![Method::GET, Method::DELETE]);
         assert!(table.methods_for("/api/v1/users/7/x").is_empty());
         assert!(table.methods_for("/api/v1/users/").is_empty());
     }

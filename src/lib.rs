@@ -1,13 +1,22 @@
 //! umkm-api: the JSON REST backend for a regency trade and industry office's UMKM records.
 
+pub mod audit;
 pub mod auth;
+pub mod businesses;
 pub mod config;
+pub mod create;
 pub mod db;
+pub mod domain;
 pub mod error;
+pub mod export;
+pub mod fields;
 pub mod health;
 pub mod http;
+pub mod idempotency;
+pub mod listing;
 pub mod openapi;
 pub mod pagination;
+pub mod products;
 pub mod regions;
 pub mod users;
 
@@ -44,29 +53,36 @@ impl AppState {
     /// State for `config`, using `pool`.
     pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
         let keys = Keys::new(&config.jwt_secret, config.access_token_ttl)?;
-        Ok(AppState {
-            pool,
-            keys: Arc::new(keys),
-            config: Arc::new(config),
-        })
+        Ok(AppState { pool, keys: Arc::new(keys), config: Arc::new(config) })
     }
 }
 
 /// Every documented route. The OpenAPI document is collected from exactly these.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz)
-        .service(health::readyz)
-        .service(
-            utoipa_actix_web::scope("/api/v1")
-                .service(auth::issue_token)
-                .service(auth::me)
-                .service(users::list_users)
-                .service(users::create_user)
-                .service(users::get_user)
-                .service(users::update_user)
-                .service(users::delete_user)
-                .service(regions::list_regions),
-        );
+    cfg.service(health::healthz).service(health::readyz).service(
+        utoipa_actix_web::scope("/api/v1")
+            .service(auth::issue_token)
+            .service(auth::me)
+            .service(users::list_users)
+            .service(users::create_user)
+            .service(users::get_user)
+            .service(users::update_user)
+            .service(users::delete_user)
+            .service(regions::list_regions)
+            .service(businesses::list_businesses)
+            .service(businesses::create_business)
+            .service(businesses::import_businesses)
+            .service(businesses::get_business)
+            .service(businesses::update_business)
+            .service(businesses::delete_business)
+            .service(products::list_business_products)
+            .service(products::list_products)
+            .service(products::create_product)
+            .service(products::get_product)
+            .service(products::update_product)
+            .service(products::delete_product)
+            .service(audit::list_audit_log),
+    );
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -89,11 +105,7 @@ fn cors(origins: &[String]) -> Cors {
         ])
         .max_age(3600);
     for origin in origins {
-        cors = if origin == "*" {
-            cors.allow_any_origin()
-        } else {
-            cors.allowed_origin(origin)
-        };
+        cors = if origin == "*" { cors.allow_any_origin() } else { cors.allowed_origin(origin) };
     }
     cors
 }
@@ -110,30 +122,24 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, doc) = App::new()
-        .into_utoipa_app()
-        .openapi(openapi::base())
-        .configure(routes)
-        .split_for_parts();
+    let (app, doc) =
+        App::new().into_utoipa_app().openapi(openapi::base()).configure(routes).split_for_parts();
     let doc = openapi::complete(doc);
     let origins = state.config.cors_allowed_origins.clone();
     let limit = BodyLimit(state.config.max_body_bytes);
     app.app_data(web::Data::new(state))
         .app_data(limit)
+        .app_data(web::PayloadConfig::new(limit.0))
         .app_data(RouteTable::from_spec(&doc))
         .app_data(http::query_config())
         .app_data(http::path_config())
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", doc))
         .service(web::resource("/docs").get(|| async {
-            HttpResponse::PermanentRedirect()
-                .insert_header((header::LOCATION, "/docs/"))
-                .finish()
+            HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
         }))
         .default_service(web::to(http::fallback))
         .wrap(ErrorHandlers::new().default_handler(http::problemize))
         .wrap(cors(&origins))
         .wrap(from_fn(http::request_id))
-        .wrap(Logger::new(
-            "%{r}a \"%r\" %s %b %Dms request_id=%{x-request-id}o",
-        ))
+        .wrap(Logger::new("%{r}a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
 }

@@ -79,9 +79,7 @@ fn main() -> ExitCode {
 }
 
 fn print_openapi() -> Result<(), String> {
-    let json = openapi::spec()
-        .to_pretty_json()
-        .map_err(|e| e.to_string())?;
+    let json = openapi::spec().to_pretty_json().map_err(|e| e.to_string())?;
     println!("{json}");
     Ok(())
 }
@@ -90,9 +88,7 @@ fn print_openapi() -> Result<(), String> {
 fn connect() -> Result<(Config, db::Pool), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let pool = db::pool(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     let applied = db::run_migrations(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
@@ -102,11 +98,9 @@ fn connect() -> Result<(Config, db::Pool), String> {
 
 fn describe(err: AppError) -> String {
     match err {
-        AppError::Validation(errors) => errors
-            .iter()
-            .map(|e| format!("{} {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
+        AppError::Validation(errors) => {
+            errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+        }
         AppError::NotFound => "no such user".into(),
         other => other.to_string(),
     }
@@ -114,9 +108,7 @@ fn describe(err: AppError) -> String {
 
 fn serve() -> Result<(), String> {
     let (config, pool) = connect()?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     let admin = users::ensure_first_admin(
         &mut conn,
         std::env::var("UMKM_ADMIN_EMAIL").ok(),
@@ -169,26 +161,16 @@ fn read_password() -> Result<String, String> {
         Ok(first)
     } else {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
 }
 
 fn user(command: UserCommand) -> Result<(), String> {
     let (_, pool) = connect()?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     match command {
-        UserCommand::Create {
-            email,
-            role,
-            bank_partner,
-            retail_partner,
-        } => {
+        UserCommand::Create { email, role, bank_partner, retail_partner } => {
             let password = read_password()?;
             let user = users::create(
                 &mut conn,
@@ -202,10 +184,7 @@ fn user(command: UserCommand) -> Result<(), String> {
                 },
             )
             .map_err(describe)?;
-            println!(
-                "created user {} ({}) with id {}",
-                user.email, user.role, user.id
-            );
+            println!("created user {} ({}) with id {}", user.email, user.role, user.id);
         }
         UserCommand::ResetPassword { email } => {
             let password = read_password()?;

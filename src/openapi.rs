@@ -31,6 +31,9 @@ Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).",
         (name = "auth", description = "Log in and who am I"),
         (name = "users", description = "Accounts and roles (admin only)"),
         (name = "regions", description = "Kemendagri region codes"),
+        (name = "businesses", description = "The UMKM: validated, classified, masked for callers without clearance"),
+        (name = "products", description = "What the businesses make, with their certifications"),
+        (name = "audit", description = "Who changed what (admin only)"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
 )]
@@ -43,11 +46,7 @@ pub fn base() -> Document {
 
 /// The complete document, as `/api-docs/openapi.json` serves it and `umkm-api openapi` prints it.
 pub fn spec() -> Document {
-    let (_app, doc) = App::new()
-        .into_utoipa_app()
-        .openapi(base())
-        .configure(crate::routes)
-        .split_for_parts();
+    let (_app, doc) = App::new().into_utoipa_app().openapi(base()).configure(crate::routes).split_for_parts();
     complete(doc)
 }
 
@@ -85,10 +84,7 @@ pub fn complete(mut doc: Document) -> Document {
 fn add_problems(op: &mut Operation, conditional: bool) {
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_parameter = |location: ParameterIn| {
-        op.parameters
-            .iter()
-            .flatten()
-            .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == location))
+        op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == location))
     };
     let has_path_params = has_parameter(ParameterIn::Path);
     let has_query = has_parameter(ParameterIn::Query);
@@ -100,24 +96,16 @@ fn add_problems(op: &mut Operation, conditional: bool) {
             .description(description)
             .content(
                 PROBLEM_JSON,
-                ContentBuilder::new()
-                    .schema(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
-                    .build(),
+                ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build(),
             )
             .build();
-        op.responses
-            .responses
-            .entry(status.to_owned())
-            .or_insert(RefOr::T(problem));
+        op.responses.responses.entry(status.to_owned()).or_insert(RefOr::T(problem));
     };
     if has_query || has_path_params || has_body {
         add("400", "Malformed JSON, query string or path parameter");
     }
     if secured {
-        add(
-            "401",
-            "Missing, malformed, badly signed or expired token, or a disabled user",
-        );
+        add("401", "Missing, malformed, badly signed or expired token, or a disabled user");
         add("403", "The caller's role may not do this");
     }
     if has_path_params {
@@ -131,14 +119,8 @@ fn add_problems(op: &mut Operation, conditional: bool) {
         add("415", "The body is not JSON");
         add("422", "Invalid fields; `errors` lists every one");
     }
-    add(
-        "500",
-        "An internal error; the X-Request-Id identifies it in the log",
-    );
+    add("500", "An internal error; the X-Request-Id identifies it in the log");
     if database {
-        add(
-            "503",
-            "The database is unavailable; retry after Retry-After seconds",
-        );
+        add("503", "The database is unavailable; retry after Retry-After seconds");
     }
 }

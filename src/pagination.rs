@@ -30,9 +30,7 @@ pub fn limit(requested: Option<i64>) -> AppResult<i64> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(AppError::BadRequest(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        ))),
+        Some(_) => Err(AppError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}"))),
     }
 }
 
@@ -74,10 +72,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {
         let cursor = encode_cursor(&(42_i64, "b"));
-        assert_eq!(
-            decode_cursor::<(i64, String)>(&cursor).unwrap(),
-            (42, "b".to_owned())
-        );
+        assert_eq!(decode_cursor::<(i64, String)>(&cursor).unwrap(), (42, "b".to_owned()));
         assert!(decode_cursor::<(i64, String)>("not-a-cursor").is_err());
         assert!(decode_cursor::<i64>(&encode_cursor(&"text")).is_err());
     }

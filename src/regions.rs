@@ -70,9 +70,7 @@ pub struct RegionQuery {
 /// Whether `code` is a district (for validating `district_code`).
 pub fn is_district(conn: &mut DbConnection, code: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
-        regions::table
-            .filter(regions::code.eq(code))
-            .filter(regions::level.eq(Level::District.as_str())),
+        regions::table.filter(regions::code.eq(code)).filter(regions::level.eq(Level::District.as_str())),
     ))
     .get_result(conn)
 }
@@ -92,11 +90,7 @@ pub async fn list_regions(
 ) -> AppResult<web::Json<Page<Region>>> {
     let query = query.into_inner();
     let limit = pagination::limit(query.limit)?;
-    let after: Option<String> = query
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<String> = query.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
     let page = db::run(&state.pool, move |conn| {
         let mut q = regions::table.into_boxed();
         if let Some(level) = query.level {
@@ -108,17 +102,10 @@ pub async fn list_regions(
         if let Some(after) = after {
             q = q.filter(regions::code.gt(after));
         }
-        let rows: Vec<Region> = q
-            .order(regions::code.asc())
-            .limit(limit + 1)
-            .select(Region::as_select())
-            .load(conn)?;
+        let rows: Vec<Region> =
+            q.order(regions::code.asc()).limit(limit + 1).select(Region::as_select()).load(conn)?;
         let (data, next_cursor) = pagination::paginate(rows, limit, |r| r.code.clone());
-        Ok(Page {
-            data,
-            next_cursor,
-            total: None,
-        })
+        Ok(Page { data, next_cursor, total: None })
     })
     .await?;
     Ok(web::Json(page))

@@ -183,17 +183,12 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<User> {
 
 /// Finds a user by lower-cased e-mail.
 pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<User> {
-    users::table
-        .filter(users::email.eq(email))
-        .select(User::as_select())
-        .first(conn)
+    users::table.filter(users::email.eq(email)).select(User::as_select()).first(conn)
 }
 
 /// Records a successful login.
 pub fn touch_last_login(conn: &mut DbConnection, id: i64, at: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::last_login_at.eq(at))
-        .execute(conn)
+    diesel::update(users::table.find(id)).set(users::last_login_at.eq(at)).execute(conn)
 }
 
 /// Whether any user exists (for the first start).
@@ -202,21 +197,8 @@ pub fn any_exist(conn: &mut DbConnection) -> QueryResult<bool> {
 }
 
 /// Normalises and checks an e-mail address.
-pub fn parse_email(raw: &str) -> Result<String, &'static str> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && !email.contains(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !domain.starts_with('.')
-        });
-    if valid {
-        Ok(email)
-    } else {
-        Err("must be an e-mail address")
-    }
+pub fn parse_email(raw: &str) -> Result<String, String> {
+    crate::domain::codes::Email::parse(raw).map(|e| e.into_string()).map_err(|e| e.message)
 }
 
 /// Checks a new password's length.
@@ -241,20 +223,14 @@ fn check_binding(
     errors: &mut Vec<FieldError>,
 ) -> QueryResult<()> {
     match (role, bank) {
-        (Role::Bank, None) => errors.push(FieldError::new(
-            "bank_partner_id",
-            "required",
-            "is required for bank users",
-        )),
+        (Role::Bank, None) => {
+            errors.push(FieldError::new("bank_partner_id", "required", "is required for bank users"))
+        }
         (Role::Bank, Some(id)) => {
-            let exists: bool = diesel::select(diesel::dsl::exists(bank_partners::table.find(id)))
-                .get_result(conn)?;
+            let exists: bool =
+                diesel::select(diesel::dsl::exists(bank_partners::table.find(id))).get_result(conn)?;
             if !exists {
-                errors.push(FieldError::new(
-                    "bank_partner_id",
-                    "not_found",
-                    "no bank partner has this id",
-                ));
+                errors.push(FieldError::new("bank_partner_id", "not_found", "no bank partner has this id"));
             }
         }
         (_, Some(_)) => errors.push(FieldError::new(
@@ -265,14 +241,12 @@ fn check_binding(
         (_, None) => {}
     }
     match (role, retail) {
-        (Role::Retail, None) => errors.push(FieldError::new(
-            "retail_partner_id",
-            "required",
-            "is required for retail users",
-        )),
+        (Role::Retail, None) => {
+            errors.push(FieldError::new("retail_partner_id", "required", "is required for retail users"))
+        }
         (Role::Retail, Some(id)) => {
-            let exists: bool = diesel::select(diesel::dsl::exists(retail_partners::table.find(id)))
-                .get_result(conn)?;
+            let exists: bool =
+                diesel::select(diesel::dsl::exists(retail_partners::table.find(id))).get_result(conn)?;
             if !exists {
                 errors.push(FieldError::new(
                     "retail_partner_id",
@@ -294,20 +268,13 @@ fn check_binding(
 /// Creates a user after checking every field; all problems are reported at once.
 pub fn create(conn: &mut DbConnection, new: NewUser) -> AppResult<User> {
     let mut errors = Vec::new();
-    let email = parse_email(&new.email)
-        .map_err(|m| errors.push(FieldError::new("email", "invalid_format", m)))
-        .ok();
+    let email =
+        parse_email(&new.email).map_err(|m| errors.push(FieldError::new("email", "invalid_format", m))).ok();
     if let Err(m) = check_password(&new.password) {
         errors.push(FieldError::new("password", "invalid_length", m));
     }
     conn.transaction(|conn| {
-        check_binding(
-            conn,
-            new.role,
-            new.bank_partner_id,
-            new.retail_partner_id,
-            &mut errors,
-        )?;
+        check_binding(conn, new.role, new.bank_partner_id, new.retail_partner_id, &mut errors)?;
         let Some(email) = email.filter(|_| errors.is_empty()) else {
             return Err(AppError::Validation(std::mem::take(&mut errors)));
         };
@@ -344,9 +311,9 @@ pub fn update(
         if_match.check(current.version)?;
         let mut errors = Vec::new();
         let email = match &patch.email {
-            Some(raw) => parse_email(raw)
-                .map_err(|m| errors.push(FieldError::new("email", "invalid_format", m)))
-                .ok(),
+            Some(raw) => {
+                parse_email(raw).map_err(|m| errors.push(FieldError::new("email", "invalid_format", m))).ok()
+            }
             None => None,
         };
         if let Some(Err(m)) = patch.password.as_deref().map(check_password) {
@@ -357,34 +324,24 @@ pub fn update(
         let retail = patch.retail_partner_id.unwrap_or(current.retail_partner_id);
         check_binding(conn, role, bank, retail, &mut errors)?;
         if id == caller_id && (role != current.role || patch.disabled == Some(true)) {
-            return Err(AppError::Conflict(
-                "you cannot change your own role or disable yourself".into(),
-            ));
+            return Err(AppError::Conflict("you cannot change your own role or disable yourself".into()));
         }
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
-        let hash = patch
-            .password
-            .as_deref()
-            .map(auth::hash_password)
-            .transpose()?;
-        let updated = diesel::update(
-            users::table
-                .find(id)
-                .filter(users::version.eq(current.version)),
-        )
-        .set((
-            users::email.eq(email.unwrap_or(current.email)),
-            users::password_hash.eq(hash.unwrap_or(current.password_hash)),
-            users::role.eq(role.as_str()),
-            users::bank_partner_id.eq(bank),
-            users::retail_partner_id.eq(retail),
-            users::disabled.eq(patch.disabled.unwrap_or(current.disabled)),
-            users::updated_at.eq(db::now()),
-            users::version.eq(current.version + 1),
-        ))
-        .execute(conn)?;
+        let hash = patch.password.as_deref().map(auth::hash_password).transpose()?;
+        let updated = diesel::update(users::table.find(id).filter(users::version.eq(current.version)))
+            .set((
+                users::email.eq(email.unwrap_or(current.email)),
+                users::password_hash.eq(hash.unwrap_or(current.password_hash)),
+                users::role.eq(role.as_str()),
+                users::bank_partner_id.eq(bank),
+                users::retail_partner_id.eq(retail),
+                users::disabled.eq(patch.disabled.unwrap_or(current.disabled)),
+                users::updated_at.eq(db::now()),
+                users::version.eq(current.version + 1),
+            ))
+            .execute(conn)?;
         if updated == 0 {
             return Err(AppError::PreconditionFailed);
         }
@@ -404,11 +361,7 @@ pub fn ensure_first_admin(
     }
     let (email, password, generated) = match (email, password) {
         (Some(email), Some(password)) => (email, password, false),
-        _ => (
-            "admin@localhost".to_owned(),
-            crate::config::random_token(20),
-            true,
-        ),
+        _ => ("admin@localhost".to_owned(), crate::config::random_token(20), true),
     };
     let user = create(
         conn,
@@ -435,11 +388,7 @@ pub fn reset_password(conn: &mut DbConnection, email: &str, password: &str) -> A
             users::version.eq(users::version + 1),
         ))
         .execute(conn)?;
-    if changed == 0 {
-        Err(AppError::NotFound)
-    } else {
-        Ok(())
-    }
+    if changed == 0 { Err(AppError::NotFound) } else { Ok(()) }
 }
 
 fn user_response(status: actix_web::http::StatusCode, user: User) -> HttpResponse {
@@ -467,11 +416,7 @@ pub async fn list_users(
     caller.require(&[Role::Admin])?;
     let query = query.into_inner();
     let limit = pagination::limit(query.limit)?;
-    let after: Option<i64> = query
-        .cursor
-        .as_deref()
-        .map(pagination::decode_cursor)
-        .transpose()?;
+    let after: Option<i64> = query.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
     let page = db::run(&state.pool, move |conn| {
         let filtered = || {
             let mut q = users::table.into_boxed();
@@ -483,26 +428,15 @@ pub async fn list_users(
             }
             q
         };
-        let total = if query.count == Some(true) {
-            Some(filtered().count().get_result(conn)?)
-        } else {
-            None
-        };
+        let total = if query.count == Some(true) { Some(filtered().count().get_result(conn)?) } else { None };
         let mut q = filtered();
         if let Some(after) = after {
             q = q.filter(users::id.gt(after));
         }
-        let rows: Vec<User> = q
-            .order(users::id.asc())
-            .limit(limit + 1)
-            .select(User::as_select())
-            .load(conn)?;
+        let rows: Vec<User> =
+            q.order(users::id.asc()).limit(limit + 1).select(User::as_select()).load(conn)?;
         let (rows, next_cursor) = pagination::paginate(rows, limit, |u| u.id);
-        Ok(Page {
-            data: rows.into_iter().map(UserView::from).collect(),
-            next_cursor,
-            total,
-        })
+        Ok(Page { data: rows.into_iter().map(UserView::from).collect(), next_cursor, total })
     })
     .await?;
     Ok(web::Json(page))
@@ -576,10 +510,7 @@ pub async fn update_user(
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
-    let user = db::run(&state.pool, move |conn| {
-        update(conn, caller.id, id, &if_match, body.0)
-    })
-    .await?;
+    let user = db::run(&state.pool, move |conn| update(conn, caller.id, id, &if_match, body.0)).await?;
     Ok(user_response(actix_web::http::StatusCode::OK, user))
 }
 
@@ -606,9 +537,7 @@ pub async fn delete_user(
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     if id == caller.id {
-        return Err(AppError::Conflict(
-            "you cannot delete your own account".into(),
-        ));
+        return Err(AppError::Conflict("you cannot delete your own account".into()));
     }
     db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {

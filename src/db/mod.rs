@@ -79,9 +79,9 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url)
-                .map(DbConnection::Pg)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                PgConnection::establish(&self.url).map(DbConnection::Pg).map_err(r2d2::Error::ConnectionError)
+            }
             Backend::Sqlite => {
                 let mut conn =
                     SqliteConnection::establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
@@ -111,9 +111,7 @@ impl r2d2::ManageConnection for Manager {
 pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
     let manager = Manager::new(url);
     if manager.backend == Backend::Sqlite
-        && let Some(dir) = Path::new(&manager.url)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
+        && let Some(dir) = Path::new(&manager.url).parent().filter(|d| !d.as_os_str().is_empty())
     {
         // A directory that cannot be made shows up as a clear connection error later.
         let _ = std::fs::create_dir_all(dir);
@@ -176,3 +174,6 @@ where
     })
     .await?
 }
+
+/// The back end type of [`DbConnection`], for boxed queries and expressions.
+pub type Db = <DbConnection as diesel::Connection>::Backend;

@@ -56,8 +56,85 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    businesses (id) {
+        id -> BigInt,
+        name -> Text,
+        owner_name -> Text,
+        owner_nik -> Text,
+        phone -> Text,
+        email -> Nullable<Text>,
+        nib -> Nullable<Text>,
+        npwp -> Nullable<Text>,
+        kbli -> Text,
+        kbli_division -> Integer,
+        district_code -> Text,
+        village -> Nullable<Text>,
+        address -> Text,
+        capital_idr -> Nullable<BigInt>,
+        annual_revenue_idr -> Nullable<BigInt>,
+        employees -> Nullable<Integer>,
+        established_on -> Nullable<Date>,
+        status -> Text,
+        consented_to_bank_sharing_at -> Nullable<Timestamp>,
+        scale -> Nullable<Text>,
+        scale_basis -> Nullable<Text>,
+        is_ikm -> Bool,
+        industry_scale -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> BigInt,
+        business_id -> BigInt,
+        name -> Text,
+        category -> Text,
+        description -> Nullable<Text>,
+        price_idr -> Nullable<BigInt>,
+        unit -> Nullable<Text>,
+        pirt_number -> Nullable<Text>,
+        bpom_number -> Nullable<Text>,
+        halal_certificate -> Nullable<Text>,
+        sni_certified -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        user_id -> Nullable<BigInt>,
+        action -> Text,
+        entity -> Text,
+        entity_id -> BigInt,
+        changes -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, endpoint, idempotency_key) {
+        user_id -> BigInt,
+        endpoint -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        location -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
+diesel::joinable!(products -> businesses (business_id));
+diesel::joinable!(businesses -> regions (district_code));
 
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
@@ -65,4 +142,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     retail_partners,
     users,
     login_failures,
+    businesses,
+    products,
+    audit_log,
+    idempotency_keys,
 );

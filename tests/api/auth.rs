@@ -28,18 +28,11 @@ async fn login_returns_a_bearer_token_that_identifies_the_caller() {
     // The token carries the claims of SPEC §5, signed with HS256.
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::HS256);
-    let claims: serde_json::Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
     assert_eq!(claims["sub"], id.to_string());
     assert_eq!(claims["role"], "officer");
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        3600
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
 
     let me = app.get("/api/v1/auth/me").token(token).send().await;
@@ -50,9 +43,8 @@ async fn login_returns_a_bearer_token_that_identifies_the_caller() {
                "bank_partner_id": null, "retail_partner_id": null})
     );
     assert_eq!(me.header("cache-control").as_deref(), Some("no-store"));
-    let last_login: Option<chrono::NaiveDateTime> = app
-        .db(|c| users::table.find(id).select(users::last_login_at).first(c))
-        .unwrap();
+    let last_login: Option<chrono::NaiveDateTime> =
+        app.db(|c| users::table.find(id).select(users::last_login_at).first(c)).unwrap();
     assert!(last_login.is_some());
 }
 
@@ -85,13 +77,8 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
     let a = wrong.assert_problem(401);
     let b = unknown.assert_problem(401);
     assert_eq!(a["detail"], b["detail"]);
-    assert!(
-        !wrong.body.windows(5).any(|w| w == b"argon"),
-        "no internals in the answer"
-    );
-    let failures: i64 = app
-        .db(|c| login_failures::table.count().get_result(c))
-        .unwrap();
+    assert!(!wrong.body.windows(5).any(|w| w == b"argon"), "no internals in the answer");
+    let failures: i64 = app.db(|c| login_failures::table.count().get_result(c)).unwrap();
     assert_eq!(failures, 2);
 }
 
@@ -100,14 +87,10 @@ async fn five_failures_lock_the_email_with_429_and_retry_after() {
     let app = spawn_app().await;
     app.create_user("target@test.example", Role::Officer, None);
     let attempt = |password: &'static str| {
-        app.post("/api/v1/auth/token")
-            .json(&json!({"email": "target@test.example", "password": password}))
+        app.post("/api/v1/auth/token").json(&json!({"email": "target@test.example", "password": password}))
     };
     for _ in 0..5 {
-        attempt("guess guess guess")
-            .send()
-            .await
-            .assert_problem(401);
+        attempt("guess guess guess").send().await.assert_problem(401);
     }
     // Even the right password is refused while locked.
     let locked = attempt(PASSWORD).send().await;
@@ -132,9 +115,7 @@ async fn a_successful_login_clears_earlier_failures() {
             .assert_problem(401);
     }
     app.login("forgetful@test.example", PASSWORD).await;
-    let failures: i64 = app
-        .db(|c| login_failures::table.count().get_result(c))
-        .unwrap();
+    let failures: i64 = app.db(|c| login_failures::table.count().get_result(c)).unwrap();
     assert_eq!(failures, 0);
 }
 
@@ -160,88 +141,49 @@ async fn expired_tokens_are_refused() {
     assert!(body["detail"].as_str().unwrap().contains("expired"));
 
     // The same claims, still valid, are accepted: the refusal above is the expiry.
-    let valid = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims(&id.to_string(), now, now + 600),
-        &key,
-    )
-    .unwrap();
-    assert_eq!(
-        app.get("/api/v1/auth/me").token(&valid).send().await.status,
-        200
-    );
+    let valid =
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(&id.to_string(), now, now + 600), &key)
+            .unwrap();
+    assert_eq!(app.get("/api/v1/auth/me").token(&valid).send().await.status, 200);
 }
 
 #[actix_rt::test]
 async fn tokens_signed_with_another_key_or_algorithm_are_refused() {
     let app = spawn_app().await;
-    let id = app
-        .create_user("admin@test.example", Role::Admin, None)
-        .to_string();
+    let id = app.create_user("admin@test.example", Role::Admin, None).to_string();
     let now = chrono::Utc::now().timestamp();
 
     let other_key = EncodingKey::from_secret(b"another-secret-that-is-also-32-bytes-long").unwrap();
-    let forged = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims(&id, now, now + 600),
-        &other_key,
-    )
-    .unwrap();
-    app.get("/api/v1/auth/me")
-        .token(&forged)
-        .send()
-        .await
-        .assert_problem(401);
+    let forged =
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(&id, now, now + 600), &other_key)
+            .unwrap();
+    app.get("/api/v1/auth/me").token(&forged).send().await.assert_problem(401);
 
     // The right key with another HMAC algorithm: the algorithm is pinned to HS256.
     let key = EncodingKey::from_secret(TEST_SECRET).unwrap();
-    let hs512 = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS512),
-        &claims(&id, now, now + 600),
-        &key,
-    )
-    .unwrap();
-    app.get("/api/v1/auth/me")
-        .token(&hs512)
-        .send()
-        .await
-        .assert_problem(401);
+    let hs512 =
+        jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims(&id, now, now + 600), &key).unwrap();
+    app.get("/api/v1/auth/me").token(&hs512).send().await.assert_problem(401);
 
     // `alg: none`, unsigned.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&id, now, now + 600)).unwrap());
-    for unsigned in [
-        format!("{header}.{payload}."),
-        format!("{header}.{payload}"),
-    ] {
-        app.get("/api/v1/auth/me")
-            .token(&unsigned)
-            .send()
-            .await
-            .assert_problem(401);
+    for unsigned in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+        app.get("/api/v1/auth/me").token(&unsigned).send().await.assert_problem(401);
     }
 }
 
 #[actix_rt::test]
 async fn missing_or_malformed_authorization_is_401_with_www_authenticate() {
     let app = spawn_app().await;
-    for header in [
-        None,
-        Some("Basic YWRtaW46YWRtaW4="),
-        Some("Bearer"),
-        Some("Bearer not.a.jwt"),
-    ] {
+    for header in [None, Some("Basic YWRtaW46YWRtaW4="), Some("Bearer"), Some("Bearer not.a.jwt")] {
         let mut call = app.get("/api/v1/regions");
         if let Some(value) = header {
             call = call.header("authorization", value);
         }
         let reply = call.send().await;
         reply.assert_problem(401);
-        assert_eq!(
-            reply.header("www-authenticate").as_deref(),
-            Some("Bearer"),
-            "{header:?}"
-        );
+        assert_eq!(reply.header("www-authenticate").as_deref(), Some("Bearer"), "{header:?}");
     }
 }
 
@@ -250,22 +192,10 @@ async fn disabling_a_user_revokes_its_tokens_at_once() {
     let app = spawn_app().await;
     let id = app.create_user("leaver@test.example", Role::Officer, None);
     let token = app.login("leaver@test.example", PASSWORD).await;
-    assert_eq!(
-        app.get("/api/v1/auth/me").token(&token).send().await.status,
-        200
-    );
+    assert_eq!(app.get("/api/v1/auth/me").token(&token).send().await.status, 200);
 
-    app.db(|c| {
-        diesel::update(users::table.find(id))
-            .set(users::disabled.eq(true))
-            .execute(c)
-    })
-    .unwrap();
-    app.get("/api/v1/auth/me")
-        .token(&token)
-        .send()
-        .await
-        .assert_problem(401);
+    app.db(|c| diesel::update(users::table.find(id)).set(users::disabled.eq(true)).execute(c)).unwrap();
+    app.get("/api/v1/auth/me").token(&token).send().await.assert_problem(401);
     app.post("/api/v1/auth/token")
         .json(&json!({"email": "leaver@test.example", "password": PASSWORD}))
         .send()

@@ -19,10 +19,7 @@ async fn the_documentation_is_served_by_the_binary() {
     for path in ["/docs", "/docs/"] {
         let page = app.get(path).send().await;
         assert_eq!(page.status, 200, "{path}");
-        assert!(
-            String::from_utf8_lossy(&page.body).contains("swagger-ui"),
-            "{path}"
-        );
+        assert!(String::from_utf8_lossy(&page.body).contains("swagger-ui"), "{path}");
     }
     // The UI's assets come from the binary itself, so the page works offline.
     let bundle = app.get("/docs/swagger-ui-bundle.js").send().await;

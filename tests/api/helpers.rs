@@ -21,8 +21,8 @@ use umkm_api::{AppState, app};
 
 /// The secret tests sign with; a token signed with anything else must be refused.
 pub const TEST_SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
-/// The body limit of the test server (small, so 413 is cheap to provoke).
-pub const TEST_BODY_LIMIT: usize = 64 * 1024;
+/// The body limit of the test server (room for a 1,000-row import, small enough to exceed cheaply).
+pub const TEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// A password good enough for test users.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -65,39 +65,19 @@ impl Reply {
 
     /// A header's value as text.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     /// Asserts an RFC 9457 problem answer with `status`, and returns its body.
     #[track_caller]
     pub fn assert_problem(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(
-            self.header("content-type").as_deref(),
-            Some("application/problem+json")
-        );
+        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.header("content-type").as_deref(), Some("application/problem+json"));
         let body = self.json();
         assert_eq!(body["status"], status);
-        assert!(
-            body["type"].as_str().is_some_and(|t| !t.is_empty()),
-            "{body}"
-        );
-        assert!(
-            body["title"].as_str().is_some_and(|t| !t.is_empty()),
-            "{body}"
-        );
-        assert!(
-            body["detail"].as_str().is_some_and(|t| !t.is_empty()),
-            "{body}"
-        );
+        assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+        assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
         body
     }
 }
@@ -130,18 +110,14 @@ impl Call<'_> {
 
     /// A body of any type.
     pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-        self.headers
-            .push(("content-type".to_owned(), content_type.to_owned()));
+        self.headers.push(("content-type".to_owned(), content_type.to_owned()));
         self.body = Some(body.into());
         self
     }
 
     /// Sends the request and reads the whole answer.
     pub async fn send(self) -> Reply {
-        let mut request = self
-            .app
-            .server
-            .request(self.method, self.app.server.url(&self.path));
+        let mut request = self.app.server.request(self.method, self.app.server.url(&self.path));
         for (name, value) in &self.headers {
             request = request.insert_header((name.as_str(), value.as_str()));
         }
@@ -150,30 +126,15 @@ impl Call<'_> {
             None => request.send().await,
         }
         .expect("the server answers");
-        let body = response
-            .body()
-            .limit(64 * 1024 * 1024)
-            .await
-            .expect("a readable body")
-            .to_vec();
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body,
-        }
+        let body = response.body().limit(64 * 1024 * 1024).await.expect("a readable body").to_vec();
+        Reply { status: response.status(), headers: response.headers().clone(), body }
     }
 }
 
 impl TestApp {
     /// A request to `path`.
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
-        Call {
-            app: self,
-            method,
-            path: path.to_owned(),
-            headers: Vec::new(),
-            body: None,
-        }
+        Call { app: self, method, path: path.to_owned(), headers: Vec::new(), body: None }
     }
 
     pub fn get(&self, path: &str) -> Call<'_> {
@@ -208,9 +169,7 @@ impl TestApp {
             retail_partner_id: partner.filter(|_| role == Role::Retail),
             disabled: false,
         };
-        self.db(|conn| users::create(conn, new))
-            .expect("the user is created")
-            .id
+        self.db(|conn| users::create(conn, new)).expect("the user is created").id
     }
 
     /// Logs in through the API and returns the access token.
@@ -220,16 +179,8 @@ impl TestApp {
             .json(&serde_json::json!({"email": email, "password": password}))
             .send()
             .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
-        reply.json()["access_token"]
-            .as_str()
-            .expect("a token")
-            .to_owned()
+        assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+        reply.json()["access_token"].as_str().expect("a token").to_owned()
     }
 
     /// Creates a user of `role` and returns a token for it.
@@ -258,16 +209,15 @@ fn test_config(database_url: String) -> Config {
 
 /// Starts the application on a fresh database of the back end under test.
 pub async fn spawn_app() -> TestApp {
-    let (url, test_db) = match std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with changes to the test configuration.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let (url, test_db) = match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(admin_url) => {
             let name = fresh_pg_database(&admin_url);
-            (
-                replace_database(&admin_url, &name),
-                TestDb::Postgres { admin_url, name },
-            )
+            (replace_database(&admin_url, &name), TestDb::Postgres { admin_url, name })
         }
         None => {
             let dir = tempfile::tempdir().expect("a temporary directory");
@@ -280,24 +230,18 @@ pub async fn spawn_app() -> TestApp {
         let mut conn = pool.get().expect("a connection to the test database");
         db::run_migrations(&mut conn).expect("migrations apply");
     }
-    let state = AppState::new(test_config(url), pool.clone()).expect("application state");
+    let mut config = test_config(url);
+    configure(&mut config);
+    let state = AppState::new(config, pool.clone()).expect("application state");
     let server = actix_test::start(move || app(state.clone()));
-    TestApp {
-        server,
-        pool,
-        _db: test_db,
-    }
+    TestApp { server, pool, _db: test_db }
 }
 
 /// The same URL with another database name.
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.rsplit_once('/') {
-        Some((server, _))
-            if server.contains("://") && server.len() > server.find("://").unwrap() + 3 =>
-        {
+        Some((server, _)) if server.contains("://") && server.len() > server.find("://").unwrap() + 3 => {
             server
         }
         _ => base,
@@ -311,10 +255,7 @@ fn replace_database(url: &str, name: &str) -> String {
 /// A digest of the PostgreSQL migrations, naming the template they build.
 fn migrations_digest() -> u64 {
     fn visit(dir: &Path, hasher: &mut DefaultHasher) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
         for path in entries {
             if path.is_dir() {
@@ -326,10 +267,7 @@ fn migrations_digest() -> u64 {
         }
     }
     let mut hasher = DefaultHasher::new();
-    visit(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"),
-        &mut hasher,
-    );
+    visit(&Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"), &mut hasher);
     hasher.finish()
 }
 
@@ -340,43 +278,32 @@ fn fresh_pg_database(admin_url: &str) -> String {
     let template = TEMPLATE.get_or_init(|| {
         let template = format!("umkm_tpl_{:016x}", migrations_digest());
         let mut admin = PgConnection::establish(admin_url).expect("TEST_DATABASE_URL reachable");
-        diesel::sql_query("SELECT pg_advisory_lock(72417)")
-            .execute(&mut admin)
-            .unwrap();
+        diesel::sql_query("SELECT pg_advisory_lock(72417)").execute(&mut admin).unwrap();
         #[derive(QueryableByName)]
         struct Found {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let found: Found = diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM pg_database WHERE datname = '{template}'"
-        ))
-        .get_result(&mut admin)
-        .unwrap();
+        let found: Found =
+            diesel::sql_query(format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{template}'"))
+                .get_result(&mut admin)
+                .unwrap();
         if found.n == 0 {
             let building = format!("{template}_building");
-            diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
-            ))
-            .execute(&mut admin)
-            .unwrap();
-            diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"))
                 .execute(&mut admin)
                 .unwrap();
+            diesel::sql_query(format!("CREATE DATABASE \"{building}\"")).execute(&mut admin).unwrap();
             {
                 let pool = db::pool(&replace_database(admin_url, &building), 1).unwrap();
                 let mut conn = pool.get().unwrap();
                 db::run_migrations(&mut conn).expect("migrations apply to the template");
             }
-            diesel::sql_query(format!(
-                "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
-            ))
-            .execute(&mut admin)
-            .unwrap();
+            diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""))
+                .execute(&mut admin)
+                .unwrap();
         }
-        diesel::sql_query("SELECT pg_advisory_unlock(72417)")
-            .execute(&mut admin)
-            .unwrap();
+        diesel::sql_query("SELECT pg_advisory_unlock(72417)").execute(&mut admin).unwrap();
         template
     });
     let name = format!("umkm_t_{}", uuid::Uuid::new_v4().simple());
@@ -385,10 +312,8 @@ fn fresh_pg_database(admin_url: &str) -> String {
     // retry briefly if another test's copy is just finishing.
     let mut attempts = 0;
     loop {
-        match diesel::sql_query(format!(
-            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-        ))
-        .execute(&mut admin)
+        match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
+            .execute(&mut admin)
         {
             Ok(_) => return name,
             Err(err) if attempts < 50 => {
@@ -398,5 +323,45 @@ fn fresh_pg_database(admin_url: &str) -> String {
             }
             Err(err) => panic!("cannot create a test database: {err}"),
         }
+    }
+}
+
+/// A valid business, distinct for each `n` (NIK serial, NIB, name).
+pub fn business_json(n: usize) -> Value {
+    serde_json::json!({
+        "name": format!("Usaha {n:05}"),
+        "owner_name": format!("Pemilik {n}"),
+        "owner_nik": format!("352405120390{:04}", n % 9999 + 1),
+        "phone": format!("0812{:07}", n),
+        "email": format!("owner{n}@example.com"),
+        "nib": format!("9120{:09}", n),
+        "kbli": "10750",
+        "district_code": "35.24.14",
+        "address": "Jl. Raya Paciran",
+        "annual_revenue_idr": 300_000_000,
+        "capital_idr": 50_000_000,
+        "employees": 4,
+        "established_on": "2018-05-01",
+    })
+}
+
+impl TestApp {
+    /// Creates a business through the API as `token`; returns its JSON.
+    pub async fn create_business(&self, token: &str, body: &Value) -> Value {
+        let reply = self.post("/api/v1/businesses").token(token).json(body).send().await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&reply.body));
+        reply.json()
+    }
+
+    /// Counts the rows of a table.
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        self.db(|c| diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result::<N>(c))
+            .unwrap()
+            .n
     }
 }

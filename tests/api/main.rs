@@ -3,9 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod businesses;
 mod errors;
 mod health;
 mod helpers;
+mod lists;
 mod openapi;
+mod products;
 mod regions;
 mod users;

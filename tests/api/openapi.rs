@@ -8,18 +8,10 @@ use crate::helpers::spawn_app;
 /// serves. Regenerate it with `cargo run -- openapi > openapi/openapi.json`.
 #[actix_rt::test]
 async fn the_committed_document_matches_the_served_one() {
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-            .expect("openapi/openapi.json exists");
-    let output = Command::new(env!("CARGO_BIN_EXE_umkm-api"))
-        .arg("openapi")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+        .expect("openapi/openapi.json exists");
+    let output = Command::new(env!("CARGO_BIN_EXE_umkm-api")).arg("openapi").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let printed = String::from_utf8(output.stdout).unwrap();
     assert!(
         printed == committed,
@@ -37,10 +29,7 @@ async fn the_committed_document_matches_the_served_one() {
 async fn every_operation_documents_its_problems_and_security() {
     let app = spawn_app().await;
     let doc = app.get("/api-docs/openapi.json").send().await.json();
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearer"]["scheme"],
-        "bearer"
-    );
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     let mut operations = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -50,10 +39,7 @@ async fn every_operation_documents_its_problems_and_security() {
             let responses = op["responses"].as_object().unwrap();
             assert!(responses.contains_key("500"), "{method} {path}");
             if !public {
-                assert!(
-                    responses.contains_key("401") && responses.contains_key("403"),
-                    "{method} {path}"
-                );
+                assert!(responses.contains_key("401") && responses.contains_key("403"), "{method} {path}");
             }
             for (status, response) in responses {
                 if status.starts_with('4') || status.starts_with('5') {

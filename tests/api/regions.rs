@@ -35,28 +35,13 @@ async fn every_role_reads_lamongans_27_districts_page_by_page() {
 async fn regions_filter_by_level_and_carry_their_names() {
     let app = spawn_app().await;
     let token = app.token_for(Role::Officer).await;
-    let page = app
-        .get("/api/v1/regions?level=regency")
-        .token(&token)
-        .send()
-        .await
-        .json();
+    let page = app.get("/api/v1/regions?level=regency").token(&token).send().await.json();
     assert_eq!(
         page["data"],
         serde_json::json!([{"code": "35.24", "name": "Lamongan", "level": "regency", "parent_code": "35"}])
     );
-    let page = app
-        .get("/api/v1/regions?parent=35.24&limit=500")
-        .token(&token)
-        .send()
-        .await
-        .json();
-    let babat = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["code"] == "35.24.05")
-        .unwrap();
+    let page = app.get("/api/v1/regions?parent=35.24&limit=500").token(&token).send().await.json();
+    let babat = page["data"].as_array().unwrap().iter().find(|r| r["code"] == "35.24.05").unwrap();
     assert_eq!(babat["name"], "Babat");
     assert_eq!(page["next_cursor"], Value::Null);
 }

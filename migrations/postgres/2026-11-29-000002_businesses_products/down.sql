@@ -1,0 +1,4 @@
+DROP TABLE idempotency_keys;
+DROP TABLE audit_log;
+DROP TABLE products;
+DROP TABLE businesses;

@@ -1,0 +1,235 @@
+//! The audit log: every create, update and delete, written in the same transaction as the
+//! change, with personal data redacted. Read by admins.
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::db::schema::audit_log;
+use crate::db::{self, DbConnection};
+use crate::error::AppResult;
+use crate::pagination::{self, Page};
+
+/// What was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A record was created; `changes` holds its fields.
+    Create,
+    /// A record was changed; `changes` holds `{field: {from, to}}` for each changed field.
+    Update,
+    /// A record was deleted; `changes` holds its last fields.
+    Delete,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// The value written in place of personal data.
+pub const REDACTED: &str = "[redacted]";
+
+fn redact(mut fields: Map<String, Value>, pii: &[&str]) -> Map<String, Value> {
+    for field in pii {
+        if let Some(value) = fields.get_mut(*field)
+            && !value.is_null()
+        {
+            *value = json!(REDACTED);
+        }
+    }
+    fields
+}
+
+/// The fields of a record for the log: its JSON form without bookkeeping, PII redacted.
+pub fn snapshot(record: &impl Serialize, pii: &[&str]) -> Value {
+    let mut fields = match serde_json::to_value(record) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    for bookkeeping in ["id", "created_at", "updated_at", "version"] {
+        fields.remove(bookkeeping);
+    }
+    Value::Object(redact(fields, pii))
+}
+
+/// `{field: {from, to}}` for every field that differs, PII redacted.
+pub fn diff(before: &impl Serialize, after: &impl Serialize, pii: &[&str]) -> Value {
+    let (Value::Object(before), Value::Object(after)) = (snapshot(before, &[]), snapshot(after, &[])) else {
+        return json!({});
+    };
+    let mut changes = Map::new();
+    for (field, to) in &after {
+        let from = before.get(field).cloned().unwrap_or(Value::Null);
+        if &from != to {
+            let (from, to) = if pii.contains(&field.as_str()) {
+                (json!(REDACTED), json!(REDACTED))
+            } else {
+                (from, to.clone())
+            };
+            changes.insert(field.clone(), json!({"from": from, "to": to}));
+        }
+    }
+    Value::Object(changes)
+}
+
+/// Writes one entry.
+pub fn record(
+    conn: &mut DbConnection,
+    user_id: i64,
+    action: Action,
+    entity: &str,
+    entity_id: i64,
+    changes: &Value,
+) -> QueryResult<()> {
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::occurred_at.eq(db::now()),
+            audit_log::user_id.eq(user_id),
+            audit_log::action.eq(action.as_str()),
+            audit_log::entity.eq(entity),
+            audit_log::entity_id.eq(entity_id),
+            audit_log::changes.eq(changes.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An audit entry.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// Id; entries are numbered in the order they were written.
+    pub id: i64,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Who (the user's id).
+    pub user_id: Option<i64>,
+    /// What was done.
+    pub action: String,
+    /// The kind of record: `business`, `product`, …
+    #[schema(example = "business")]
+    pub entity: String,
+    /// The record's id.
+    pub entity_id: i64,
+    /// The fields written (create, delete) or changed (update), personal data redacted.
+    #[schema(value_type = Object)]
+    pub changes: Value,
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only entries about this kind of record.
+    pub entity: Option<String>,
+    /// Only entries about the record with this id.
+    pub entity_id: Option<i64>,
+    /// Only entries by this user.
+    pub user_id: Option<i64>,
+    /// Only entries at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Only entries before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Rows per page, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+type AuditRow = (i64, chrono::NaiveDateTime, Option<i64>, String, String, i64, String);
+
+/// Read the audit log, newest first.
+#[utoipa::path(
+    tag = "audit",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses((status = 200, description = "A page of entries, newest first", body = Page<AuditEntry>)),
+)]
+#[get("/audit-log")]
+pub async fn list_audit_log(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<AuditQuery>,
+) -> AppResult<web::Json<Page<AuditEntry>>> {
+    caller.require(&[Role::Admin])?;
+    let query = query.into_inner();
+    let limit = pagination::limit(query.limit)?;
+    let before: Option<i64> = query.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let page = db::run(&state.pool, move |conn| {
+        let mut q = audit_log::table.into_boxed();
+        if let Some(entity) = query.entity {
+            q = q.filter(audit_log::entity.eq(entity));
+        }
+        if let Some(id) = query.entity_id {
+            q = q.filter(audit_log::entity_id.eq(id));
+        }
+        if let Some(user) = query.user_id {
+            q = q.filter(audit_log::user_id.eq(user));
+        }
+        if let Some(from) = query.from {
+            q = q.filter(audit_log::occurred_at.ge(from.naive_utc()));
+        }
+        if let Some(to) = query.to {
+            q = q.filter(audit_log::occurred_at.lt(to.naive_utc()));
+        }
+        if let Some(before) = before {
+            q = q.filter(audit_log::id.lt(before));
+        }
+        let rows: Vec<AuditRow> = q
+            .order(audit_log::id.desc())
+            .limit(limit + 1)
+            .select((
+                audit_log::id,
+                audit_log::occurred_at,
+                audit_log::user_id,
+                audit_log::action,
+                audit_log::entity,
+                audit_log::entity_id,
+                audit_log::changes,
+            ))
+            .load(conn)?;
+        let (rows, next_cursor) = pagination::paginate(rows, limit, |r| r.0);
+        let data = rows
+            .into_iter()
+            .map(|(id, at, user_id, action, entity, entity_id, changes)| AuditEntry {
+                id,
+                occurred_at: at.and_utc(),
+                user_id,
+                action,
+                entity,
+                entity_id,
+                changes: serde_json::from_str(&changes).unwrap_or(Value::Null),
+            })
+            .collect();
+        Ok(Page { data, next_cursor, total: None })
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diffs_name_changed_fields_and_hide_personal_data() {
+        let before = json!({"id": 1, "name": "A", "owner_nik": "3524051203900001", "version": 1});
+        let after = json!({"id": 1, "name": "B", "owner_nik": "3524051203900002", "version": 2});
+        assert_eq!(
+            diff(&before, &after, &["owner_nik"]),
+            json!({"name": {"from": "A", "to": "B"}, "owner_nik": {"from": REDACTED, "to": REDACTED}})
+        );
+        assert_eq!(snapshot(&after, &["owner_nik"]), json!({"name": "B", "owner_nik": REDACTED}));
+    }
+}

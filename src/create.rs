@@ -1,0 +1,82 @@
+//! Creates that honour `Idempotency-Key`: the create, its audit entry and the stored first
+//! answer are written in one transaction.
+
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
+use diesel::Connection;
+use serde_json::Value;
+
+use crate::db::{self, DbConnection, Pool};
+use crate::error::{AppError, AppResult};
+use crate::http::etag;
+use crate::idempotency::{self, IdempotencyKey, Stored};
+
+/// What a create produced: where the record lives and its JSON form.
+pub struct Created {
+    /// The record's URL.
+    pub location: String,
+    /// The record as the caller sees it.
+    pub body: Value,
+    /// Its version, for the `ETag`.
+    pub version: i32,
+}
+
+enum Outcome {
+    Created(Created),
+    Replayed(Stored),
+}
+
+/// Runs `create` once per `Idempotency-Key` (per user and endpoint) and answers 201, or the
+/// stored first answer when the key was seen with the same request.
+pub async fn once(
+    pool: &Pool,
+    user_id: i64,
+    endpoint: &'static str,
+    key: IdempotencyKey,
+    request: Value,
+    create: impl FnOnce(&mut DbConnection) -> AppResult<Created> + Send + 'static,
+) -> AppResult<HttpResponse> {
+    let outcome = db::run(pool, move |conn| {
+        let fingerprint = idempotency::fingerprint(&request);
+        let attempt = conn.transaction(|conn| {
+            if let Some(key) = &key.0
+                && let Some(stored) = idempotency::lookup(conn, user_id, endpoint, key, &fingerprint)?
+            {
+                return Ok(Outcome::Replayed(stored));
+            }
+            let created = create(conn)?;
+            if let Some(key) = &key.0 {
+                let body = created.body.to_string();
+                idempotency::store(
+                    conn,
+                    user_id,
+                    endpoint,
+                    key,
+                    &fingerprint,
+                    StatusCode::CREATED,
+                    Some(&created.location),
+                    &body,
+                )?;
+            }
+            Ok::<_, AppError>(Outcome::Created(created))
+        });
+        match (attempt, &key.0) {
+            // A concurrent request with the same key committed first: answer as it did.
+            (Err(AppError::Conflict(detail)), Some(key)) => {
+                match idempotency::lookup(conn, user_id, endpoint, key, &fingerprint)? {
+                    Some(stored) => Ok(Outcome::Replayed(stored)),
+                    None => Err(AppError::Conflict(detail)),
+                }
+            }
+            (result, _) => result,
+        }
+    })
+    .await?;
+    Ok(match outcome {
+        Outcome::Replayed(stored) => stored.response(),
+        Outcome::Created(created) => HttpResponse::Created()
+            .insert_header((header::LOCATION, created.location))
+            .insert_header(etag(created.version))
+            .json(created.body),
+    })
+}

@@ -1,0 +1,128 @@
+//! Streaming exports of lists: `Accept: text/csv` or `application/x-ndjson` returns every
+//! matching row, read from the database in chunks and written as it goes, so memory stays
+//! bounded whatever the number of rows.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::stream;
+use serde::Serialize;
+
+use crate::db::{Conn, DbConnection, Pool};
+use crate::error::{AppError, AppResult};
+
+/// Rows fetched per query while exporting.
+pub const CHUNK: i64 = 1000;
+
+/// The format of a list answer, from the `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON page (the default).
+    Page,
+    /// Every row as CSV with a header line.
+    Csv,
+    /// Every row as one JSON object per line.
+    Ndjson,
+}
+
+impl Format {
+    /// Chooses by `Accept`: `text/csv` or `application/x-ndjson` export, anything else a page.
+    pub fn of(req: &HttpRequest) -> Format {
+        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let wants = |media: &str| accept.split(',').any(|part| part.trim().starts_with(media));
+        if wants("text/csv") {
+            Format::Csv
+        } else if wants("application/x-ndjson") {
+            Format::Ndjson
+        } else {
+            Format::Page
+        }
+    }
+}
+
+/// Encodes rows as CSV or NDJSON lines.
+struct Encoder {
+    format: Format,
+    wrote_header: bool,
+}
+
+impl Encoder {
+    fn encode<R: Serialize>(&mut self, rows: &[R]) -> AppResult<web::Bytes> {
+        let mut out = Vec::with_capacity(rows.len() * 256);
+        match self.format {
+            Format::Csv => {
+                let mut writer =
+                    csv::WriterBuilder::new().has_headers(!self.wrote_header).from_writer(&mut out);
+                for row in rows {
+                    writer.serialize(row).map_err(AppError::internal)?;
+                }
+                writer.flush().map_err(AppError::internal)?;
+                drop(writer);
+                if !rows.is_empty() {
+                    self.wrote_header = true;
+                }
+            }
+            Format::Ndjson | Format::Page => {
+                for row in rows {
+                    serde_json::to_writer(&mut out, row).map_err(AppError::internal)?;
+                    out.push(b'\n');
+                }
+            }
+        }
+        Ok(web::Bytes::from(out))
+    }
+}
+
+/// Streams every row that `next_chunk` yields. `next_chunk(conn, after)` returns up to
+/// [`CHUNK`] rows after the given key and the key of its last row. `header_row` is an empty
+/// row used only to write the CSV header when there are no rows.
+pub async fn stream<R, K, F>(
+    pool: &Pool,
+    format: Format,
+    empty_csv_header: &'static str,
+    mut next_chunk: F,
+) -> AppResult<HttpResponse>
+where
+    R: Serialize + Send + 'static,
+    K: Send + 'static,
+    F: FnMut(&mut DbConnection, Option<&K>) -> AppResult<(Vec<R>, Option<K>)> + Send + 'static,
+{
+    let pool = pool.clone();
+    // Check a connection out before answering, so that an unavailable database is a 503.
+    let mut conn: Conn = web::block(move || pool.get()).await??;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut encoder = Encoder { format, wrote_header: false };
+        let mut after: Option<K> = None;
+        loop {
+            let chunk = next_chunk(&mut conn, after.as_ref()).and_then(|(rows, last)| {
+                let bytes = encoder.encode(&rows)?;
+                Ok((bytes, rows.len(), last))
+            });
+            match chunk {
+                Ok((bytes, n, last)) => {
+                    if !bytes.is_empty() && tx.blocking_send(Ok(bytes)).is_err() {
+                        return; // The client went away.
+                    }
+                    if i64::try_from(n).unwrap_or(0) < CHUNK || last.is_none() {
+                        break;
+                    }
+                    after = last;
+                }
+                Err(err) => {
+                    log::error!("export stopped: {err}");
+                    let _ = tx.blocking_send(Err(err));
+                    return;
+                }
+            }
+        }
+        if format == Format::Csv && !encoder.wrote_header {
+            let _ = tx.blocking_send(Ok(web::Bytes::from_static(empty_csv_header.as_bytes())));
+        }
+    });
+    let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        _ => "application/x-ndjson",
+    };
+    Ok(HttpResponse::Ok().content_type(content_type).streaming(body))
+}

@@ -1,0 +1,131 @@
+//! `Idempotency-Key` on creates: a retry with the same key and body gets the first answer
+//! instead of a second record; the same key with another body is 422.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::idempotency_keys;
+use crate::db::{self, DbConnection};
+use crate::error::{AppError, AppResult};
+
+/// The `Idempotency-Key` header of a request, if it sent one (1–255 visible ASCII characters).
+#[derive(Debug, Clone, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = match req.headers().get("idempotency-key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .filter(|v| (1..=255).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+                .map(|v| IdempotencyKey(Some(v.to_owned())))
+                .ok_or_else(|| {
+                    AppError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
+                }),
+        };
+        ready(key)
+    }
+}
+
+/// A stored first answer.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Stored {
+    /// The answer as it was first given.
+    pub fn response(&self) -> HttpResponse {
+        let mut response =
+            HttpResponse::build(StatusCode::from_u16(self.status).unwrap_or(StatusCode::CREATED));
+        response.insert_header((header::CONTENT_TYPE, "application/json"));
+        response.insert_header(("idempotent-replayed", "true"));
+        if let Some(location) = &self.location {
+            response.insert_header((header::LOCATION, location.as_str()));
+        }
+        if let Some(version) = serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["version"].as_i64())
+            .and_then(|v| i32::try_from(v).ok())
+        {
+            response.insert_header(crate::http::etag(version));
+        }
+        response.body(self.body.clone())
+    }
+}
+
+/// A fingerprint of a request body.
+pub fn fingerprint(body: &serde_json::Value) -> String {
+    let digest = Sha256::digest(body.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stored answer for `key`, if any; 422 if the key was used with another body.
+pub fn lookup(
+    conn: &mut DbConnection,
+    user_id: i64,
+    endpoint: &str,
+    key: &str,
+    fingerprint: &str,
+) -> AppResult<Option<Stored>> {
+    let row: Option<(String, i32, Option<String>, String)> = idempotency_keys::table
+        .find((user_id, endpoint, key))
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::status,
+            idempotency_keys::location,
+            idempotency_keys::body,
+        ))
+        .first(conn)
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((hash, _, _, _)) if hash != fingerprint => Err(AppError::invalid(
+            "Idempotency-Key",
+            "key_reused",
+            "this key was already used with a different request body",
+        )),
+        Some((_, status, location, body)) => {
+            Ok(Some(Stored { status: u16::try_from(status).unwrap_or(201), location, body }))
+        }
+    }
+}
+
+/// Stores the first answer for `key`.
+#[allow(clippy::too_many_arguments)]
+pub fn store(
+    conn: &mut DbConnection,
+    user_id: i64,
+    endpoint: &str,
+    key: &str,
+    fingerprint: &str,
+    status: StatusCode,
+    location: Option<&str>,
+    body: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::endpoint.eq(endpoint),
+            idempotency_keys::idempotency_key.eq(key),
+            idempotency_keys::request_hash.eq(fingerprint),
+            idempotency_keys::status.eq(i32::from(status.as_u16())),
+            idempotency_keys::location.eq(location),
+            idempotency_keys::body.eq(body),
+            idempotency_keys::created_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Sorted, filtered lists with keyset pagination: `sort` on a whitelist of columns, an opaque
+//! cursor holding the last row's sort key, so a deep page costs what the first page costs.
+
+use chrono::NaiveDateTime;
+use diesel::expression::BoxableExpression;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use serde::{Deserialize, Serialize};
+
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
+use crate::pagination;
+
+/// A sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Ascending.
+    Asc,
+    /// Descending (`-field`).
+    Desc,
+}
+
+/// A comparison of a column with a cursor value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// Column after the value in ascending order.
+    Gt,
+    /// Column before the value.
+    Lt,
+    /// Equal.
+    Eq,
+}
+
+/// One value of a sort key, as kept in a cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KeyValue {
+    /// An integer column.
+    I(i64),
+    /// A text column.
+    S(String),
+    /// A timestamp column.
+    T(NaiveDateTime),
+}
+
+/// A boxed boolean condition on table `T`.
+pub type Condition<T> = Box<dyn BoxableExpression<T, Db, SqlType = Bool>>;
+
+/// A boxed `ORDER BY` term on table `T`.
+pub type Order<T> =
+    Box<dyn BoxableExpression<T, Db, SqlType = diesel::expression::expression_types::NotSelectable>>;
+
+/// A column a list can be sorted by. Every sortable column is NOT NULL, so that keyset
+/// comparisons need no NULL ordering rules (which differ between the back ends).
+pub trait SortField: Copy + Eq + Sized + 'static {
+    /// The table sorted.
+    type Table;
+    /// The primary key, the last key of every sort.
+    const ID: Self;
+    /// The whitelist, by parameter name.
+    const ALL: &'static [(&'static str, Self)];
+    /// `column <cmp> value`; `None` when the value has another type (a forged cursor).
+    fn compare(self, cmp: Cmp, value: &KeyValue) -> Option<Condition<Self::Table>>;
+    /// The `ORDER BY` term for this column.
+    fn order(self, dir: Dir) -> Order<Self::Table>;
+}
+
+/// Implements [`SortField::compare`] and [`SortField::order`] for columns given as
+/// `Variant => (column, KeyValue variant)`.
+#[macro_export]
+macro_rules! sort_columns {
+    ($table:ty; $($variant:path => ($col:expr, $kind:ident)),+ $(,)?) => {
+        fn compare(
+            self,
+            cmp: $crate::listing::Cmp,
+            value: &$crate::listing::KeyValue,
+        ) -> Option<$crate::listing::Condition<$table>> {
+            use $crate::listing::{Cmp, KeyValue};
+            match (self, value) {
+                $(($variant, KeyValue::$kind(v)) => Some(match cmp {
+                    Cmp::Gt => Box::new($col.gt(v.clone())),
+                    Cmp::Lt => Box::new($col.lt(v.clone())),
+                    Cmp::Eq => Box::new($col.eq(v.clone())),
+                }),)+
+                _ => None,
+            }
+        }
+
+        fn order(self, dir: $crate::listing::Dir) -> $crate::listing::Order<$table> {
+            match (self, dir) {
+                $(($variant, $crate::listing::Dir::Asc) => Box::new($col.asc()),
+                  ($variant, $crate::listing::Dir::Desc) => Box::new($col.desc()),)+
+            }
+        }
+    };
+}
+
+/// A parsed `sort` parameter: the keys in order, always ending with the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort<F> {
+    /// Keys and directions.
+    pub keys: Vec<(F, Dir)>,
+    spec: String,
+}
+
+impl<F: SortField> Sort<F> {
+    /// Parses `-created_at,name`; an unknown or repeated field is 400. Without `sort`, `default`.
+    pub fn parse(raw: Option<&str>, default: &str) -> AppResult<Sort<F>> {
+        let spec = raw.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
+        let mut keys: Vec<(F, Dir)> = Vec::new();
+        for part in spec.split(',').map(str::trim) {
+            let (name, dir) = match part.strip_prefix('-') {
+                Some(name) => (name, Dir::Desc),
+                None => (part.strip_prefix('+').unwrap_or(part), Dir::Asc),
+            };
+            let field = F::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or_else(|| {
+                let names: Vec<&str> = F::ALL.iter().map(|(n, _)| *n).collect();
+                AppError::BadRequest(format!("cannot sort by {name:?}; sort by {}", names.join(", ")))
+            })?;
+            if keys.iter().any(|(f, _)| *f == field) {
+                return Err(AppError::BadRequest(format!("sort names {name:?} twice")));
+            }
+            keys.push((field, dir));
+            if field == F::ID {
+                break;
+            }
+        }
+        if !keys.iter().any(|(f, _)| *f == F::ID) {
+            let dir = keys.last().map_or(Dir::Asc, |(_, d)| *d);
+            keys.push((F::ID, dir));
+        }
+        Ok(Sort { keys, spec: spec.to_owned() })
+    }
+
+    /// The condition selecting the rows after `cursor` in this order.
+    pub fn after(&self, cursor: &str) -> AppResult<Condition<F::Table>> {
+        let bad = || AppError::BadRequest("cursor is not one this API issued for this sort".into());
+        let (spec, values): (String, Vec<KeyValue>) = pagination::decode_cursor(cursor)?;
+        if spec != self.spec || values.len() != self.keys.len() {
+            return Err(bad());
+        }
+        // (k1 > v1) OR (k1 = v1 AND k2 > v2) OR … with > as < for descending keys.
+        let mut any: Option<Condition<F::Table>> = None;
+        for i in 0..self.keys.len() {
+            let (field, dir) = self.keys[i];
+            let step = if dir == Dir::Asc { Cmp::Gt } else { Cmp::Lt };
+            let mut term = field.compare(step, &values[i]).ok_or_else(bad)?;
+            for j in (0..i).rev() {
+                let equal = self.keys[j].0.compare(Cmp::Eq, &values[j]).ok_or_else(bad)?;
+                term = Box::new(equal.and(term));
+            }
+            any = Some(match any {
+                None => term,
+                Some(previous) => Box::new(previous.or(term)),
+            });
+        }
+        any.ok_or_else(bad)
+    }
+
+    /// The cursor of a row whose sort key is `values`.
+    pub fn cursor(&self, values: Vec<KeyValue>) -> String {
+        pagination::encode_cursor(&(&self.spec, values))
+    }
+}
+
+/// Splits the `limit + 1` rows fetched into the page and the next cursor.
+pub fn page_of<R, F: SortField>(
+    mut rows: Vec<R>,
+    limit: i64,
+    sort: &Sort<F>,
+    key: impl Fn(&R, F) -> KeyValue,
+) -> (Vec<R>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(|row| sort.cursor(sort.keys.iter().map(|(f, _)| key(row, *f)).collect()));
+    (rows, next)
+}
