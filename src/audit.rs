@@ -105,6 +105,44 @@ pub fn record(
     Ok(())
 }
 
+/// Writes one entry per `(entity_id, changes)`, as a single multi-row INSERT on PostgreSQL
+/// (for imports of thousands of records).
+pub fn record_many(
+    conn: &mut DbConnection,
+    user_id: i64,
+    action: Action,
+    entity: &str,
+    entries: &[(i64, Value)],
+) -> QueryResult<()> {
+    let at = db::now();
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|(id, changes)| {
+            (
+                audit_log::occurred_at.eq(at),
+                audit_log::user_id.eq(user_id),
+                audit_log::action.eq(action.as_str()),
+                audit_log::entity.eq(entity),
+                audit_log::entity_id.eq(*id),
+                audit_log::changes.eq(changes.to_string()),
+            )
+        })
+        .collect();
+    match conn {
+        DbConnection::Pg(pg) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(audit_log::table).values(chunk).execute(pg)?;
+            }
+        }
+        DbConnection::Sqlite(sqlite) => {
+            for row in rows {
+                diesel::insert_into(audit_log::table).values(row).execute(sqlite)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An audit entry.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {

@@ -1056,9 +1056,9 @@ pub fn import(conn: &mut DbConnection, user_id: i64, rows: Vec<Value>) -> AppRes
                 })
                 .collect::<QueryResult<_>>()?,
         };
-        for (id, (_, record)) in ids.iter().zip(chunk) {
-            audit::record(conn, user_id, Action::Create, "business", *id, &audit::snapshot(record, &PII))?;
-        }
+        let entries: Vec<(i64, Value)> =
+            ids.iter().zip(chunk).map(|(id, (_, record))| (*id, audit::snapshot(record, &PII))).collect();
+        audit::record_many(conn, user_id, Action::Create, "business", &entries)?;
     }
     Ok(count)
 }

@@ -18,6 +18,8 @@ pub mod openapi;
 pub mod pagination;
 pub mod products;
 pub mod regions;
+pub mod stats;
+pub mod trainings;
 pub mod users;
 
 use std::sync::Arc;
@@ -81,6 +83,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(products::get_product)
             .service(products::update_product)
             .service(products::delete_product)
+            .service(trainings::list_trainings)
+            .service(trainings::create_training)
+            .service(trainings::get_training)
+            .service(trainings::update_training)
+            .service(trainings::list_registrations)
+            .service(trainings::create_registration)
+            .service(trainings::update_registration)
+            .service(trainings::select_participants)
+            .service(stats::training_statistics)
             .service(audit::list_audit_log),
     );
 }

@@ -40,6 +40,8 @@ pub enum KeyValue {
     S(String),
     /// A timestamp column.
     T(NaiveDateTime),
+    /// A date column.
+    D(chrono::NaiveDate),
 }
 
 /// A boxed boolean condition on table `T`.

@@ -131,10 +131,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    trainings (id) {
+        id -> BigInt,
+        title -> Text,
+        theme -> Nullable<Text>,
+        venue -> Nullable<Text>,
+        starts_on -> Date,
+        ends_on -> Date,
+        capacity -> Integer,
+        registration_closes_at -> Nullable<Timestamp>,
+        selected_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    registrations (id) {
+        id -> BigInt,
+        training_id -> BigInt,
+        business_id -> BigInt,
+        status -> Text,
+        registered_at -> Timestamp,
+        selection_rank -> Nullable<Integer>,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
 diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
 diesel::joinable!(products -> businesses (business_id));
 diesel::joinable!(businesses -> regions (district_code));
+diesel::joinable!(registrations -> trainings (training_id));
+diesel::joinable!(registrations -> businesses (business_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
@@ -146,4 +180,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     products,
     audit_log,
     idempotency_keys,
+    trainings,
+    registrations,
 );

@@ -5,6 +5,7 @@
 pub mod classification;
 pub mod codes;
 pub mod masking;
+pub mod selection;
 
 /// A rule a value broke: a stable code and a message for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]

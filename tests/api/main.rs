@@ -11,4 +11,5 @@ mod lists;
 mod openapi;
 mod products;
 mod regions;
+mod trainings;
 mod users;
