@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod products;
 pub mod regions;
+pub mod retail;
 pub mod stats;
 pub mod trainings;
 pub mod users;
@@ -83,6 +84,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(products::get_product)
             .service(products::update_product)
             .service(products::delete_product)
+            .service(retail::list_retail_partners)
+            .service(retail::create_retail_partner)
+            .service(retail::get_retail_partner)
+            .service(retail::update_retail_partner)
+            .service(retail::list_outlets)
+            .service(retail::create_outlet)
+            .service(retail::get_outlet)
+            .service(retail::update_outlet)
+            .service(retail::delete_outlet)
+            .service(retail::list_curations)
+            .service(retail::create_curation)
+            .service(retail::get_curation)
+            .service(retail::decide_curation)
+            .service(retail::list_placements)
+            .service(retail::create_placement)
+            .service(retail::update_placement)
+            .service(retail::delete_placement)
             .service(trainings::list_trainings)
             .service(trainings::create_training)
             .service(trainings::get_training)

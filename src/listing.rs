@@ -179,3 +179,51 @@ pub fn page_of<R, F: SortField>(
     let next = rows.last().map(|row| sort.cursor(sort.keys.iter().map(|(f, _)| key(row, *f)).collect()));
     (rows, next)
 }
+
+/// Answers a list request: a JSON page (with `total` when `count` is set), or with
+/// `Accept: text/csv` / `application/x-ndjson` every row streamed from the cursor on.
+/// `page(conn, after, limit)` reads one page after a cursor; `count(conn)` the total.
+pub async fn respond<R, P, C>(
+    req: &actix_web::HttpRequest,
+    pool: &crate::db::Pool,
+    params: PageParams,
+    csv_header: &'static str,
+    page: P,
+    count: C,
+) -> AppResult<actix_web::HttpResponse>
+where
+    R: Serialize + Send + 'static,
+    P: Fn(&mut crate::db::DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)>
+        + Send
+        + 'static,
+    C: FnOnce(&mut crate::db::DbConnection) -> AppResult<i64> + Send + 'static,
+{
+    use crate::export::{self, Format};
+    let format = Format::of(req);
+    if format != Format::Page {
+        let start = params.cursor;
+        return export::stream(pool, format, csv_header, move |conn, after: Option<&String>| {
+            page(conn, after.or(start.as_ref()).map(String::as_str), export::CHUNK)
+        })
+        .await;
+    }
+    let limit = pagination::limit(params.limit)?;
+    let result = crate::db::run(pool, move |conn| {
+        let total = if params.count { Some(count(conn)?) } else { None };
+        let (data, next_cursor) = page(conn, params.cursor.as_deref(), limit)?;
+        Ok(pagination::Page { data, next_cursor, total })
+    })
+    .await?;
+    Ok(actix_web::HttpResponse::Ok().json(result))
+}
+
+/// The paging part of a list query.
+#[derive(Debug, Clone, Default)]
+pub struct PageParams {
+    /// `limit`.
+    pub limit: Option<i64>,
+    /// `cursor`.
+    pub cursor: Option<String>,
+    /// `count=true`.
+    pub count: bool,
+}

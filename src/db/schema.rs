@@ -163,12 +163,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outlets (id) {
+        id -> BigInt,
+        retail_partner_id -> BigInt,
+        code -> Text,
+        name -> Text,
+        address -> Nullable<Text>,
+        district_code -> Text,
+        opened_on -> Nullable<Date>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    curations (id) {
+        id -> BigInt,
+        product_id -> BigInt,
+        retail_partner_id -> BigInt,
+        status -> Text,
+        notes -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    placements (id) {
+        id -> BigInt,
+        product_id -> BigInt,
+        outlet_id -> BigInt,
+        listed_on -> Date,
+        delisted_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
 diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
 diesel::joinable!(products -> businesses (business_id));
 diesel::joinable!(businesses -> regions (district_code));
 diesel::joinable!(registrations -> trainings (training_id));
 diesel::joinable!(registrations -> businesses (business_id));
+diesel::joinable!(outlets -> retail_partners (retail_partner_id));
+diesel::joinable!(curations -> products (product_id));
+diesel::joinable!(curations -> retail_partners (retail_partner_id));
+diesel::joinable!(placements -> products (product_id));
+diesel::joinable!(placements -> outlets (outlet_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
@@ -182,4 +231,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     trainings,
     registrations,
+    outlets,
+    curations,
+    placements,
 );

@@ -11,5 +11,6 @@ mod lists;
 mod openapi;
 mod products;
 mod regions;
+mod retail;
 mod trainings;
 mod users;
