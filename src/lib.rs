@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod banks;
 pub mod businesses;
 pub mod config;
 pub mod create;
@@ -101,6 +102,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(retail::create_placement)
             .service(retail::update_placement)
             .service(retail::delete_placement)
+            .service(banks::list_bank_partners)
+            .service(banks::create_bank_partner)
+            .service(banks::eligible_applicants)
+            .service(banks::get_bank_partner)
+            .service(banks::update_bank_partner)
+            .service(banks::list_programmes)
+            .service(banks::create_programme)
+            .service(banks::get_programme)
+            .service(banks::update_programme)
+            .service(banks::list_applications)
+            .service(banks::create_application_handler)
+            .service(banks::get_application)
+            .service(banks::update_application)
+            .service(banks::list_business_applications)
             .service(trainings::list_trainings)
             .service(trainings::create_training)
             .service(trainings::get_training)

@@ -207,6 +207,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    financing_programmes (id) {
+        id -> BigInt,
+        bank_partner_id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        min_amount_idr -> BigInt,
+        max_amount_idr -> BigInt,
+        interest_rate_bp -> Integer,
+        min_business_age_months -> Integer,
+        eligible_scales -> Text,
+        requires_nib -> Bool,
+        open -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> BigInt,
+        business_id -> BigInt,
+        programme_id -> BigInt,
+        bank_partner_id -> BigInt,
+        amount_requested_idr -> BigInt,
+        purpose -> Nullable<Text>,
+        status -> Text,
+        amount_approved_idr -> Nullable<BigInt>,
+        bank_reference -> Nullable<Text>,
+        financing_ends_on -> Nullable<Date>,
+        decided_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
 diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
 diesel::joinable!(products -> businesses (business_id));
@@ -218,6 +256,9 @@ diesel::joinable!(curations -> products (product_id));
 diesel::joinable!(curations -> retail_partners (retail_partner_id));
 diesel::joinable!(placements -> products (product_id));
 diesel::joinable!(placements -> outlets (outlet_id));
+diesel::joinable!(financing_programmes -> bank_partners (bank_partner_id));
+diesel::joinable!(applications -> financing_programmes (programme_id));
+diesel::joinable!(applications -> businesses (business_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
@@ -234,4 +275,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     outlets,
     curations,
     placements,
+    financing_programmes,
+    applications,
 );

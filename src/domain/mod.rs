@@ -4,6 +4,7 @@
 
 pub mod classification;
 pub mod codes;
+pub mod financing;
 pub mod masking;
 pub mod selection;
 

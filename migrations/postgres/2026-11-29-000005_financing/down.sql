@@ -1,0 +1,2 @@
+DROP TABLE applications;
+DROP TABLE financing_programmes;
