@@ -26,7 +26,7 @@ use crate::export::{self, Format};
 use crate::fields::{Check, Field, merge_patch};
 use crate::http::{IfMatch, Json, etag};
 use crate::idempotency::IdempotencyKey;
-use crate::listing::{KeyValue, Sort, SortField, page_of};
+use crate::listing::{Condition, KeyValue, Sort, SortField, page_of};
 use crate::pagination::{self, Page};
 
 /// Fields holding personal data: masked for viewers and retail users, redacted in the audit log.
@@ -634,14 +634,19 @@ impl BusinessFilter {
 
     /// The filtered query.
     pub fn query(&self) -> businesses::BoxedQuery<'static, Db> {
+        businesses::table.filter(self.condition()).into_boxed()
+    }
+
+    /// The filters as one condition (for queries that group rather than page).
+    pub fn condition(&self) -> Condition<businesses::table> {
         use businesses::dsl as b;
-        let mut q = businesses::table.into_boxed();
+        let mut all: Vec<Condition<businesses::table>> = Vec::new();
         if let Some(district) = &self.district {
-            q = q.filter(b::district_code.eq(district.clone()));
+            all.push(Box::new(b::district_code.eq(district.clone())));
         }
         match self.scale {
             None => {}
-            Some(ScaleFilter::Unknown) => q = q.filter(b::scale.is_null()),
+            Some(ScaleFilter::Unknown) => all.push(Box::new(b::scale.is_null())),
             Some(s) => {
                 let name = match s {
                     ScaleFilter::Mikro => "mikro",
@@ -649,34 +654,36 @@ impl BusinessFilter {
                     ScaleFilter::Menengah => "menengah",
                     _ => "besar",
                 };
-                q = q.filter(b::scale.eq(name));
+                all.push(Box::new(b::scale.assume_not_null().eq(name)));
             }
         }
         if let Some(ikm) = self.is_ikm {
-            q = q.filter(b::is_ikm.eq(ikm));
+            all.push(Box::new(b::is_ikm.eq(ikm)));
         }
         if let Some(status) = self.status {
-            q = q.filter(b::status.eq(status.as_str()));
+            all.push(Box::new(b::status.eq(status.as_str())));
         }
         if let Some(kbli) = &self.kbli {
-            q = match kbli.len() {
-                2 => q.filter(b::kbli_division.eq(kbli.parse::<i32>().unwrap_or(-1))),
-                _ => q.filter(b::kbli.eq(kbli.clone())),
-            };
+            all.push(match kbli.len() {
+                2 => Box::new(b::kbli_division.eq(kbli.parse::<i32>().unwrap_or(-1))),
+                _ => Box::new(b::kbli.eq(kbli.clone())),
+            });
         }
         if let Some(text) = self.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            q = q.filter(lower(b::name).like(like_pattern(text)).escape('\\'));
+            all.push(Box::new(lower(b::name).like(like_pattern(text)).escape('\\')));
         }
         if let Some(from) = self.established_from {
-            q = q.filter(b::established_on.ge(from));
+            all.push(Box::new(b::established_on.assume_not_null().ge(from)));
         }
         if let Some(to) = self.established_to {
-            q = q.filter(b::established_on.le(to));
+            all.push(Box::new(b::established_on.assume_not_null().le(to)));
         }
         if let Some(since) = self.updated_since {
-            q = q.filter(b::updated_at.ge(since.naive_utc()));
+            all.push(Box::new(b::updated_at.ge(since.naive_utc())));
         }
-        q
+        all.into_iter()
+            .reduce(|a, b| Box::new(a.and(b)))
+            .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1")))
     }
 }
 

@@ -124,6 +124,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(trainings::create_registration)
             .service(trainings::update_registration)
             .service(trainings::select_participants)
+            .service(stats::overview_statistics)
+            .service(stats::business_statistics)
+            .service(stats::product_statistics)
+            .service(stats::retail_statistics)
+            .service(stats::financing_statistics)
             .service(stats::training_statistics)
             .service(audit::list_audit_log),
     );

@@ -13,5 +13,6 @@ mod openapi;
 mod products;
 mod regions;
 mod retail;
+mod stats;
 mod trainings;
 mod users;
