@@ -198,6 +198,15 @@ impl Caller {
     }
 }
 
+/// 404 unless a record of `partner` is within `scope` (the partner a bank or retail user is
+/// bound to; `None` for office staff, who see every partner).
+pub fn within(scope: Option<i64>, partner: i64) -> AppResult<()> {
+    match scope {
+        Some(own) if own != partner => Err(AppError::NotFound),
+        _ => Ok(()),
+    }
+}
+
 fn bearer_token(req: &HttpRequest) -> AppResult<String> {
     let value = req
         .headers()

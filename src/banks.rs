@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::audit::{self, Action};
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Role, within};
 use crate::create::{self, Created};
 use crate::db::schema::{applications, bank_partners, businesses, financing_programmes, registrations};
 use crate::db::{self, DbConnection};
@@ -37,13 +37,6 @@ fn scope(caller: &Caller) -> AppResult<Option<i64>> {
         Role::Retail => Err(AppError::NotFound),
         Role::Bank => caller.bank_partner_id.map(Some).ok_or(AppError::NotFound),
         _ => Ok(None),
-    }
-}
-
-fn in_scope(scope: Option<i64>, bank: i64) -> AppResult<()> {
-    match scope {
-        Some(own) if own != bank => Err(AppError::NotFound),
-        _ => Ok(()),
     }
 }
 
@@ -207,7 +200,7 @@ pub async fn get_bank_partner(
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
-    in_scope(scope(&caller)?, id)?;
+    within(scope(&caller)?, id)?;
     let bank = db::run(&state.pool, move |conn| Ok(find_bank(conn, id)?)).await?;
     Ok(HttpResponse::Ok().insert_header(etag(bank.version)).json(bank))
 }
@@ -616,7 +609,7 @@ pub async fn get_programme(
     let scope = scope(&caller)?;
     let id = id.into_inner();
     let programme = db::run(&state.pool, move |conn| Ok(find_programme(conn, id)?)).await?;
-    in_scope(scope, programme.bank_partner_id)?;
+    within(scope, programme.bank_partner_id)?;
     Ok(HttpResponse::Ok().insert_header(etag(programme.version)).json(Programme::from(programme)))
 }
 
@@ -1508,7 +1501,7 @@ pub async fn eligible_applicants(
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin, Role::Officer, Role::Bank])?;
     let bank = id.into_inner();
-    in_scope(scope(&caller)?, bank)?;
+    within(scope(&caller)?, bank)?;
     let exists = db::run(&state.pool, move |conn| {
         Ok(diesel::select(diesel::dsl::exists(bank_partners::table.find(bank))).get_result::<bool>(conn)?)
     })

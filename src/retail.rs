@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::audit::{self, Action};
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Role, within};
 use crate::db::schema::{curations, outlets, placements, products, retail_partners};
 use crate::db::{self, DbConnection};
 use crate::domain::codes::DistrictCode;
@@ -30,14 +30,6 @@ fn scope(caller: &Caller) -> AppResult<Option<i64>> {
         Role::Bank => Err(AppError::NotFound),
         Role::Retail => caller.retail_partner_id.map(Some).ok_or(AppError::NotFound),
         _ => Ok(None),
-    }
-}
-
-/// 404 unless the record's partner is in the caller's scope.
-fn in_scope(scope: Option<i64>, partner: i64) -> AppResult<()> {
-    match scope {
-        Some(own) if own != partner => Err(AppError::NotFound),
-        _ => Ok(()),
     }
 }
 
@@ -222,7 +214,7 @@ pub async fn get_retail_partner(
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
-    in_scope(scope(&caller)?, id)?;
+    within(scope(&caller)?, id)?;
     let partner = db::run(&state.pool, move |conn| Ok(find_partner(conn, id)?)).await?;
     Ok(ok(partner.version, partner))
 }
@@ -620,7 +612,7 @@ pub async fn get_outlet(
     let scope = scope(&caller)?;
     let id = id.into_inner();
     let outlet = db::run(&state.pool, move |conn| Ok(find_outlet(conn, id)?)).await?;
-    in_scope(scope, outlet.retail_partner_id)?;
+    within(scope, outlet.retail_partner_id)?;
     Ok(ok(outlet.version, outlet))
 }
 
@@ -647,7 +639,7 @@ pub async fn update_outlet(
         conn.transaction(|conn| {
             patch_object(&body.0)?;
             let current = find_outlet(conn, id)?;
-            in_scope(scope, current.retail_partner_id)?;
+            within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
             let before = current.record();
             let mut merged = serde_json::to_value(&before).map_err(AppError::internal)?;
@@ -690,7 +682,7 @@ pub async fn delete_outlet(
     db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = find_outlet(conn, id)?;
-            in_scope(scope, current.retail_partner_id)?;
+            within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
             diesel::delete(outlets::table.find(id)).execute(conn).map_err(|e| match AppError::from(e) {
                 AppError::Conflict(_) => {
@@ -988,7 +980,7 @@ pub async fn get_curation(
     let scope = scope(&caller)?;
     let id = id.into_inner();
     let curation = db::run(&state.pool, move |conn| Ok(find_curation(conn, id)?)).await?;
-    in_scope(scope, curation.retail_partner_id)?;
+    within(scope, curation.retail_partner_id)?;
     Ok(ok(curation.version, curation))
 }
 
@@ -1020,7 +1012,7 @@ pub async fn decide_curation(
     let curation = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = find_curation(conn, id)?;
-            in_scope(scope, current.retail_partner_id)?;
+            within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
             let now = db::now();
             let (status, decided_at, decided_by) = match decision.status {
@@ -1114,7 +1106,7 @@ pub struct PlacementPatch {
 fn find_placement(conn: &mut DbConnection, id: i64, scope: Option<i64>) -> AppResult<(Placement, Outlet)> {
     let placement: Placement = placements::table.find(id).select(Placement::as_select()).first(conn)?;
     let outlet = find_outlet(conn, placement.outlet_id)?;
-    in_scope(scope, outlet.retail_partner_id)?;
+    within(scope, outlet.retail_partner_id)?;
     Ok((placement, outlet))
 }
 
@@ -1290,7 +1282,7 @@ pub async fn create_placement(
                 }
                 other => other.into(),
             })?;
-            in_scope(scope, outlet.retail_partner_id)?;
+            within(scope, outlet.retail_partner_id)?;
             let mut check = Check::default();
             if !diesel::select(diesel::dsl::exists(products::table.find(new.product_id)))
                 .get_result::<bool>(conn)?
