@@ -79,4 +79,5 @@ def main():
     print(f"CSV export: {rows} rows, {len(body) / 1e6:.1f} MB in {time.perf_counter() - t:.2f} s; "
           f"server RSS {idle / 1024:.1f} MB before, peak {peak[0] / 1024:.1f} MB during")
 
-main()
+if __name__ == "__main__":
+    main()
