@@ -507,16 +507,25 @@ fn overview(
 ) -> AppResult<Overview> {
     let mut out = Overview::default();
     if role != Role::Bank {
-        let by: Vec<(Option<String>, i64)> = crate::db::schema::businesses::table
+        // One pass over the businesses: counts per scale with the active and IKM counts beside.
+        use diesel::dsl::sql;
+        use diesel::sql_types::BigInt;
+        let by: Vec<(Option<String>, i64, i64, i64)> = crate::db::schema::businesses::table
             .group_by(crate::db::schema::businesses::scale)
             .select((
                 crate::db::schema::businesses::scale,
-                diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COUNT(*) AS BIGINT)"),
+                sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
+                sql::<BigInt>(
+                    "CAST(SUM(CASE WHEN businesses.status = 'active' THEN 1 ELSE 0 END) AS BIGINT)",
+                ),
+                sql::<BigInt>("CAST(SUM(CASE WHEN businesses.is_ikm THEN 1 ELSE 0 END) AS BIGINT)"),
             ))
             .load(conn)?;
         let mut section = BusinessSection::default();
-        for (scale, n) in by {
+        for (scale, n, active, ikm) in by {
             section.total += n;
+            section.active += active;
+            section.ikm += ikm;
             let slot = match scale.as_deref() {
                 Some("mikro") => &mut section.by_scale.mikro,
                 Some("kecil") => &mut section.by_scale.kecil,
@@ -526,12 +535,6 @@ fn overview(
             };
             *slot += n;
         }
-        section.active = count(conn, "SELECT COUNT(*) AS n FROM businesses WHERE status = 'active'")?;
-        let ikm = match db::backend(conn) {
-            Backend::Postgres => "SELECT COUNT(*) AS n FROM businesses WHERE is_ikm",
-            Backend::Sqlite => "SELECT COUNT(*) AS n FROM businesses WHERE is_ikm = 1",
-        };
-        section.ikm = count(conn, ikm)?;
         out.businesses = Some(section);
         let passed = format!("c.status = 'passed'{}", partner_clause("c.retail_partner_id", retail));
         let ikm_true = if db::backend(conn) == Backend::Postgres { "b.is_ikm" } else { "b.is_ikm = 1" };
