@@ -267,11 +267,12 @@ pub fn business_stats(
             let mut map = serde_json::Map::new();
             for (key, value) in [(Some(first), v1), (second, v2)] {
                 let Some(key) = key else { continue };
-                if key == BusinessKey::District {
-                    let name = value.as_ref().and_then(|c| names.get(c)).cloned();
+                let name = (key == BusinessKey::District)
+                    .then(|| value.as_ref().and_then(|c| names.get(c)).cloned());
+                map.insert(key.name().into(), key.value(value));
+                if let Some(name) = name {
                     map.insert("district_name".into(), name.map_or(Value::Null, Value::String));
                 }
-                map.insert(key.name().into(), key.value(value));
             }
             BusinessGroup { keys: map, count, employees, revenue_idr }
         })

@@ -99,8 +99,8 @@ async fn business_statistics_add_up_exactly() {
         .send()
         .await;
     let text = String::from_utf8(csv.body).unwrap();
-    assert_eq!(text.lines().next(), Some("count,district,district_name,employees,revenue_idr"));
-    assert!(text.contains("3,35.24.14,Paciran,125,80000000000"));
+    assert_eq!(text.lines().next(), Some("district,district_name,count,employees,revenue_idr"));
+    assert!(text.contains("35.24.14,Paciran,3,125,80000000000"));
 
     for bad in [
         "group_by=colour",
