@@ -28,7 +28,7 @@ use crate::error::{AppError, AppResult};
 use crate::fields::{Check, Field, merge_patch};
 use crate::http::{IfMatch, Json, etag};
 use crate::idempotency::IdempotencyKey;
-use crate::listing::{self, KeyValue, PageParams, Sort, SortField, page_of};
+use crate::listing::{self, PageParams, Sort, SortField, page_of};
 
 /// The bank a caller is confined to: `Some` for bank users, `None` for office staff and viewers.
 /// Retail users see none of this (404).
@@ -1009,21 +1009,15 @@ pub enum ApplicationSort {
 
 impl SortField for ApplicationSort {
     type Table = applications::table;
+    type Row = ApplicationRow;
     const ID: Self = ApplicationSort::Id;
     const ALL: &'static [(&'static str, Self)] =
         &[("id", ApplicationSort::Id), ("updated_at", ApplicationSort::UpdatedAt)];
 
-    crate::sort_columns!(applications::table;
-        ApplicationSort::Id => (applications::id, I),
-        ApplicationSort::UpdatedAt => (applications::updated_at, T),
+    crate::sort_columns!(applications;
+        ApplicationSort::Id => (id, I),
+        ApplicationSort::UpdatedAt => (updated_at, T),
     );
-}
-
-fn application_key(a: &ApplicationRow, field: ApplicationSort) -> KeyValue {
-    match field {
-        ApplicationSort::Id => KeyValue::I(a.id),
-        ApplicationSort::UpdatedAt => KeyValue::T(a.updated_at),
-    }
 }
 
 async fn list(
@@ -1044,7 +1038,7 @@ async fn list(
             q = q.then_order_by(field.order(*dir));
         }
         let rows: Vec<ApplicationRow> = q.limit(limit + 1).select(ApplicationRow::as_select()).load(conn)?;
-        let (rows, next_cursor) = page_of(rows, limit, &sort, application_key);
+        let (rows, next_cursor) = page_of(rows, limit, &sort);
         Ok(crate::pagination::Page { data: with_verdicts(conn, rows)?, next_cursor, total })
     })
     .await?;
@@ -1413,7 +1407,7 @@ fn pull_page(
         }
         let wanted = limit - i64::try_from(out.len()).unwrap_or(0);
         let rows: Vec<ApplicationRow> = q.limit(wanted + 1).select(ApplicationRow::as_select()).load(conn)?;
-        let (rows, next) = page_of(rows, wanted, sort, application_key);
+        let (rows, next) = page_of(rows, wanted, sort);
         let verdicts = verdicts(conn, &rows)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.business_id).collect();
         let mut data: HashMap<i64, ApplicantData> = HashMap::new();

@@ -26,7 +26,7 @@ use crate::export::{self, Format};
 use crate::fields::{Check, Field, merge_patch};
 use crate::http::{IfMatch, Json, etag};
 use crate::idempotency::IdempotencyKey;
-use crate::listing::{Condition, KeyValue, Sort, SortField, page_of};
+use crate::listing::{Condition, Sort, SortField, page_of};
 use crate::pagination::{self, Page};
 
 /// Fields holding personal data: masked for viewers and retail users, redacted in the audit log.
@@ -529,6 +529,7 @@ pub enum BusinessSort {
 
 impl SortField for BusinessSort {
     type Table = businesses::table;
+    type Row = Business;
     const ID: Self = BusinessSort::Id;
     const ALL: &'static [(&'static str, Self)] = &[
         ("id", BusinessSort::Id),
@@ -538,23 +539,13 @@ impl SortField for BusinessSort {
         ("district_code", BusinessSort::DistrictCode),
     ];
 
-    crate::sort_columns!(businesses::table;
-        BusinessSort::Id => (businesses::id, I),
-        BusinessSort::Name => (businesses::name, S),
-        BusinessSort::CreatedAt => (businesses::created_at, T),
-        BusinessSort::UpdatedAt => (businesses::updated_at, T),
-        BusinessSort::DistrictCode => (businesses::district_code, S),
+    crate::sort_columns!(businesses;
+        BusinessSort::Id => (id, I),
+        BusinessSort::Name => (name, S),
+        BusinessSort::CreatedAt => (created_at, T),
+        BusinessSort::UpdatedAt => (updated_at, T),
+        BusinessSort::DistrictCode => (district_code, S),
     );
-}
-
-fn sort_key(b: &Business, field: BusinessSort) -> KeyValue {
-    match field {
-        BusinessSort::Id => KeyValue::I(b.id),
-        BusinessSort::Name => KeyValue::S(b.name.clone()),
-        BusinessSort::CreatedAt => KeyValue::T(b.created_at),
-        BusinessSort::UpdatedAt => KeyValue::T(b.updated_at),
-        BusinessSort::DistrictCode => KeyValue::S(b.district_code.clone()),
-    }
 }
 
 /// Filters of the business list, the exports and the business statistics.
@@ -753,7 +744,7 @@ pub fn page(
         q = q.then_order_by(field.order(*dir));
     }
     let rows: Vec<Business> = q.limit(limit + 1).select(Business::as_select()).load(conn)?;
-    Ok(page_of(rows, limit, sort, sort_key))
+    Ok(page_of(rows, limit, sort))
 }
 
 /// The header line of an empty CSV export.

@@ -56,6 +56,8 @@ pub type Order<T> =
 pub trait SortField: Copy + Eq + Sized + 'static {
     /// The table sorted.
     type Table;
+    /// The rows listed.
+    type Row;
     /// The primary key, the last key of every sort.
     const ID: Self;
     /// The whitelist, by parameter name.
@@ -64,33 +66,42 @@ pub trait SortField: Copy + Eq + Sized + 'static {
     fn compare(self, cmp: Cmp, value: &KeyValue) -> Option<Condition<Self::Table>>;
     /// The `ORDER BY` term for this column.
     fn order(self, dir: Dir) -> Order<Self::Table>;
+    /// This column's value in `row`, for the next cursor.
+    fn key(self, row: &Self::Row) -> KeyValue;
 }
 
-/// Implements [`SortField::compare`] and [`SortField::order`] for columns given as
-/// `Variant => (column, KeyValue variant)`.
+/// Implements [`SortField::compare`], [`SortField::order`] and [`SortField::key`] for the
+/// columns given as `Variant => (column, KeyValue variant)`; the row type has a field of the
+/// column's name.
 #[macro_export]
 macro_rules! sort_columns {
-    ($table:ty; $($variant:path => ($col:expr, $kind:ident)),+ $(,)?) => {
+    ($table:ident; $($variant:path => ($col:ident, $kind:ident)),+ $(,)?) => {
         fn compare(
             self,
             cmp: $crate::listing::Cmp,
             value: &$crate::listing::KeyValue,
-        ) -> Option<$crate::listing::Condition<$table>> {
+        ) -> Option<$crate::listing::Condition<$table::table>> {
             use $crate::listing::{Cmp, KeyValue};
             match (self, value) {
                 $(($variant, KeyValue::$kind(v)) => Some(match cmp {
-                    Cmp::Gt => Box::new($col.gt(v.clone())),
-                    Cmp::Lt => Box::new($col.lt(v.clone())),
-                    Cmp::Eq => Box::new($col.eq(v.clone())),
+                    Cmp::Gt => Box::new($table::$col.gt(v.clone())),
+                    Cmp::Lt => Box::new($table::$col.lt(v.clone())),
+                    Cmp::Eq => Box::new($table::$col.eq(v.clone())),
                 }),)+
                 _ => None,
             }
         }
 
-        fn order(self, dir: $crate::listing::Dir) -> $crate::listing::Order<$table> {
+        fn order(self, dir: $crate::listing::Dir) -> $crate::listing::Order<$table::table> {
             match (self, dir) {
-                $(($variant, $crate::listing::Dir::Asc) => Box::new($col.asc()),
-                  ($variant, $crate::listing::Dir::Desc) => Box::new($col.desc()),)+
+                $(($variant, $crate::listing::Dir::Asc) => Box::new($table::$col.asc()),
+                  ($variant, $crate::listing::Dir::Desc) => Box::new($table::$col.desc()),)+
+            }
+        }
+
+        fn key(self, row: &Self::Row) -> $crate::listing::KeyValue {
+            match self {
+                $($variant => $crate::listing::KeyValue::$kind(row.$col.clone()),)+
             }
         }
     };
@@ -165,18 +176,17 @@ impl<F: SortField> Sort<F> {
 }
 
 /// Splits the `limit + 1` rows fetched into the page and the next cursor.
-pub fn page_of<R, F: SortField>(
-    mut rows: Vec<R>,
+pub fn page_of<F: SortField>(
+    mut rows: Vec<F::Row>,
     limit: i64,
     sort: &Sort<F>,
-    key: impl Fn(&R, F) -> KeyValue,
-) -> (Vec<R>, Option<String>) {
+) -> (Vec<F::Row>, Option<String>) {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if rows.len() <= limit {
         return (rows, None);
     }
     rows.truncate(limit);
-    let next = rows.last().map(|row| sort.cursor(sort.keys.iter().map(|(f, _)| key(row, *f)).collect()));
+    let next = rows.last().map(|row| sort.cursor(sort.keys.iter().map(|(f, _)| f.key(row)).collect()));
     (rows, next)
 }
 

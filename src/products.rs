@@ -21,7 +21,7 @@ use crate::export::{self, Format};
 use crate::fields::{Check, Field, merge_patch};
 use crate::http::{IfMatch, Json, etag};
 use crate::idempotency::IdempotencyKey;
-use crate::listing::{KeyValue, Sort, SortField, page_of};
+use crate::listing::{Sort, SortField, page_of};
 use crate::pagination::{self, Page};
 
 /// What kind of product.
@@ -334,6 +334,7 @@ pub enum ProductSort {
 
 impl SortField for ProductSort {
     type Table = products::table;
+    type Row = Product;
     const ID: Self = ProductSort::Id;
     const ALL: &'static [(&'static str, Self)] = &[
         ("id", ProductSort::Id),
@@ -343,23 +344,13 @@ impl SortField for ProductSort {
         ("business_id", ProductSort::BusinessId),
     ];
 
-    crate::sort_columns!(products::table;
-        ProductSort::Id => (products::id, I),
-        ProductSort::Name => (products::name, S),
-        ProductSort::CreatedAt => (products::created_at, T),
-        ProductSort::UpdatedAt => (products::updated_at, T),
-        ProductSort::BusinessId => (products::business_id, I),
+    crate::sort_columns!(products;
+        ProductSort::Id => (id, I),
+        ProductSort::Name => (name, S),
+        ProductSort::CreatedAt => (created_at, T),
+        ProductSort::UpdatedAt => (updated_at, T),
+        ProductSort::BusinessId => (business_id, I),
     );
-}
-
-fn sort_key(p: &Product, field: ProductSort) -> KeyValue {
-    match field {
-        ProductSort::Id => KeyValue::I(p.id),
-        ProductSort::Name => KeyValue::S(p.name.clone()),
-        ProductSort::CreatedAt => KeyValue::T(p.created_at),
-        ProductSort::UpdatedAt => KeyValue::T(p.updated_at),
-        ProductSort::BusinessId => KeyValue::I(p.business_id),
-    }
 }
 
 /// Filters, sort and paging of the product list.
@@ -447,7 +438,7 @@ fn page(
         q = q.then_order_by(field.order(*dir));
     }
     let rows: Vec<Product> = q.limit(limit + 1).select(Product::as_select()).load(conn)?;
-    Ok(page_of(rows, limit, sort, sort_key))
+    Ok(page_of(rows, limit, sort))
 }
 
 const CSV_HEADER: &str = "id,business_id,name,category,description,price_idr,unit,pirt_number,bpom_number,\

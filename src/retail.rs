@@ -21,7 +21,7 @@ use crate::domain::codes::DistrictCode;
 use crate::error::{AppError, AppResult};
 use crate::fields::{Check, Field, merge_patch};
 use crate::http::{IfMatch, Json, etag};
-use crate::listing::{self, KeyValue, PageParams, Sort, SortField, page_of};
+use crate::listing::{self, PageParams, Sort, SortField, page_of};
 
 /// The partner a caller is confined to: `Some` for retail users, `None` for the office.
 /// Bank users are refused here with 404.
@@ -442,6 +442,7 @@ pub enum OutletSort {
 
 impl SortField for OutletSort {
     type Table = outlets::table;
+    type Row = Outlet;
     const ID: Self = OutletSort::Id;
     const ALL: &'static [(&'static str, Self)] = &[
         ("id", OutletSort::Id),
@@ -450,21 +451,12 @@ impl SortField for OutletSort {
         ("updated_at", OutletSort::UpdatedAt),
     ];
 
-    crate::sort_columns!(outlets::table;
-        OutletSort::Id => (outlets::id, I),
-        OutletSort::Code => (outlets::code, S),
-        OutletSort::Name => (outlets::name, S),
-        OutletSort::UpdatedAt => (outlets::updated_at, T),
+    crate::sort_columns!(outlets;
+        OutletSort::Id => (id, I),
+        OutletSort::Code => (code, S),
+        OutletSort::Name => (name, S),
+        OutletSort::UpdatedAt => (updated_at, T),
     );
-}
-
-fn outlet_key(o: &Outlet, field: OutletSort) -> KeyValue {
-    match field {
-        OutletSort::Id => KeyValue::I(o.id),
-        OutletSort::Code => KeyValue::S(o.code.clone()),
-        OutletSort::Name => KeyValue::S(o.name.clone()),
-        OutletSort::UpdatedAt => KeyValue::T(o.updated_at),
-    }
 }
 
 /// Filters, sort and paging of the outlet list.
@@ -554,7 +546,7 @@ pub async fn list_outlets(
                 q = q.then_order_by(field.order(*dir));
             }
             let rows: Vec<Outlet> = q.limit(limit + 1).select(Outlet::as_select()).load(conn)?;
-            Ok(page_of(rows, limit, &sort, outlet_key))
+            Ok(page_of(rows, limit, &sort))
         },
         move |conn| Ok(counted.query(scope).count().get_result(conn)?),
     )
@@ -1150,6 +1142,7 @@ pub enum PlacementSort {
 
 impl SortField for PlacementSort {
     type Table = placements::table;
+    type Row = Placement;
     const ID: Self = PlacementSort::Id;
     const ALL: &'static [(&'static str, Self)] = &[
         ("id", PlacementSort::Id),
@@ -1157,19 +1150,11 @@ impl SortField for PlacementSort {
         ("updated_at", PlacementSort::UpdatedAt),
     ];
 
-    crate::sort_columns!(placements::table;
-        PlacementSort::Id => (placements::id, I),
-        PlacementSort::ListedOn => (placements::listed_on, D),
-        PlacementSort::UpdatedAt => (placements::updated_at, T),
+    crate::sort_columns!(placements;
+        PlacementSort::Id => (id, I),
+        PlacementSort::ListedOn => (listed_on, D),
+        PlacementSort::UpdatedAt => (updated_at, T),
     );
-}
-
-fn placement_key(p: &Placement, field: PlacementSort) -> KeyValue {
-    match field {
-        PlacementSort::Id => KeyValue::I(p.id),
-        PlacementSort::ListedOn => KeyValue::D(p.listed_on),
-        PlacementSort::UpdatedAt => KeyValue::T(p.updated_at),
-    }
 }
 
 impl PlacementQuery {
@@ -1245,7 +1230,7 @@ pub async fn list_placements(
                 q = q.then_order_by(field.order(*dir));
             }
             let rows: Vec<Placement> = q.limit(limit + 1).select(Placement::as_select()).load(conn)?;
-            Ok(page_of(rows, limit, &sort, placement_key))
+            Ok(page_of(rows, limit, &sort))
         },
         move |conn| Ok(counted.query(scope).count().get_result(conn)?),
     )

@@ -22,7 +22,7 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::fields::{Check, Field, merge_patch};
 use crate::http::{IfMatch, Json, etag};
 use crate::idempotency::IdempotencyKey;
-use crate::listing::{KeyValue, Sort, SortField, page_of};
+use crate::listing::{Sort, SortField, page_of};
 use crate::pagination::{self, Page};
 
 /// The most registrations a training may be created with in one request.
@@ -568,6 +568,7 @@ pub enum TrainingSort {
 
 impl SortField for TrainingSort {
     type Table = trainings::table;
+    type Row = Training;
     const ID: Self = TrainingSort::Id;
     const ALL: &'static [(&'static str, Self)] = &[
         ("id", TrainingSort::Id),
@@ -575,19 +576,11 @@ impl SortField for TrainingSort {
         ("updated_at", TrainingSort::UpdatedAt),
     ];
 
-    crate::sort_columns!(trainings::table;
-        TrainingSort::Id => (trainings::id, I),
-        TrainingSort::StartsOn => (trainings::starts_on, D),
-        TrainingSort::UpdatedAt => (trainings::updated_at, T),
+    crate::sort_columns!(trainings;
+        TrainingSort::Id => (id, I),
+        TrainingSort::StartsOn => (starts_on, D),
+        TrainingSort::UpdatedAt => (updated_at, T),
     );
-}
-
-fn training_key(t: &Training, field: TrainingSort) -> KeyValue {
-    match field {
-        TrainingSort::Id => KeyValue::I(t.id),
-        TrainingSort::StartsOn => KeyValue::D(t.starts_on),
-        TrainingSort::UpdatedAt => KeyValue::T(t.updated_at),
-    }
 }
 
 /// Filters and paging of the training list.
@@ -644,7 +637,7 @@ pub async fn list_trainings(
             q = q.then_order_by(field.order(*dir));
         }
         let rows: Vec<Training> = q.limit(limit + 1).select(Training::as_select()).load(conn)?;
-        let (rows, next_cursor) = page_of(rows, limit, &sort, training_key);
+        let (rows, next_cursor) = page_of(rows, limit, &sort);
         let data = rows.into_iter().map(|t| training_view(conn, t)).collect::<QueryResult<_>>()?;
         Ok(Page { data, next_cursor, total: None })
     })
