@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -26,7 +25,7 @@ use crate::domain::financing::{
 };
 use crate::error::{AppError, AppResult};
 use crate::fields::{Check, Field, merge_patch};
-use crate::http::{IfMatch, Json, etag};
+use crate::http::{IfMatch, Json, created, etag};
 use crate::idempotency::IdempotencyKey;
 use crate::listing::{self, PageParams, Sort, SortField, page_of};
 
@@ -180,10 +179,7 @@ pub async fn create_bank_partner(
         })
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/bank-partners/{}", bank.id)))
-        .insert_header(etag(bank.version))
-        .json(bank))
+    Ok(created(format!("/api/v1/bank-partners/{}", bank.id), bank.version, bank))
 }
 
 /// Get a partner bank.
@@ -587,10 +583,7 @@ pub async fn create_programme(
         })
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/programmes/{}", programme.id)))
-        .insert_header(etag(programme.version))
-        .json(programme))
+    Ok(created(format!("/api/v1/programmes/{}", programme.id), programme.version, programme))
 }
 
 /// Get a financing programme.

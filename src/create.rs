@@ -2,13 +2,12 @@
 //! answer are written in one transaction.
 
 use actix_web::HttpResponse;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use diesel::Connection;
 use serde_json::Value;
 
 use crate::db::{self, DbConnection, Pool};
 use crate::error::{AppError, AppResult};
-use crate::http::etag;
 use crate::idempotency::{self, IdempotencyKey, Stored};
 
 /// What a create produced: where the record lives and its JSON form.
@@ -74,9 +73,6 @@ pub async fn once(
     .await?;
     Ok(match outcome {
         Outcome::Replayed(stored) => stored.response(),
-        Outcome::Created(created) => HttpResponse::Created()
-            .insert_header((header::LOCATION, created.location))
-            .insert_header(etag(created.version))
-            .json(created.body),
+        Outcome::Created(created) => crate::http::created(created.location, created.version, created.body),
     })
 }

@@ -263,6 +263,19 @@ pub async fn fallback(req: HttpRequest) -> AppResult<actix_web::HttpResponse> {
     }
 }
 
+/// 201 with the record's `Location` and `ETag`.
+pub fn created(location: String, version: i32, body: impl serde::Serialize) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .insert_header(etag(version))
+        .json(body)
+}
+
+/// 200 with the record's `ETag`.
+pub fn with_etag(version: i32, body: impl serde::Serialize) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().insert_header(etag(version)).json(body)
+}
+
 /// The `ETag` of a record at `version`.
 pub fn etag(version: i32) -> header::ETag {
     header::ETag(header::EntityTag::new_strong(version.to_string()))

@@ -4,7 +4,6 @@
 //! A `retail` user is bound to one partner: it sees and changes only that partner's outlets,
 //! curations and placements; anything else answers 404. Bank users see none of this (404).
 
-use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -20,7 +19,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::codes::DistrictCode;
 use crate::error::{AppError, AppResult};
 use crate::fields::{Check, Field, merge_patch};
-use crate::http::{IfMatch, Json, etag};
+use crate::http::{IfMatch, Json, created, with_etag as ok};
 use crate::listing::{self, PageParams, Sort, SortField, page_of};
 
 /// The partner a caller is confined to: `Some` for retail users, `None` for the office.
@@ -35,17 +34,6 @@ fn scope(caller: &Caller) -> AppResult<Option<i64>> {
 
 fn may_write(caller: &Caller) -> AppResult<()> {
     caller.require(&[Role::Admin, Role::Officer, Role::Retail])
-}
-
-fn created(location: String, version: i32, body: impl Serialize) -> HttpResponse {
-    HttpResponse::build(StatusCode::CREATED)
-        .insert_header((header::LOCATION, location))
-        .insert_header(etag(version))
-        .json(body)
-}
-
-fn ok(version: i32, body: impl Serialize) -> HttpResponse {
-    HttpResponse::Ok().insert_header(etag(version)).json(body)
 }
 
 fn patch_object(patch: &Value) -> AppResult<()> {

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -825,13 +824,11 @@ pub async fn create_registration(
         })
     })
     .await?;
-    Ok(HttpResponse::build(StatusCode::CREATED)
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/registrations/{}", registration.id),
-        ))
-        .insert_header(etag(registration.version))
-        .json(RegistrationView::from(registration)))
+    Ok(crate::http::created(
+        format!("/api/v1/registrations/{}", registration.id),
+        registration.version,
+        RegistrationView::from(registration),
+    ))
 }
 
 /// An officer's change to a registration.
