@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod products;
 pub mod regions;
 pub mod retail;
+pub mod seed;
 pub mod stats;
 pub mod trainings;
 pub mod users;

@@ -28,6 +28,30 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Load data: the article's demo dataset, or a generated one at the reference scale.
+    Seed(SeedArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("kind").required(true).args(["demo", "generate"]))]
+struct SeedArgs {
+    /// The small demo dataset: 27 districts, 5 banks, Indomaret's 51 outlets stocking 16 curated
+    /// products of 13 IKM, a training that selected 100 of 234 registrants.
+    #[arg(long)]
+    demo: bool,
+    /// A generated dataset of --businesses businesses with products, applications, outlets,
+    /// curations, placements, trainings and registrations in proportion.
+    #[arg(long)]
+    generate: bool,
+    /// How many businesses to generate (the Lamongan reference scale by default).
+    #[arg(long, default_value_t = 351_000, requires = "generate")]
+    businesses: usize,
+    /// The random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 1, requires = "generate")]
+    seed: u64,
+    /// Add to a database that already has businesses.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -68,6 +92,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(),
         Command::Migrate => connect().map(|_| ()),
         Command::User(command) => user(command),
+        Command::Seed(args) => seed(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,5 +217,29 @@ fn user(command: UserCommand) -> Result<(), String> {
             println!("password changed for {}", email.trim().to_lowercase());
         }
     }
+    Ok(())
+}
+
+fn seed(args: SeedArgs) -> Result<(), String> {
+    let (_, pool) = connect()?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let started = std::time::Instant::now();
+    let summary = if args.demo {
+        umkm_api::seed::demo(&mut conn, args.force)
+    } else {
+        let bar = indicatif::ProgressBar::new(args.businesses as u64).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} businesses ({per_sec}, {eta} left)",
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let options =
+            umkm_api::seed::Options { businesses: args.businesses, seed: args.seed, force: args.force };
+        let summary = umkm_api::seed::generate(&mut conn, &options, |done| bar.set_position(done as u64));
+        bar.finish_and_clear();
+        summary
+    }
+    .map_err(|e| e.to_string())?;
+    println!("seeded {summary} in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -13,6 +13,7 @@ mod openapi;
 mod products;
 mod regions;
 mod retail;
+mod seed;
 mod stats;
 mod trainings;
 mod users;

@@ -1,0 +1,172 @@
+//! Whole rows with their ids, as the seeder writes them, and the one way it writes them:
+//! `COPY … FROM STDIN (FORMAT binary)` on PostgreSQL, multi-row `INSERT` on SQLite.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::schema::{
+    applications, businesses, curations, outlets, placements, products, registrations, trainings,
+};
+
+/// Writes `rows` (a slice of one of the row types) into `table` on either back end.
+macro_rules! write_rows {
+    ($conn:expr, $table:path, $rows:expr) => {{
+        let rows = $rows;
+        match $conn {
+            $crate::db::DbConnection::Pg(c) => {
+                diesel::copy_from($table).from_insertable(rows).execute(c).map(|_| ())
+            }
+            $crate::db::DbConnection::Sqlite(c) => {
+                // SQLite allows 32,766 bound values per statement; no row type has 30 columns.
+                rows.chunks(1000)
+                    .try_for_each(|chunk| diesel::insert_into($table).values(chunk).execute(c).map(|_| ()))
+            }
+        }
+    }};
+}
+pub(crate) use write_rows;
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = businesses, treat_none_as_default_value = false)]
+pub struct BusinessRow {
+    pub id: i64,
+    pub name: String,
+    pub owner_name: String,
+    pub owner_nik: String,
+    pub phone: String,
+    pub email: Option<String>,
+    pub nib: Option<String>,
+    pub npwp: Option<String>,
+    pub kbli: String,
+    pub kbli_division: i32,
+    pub district_code: String,
+    pub village: Option<String>,
+    pub address: String,
+    pub capital_idr: Option<i64>,
+    pub annual_revenue_idr: Option<i64>,
+    pub employees: Option<i32>,
+    pub established_on: Option<NaiveDate>,
+    pub status: String,
+    pub consented_to_bank_sharing_at: Option<NaiveDateTime>,
+    pub scale: Option<String>,
+    pub scale_basis: Option<String>,
+    pub is_ikm: bool,
+    pub industry_scale: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = products, treat_none_as_default_value = false)]
+pub struct ProductRow {
+    pub id: i64,
+    pub business_id: i64,
+    pub name: String,
+    pub category: String,
+    pub description: Option<String>,
+    pub price_idr: Option<i64>,
+    pub unit: Option<String>,
+    pub pirt_number: Option<String>,
+    pub bpom_number: Option<String>,
+    pub halal_certificate: Option<String>,
+    pub sni_certified: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outlets, treat_none_as_default_value = false)]
+pub struct OutletRow {
+    pub id: i64,
+    pub retail_partner_id: i64,
+    pub code: String,
+    pub name: String,
+    pub address: Option<String>,
+    pub district_code: String,
+    pub opened_on: Option<NaiveDate>,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = curations, treat_none_as_default_value = false)]
+pub struct CurationRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub retail_partner_id: i64,
+    pub status: String,
+    pub notes: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decided_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = placements, treat_none_as_default_value = false)]
+pub struct PlacementRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub outlet_id: i64,
+    pub listed_on: NaiveDate,
+    pub delisted_on: Option<NaiveDate>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = applications, treat_none_as_default_value = false)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub business_id: i64,
+    pub programme_id: i64,
+    pub bank_partner_id: i64,
+    pub amount_requested_idr: i64,
+    pub purpose: Option<String>,
+    pub status: String,
+    pub amount_approved_idr: Option<i64>,
+    pub bank_reference: Option<String>,
+    pub financing_ends_on: Option<NaiveDate>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = trainings, treat_none_as_default_value = false)]
+pub struct TrainingRow {
+    pub id: i64,
+    pub title: String,
+    pub theme: Option<String>,
+    pub venue: Option<String>,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub capacity: i32,
+    pub registration_closes_at: Option<NaiveDateTime>,
+    pub selected_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = registrations, treat_none_as_default_value = false)]
+pub struct RegistrationRow {
+    pub id: i64,
+    pub training_id: i64,
+    pub business_id: i64,
+    pub status: String,
+    pub registered_at: NaiveDateTime,
+    pub selection_rank: Option<i32>,
+    pub note: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
