@@ -156,7 +156,7 @@ pub async fn create_bank_partner(
     let (code, name) = check_bank(body.0)?;
     let user = caller.id;
     let bank = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let now = db::now();
             let id: i64 = diesel::insert_into(bank_partners::table)
                 .values((
@@ -220,7 +220,7 @@ pub async fn update_bank_partner(
     caller.require(&[Role::Admin])?;
     let (id, user) = (id.into_inner(), caller.id);
     let bank = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             if !body.0.is_object() {
                 return Err(AppError::invalid("body", "invalid_type", "a merge patch must be a JSON object"));
             }
@@ -567,7 +567,7 @@ pub async fn create_programme(
     caller.require(&[Role::Admin, Role::Officer])?;
     let user = caller.id;
     let programme = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let record = check_programme(conn, body.0)?;
             let now = db::now();
             let id: i64 = diesel::insert_into(financing_programmes::table)
@@ -625,7 +625,7 @@ pub async fn update_programme(
     caller.require(&[Role::Admin, Role::Officer])?;
     let (id, user) = (id.into_inner(), caller.id);
     let programme = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             if !body.0.is_object() {
                 return Err(AppError::invalid("body", "invalid_type", "a merge patch must be a JSON object"));
             }
@@ -1272,7 +1272,7 @@ pub async fn update_application(
     let scope = scope(&caller)?;
     let id = id.into_inner();
     let application = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| change_application(conn, &caller, scope, id, &if_match, body.0))
+        db::write(conn, |conn| change_application(conn, &caller, scope, id, &if_match, body.0))
     })
     .await?;
     Ok(HttpResponse::Ok().insert_header(etag(application.version)).json(application))

@@ -891,7 +891,7 @@ pub async fn update_business(
     let id = id.into_inner();
     let user = caller.id;
     let business =
-        db::run(&state.pool, move |conn| conn.transaction(|conn| update(conn, user, id, &if_match, &body.0)))
+        db::run(&state.pool, move |conn| db::write(conn, |conn| update(conn, user, id, &if_match, &body.0)))
             .await?;
     Ok(business_response(StatusCode::OK, business, true))
 }
@@ -919,7 +919,7 @@ pub async fn delete_business(
     caller.require(&[Role::Admin, Role::Officer])?;
     let id = id.into_inner();
     let user = caller.id;
-    db::run(&state.pool, move |conn| conn.transaction(|conn| delete(conn, user, id, &if_match))).await?;
+    db::run(&state.pool, move |conn| db::write(conn, |conn| delete(conn, user, id, &if_match))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -1106,7 +1106,7 @@ pub async fn import_businesses(
         return Err(AppError::UnsupportedMediaType { expected: "text/csv or application/json" });
     };
     let user = caller.id;
-    let created = db::run(&state.pool, move |conn| conn.transaction(|conn| import(conn, user, rows))).await?;
+    let created = db::run(&state.pool, move |conn| db::write(conn, |conn| import(conn, user, rows))).await?;
     Ok(HttpResponse::Created().json(ImportResult { created }))
 }
 

@@ -3,7 +3,6 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use diesel::Connection;
 use serde_json::Value;
 
 use crate::db::{self, DbConnection, Pool};
@@ -37,7 +36,7 @@ pub async fn once(
 ) -> AppResult<HttpResponse> {
     let outcome = db::run(pool, move |conn| {
         let fingerprint = idempotency::fingerprint(&request);
-        let attempt = conn.transaction(|conn| {
+        let attempt = db::write(conn, |conn| {
             if let Some(key) = &key.0
                 && let Some(stored) = idempotency::lookup(conn, user_id, endpoint, key, &fingerprint)?
             {

@@ -619,7 +619,7 @@ pub async fn update_product(
     caller.require(&[Role::Admin, Role::Officer])?;
     let (id, user) = (id.into_inner(), caller.id);
     let product =
-        db::run(&state.pool, move |conn| conn.transaction(|conn| update(conn, user, id, &if_match, &body.0)))
+        db::run(&state.pool, move |conn| db::write(conn, |conn| update(conn, user, id, &if_match, &body.0)))
             .await?;
     Ok(product_response(StatusCode::OK, product))
 }
@@ -644,7 +644,7 @@ pub async fn delete_product(
     caller.require(&[Role::Admin, Role::Officer])?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let current = find(conn, id)?;
             if_match.check(current.version)?;
             diesel::delete(products::table.find(id)).execute(conn)?;

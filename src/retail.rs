@@ -174,7 +174,7 @@ pub async fn create_retail_partner(
     let record = check_partner(body.0)?;
     let user = caller.id;
     let partner = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let now = db::now();
             let id: i64 = diesel::insert_into(retail_partners::table)
                 .values((&record, retail_partners::created_at.eq(now), retail_partners::updated_at.eq(now)))
@@ -226,7 +226,7 @@ pub async fn update_retail_partner(
     caller.require(&[Role::Admin])?;
     let (id, user) = (id.into_inner(), caller.id);
     let partner = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             patch_object(&body.0)?;
             let current = find_partner(conn, id)?;
             if_match.check(current.version)?;
@@ -561,7 +561,7 @@ pub async fn create_outlet(
     let scope = scope(&caller)?;
     let user = caller.id;
     let outlet = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let record = check_outlet(conn, body.0, scope)?;
             let now = db::now();
             let id: i64 = diesel::insert_into(outlets::table)
@@ -616,7 +616,7 @@ pub async fn update_outlet(
     let scope = scope(&caller)?;
     let (id, user) = (id.into_inner(), caller.id);
     let outlet = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             patch_object(&body.0)?;
             let current = find_outlet(conn, id)?;
             within(scope, current.retail_partner_id)?;
@@ -660,7 +660,7 @@ pub async fn delete_outlet(
     let scope = scope(&caller)?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let current = find_outlet(conn, id)?;
             within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
@@ -905,7 +905,7 @@ pub async fn create_curation(
     check_notes(new.notes.as_deref())?;
     let user = caller.id;
     let curation = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let mut check = Check::default();
             if !diesel::select(diesel::dsl::exists(products::table.find(new.product_id))).get_result::<bool>(conn)? {
                 check.fail("product_id", "not_found", "no product has this id");
@@ -990,7 +990,7 @@ pub async fn decide_curation(
     let decision = body.0;
     check_notes(decision.notes.clone().flatten().as_deref())?;
     let curation = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let current = find_curation(conn, id)?;
             within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
@@ -1248,7 +1248,7 @@ pub async fn create_placement(
     let user = caller.id;
     let new = body.0;
     let placement = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let outlet = find_outlet(conn, new.outlet_id).map_err(|e| match e {
                 diesel::result::Error::NotFound => {
                     AppError::invalid("outlet_id", "not_found", "no outlet has this id")
@@ -1361,7 +1361,7 @@ pub async fn update_placement(
     let scope = scope(&caller)?;
     let (id, user, patch) = (id.into_inner(), caller.id, body.0);
     let placement = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             change_placement(conn, user, id, scope, &if_match, patch.listed_on, patch.delisted_on)
         })
     })
@@ -1390,7 +1390,7 @@ pub async fn delete_placement(
     let scope = scope(&caller)?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let (current, _) = find_placement(conn, id, scope)?;
             if current.delisted_on.is_some() {
                 return Err(AppError::Conflict("the placement is delisted already".into()));

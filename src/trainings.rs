@@ -727,7 +727,7 @@ pub async fn update_training(
     caller.require(&[Role::Admin, Role::Officer])?;
     let (id, user) = (id.into_inner(), caller.id);
     let view = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let training = update(conn, user, id, &if_match, &body.0)?;
             Ok(training_view(conn, training)?)
         })
@@ -816,7 +816,7 @@ pub async fn create_registration(
     caller.require(&[Role::Admin, Role::Officer])?;
     let (id, user) = (id.into_inner(), caller.id);
     let registration = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let training = find(conn, id)?;
             let ids = register(conn, user, &training, vec![(String::new(), body.0)])?;
             let first = ids.first().copied().ok_or_else(|| AppError::internal("no registration created"))?;
@@ -870,7 +870,7 @@ pub async fn update_registration(
     let (id, user) = (id.into_inner(), caller.id);
     let patch = body.0;
     let registration = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let current = find_registration(conn, id)?;
             if_match.check(current.version)?;
             let training = find(conn, current.training_id)?;
@@ -936,6 +936,6 @@ pub async fn select_participants(
     caller.require(&[Role::Admin, Role::Officer])?;
     let (id, user) = (id.into_inner(), caller.id);
     let result =
-        db::run(&state.pool, move |conn| conn.transaction(|conn| run_selection(conn, user, id))).await?;
+        db::run(&state.pool, move |conn| db::write(conn, |conn| run_selection(conn, user, id))).await?;
     Ok(web::Json(result))
 }

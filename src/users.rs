@@ -273,7 +273,7 @@ pub fn create(conn: &mut DbConnection, new: NewUser) -> AppResult<User> {
     if let Err(m) = check_password(&new.password) {
         errors.push(FieldError::new("password", "invalid_length", m));
     }
-    conn.transaction(|conn| {
+    db::write(conn, |conn| {
         check_binding(conn, new.role, new.bank_partner_id, new.retail_partner_id, &mut errors)?;
         let Some(email) = email.filter(|_| errors.is_empty()) else {
             return Err(AppError::Validation(std::mem::take(&mut errors)));
@@ -306,7 +306,7 @@ pub fn update(
     if_match: &IfMatch,
     patch: UserPatch,
 ) -> AppResult<User> {
-    conn.transaction(|conn| {
+    db::write(conn, |conn| {
         let current = find(conn, id)?;
         if_match.check(current.version)?;
         let mut errors = Vec::new();
@@ -540,7 +540,7 @@ pub async fn delete_user(
         return Err(AppError::Conflict("you cannot delete your own account".into()));
     }
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::write(conn, |conn| {
             let current = find(conn, id)?;
             if_match.check(current.version)?;
             diesel::delete(users::table.find(id)).execute(conn)?;

@@ -175,5 +175,50 @@ where
     .await?
 }
 
+/// Runs `f` in a write transaction: committed when it returns `Ok`, rolled back otherwise.
+///
+/// On SQLite the transaction begins `IMMEDIATE`, taking the write lock before the first read:
+/// a deferred transaction that reads and then writes cannot wait for a concurrent writer (SQLite
+/// answers "database is locked" at once instead of applying `busy_timeout`), so under concurrent
+/// writes most requests would fail. PostgreSQL needs nothing special.
+pub fn write<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let begun = match conn {
+        DbConnection::Sqlite(inner) => {
+            let outermost = AnsiTransactionManager::transaction_manager_status_mut(inner)
+                .transaction_depth()
+                .ok()
+                .flatten()
+                .is_none();
+            if outermost {
+                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").map(|_| true)
+            } else {
+                Ok(false)
+            }
+        }
+        DbConnection::Pg(_) => Ok(false),
+    }?;
+    if !begun {
+        Manager::begin_transaction(conn)?;
+    }
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            // The error that ended the transaction is the one to report; a failed rollback
+            // leaves the connection broken, which the pool notices on its next checkout.
+            let _ = Manager::rollback_transaction(conn);
+            Err(err)
+        }
+    }
+}
+
 /// The back end type of [`DbConnection`], for boxed queries and expressions.
 pub type Db = <DbConnection as diesel::Connection>::Backend;

@@ -1,0 +1,132 @@
+"""Shared by the fault scripts: start the real server binary on a loopback port, log in, call it.
+
+Standard library only. Every script prints the figures it measured and exits non-zero on the
+first broken promise, with a message saying which.
+"""
+import http.client, json, os, secrets, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("UMKM_BIN", os.path.join(ROOT, "target", "debug", "umkm-api"))
+# Every server these scripts start logs here, so that the secrets check can read all of it.
+LOG_DIR = os.environ.get("FAULTS_LOG_DIR", os.path.join(tempfile.gettempdir(), "umkm-faults-logs"))
+os.makedirs(LOG_DIR, exist_ok=True)
+
+
+def fail(message):
+    print(f"FAIL: {message}", flush=True)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+class Server:
+    """The umkm-api binary serving `database_url` on a free loopback port."""
+
+    def __init__(self, name, database_url, extra_env=None):
+        self.name = name
+        self.port = free_port()
+        self.secret = secrets.token_urlsafe(48)
+        self.password = secrets.token_urlsafe(18)
+        self.env = dict(os.environ, DATABASE_URL=database_url, BIND_ADDR=f"127.0.0.1:{self.port}",
+                        JWT_SECRET=self.secret, UMKM_ADMIN_EMAIL="admin@faults.test",
+                        UMKM_ADMIN_PASSWORD=self.password, RUST_LOG="debug", DB_POOL_SIZE="8")
+        self.env.update(extra_env or {})
+        self.log_path = os.path.join(LOG_DIR, f"{name}.log")
+        self.process = None
+        self.token = None
+
+    def start(self, wait=60):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen([BINARY], env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            check(self.process.poll() is None, f"{self.name}: server exited early, see {self.log_path}")
+            try:
+                if self.request("GET", "/healthz", timeout=2).status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        fail(f"{self.name}: server not up within {wait} s")
+
+    def login(self, email="admin@faults.test", password=None):
+        reply = self.request("POST", "/api/v1/auth/token",
+                             {"email": email, "password": password or self.password})
+        check(reply.status == 200, f"login of {email} gave {reply.status}: {reply.body[:200]!r}")
+        return reply.json()["access_token"]
+
+    def admin(self):
+        if self.token is None:
+            self.token = self.login()
+        return self.token
+
+    def request(self, method, path, body=None, token=None, headers=None, timeout=30, raw=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            all_headers = dict(headers or {})
+            data = raw
+            if body is not None:
+                data = json.dumps(body).encode()
+                all_headers.setdefault("Content-Type", "application/json")
+            if token:
+                all_headers["Authorization"] = f"Bearer {token}"
+            conn.request(method, path, body=data, headers=all_headers)
+            response = conn.getresponse()
+            payload = response.read()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, payload)
+        finally:
+            conn.close()
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=timeout)
+        return self.process.returncode if self.process else None
+
+
+def business(n, **overrides):
+    """A valid business body; `n` makes the NIB and the name unique."""
+    body = {
+        "name": f"Usaha Uji {n}", "owner_name": "Siti Aminah", "owner_nik": "3524054105900001",
+        "phone": f"0812{n % 10_000_000:07d}", "nib": f"7{n:012d}", "kbli": "10792",
+        "district_code": "35.24.05", "address": "Jl. Raya Babat", "annual_revenue_idr": 250_000_000,
+        "employees": 3, "established_on": "2019-03-01", "consented_to_bank_sharing_at": "2026-01-01T00:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def sqlite_url(directory, name="faults.sqlite3"):
+    return os.path.join(directory, name)
+
+
+def pg_database(name, base="postgres://postgres@127.0.0.1:5432"):
+    """A fresh PostgreSQL database on the machine's cluster; returns its URL."""
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", f"{base}/postgres",
+                    "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", "-c", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True)
+    return f"{base}/{name}"
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
