@@ -244,9 +244,10 @@ impl From<DieselError> for AppError {
                 log::info!("foreign key violation: {}", info.message());
                 AppError::Conflict("the record is referenced by, or refers to, a missing record".into())
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                AppError::Unavailable(info.message().to_owned())
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => AppError::Unavailable(info.message().to_owned()),
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 AppError::Conflict(format!(
                     "a concurrent change conflicted with this one; retry ({})",

@@ -26,7 +26,13 @@ page's `next_cursor`); `count=true` adds the exact `total`. Single resources car
 Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).",
         license(name = "MIT"),
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(
+        Problem,
+        FieldError,
+        crate::regions::Level,
+        crate::businesses::ScaleFilter,
+        crate::stats::FinancingKey
+    )),
     tags(
         (name = "auth", description = "Log in and who am I"),
         (name = "users", description = "Accounts and roles (admin only)"),

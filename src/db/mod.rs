@@ -3,6 +3,8 @@
 pub mod schema;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::Connection;
@@ -22,7 +24,22 @@ pub enum DbConnection {
 }
 
 /// The connection pool shared by all workers.
-pub type Pool = r2d2::Pool<Manager>;
+#[derive(Clone)]
+pub struct Pool {
+    inner: r2d2::Pool<Manager>,
+    /// Shared with the manager: its last attempt to connect failed.
+    down: Arc<AtomicBool>,
+}
+
+impl Pool {
+    /// A connection, waiting up to [`CHECKOUT_TIMEOUT`] for one to be free, or only
+    /// [`CHECKOUT_TIMEOUT_WHILE_DOWN`] while the database is known to be down.
+    pub fn get(&self) -> Result<Conn, r2d2::PoolError> {
+        let wait =
+            if self.down.load(Ordering::Relaxed) { CHECKOUT_TIMEOUT_WHILE_DOWN } else { CHECKOUT_TIMEOUT };
+        self.inner.get_timeout(wait)
+    }
+}
 /// A connection checked out of the pool.
 pub type Conn = r2d2::PooledConnection<Manager>;
 
@@ -31,6 +48,9 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 
 /// How long a request waits for a free connection before it is answered 503.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The wait instead while the last attempt to connect failed: with the database down, a request
+/// is answered 503 at once rather than after the full wait (the pool keeps trying to connect).
+pub const CHECKOUT_TIMEOUT_WHILE_DOWN: Duration = Duration::from_millis(250);
 
 /// Which back end a database URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +75,12 @@ impl Backend {
 /// Opens connections of the back end its URL names. Unlike the derived
 /// `MultiConnection::establish`, which tries each back end in turn, this never opens an SQLite
 /// file named after an unreachable PostgreSQL URL, and it keeps the real connection error.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Manager {
     url: String,
     backend: Backend,
+    /// The last attempt to connect failed.
+    down: Arc<AtomicBool>,
 }
 
 impl Manager {
@@ -69,15 +91,10 @@ impl Manager {
             Backend::Postgres => url.to_owned(),
             Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
         };
-        Manager { url, backend }
+        Manager { url, backend, down: Arc::new(AtomicBool::new(false)) }
     }
-}
 
-impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match self.backend {
             Backend::Postgres => {
                 PgConnection::establish(&self.url).map(DbConnection::Pg).map_err(r2d2::Error::ConnectionError)
@@ -95,6 +112,17 @@ impl r2d2::ManageConnection for Manager {
                 Ok(DbConnection::Sqlite(conn))
             }
         }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        let opened = self.open();
+        self.down.store(opened.is_err(), Ordering::Relaxed);
+        opened
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
@@ -116,12 +144,14 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
         // A directory that cannot be made shows up as a clear connection error later.
         let _ = std::fs::create_dir_all(dir);
     }
-    r2d2::Pool::builder()
+    let down = manager.down.clone();
+    let inner = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
         .test_on_check_out(false)
-        .build(manager)
+        .build(manager)?;
+    Ok(Pool { inner, down })
 }
 
 /// Error type of migration runs.
