@@ -344,6 +344,8 @@ fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> A
     request_body = TokenRequest,
     responses(
         (status = 200, description = "A new access token", body = TokenResponse),
+        (status = 401, description = "Unknown e-mail, wrong password or a disabled user (one answer for all)",
+            body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts for this e-mail",
             body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the next attempt counts"))),

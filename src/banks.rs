@@ -207,7 +207,10 @@ pub async fn get_bank_partner(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The bank's id"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body(content = BankPartnerInput, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The changed bank", body = BankPartner)),
+    responses(
+        (status = 200, description = "The changed bank", body = BankPartner),
+        (status = 409, description = "The code is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
 )]
 #[patch("/bank-partners/{id}")]
 pub async fn update_bank_partner(

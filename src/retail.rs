@@ -213,7 +213,10 @@ pub async fn get_retail_partner(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The partner's id"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body(content = RetailPartnerInput, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The changed partner", body = RetailPartner)),
+    responses(
+        (status = 200, description = "The changed partner", body = RetailPartner),
+        (status = 409, description = "The code is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
 )]
 #[patch("/retail-partners/{id}")]
 pub async fn update_retail_partner(
@@ -602,7 +605,10 @@ pub async fn get_outlet(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The outlet's id"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body(content = OutletInput, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The changed outlet", body = Outlet, headers(("ETag" = String, description = "The new version")))),
+    responses(
+        (status = 200, description = "The changed outlet", body = Outlet, headers(("ETag" = String, description = "The new version"))),
+        (status = 409, description = "The partner already has an outlet with this code", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
 )]
 #[patch("/outlets/{id}")]
 pub async fn update_outlet(

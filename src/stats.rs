@@ -578,9 +578,11 @@ fn overview(
             section.applications += row.applications;
             section.requested_idr += row.requested_idr;
             section.approved_idr += row.approved_idr;
-            section
-                .by_status
-                .insert(row.key.as_str().unwrap_or_default().to_owned(), Value::from(row.applications));
+            let status = match row.key {
+                FinancingGroupKey::Status(status) => status,
+                FinancingGroupKey::Id(id) => id.to_string(),
+            };
+            section.by_status.insert(status, Value::from(row.applications));
         }
         out.financing = Some(section);
     }
@@ -626,12 +628,21 @@ pub enum FinancingKey {
     Status,
 }
 
+/// The key of a financing group: a bank's or programme's id, or a status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum FinancingGroupKey {
+    /// A bank's or a programme's id.
+    Id(i64),
+    /// An application status.
+    Status(String),
+}
+
 /// Financing figures of one group.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FinancingRow {
     /// The bank's id, the programme's id, or the status.
-    #[schema(value_type = Object)]
-    pub key: Value,
+    pub key: FinancingGroupKey,
     /// The bank's code or the programme's name, for bank and programme groups.
     pub label: Option<String>,
     /// Applications.
@@ -687,9 +698,9 @@ fn financing_rows(
     Ok(rows
         .into_iter()
         .map(|r| FinancingRow {
-            key: match key {
-                FinancingKey::Status => Value::String(r.k),
-                _ => r.k.parse::<i64>().map_or(Value::Null, Value::from),
+            key: match r.k.parse::<i64>() {
+                Ok(id) if key != FinancingKey::Status => FinancingGroupKey::Id(id),
+                _ => FinancingGroupKey::Status(r.k),
             },
             label: r.label,
             applications: r.n,
