@@ -1084,7 +1084,11 @@ fn row_number(field: &str) -> usize {
         description = "A JSON array of businesses, or CSV with a header row of the same field names",
         content((Vec<BusinessInput> = "application/json"), (String = "text/csv")),
     ),
-    responses((status = 201, description = "Every row was created", body = ImportResult)),
+    responses(
+        (status = 201, description = "Every row was created", body = ImportResult),
+        (status = 409, description = "A concurrent request registered one of the NIBs first (NIBs already \
+registered before are 422, `rows[N].nib`)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
 )]
 #[post("/businesses/import")]
 pub async fn import_businesses(

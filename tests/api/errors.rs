@@ -3,7 +3,7 @@ use serde_json::json;
 use umkm_api::auth::Role;
 use umkm_api::db::schema::users;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, business_json, spawn_app, spawn_app_with};
 
 fn user_count(app: &TestApp) -> i64 {
     app.db(|c| users::table.count().get_result(c)).unwrap()
@@ -182,4 +182,44 @@ async fn cors_allows_only_the_configured_origins() {
     let refused = preflight("https://evil.example").send().await;
     assert!(refused.status.is_client_error());
     assert_eq!(refused.header("access-control-allow-origin"), None);
+}
+
+#[actix_rt::test]
+async fn security_headers_on_every_kind_of_answer() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    app.create_business(&admin, &business_json(1)).await;
+    let with_token = [
+        app.get("/api/v1/businesses").token(&admin).send().await,
+        app.get("/api/v1/businesses").token(&admin).header("accept", "text/csv").send().await,
+        app.get("/api/v1/businesses/999999").token(&admin).send().await,
+        app.post("/api/v1/businesses").token(&admin).json(&json!({"name": ""})).send().await,
+        app.get("/api/v1/auth/me").token(&admin).send().await,
+        app.get("/api/v1/businesses").token("not-a-token").send().await,
+    ];
+    for reply in &with_token {
+        assert_eq!(reply.header("x-content-type-options").as_deref(), Some("nosniff"), "{}", reply.status);
+        assert_eq!(reply.header("cache-control").as_deref(), Some("no-store"), "{}", reply.status);
+    }
+    assert_eq!(
+        with_token.iter().map(|r| r.status.as_u16()).collect::<Vec<_>>(),
+        [200, 200, 404, 422, 200, 401]
+    );
+    for path in ["/healthz", "/docs/", "/api/v1/businesses", "/nothing"] {
+        let reply = app.get(path).send().await;
+        assert_eq!(reply.header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+    }
+
+    // A simple cross-origin request: the allowed origin is named back, any other is not.
+    let allowed =
+        app.get("/api/v1/regions").token(&admin).header("origin", "https://app.example.test").send().await;
+    assert_eq!(allowed.header("access-control-allow-origin").as_deref(), Some("https://app.example.test"));
+    let other =
+        app.get("/api/v1/regions").token(&admin).header("origin", "https://evil.example").send().await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    // With no origins configured, no origin is allowed.
+    let closed = spawn_app_with(|config| config.cors_allowed_origins.clear()).await;
+    let reply = closed.get("/healthz").header("origin", "https://app.example.test").send().await;
+    assert_eq!(reply.header("access-control-allow-origin"), None);
 }

@@ -3,7 +3,7 @@
 Standard library only. Every script prints the figures it measured and exits non-zero on the
 first broken promise, with a message saying which.
 """
-import http.client, json, os, secrets, signal, socket, subprocess, sys, tempfile, time
+import http.client, json, os, secrets, signal, socket, subprocess, sys, tempfile, time, urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("UMKM_BIN", os.path.join(ROOT, "target", "debug", "umkm-api"))
@@ -56,6 +56,12 @@ class Server:
         self.token = None
 
     def start(self, wait=60):
+        # What must never appear in a log: recorded for tests/faults/no_secrets_leak.py.
+        url = urllib.parse.urlsplit(self.env["DATABASE_URL"])
+        with open(os.path.join(LOG_DIR, "secrets.jsonl"), "a") as f:
+            f.write(json.dumps({"server": self.name, "jwt_secret": self.secret, "admin_password": self.password,
+                                "database_password": url.password if url.scheme.startswith("postgres") else None})
+                    + "\n")
         log = open(self.log_path, "a")
         self.process = subprocess.Popen([BINARY], env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + wait

@@ -5,7 +5,8 @@
 
 Installs schemathesis (pinned) into a virtualenv under ~/.cache/umkm-api on first use, seeds
 the demo dataset, starts the server and runs all operations of /api-docs/openapi.json with an
-admin token through the examples, coverage, fuzzing and stateful phases. It must find no 5xx,
+admin token through the examples, coverage, fuzzing and stateful phases, with one worker and
+deterministic generation so that a run is reproducible (concurrency is load.py's). It must find no 5xx,
 no response that breaks its documented schema, content type or headers, and no status the
 document does not list.
 """
@@ -50,8 +51,9 @@ def main():
                     [exe, "run", f"http://127.0.0.1:{server.port}/api-docs/openapi.json",
                      "-H", f"Authorization: Bearer {token}", "--checks", CHECKS,
                      "--phases", "examples,coverage,fuzzing,stateful", "-n", str(a.max_examples),
-                     "--workers", "2", "--generation-deterministic", "--request-timeout", "30"],
-                    stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, NO_COLOR="1"))
+                     "--workers", "1", "--generation-deterministic", "--request-timeout", "30"],
+                    stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, NO_COLOR="1"),
+                    cwd=LOG_DIR)  # schemathesis keeps a .schemathesis cache in its working directory.
             with open(report) as f:
                 text = f.read()
             summary = text[text.rfind("SUMMARY"):] if "SUMMARY" in text else text[-3000:]
