@@ -847,13 +847,14 @@ fn with_verdicts(conn: &mut DbConnection, rows: Vec<ApplicationRow>) -> AppResul
 fn visible(scope: Option<i64>) -> applications::BoxedQuery<'static, db::Db> {
     let mut q = applications::table.into_boxed();
     if let Some(bank) = scope {
-        q = q.filter(applications::bank_partner_id.eq(bank)).filter(
-            applications::business_id.eq_any(
-                businesses::table
-                    .filter(businesses::consented_to_bank_sharing_at.is_not_null())
-                    .select(businesses::id),
-            ),
-        );
+        // A correlated EXISTS (one primary-key probe per application) rather than `IN (all
+        // consenting businesses)`: both planners can then walk the (bank, updated_at, id) index
+        // in page order and stop after a page, instead of reading every consenting business.
+        q = q.filter(applications::bank_partner_id.eq(bank)).filter(diesel::dsl::exists(
+            businesses::table
+                .filter(businesses::id.eq(applications::business_id))
+                .filter(businesses::consented_to_bank_sharing_at.is_not_null()),
+        ));
     }
     q
 }
@@ -1381,14 +1382,11 @@ fn pull_page(
     let mut cursor = after.map(str::to_owned);
     // Ineligible applications are skipped after the query, so a page may need several reads.
     loop {
-        let mut q = visible(Some(bank)).filter(
-            applications::programme_id.eq_any(
-                financing_programmes::table
-                    .filter(financing_programmes::bank_partner_id.eq(bank))
-                    .filter(financing_programmes::open.eq(true))
-                    .select(financing_programmes::id),
-            ),
-        );
+        let mut q = visible(Some(bank)).filter(diesel::dsl::exists(
+            financing_programmes::table
+                .filter(financing_programmes::id.eq(applications::programme_id))
+                .filter(financing_programmes::open.eq(true)),
+        ));
         if let Some(since) = filter.0 {
             q = q.filter(applications::updated_at.ge(since.naive_utc()));
         }

@@ -491,7 +491,9 @@ impl Seeder {
         Ok(())
     }
 
-    /// After a bulk load: identity sequences past the ids written, and fresh planner statistics.
+    /// After a bulk load: identity sequences past the ids written, the visibility map set (so
+    /// that counts can be answered from covering indexes) and fresh planner statistics for every
+    /// table.
     fn finish(conn: &mut DbConnection) -> QueryResult<()> {
         use diesel::connection::SimpleConnection;
         match db::backend(conn) {
@@ -510,10 +512,13 @@ impl Seeder {
                 for t in tables {
                     sql.push_str(&format!(
                         "SELECT setval(pg_get_serial_sequence('{t}', 'id'), \
-                         GREATEST((SELECT max(id) FROM {t}), 1));\nANALYZE {t};\n"
+                         GREATEST((SELECT max(id) FROM {t}), 1));\n"
                     ));
                 }
-                conn.batch_execute(&sql)
+                conn.batch_execute(&sql)?;
+                // On its own: VACUUM cannot run inside the implicit transaction of a
+                // multi-statement string.
+                conn.batch_execute("VACUUM (ANALYZE)")
             }
             Backend::Sqlite => conn.batch_execute("ANALYZE;"),
         }

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""The benchmark driver behind bench/run.sh (which builds the release binary and installs wrk).
+
+For each back end: a fresh database, `umkm-api seed --generate`, the release server on a
+loopback port, then wrk at fixed concurrency for a fixed time per scenario and, for the
+read-by-id and list scenarios on PostgreSQL, pgbench running the same SQL straight against the
+database in the same run. Prints one Markdown table (and writes it to --out), then a CSV-export
+memory check: peak RSS while streaming 100,000 rows against the idle RSS. Standard library only.
+"""
+import argparse, base64, json, os, re, secrets, shutil, signal, sqlite3, subprocess, sys, tempfile, time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "umkm-api")
+DISTRICT = "35.24.05"  # Babat: one of the larger districts in the generated data.
+LIST = f"/api/v1/businesses?district={DISTRICT}&status=active&limit=50"
+COLUMNS = ("id, name, owner_name, owner_nik, phone, email, nib, npwp, kbli, kbli_division, district_code, "
+           "village, address, capital_idr, annual_revenue_idr, employees, established_on, status, "
+           "consented_to_bank_sharing_at, scale, scale_basis, is_ikm, industry_scale, created_at, updated_at, version")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def call(base, path, token=None, body=None, accept=None, method=None):
+    req = urllib.request.Request(base + path, data=body, method=method or ("POST" if body else "GET"))
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if body:
+        req.add_header("Content-Type", "application/json")
+    if accept:
+        req.add_header("Accept", accept)
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return r.status, r.read()
+
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak(pid):
+    # Writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS.
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+class Database:
+    """A fresh database of one back end, and a way to run one query on it."""
+
+    def __init__(self, backend, pg_url, workdir):
+        self.backend = backend
+        if backend == "postgres":
+            self.admin = pg_url.rstrip("/") + "/postgres"
+            self.url = pg_url.rstrip("/") + "/umkm_bench"
+            self.psql("-c", "DROP DATABASE IF EXISTS umkm_bench WITH (FORCE)", "-c", "CREATE DATABASE umkm_bench")
+        else:
+            self.url = os.path.join(workdir, "bench.sqlite3")
+
+    def psql(self, *args, url=None):
+        return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url or self.admin, *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def scalar(self, sql):
+        if self.backend == "postgres":
+            return self.psql("-c", sql, url=self.url)
+        with sqlite3.connect(self.url) as c:
+            return c.execute(sql).fetchone()[0]
+
+
+def wrk_script(token, request_lua):
+    return f"""
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Accept"] = "application/json"
+{request_lua}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK {{\\"requests\\":%d,\\"duration_us\\":%d,\\"socket_errors\\":%d,\\"non_2xx\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d}}\\n",
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def run_wrk(base, token, lua, args, workdir):
+    path = os.path.join(workdir, "scenario.lua")
+    with open(path, "w") as f:
+        f.write(wrk_script(token, lua))
+    out = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.duration}s",
+                          "--timeout", "10s", "-s", path, base], check=True, capture_output=True, text=True).stdout
+    data = json.loads(re.search(r"^WRK (.*)$", out, re.M).group(1))
+    return {"rps": data["requests"] / (data["duration_us"] / 1e6), "p50": data["p50_us"] / 1000,
+            "p99": data["p99_us"] / 1000, "errors": data["socket_errors"] + data["non_2xx"],
+            "requests": data["requests"]}
+
+
+def run_pgbench(db, sql, args, workdir):
+    script = os.path.join(workdir, "baseline.sql")
+    with open(script, "w") as f:
+        f.write(sql)
+    for old in os.listdir(workdir):
+        if old.startswith("pgbench_log"):
+            os.remove(os.path.join(workdir, old))
+    out = subprocess.run(["pgbench", "-n", "-c", str(args.connections), "-j", str(args.threads), "-T",
+                          str(args.duration), "-f", script, "-l", "--log-prefix", os.path.join(workdir, "pgbench_log"),
+                          db.url], check=True, capture_output=True, text=True).stdout
+    latencies = []
+    for name in os.listdir(workdir):
+        if name.startswith("pgbench_log"):
+            with open(os.path.join(workdir, name)) as f:
+                latencies += [int(line.split()[2]) for line in f if line.strip()]
+    latencies.sort()
+    tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
+    return {"rps": tps, "p50": latencies[len(latencies) // 2] / 1000,
+            "p99": latencies[int(len(latencies) * 0.99)] / 1000}
+
+
+def cursor_for(body, deep_id):
+    """The list's own cursor, with its last id swapped for `deep_id`."""
+    raw = json.loads(body)["next_cursor"]
+    spec, values = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    assert values == [{"I": values[0]["I"]}], f"unexpected cursor shape {values}"
+    encoded = json.dumps([spec, [{"I": deep_id}]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(encoded).decode().rstrip("=")
+
+
+def bench_backend(backend, args, n, workdir, rows):
+    db = Database(backend, args.pg_url, workdir)
+    env = dict(os.environ, DATABASE_URL=db.url, BIND_ADDR=f"127.0.0.1:{args.port}",
+               JWT_SECRET=secrets.token_urlsafe(48), UMKM_ADMIN_EMAIL="bench@localhost",
+               UMKM_ADMIN_PASSWORD=secrets.token_urlsafe(18), RUST_LOG=args.log_level)
+    log(f"[{backend}] seeding {n:,} businesses")
+    t = time.perf_counter()
+    subprocess.run([BINARY, "seed", "--generate", "--businesses", str(n)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    seed_s = time.perf_counter() - t
+    log(f"[{backend}] seeded in {seed_s:.1f} s")
+    server_log = open(os.path.join(workdir, f"server-{backend}.log"), "w")
+    server = subprocess.Popen([BINARY], env=env, stdout=server_log, stderr=server_log)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(300):
+            try:
+                if call(base, "/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        idle_kb = status_kb(server.pid, "VmRSS")
+        _, body = call(base, "/api/v1/auth/token",
+                       body=json.dumps({"email": "bench@localhost", "password": env["UMKM_ADMIN_PASSWORD"]}).encode())
+        token = json.loads(body)["access_token"]
+        bank_password = secrets.token_urlsafe(18)
+        call(base, "/api/v1/users", token, json.dumps({"email": "bank@localhost", "password": bank_password,
+                                                         "role": "bank", "bank_partner_id": 1}).encode())
+        _, body = call(base, "/api/v1/auth/token",
+                       body=json.dumps({"email": "bank@localhost", "password": bank_password}).encode())
+        bank_token = json.loads(body)["access_token"]
+
+        # First, on the idle server: a CSV export of 100,000 rows (the newest by updated_at),
+        # streamed, with the peak RSS against the idle RSS.
+        since = db.scalar(f"SELECT updated_at FROM businesses ORDER BY updated_at DESC, id DESC LIMIT 1 OFFSET {min(100_000, n) - 1}")
+        since = since.replace(" ", "T").split(".")[0] + "Z"
+        reset_peak(server.pid)
+        t = time.perf_counter()
+        _, body = call(base, f"/api/v1/businesses?updated_since={since}", token, accept="text/csv")
+        export_s = time.perf_counter() - t
+        export = {"rows": body.count(b"\n") - 1, "mb": len(body) / 1e6, "seconds": export_s,
+                  "peak_mb": status_kb(server.pid, "VmHWM") / 1024}
+        where = f"district_code = '{DISTRICT}' AND status = 'active'"
+        matching = int(db.scalar(f"SELECT count(*) FROM businesses WHERE {where}"))
+        deep_id = int(db.scalar(f"SELECT id FROM businesses WHERE {where} ORDER BY id LIMIT 1 OFFSET {matching * 9 // 10}"))
+        _, body = call(base, LIST, token)
+        deep = f"{LIST}&cursor={cursor_for(body, deep_id)}"
+        create = json.dumps({"name": "Usaha Bench", "owner_name": "Siti Aminah", "owner_nik": "3524054105900001",
+                             "phone": "081234567890", "kbli": "10792", "district_code": DISTRICT,
+                             "address": "Jl. Raya Babat", "annual_revenue_idr": 250000000, "employees": 3,
+                             "established_on": "2019-03-01"})
+        scenarios = [
+            ("business by id", f'request = function() return wrk.format("GET", "/api/v1/businesses/" .. math.random(1, {n})) end',
+             f"\\set id random(1, {n})\nSELECT {COLUMNS} FROM businesses WHERE id = :id;\n"),
+            ("filtered list, page 1", f'request = function() return wrk.format("GET", "{LIST}") end',
+             f"SELECT {COLUMNS} FROM businesses WHERE {where} ORDER BY id LIMIT 51;\n"),
+            ("same list, deep cursor (90 %)", f'request = function() return wrk.format("GET", "{deep}") end',
+             f"SELECT {COLUMNS} FROM businesses WHERE {where} AND id > {deep_id} ORDER BY id LIMIT 51;\n"),
+            ("/stats/overview", 'request = function() return wrk.format("GET", "/api/v1/stats/overview") end', None),
+            ("/stats/businesses?group_by=district,scale",
+             'request = function() return wrk.format("GET", "/api/v1/stats/businesses?group_by=district,scale") end', None),
+            ("create business", 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+             f'wrk.body = {json.dumps(create)}\nrequest = function() return wrk.format("POST", "/api/v1/businesses") end',
+             None),
+            ("bank pull page (bank user)",
+             'request = function() return wrk.format("GET", "/api/v1/bank-partners/1/eligible-applicants?limit=50") end',
+             None),
+        ]
+        for name, lua, sql in scenarios:
+            who = bank_token if name.startswith("bank") else token
+            log(f"[{backend}] {name}")
+            result = run_wrk(base, who, lua, args, workdir)
+            baseline = run_pgbench(db, sql, args, workdir) if sql and backend == "postgres" else None
+            rows.append((name, backend, result, baseline))
+        peak_kb = status_kb(server.pid, "VmHWM")  # Over all scenarios (reset before the export).
+
+        return {"seed_s": seed_s, "idle_mb": idle_kb / 1024, "peak_mb": peak_kb / 1024, "export": export}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        server_log.close()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--businesses", type=int, default=351_000, help="businesses to generate (default 351,000)")
+    p.add_argument("--scale", type=int, default=1, help="multiply --businesses (10 for the 3.5 million run)")
+    p.add_argument("--backends", default="postgres,sqlite")
+    p.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--port", type=int, default=18080)
+    p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
+    p.add_argument("--log-level", default="info", help="RUST_LOG of the server (info logs every request)")
+    p.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    args = p.parse_args()
+    n = args.businesses * args.scale
+    rows, memory = [], {}
+    with tempfile.TemporaryDirectory(prefix="umkm-bench-") as workdir:
+        for backend in args.backends.split(","):
+            memory[backend] = bench_backend(backend, args, n, workdir, rows)
+
+    lines = [f"{n:,} businesses; wrk -t{args.threads} -c{args.connections} -d{args.duration}s per scenario; "
+             f"pgbench -c{args.connections} -j{args.threads} -T{args.duration}; load generators on the same machine; "
+             f"server RUST_LOG={args.log_level}.", "",
+             "| scenario | back end | req/s | p50 ms | p99 ms | errors | baseline req/s | baseline p50 ms | p50 ratio | server peak RSS MB |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, backend, r, b in rows:
+        base = (f"{b['rps']:,.0f} | {b['p50']:.2f} | {r['p50'] / b['p50']:.1f}×" if b else "— | — | —")
+        lines.append(f"| {name} | {backend} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} | "
+                     f"{base} | {memory[backend]['peak_mb']:.0f} |")
+    lines.append("")
+    lines.append("| back end | seed time s | idle RSS MB | CSV export rows | export MB | export s | peak RSS during the export MB |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for backend, m in memory.items():
+        e = m["export"]
+        lines.append(f"| {backend} | {m['seed_s']:.1f} | {m['idle_mb']:.0f} | {e['rows']:,} | {e['mb']:.1f} | "
+                     f"{e['seconds']:.2f} | {e['peak_mb']:.0f} |")
+    table = "\n".join(lines)
+    print(table)
+    with open(args.out, "w") as f:
+        f.write(table + "\n")
+    errors = sum(r["errors"] for _, _, r, _ in rows)
+    if errors:
+        sys.exit(f"{errors} requests failed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+-- Statistics need no undoing.
