@@ -44,10 +44,10 @@ struct SeedArgs {
     #[arg(long)]
     generate: bool,
     /// How many businesses to generate (the Lamongan reference scale by default).
-    #[arg(long, default_value_t = 351_000, requires = "generate")]
-    businesses: usize,
+    #[arg(long, default_value_t = 351_000, conflicts_with = "demo", value_parser = clap::value_parser!(u32).range(1..))]
+    businesses: u32,
     /// The random seed: the same seed gives the same data.
-    #[arg(long, default_value_t = 1, requires = "generate")]
+    #[arg(long, default_value_t = 1, conflicts_with = "demo")]
     seed: u64,
     /// Add to a database that already has businesses.
     #[arg(long)]
@@ -227,14 +227,18 @@ fn seed(args: SeedArgs) -> Result<(), String> {
     let summary = if args.demo {
         umkm_api::seed::demo(&mut conn, args.force)
     } else {
-        let bar = indicatif::ProgressBar::new(args.businesses as u64).with_style(
+        let bar = indicatif::ProgressBar::new(u64::from(args.businesses)).with_style(
             indicatif::ProgressStyle::with_template(
                 "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} businesses ({per_sec}, {eta} left)",
             )
             .map_err(|e| e.to_string())?,
         );
         let options =
-            umkm_api::seed::Options { businesses: args.businesses, seed: args.seed, force: args.force };
+            umkm_api::seed::Options {
+            businesses: args.businesses as usize,
+            seed: args.seed,
+            force: args.force,
+        };
         let summary = umkm_api::seed::generate(&mut conn, &options, |done| bar.set_position(done as u64));
         bar.finish_and_clear();
         summary
