@@ -233,8 +233,7 @@ fn seed(args: SeedArgs) -> Result<(), String> {
             )
             .map_err(|e| e.to_string())?,
         );
-        let options =
-            umkm_api::seed::Options {
+        let options = umkm_api::seed::Options {
             businesses: args.businesses as usize,
             seed: args.seed,
             force: args.force,

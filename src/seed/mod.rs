@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::db::schema::{
     applications, bank_partners, businesses, curations, financing_programmes, outlets, placements, products,
-    registrations, retail_partners, trainings,
+    regions, registrations, retail_partners, trainings,
 };
 use crate::db::{self, Backend, DbConnection};
 use crate::domain::selection::{self, Candidate, Outcome};
@@ -165,6 +165,8 @@ struct Seeder {
     ids: Ids,
     programmes: Vec<Programme>,
     registrants: Vec<Registrant>,
+    /// District names by code, from the regions reference data.
+    district_names: HashMap<String, String>,
     summary: Summary,
 }
 
@@ -206,6 +208,12 @@ impl Seeder {
             ids: Ids::read(conn)?,
             programmes,
             registrants: Vec::new(),
+            district_names: regions::table
+                .filter(regions::level.eq("district"))
+                .select((regions::code, regions::name))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect(),
             summary: Summary::default(),
         })
     }
@@ -253,7 +261,11 @@ impl Seeder {
                     id,
                     retail_partner_id: partner,
                     code: format!("{prefix}-{id:05}"),
-                    name: format!("{prefix} {} {}", district_name(district), i + 1),
+                    name: format!(
+                        "{prefix} {} {}",
+                        self.district_names.get(district).map_or(district, String::as_str),
+                        i + 1
+                    ),
                     address: Some(format!("Jl. Raya No. {}", self.rng().random_range(1..300))),
                     district_code: district.to_owned(),
                     opened_on: Some(opened_on),
@@ -533,40 +545,6 @@ struct Batch {
     curations: Vec<CurationRow>,
     placements: Vec<PlacementRow>,
     applications: Vec<ApplicationRow>,
-}
-
-fn district_name(code: &str) -> &'static str {
-    const NAMES: [&str; 27] = [
-        "Sukorame",
-        "Bluluk",
-        "Modo",
-        "Ngimbang",
-        "Babat",
-        "Kedungpring",
-        "Brondong",
-        "Laren",
-        "Sekaran",
-        "Maduran",
-        "Sambeng",
-        "Sugio",
-        "Pucuk",
-        "Paciran",
-        "Solokuro",
-        "Mantup",
-        "Sukodadi",
-        "Karanggeneng",
-        "Kembangbahu",
-        "Kalitengah",
-        "Turi",
-        "Lamongan",
-        "Tikung",
-        "Karangbinangun",
-        "Deket",
-        "Glagah",
-        "Sarirejo",
-    ];
-    let index = code.rsplit('.').next().and_then(|n| n.parse::<usize>().ok()).unwrap_or(22);
-    NAMES.get(index.saturating_sub(1)).copied().unwrap_or("Lamongan")
 }
 
 const TRAINING_THEMES: [(&str, &str); 6] = [
