@@ -7,13 +7,20 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::db::schema::audit_log;
 use crate::db::{self, DbConnection};
+use crate::domain::role::Role;
 use crate::error::AppResult;
-use crate::pagination::{self, Page};
+use crate::http::list::{self, Page};
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_audit_log);
+}
 
 /// What was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -202,8 +209,8 @@ pub async fn list_audit_log(
 ) -> AppResult<web::Json<Page<AuditEntry>>> {
     caller.require(&[Role::Admin])?;
     let query = query.into_inner();
-    let limit = pagination::limit(query.limit)?;
-    let before: Option<i64> = query.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let limit = list::limit(query.limit)?;
+    let before: Option<i64> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
     let page = db::run(&state.pool, move |conn| {
         let mut q = audit_log::table.into_boxed();
         if let Some(entity) = query.entity {
@@ -237,7 +244,7 @@ pub async fn list_audit_log(
                 audit_log::changes,
             ))
             .load(conn)?;
-        let (rows, next_cursor) = pagination::paginate(rows, limit, |r| r.0);
+        let (rows, next_cursor) = list::paginate(rows, limit, |r| r.0);
         let data = rows
             .into_iter()
             .map(|(id, at, user_id, action, entity, entity_id, changes)| AuditEntry {

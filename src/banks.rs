@@ -5,6 +5,7 @@
 //! them — only of businesses that consented to bank sharing — and nothing else (404).
 
 use std::collections::{HashMap, HashSet};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -13,21 +14,42 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::audit::{self, Action};
-use crate::auth::{Caller, Role, within};
-use crate::create::{self, Created};
+use crate::auth::{Caller, within};
 use crate::db::schema::{applications, bank_partners, businesses, financing_programmes, registrations};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::Scale;
 use crate::domain::financing::{
     self, Applicant, ApplicationStatus, Eligibility, OtherFinancing, ProgrammeKind, Rules,
 };
+use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::fields::{Check, Field, merge_patch};
-use crate::http::{IfMatch, Json, created, etag};
-use crate::idempotency::IdempotencyKey;
-use crate::listing::{self, PageParams, Sort, SortField, page_of};
+use crate::http::Json;
+use crate::http::create::{self, Created};
+use crate::http::etag::{IfMatch, created, etag};
+use crate::http::idempotency::IdempotencyKey;
+use crate::http::input::{Check, Field};
+use crate::http::list::{self, PageParams, Sort, SortField, page_of};
+use crate::http::patch::merge_patch;
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_bank_partners)
+        .service(create_bank_partner)
+        .service(eligible_applicants)
+        .service(get_bank_partner)
+        .service(update_bank_partner)
+        .service(list_programmes)
+        .service(create_programme)
+        .service(get_programme)
+        .service(update_programme)
+        .service(list_applications)
+        .service(create_application_handler)
+        .service(get_application)
+        .service(update_application)
+        .service(list_business_applications);
+}
 
 /// The bank a caller is confined to: `Some` for bank users, `None` for office staff and viewers.
 /// Retail users see none of this (404).
@@ -116,13 +138,13 @@ fn check_bank(input: BankPartnerInput) -> AppResult<(String, String)> {
 #[utoipa::path(
     tag = "banks",
     security(("bearer" = [])),
-    responses((status = 200, description = "The partner banks, by id", body = crate::pagination::Page<BankPartner>)),
+    responses((status = 200, description = "The partner banks, by id", body = crate::http::list::Page<BankPartner>)),
 )]
 #[get("/bank-partners")]
 pub async fn list_bank_partners(
     state: web::Data<AppState>,
     caller: Caller,
-) -> AppResult<web::Json<crate::pagination::Page<BankPartner>>> {
+) -> AppResult<web::Json<crate::http::list::Page<BankPartner>>> {
     let scope = scope(&caller)?;
     let data = db::run(&state.pool, move |conn| {
         let mut q = bank_partners::table.into_boxed();
@@ -133,7 +155,7 @@ pub async fn list_bank_partners(
         Ok(rows.into_iter().map(bank_of).collect())
     })
     .await?;
-    Ok(web::Json(crate::pagination::Page { data, next_cursor: None, total: None }))
+    Ok(web::Json(crate::http::list::Page { data, next_cursor: None, total: None }))
 }
 
 /// Add a partner bank (admin).
@@ -519,18 +541,18 @@ impl ProgrammeQuery {
     tag = "banks",
     security(("bearer" = [])),
     params(ProgrammeQuery),
-    responses((status = 200, description = "A page of programmes", body = crate::pagination::Page<Programme>)),
+    responses((status = 200, description = "A page of programmes", body = crate::http::list::Page<Programme>)),
 )]
 #[get("/programmes")]
 pub async fn list_programmes(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ProgrammeQuery>,
-) -> AppResult<web::Json<crate::pagination::Page<Programme>>> {
+) -> AppResult<web::Json<crate::http::list::Page<Programme>>> {
     let scope = scope(&caller)?;
     let query = query.into_inner();
-    let limit = crate::pagination::limit(query.limit)?;
-    let after: Option<i64> = query.cursor.as_deref().map(crate::pagination::decode_cursor).transpose()?;
+    let limit = crate::http::list::limit(query.limit)?;
+    let after: Option<i64> = query.cursor.as_deref().map(crate::http::list::decode_cursor).transpose()?;
     let page = db::run(&state.pool, move |conn| {
         let total =
             if query.count == Some(true) { Some(query.query(scope).count().get_result(conn)?) } else { None };
@@ -543,8 +565,8 @@ pub async fn list_programmes(
             .limit(limit + 1)
             .select(ProgrammeRow::as_select())
             .load(conn)?;
-        let (rows, next_cursor) = crate::pagination::paginate(rows, limit, |p| p.id);
-        Ok(crate::pagination::Page {
+        let (rows, next_cursor) = crate::http::list::paginate(rows, limit, |p| p.id);
+        Ok(crate::http::list::Page {
             data: rows.into_iter().map(Programme::from).collect(),
             next_cursor,
             total,
@@ -1021,9 +1043,9 @@ async fn list(
     state: &AppState,
     scope: Option<i64>,
     query: ApplicationQuery,
-) -> AppResult<web::Json<crate::pagination::Page<Application>>> {
+) -> AppResult<web::Json<crate::http::list::Page<Application>>> {
     let sort = Sort::<ApplicationSort>::parse(query.sort.as_deref(), "id")?;
-    let limit = crate::pagination::limit(query.limit)?;
+    let limit = crate::http::list::limit(query.limit)?;
     let page = db::run(&state.pool, move |conn| {
         let total =
             if query.count == Some(true) { Some(query.query(scope).count().get_result(conn)?) } else { None };
@@ -1036,7 +1058,7 @@ async fn list(
         }
         let rows: Vec<ApplicationRow> = q.limit(limit + 1).select(ApplicationRow::as_select()).load(conn)?;
         let (rows, next_cursor) = page_of(rows, limit, &sort);
-        Ok(crate::pagination::Page { data: with_verdicts(conn, rows)?, next_cursor, total })
+        Ok(crate::http::list::Page { data: with_verdicts(conn, rows)?, next_cursor, total })
     })
     .await?;
     Ok(web::Json(page))
@@ -1048,14 +1070,14 @@ async fn list(
     tag = "banks",
     security(("bearer" = [])),
     params(ApplicationQuery),
-    responses((status = 200, description = "A page of applications", body = crate::pagination::Page<Application>)),
+    responses((status = 200, description = "A page of applications", body = crate::http::list::Page<Application>)),
 )]
 #[get("/applications")]
 pub async fn list_applications(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ApplicationQuery>,
-) -> AppResult<web::Json<crate::pagination::Page<Application>>> {
+) -> AppResult<web::Json<crate::http::list::Page<Application>>> {
     let scope = scope(&caller)?;
     list(&state, scope, query.into_inner()).await
 }
@@ -1077,7 +1099,7 @@ pub struct BusinessApplicationsQuery {
     tag = "banks",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The business's id"), BusinessApplicationsQuery),
-    responses((status = 200, description = "A page of the business's applications", body = crate::pagination::Page<Application>)),
+    responses((status = 200, description = "A page of the business's applications", body = crate::http::list::Page<Application>)),
 )]
 #[get("/businesses/{id}/applications")]
 pub async fn list_business_applications(
@@ -1085,7 +1107,7 @@ pub async fn list_business_applications(
     caller: Caller,
     id: web::Path<i64>,
     query: web::Query<BusinessApplicationsQuery>,
-) -> AppResult<web::Json<crate::pagination::Page<Application>>> {
+) -> AppResult<web::Json<crate::http::list::Page<Application>>> {
     let scope = scope(&caller)?;
     let id = id.into_inner();
     let known = db::run(&state.pool, move |conn| {
@@ -1147,11 +1169,11 @@ pub struct ApplicationPatch {
     #[serde(default)]
     pub amount_approved_idr: Option<i64>,
     /// The bank's own reference.
-    #[serde(default, deserialize_with = "crate::users::present")]
+    #[serde(default, deserialize_with = "crate::http::input::present")]
     #[schema(value_type = Option<String>)]
     pub bank_reference: Option<Option<String>>,
     /// When the financing ends.
-    #[serde(default, deserialize_with = "crate::users::present")]
+    #[serde(default, deserialize_with = "crate::http::input::present")]
     #[schema(value_type = Option<NaiveDate>)]
     pub financing_ends_on: Option<Option<NaiveDate>>,
     /// What the money is for (office staff, while submitted).
@@ -1477,7 +1499,7 @@ established_on,annual_revenue_idr,capital_idr,employees,scale,updated_at\n";
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The bank's id"), PullQuery),
     responses((status = 200, description = "A page of eligible applicants, or all of them as CSV or NDJSON",
-        content((crate::pagination::Page<EligibleApplicant> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<EligibleApplicant> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
 )]
 #[get("/bank-partners/{id}/eligible-applicants")]
 pub async fn eligible_applicants(
@@ -1501,7 +1523,7 @@ pub async fn eligible_applicants(
     let sort = Sort::<ApplicationSort>::parse(Some("updated_at,id"), "updated_at,id")?;
     let filter = (query.updated_since, query.status);
     let params = PageParams { limit: query.limit, cursor: query.cursor, count: false };
-    listing::respond(
+    list::respond(
         &req,
         &state.pool,
         params,

@@ -3,6 +3,7 @@
 //! callers without clearance for personal data.
 
 use std::collections::HashSet;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
@@ -12,22 +13,35 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::audit::{self, Action};
-use crate::auth::{Caller, Role};
-use crate::create::{self, Created};
+use crate::auth::Caller;
 use crate::db::schema::{businesses, products, regions};
 use crate::db::{self, Db, DbConnection};
 use crate::domain::classification::{self, Scale};
 use crate::domain::codes::{DistrictCode, Email, Kbli, Nib, Nik, Npwp, Phone};
+use crate::domain::role::Role;
 use crate::domain::{Invalid, masking};
 use crate::error::{AppError, AppResult, FieldError};
-use crate::export::{self, Format};
-use crate::fields::{Check, Field, merge_patch};
-use crate::http::{IfMatch, Json, etag};
-use crate::idempotency::IdempotencyKey;
-use crate::listing::{Condition, Sort, SortField, page_of};
-use crate::pagination::{self, Page};
+use crate::http::Json;
+use crate::http::create::{self, Created};
+use crate::http::etag::{IfMatch, etag};
+use crate::http::export::{self, Format};
+use crate::http::idempotency::IdempotencyKey;
+use crate::http::input::{Check, Field};
+use crate::http::list::{self, Page};
+use crate::http::list::{Condition, Sort, SortField, page_of};
+use crate::http::patch::merge_patch;
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_businesses)
+        .service(create_business)
+        .service(import_businesses)
+        .service(get_business)
+        .service(update_business)
+        .service(delete_business);
+}
 
 /// Fields holding personal data: masked for viewers and retail users, redacted in the audit log.
 pub const PII: [&str; 3] = ["owner_nik", "phone", "email"];
@@ -791,7 +805,7 @@ pub async fn list_businesses(
         })
         .await;
     }
-    let limit = pagination::limit(query.limit)?;
+    let limit = list::limit(query.limit)?;
     let count = query.count == Some(true);
     let result = db::run(&state.pool, move |conn| {
         let total = if count { Some(filter.query().count().get_result(conn)?) } else { None };

@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::db;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 /// A probe's answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

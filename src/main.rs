@@ -4,11 +4,13 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use umkm_api::auth::Role;
+use umkm_api::app::app;
 use umkm_api::config::Config;
+use umkm_api::domain::role::Role;
 use umkm_api::error::AppError;
+use umkm_api::state::AppState;
 use umkm_api::users::{self, NewUser};
-use umkm_api::{AppState, app, db, openapi};
+use umkm_api::{db, openapi};
 
 #[derive(Parser)]
 #[command(version, about = "JSON REST backend for UMKM data", long_about = None)]

@@ -56,7 +56,8 @@ pub fn base() -> Document {
 
 /// The complete document, as `/api-docs/openapi.json` serves it and `umkm-api openapi` prints it.
 pub fn spec() -> Document {
-    let (_app, doc) = App::new().into_utoipa_app().openapi(base()).configure(crate::routes).split_for_parts();
+    let (_app, doc) =
+        App::new().into_utoipa_app().openapi(base()).configure(crate::app::routes).split_for_parts();
     complete(doc)
 }
 

@@ -7,22 +7,36 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::AppState;
 use crate::audit::{self, Action};
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::businesses::{like_pattern, lower};
-use crate::create::{self, Created};
 use crate::db::schema::{businesses, products};
 use crate::db::{self, Db, DbConnection};
 use crate::domain::codes::{BpomNumber, HalalCertificate, PirtNumber};
+use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::export::{self, Format};
-use crate::fields::{Check, Field, merge_patch};
-use crate::http::{IfMatch, Json, etag};
-use crate::idempotency::IdempotencyKey;
-use crate::listing::{Sort, SortField, page_of};
-use crate::pagination::{self, Page};
+use crate::http::Json;
+use crate::http::create::{self, Created};
+use crate::http::etag::{IfMatch, etag};
+use crate::http::export::{self, Format};
+use crate::http::idempotency::IdempotencyKey;
+use crate::http::input::{Check, Field};
+use crate::http::list::{self, Page};
+use crate::http::list::{Sort, SortField, page_of};
+use crate::http::patch::merge_patch;
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_business_products)
+        .service(list_products)
+        .service(create_product)
+        .service(get_product)
+        .service(update_product)
+        .service(delete_product);
+}
 
 /// What kind of product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -463,7 +477,7 @@ async fn list(
         })
         .await;
     }
-    let limit = pagination::limit(query.limit)?;
+    let limit = list::limit(query.limit)?;
     let result = db::run(&state.pool, move |conn| {
         let total =
             if query.count == Some(true) { Some(query.query()?.count().get_result(conn)?) } else { None };

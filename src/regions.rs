@@ -4,13 +4,19 @@ use actix_web::{get, web};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::AppState;
 use crate::auth::Caller;
 use crate::db::schema::regions;
 use crate::db::{self, DbConnection};
 use crate::error::AppResult;
-use crate::pagination::{self, Page};
+use crate::http::list::{self, Page};
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_regions);
+}
 
 /// The level of a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -89,8 +95,8 @@ pub async fn list_regions(
     query: web::Query<RegionQuery>,
 ) -> AppResult<web::Json<Page<Region>>> {
     let query = query.into_inner();
-    let limit = pagination::limit(query.limit)?;
-    let after: Option<String> = query.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let limit = list::limit(query.limit)?;
+    let after: Option<String> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
     let page = db::run(&state.pool, move |conn| {
         let mut q = regions::table.into_boxed();
         if let Some(level) = query.level {
@@ -104,7 +110,7 @@ pub async fn list_regions(
         }
         let rows: Vec<Region> =
             q.order(regions::code.asc()).limit(limit + 1).select(Region::as_select()).load(conn)?;
-        let (data, next_cursor) = pagination::paginate(rows, limit, |r| r.code.clone());
+        let (data, next_cursor) = list::paginate(rows, limit, |r| r.code.clone());
         Ok(Page { data, next_cursor, total: None })
     })
     .await?;

@@ -10,17 +10,42 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::AppState;
 use crate::audit::{self, Action};
-use crate::auth::{Caller, Role, within};
+use crate::auth::{Caller, within};
 use crate::db::schema::{curations, outlets, placements, products, retail_partners};
 use crate::db::{self, DbConnection};
 use crate::domain::codes::DistrictCode;
+use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::fields::{Check, Field, merge_patch};
-use crate::http::{IfMatch, Json, created, with_etag as ok};
-use crate::listing::{self, PageParams, Sort, SortField, page_of};
+use crate::http::Json;
+use crate::http::etag::{IfMatch, created, ok};
+use crate::http::input::{Check, Field};
+use crate::http::list::{self, PageParams, Sort, SortField, page_of};
+use crate::http::patch::merge_patch;
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_retail_partners)
+        .service(create_retail_partner)
+        .service(get_retail_partner)
+        .service(update_retail_partner)
+        .service(list_outlets)
+        .service(create_outlet)
+        .service(get_outlet)
+        .service(update_outlet)
+        .service(delete_outlet)
+        .service(list_curations)
+        .service(create_curation)
+        .service(get_curation)
+        .service(decide_curation)
+        .service(list_placements)
+        .service(create_placement)
+        .service(update_placement)
+        .service(delete_placement);
+}
 
 /// The partner a caller is confined to: `Some` for retail users, `None` for the office.
 /// Bank users are refused here with 404.
@@ -135,13 +160,13 @@ fn find_partner(conn: &mut DbConnection, id: i64) -> QueryResult<RetailPartner> 
 #[utoipa::path(
     tag = "retail",
     security(("bearer" = [])),
-    responses((status = 200, description = "The retail partners, by id", body = crate::pagination::Page<RetailPartner>)),
+    responses((status = 200, description = "The retail partners, by id", body = crate::http::list::Page<RetailPartner>)),
 )]
 #[get("/retail-partners")]
 pub async fn list_retail_partners(
     state: web::Data<AppState>,
     caller: Caller,
-) -> AppResult<web::Json<crate::pagination::Page<RetailPartner>>> {
+) -> AppResult<web::Json<crate::http::list::Page<RetailPartner>>> {
     let scope = scope(&caller)?;
     let data = db::run(&state.pool, move |conn| {
         let mut q = retail_partners::table.into_boxed();
@@ -151,7 +176,7 @@ pub async fn list_retail_partners(
         Ok(q.order(retail_partners::id).select(RetailPartner::as_select()).load(conn)?)
     })
     .await?;
-    Ok(web::Json(crate::pagination::Page { data, next_cursor: None, total: None }))
+    Ok(web::Json(crate::http::list::Page { data, next_cursor: None, total: None }))
 }
 
 /// Create a retail partner (admin).
@@ -508,7 +533,7 @@ const OUTLET_CSV: &str =
     security(("bearer" = [])),
     params(OutletQuery),
     responses((status = 200, description = "A page of outlets, or all as CSV or NDJSON",
-        content((crate::pagination::Page<Outlet> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<Outlet> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
 )]
 #[get("/outlets")]
 pub async fn list_outlets(
@@ -523,7 +548,7 @@ pub async fn list_outlets(
     let params =
         PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
     let counted = query.clone();
-    listing::respond(
+    list::respond(
         &req,
         &state.pool,
         params,
@@ -785,7 +810,7 @@ pub struct CurationDecision {
     #[serde(default)]
     pub status: Option<CurationStatus>,
     /// Notes, or `null` to clear them.
-    #[serde(default, deserialize_with = "crate::users::present")]
+    #[serde(default, deserialize_with = "crate::http::input::present")]
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
 }
@@ -856,7 +881,7 @@ const CURATION_CSV: &str =
     security(("bearer" = [])),
     params(CurationQuery),
     responses((status = 200, description = "A page of curations, or all as CSV or NDJSON",
-        content((crate::pagination::Page<Curation> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<Curation> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
 )]
 #[get("/curations")]
 pub async fn list_curations(
@@ -870,7 +895,7 @@ pub async fn list_curations(
     let params =
         PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
     let counted = query.clone();
-    listing::respond(
+    list::respond(
         &req,
         &state.pool,
         params,
@@ -878,11 +903,11 @@ pub async fn list_curations(
         move |conn, after, limit| {
             let mut q = query.query(scope);
             if let Some(cursor) = after {
-                q = q.filter(curations::id.gt(crate::pagination::decode_cursor::<i64>(cursor)?));
+                q = q.filter(curations::id.gt(crate::http::list::decode_cursor::<i64>(cursor)?));
             }
             let rows: Vec<Curation> =
                 q.order(curations::id).limit(limit + 1).select(Curation::as_select()).load(conn)?;
-            Ok(crate::pagination::paginate(rows, limit, |c| c.id))
+            Ok(crate::http::list::paginate(rows, limit, |c| c.id))
         },
         move |conn| Ok(counted.query(scope).count().get_result(conn)?),
     )
@@ -1084,7 +1109,7 @@ pub struct PlacementPatch {
     #[serde(default)]
     pub listed_on: Option<NaiveDate>,
     /// Last day on the shelf, or `null` to list it again.
-    #[serde(default, deserialize_with = "crate::users::present")]
+    #[serde(default, deserialize_with = "crate::http::input::present")]
     #[schema(value_type = Option<NaiveDate>)]
     pub delisted_on: Option<Option<NaiveDate>>,
 }
@@ -1195,7 +1220,7 @@ const PLACEMENT_CSV: &str = "id,product_id,outlet_id,listed_on,delisted_on,creat
     security(("bearer" = [])),
     params(PlacementQuery),
     responses((status = 200, description = "A page of placements, or all as CSV or NDJSON",
-        content((crate::pagination::Page<Placement> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<Placement> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
 )]
 #[get("/placements")]
 pub async fn list_placements(
@@ -1210,7 +1235,7 @@ pub async fn list_placements(
     let params =
         PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
     let counted = query.clone();
-    listing::respond(
+    list::respond(
         &req,
         &state.pool,
         params,

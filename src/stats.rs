@@ -1,6 +1,7 @@
 //! Statistics: aggregates computed in the database, for the dashboards.
 
 use std::collections::HashMap;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -9,13 +10,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::businesses::{BusinessFilter, BusinessStatus, ScaleFilter};
 use crate::db::schema::{regions, registrations, trainings};
 use crate::db::{self, Backend, DbConnection};
+use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::export::Format;
+use crate::http::export::Format;
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(overview_statistics)
+        .service(business_statistics)
+        .service(product_statistics)
+        .service(retail_statistics)
+        .service(financing_statistics)
+        .service(training_statistics);
+}
 
 /// Training figures: the article's "234 registrants, 100 selected".
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! fills the seats. Attendance feeds the KUR super mikro eligibility waiver.
 
 use std::collections::HashSet;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -10,19 +11,34 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::audit::{self, Action};
-use crate::auth::{Caller, Role};
-use crate::create::{self, Created};
+use crate::auth::Caller;
 use crate::db::schema::{businesses, registrations, trainings};
 use crate::db::{self, DbConnection};
+use crate::domain::role::Role;
 use crate::domain::selection::{self, Candidate, Outcome};
 use crate::error::{AppError, AppResult, FieldError};
-use crate::fields::{Check, Field, merge_patch};
-use crate::http::{IfMatch, Json, etag};
-use crate::idempotency::IdempotencyKey;
-use crate::listing::{Sort, SortField, page_of};
-use crate::pagination::{self, Page};
+use crate::http::Json;
+use crate::http::create::{self, Created};
+use crate::http::etag::{IfMatch, etag};
+use crate::http::idempotency::IdempotencyKey;
+use crate::http::input::{Check, Field};
+use crate::http::list::{self, Page};
+use crate::http::list::{Sort, SortField, page_of};
+use crate::http::patch::merge_patch;
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_trainings)
+        .service(create_training)
+        .service(get_training)
+        .service(update_training)
+        .service(list_registrations)
+        .service(create_registration)
+        .service(update_registration)
+        .service(select_participants);
+}
 
 /// The most registrations a training may be created with in one request.
 pub const MAX_NESTED_REGISTRATIONS: usize = 10_000;
@@ -617,7 +633,7 @@ pub async fn list_trainings(
     require_reader(&caller)?;
     let query = query.into_inner();
     let sort = Sort::<TrainingSort>::parse(query.sort.as_deref(), "id")?;
-    let limit = pagination::limit(query.limit)?;
+    let limit = list::limit(query.limit)?;
     let page = db::run(&state.pool, move |conn| {
         let mut q = trainings::table.into_boxed();
         if let Some(from) = query.from {
@@ -768,8 +784,8 @@ pub async fn list_registrations(
     require_reader(&caller)?;
     let id = id.into_inner();
     let query = query.into_inner();
-    let limit = pagination::limit(query.limit)?;
-    let after: Option<i64> = query.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let limit = list::limit(query.limit)?;
+    let after: Option<i64> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
     let page = db::run(&state.pool, move |conn| {
         find(conn, id)?;
         let filtered = || {
@@ -786,7 +802,7 @@ pub async fn list_registrations(
         }
         let rows: Vec<Registration> =
             q.order(registrations::id.asc()).limit(limit + 1).select(Registration::as_select()).load(conn)?;
-        let (rows, next_cursor) = pagination::paginate(rows, limit, |r| r.id);
+        let (rows, next_cursor) = list::paginate(rows, limit, |r| r.id);
         Ok(Page { data: rows.into_iter().map(RegistrationView::from).collect(), next_cursor, total })
     })
     .await?;
@@ -824,7 +840,7 @@ pub async fn create_registration(
         })
     })
     .await?;
-    Ok(crate::http::created(
+    Ok(crate::http::etag::created(
         format!("/api/v1/registrations/{}", registration.id),
         registration.version,
         RegistrationView::from(registration),
@@ -839,7 +855,7 @@ pub struct RegistrationPatch {
     #[serde(default)]
     pub status: Option<RegistrationStatus>,
     /// New note, or `null` to clear it.
-    #[serde(default, deserialize_with = "crate::users::present")]
+    #[serde(default, deserialize_with = "crate::http::input::present")]
     #[schema(value_type = Option<String>)]
     pub note: Option<Option<String>>,
 }

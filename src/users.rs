@@ -4,29 +4,29 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::AppState;
-use crate::auth::{self, Caller, Role};
+use crate::auth::{self, Caller};
 use crate::db::schema::{bank_partners, retail_partners, users};
 use crate::db::{self, DbConnection};
+use crate::domain::role::Role;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{IfMatch, Json, etag};
-use crate::pagination::{self, Page};
+use crate::http::Json;
+use crate::http::etag::{IfMatch, etag};
+use crate::http::list::{self, Page};
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_users).service(create_user).service(get_user).service(update_user).service(delete_user);
+}
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longest password accepted (hashing cost grows with length).
 pub const MAX_PASSWORD_CHARS: usize = 256;
-
-impl TryFrom<String> for Role {
-    type Error = String;
-
-    fn try_from(name: String) -> Result<Role, String> {
-        Role::parse(&name).ok_or_else(|| format!("unknown role {name:?} in the database"))
-    }
-}
 
 /// A user as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -138,25 +138,16 @@ pub struct UserPatch {
     #[serde(default)]
     pub role: Option<Role>,
     /// New bank partner, or `null` to clear.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::input::present")]
     #[schema(value_type = Option<i64>)]
     pub bank_partner_id: Option<Option<i64>>,
     /// New retail partner, or `null` to clear.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::input::present")]
     #[schema(value_type = Option<i64>)]
     pub retail_partner_id: Option<Option<i64>>,
     /// Disable or enable the user.
     #[serde(default)]
     pub disabled: Option<bool>,
-}
-
-/// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`).
-pub fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Filters and paging of the user list.
@@ -415,8 +406,8 @@ pub async fn list_users(
 ) -> AppResult<web::Json<Page<UserView>>> {
     caller.require(&[Role::Admin])?;
     let query = query.into_inner();
-    let limit = pagination::limit(query.limit)?;
-    let after: Option<i64> = query.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let limit = list::limit(query.limit)?;
+    let after: Option<i64> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
     let page = db::run(&state.pool, move |conn| {
         let filtered = || {
             let mut q = users::table.into_boxed();
@@ -435,7 +426,7 @@ pub async fn list_users(
         }
         let rows: Vec<User> =
             q.order(users::id.asc()).limit(limit + 1).select(User::as_select()).load(conn)?;
-        let (rows, next_cursor) = pagination::paginate(rows, limit, |u| u.id);
+        let (rows, next_cursor) = list::paginate(rows, limit, |u| u.id);
         Ok(Page { data: rows.into_iter().map(UserView::from).collect(), next_cursor, total })
     })
     .await?;

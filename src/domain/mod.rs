@@ -6,6 +6,7 @@ pub mod classification;
 pub mod codes;
 pub mod financing;
 pub mod masking;
+pub mod role;
 pub mod selection;
 
 /// A rule a value broke: a stable code and a message for a person.

@@ -3,8 +3,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::prelude::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use umkm_api::auth::Role;
 use umkm_api::db::schema::{login_failures, users};
+use umkm_api::domain::role::Role;
 
 use crate::helpers::{PASSWORD, TEST_SECRET, spawn_app};
 

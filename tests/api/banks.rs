@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use umkm_api::auth::Role;
+use umkm_api::domain::role::Role;
 
 use crate::helpers::{PASSWORD, TestApp, business_json, spawn_app};
 

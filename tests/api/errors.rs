@@ -1,7 +1,7 @@
 use diesel::prelude::*;
 use serde_json::json;
-use umkm_api::auth::Role;
 use umkm_api::db::schema::users;
+use umkm_api::domain::role::Role;
 
 use crate::helpers::{TestApp, business_json, spawn_app, spawn_app_with};
 

@@ -13,11 +13,12 @@ use actix_web::http::{Method, StatusCode, header::HeaderMap};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use serde_json::Value;
-use umkm_api::auth::Role;
+use umkm_api::app::app;
 use umkm_api::config::{Config, Secret};
 use umkm_api::db::{self, DbConnection, Pool};
+use umkm_api::domain::role::Role;
+use umkm_api::state::AppState;
 use umkm_api::users::{self, NewUser};
-use umkm_api::{AppState, app};
 
 /// The secret tests sign with; a token signed with anything else must be refused.
 pub const TEST_SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
-use umkm_api::auth::Role;
+use umkm_api::domain::role::Role;
 
 use crate::helpers::{TestApp, business_json, spawn_app};
 

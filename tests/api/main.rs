@@ -5,6 +5,7 @@
 mod auth;
 mod banks;
 mod businesses;
+
 mod errors;
 mod health;
 mod helpers;

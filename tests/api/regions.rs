@@ -1,5 +1,5 @@
 use serde_json::Value;
-use umkm_api::auth::Role;
+use umkm_api::domain::role::Role;
 
 use crate::helpers::spawn_app;
 

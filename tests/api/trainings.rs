@@ -1,6 +1,6 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use umkm_api::auth::Role;
+use umkm_api::domain::role::Role;
 
 use crate::helpers::{TestApp, business_json, spawn_app};
 

@@ -1,7 +1,7 @@
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use umkm_api::auth::Role;
 use umkm_api::db::schema::users;
+use umkm_api::domain::role::Role;
 
 use crate::helpers::{PASSWORD, spawn_app};
 

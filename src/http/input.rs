@@ -158,26 +158,14 @@ impl Check {
     }
 }
 
-/// Applies a JSON merge patch (RFC 7396) to `target`.
-pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
-    use serde_json::Value;
-    match patch {
-        Value::Object(changes) => {
-            if !target.is_object() {
-                *target = Value::Object(serde_json::Map::new());
-            }
-            if let Value::Object(map) = target {
-                for (key, value) in changes {
-                    if value.is_null() {
-                        map.remove(key);
-                    } else {
-                        merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
-                    }
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
+/// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`), for
+/// `#[serde(default, deserialize_with = "present")]` fields of typed patches.
+pub fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]
@@ -207,15 +195,5 @@ mod tests {
         check.optional("c", body.c);
         let fields: Vec<_> = check.errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
         assert_eq!(fields, [("rows[2].a", "invalid_type"), ("rows[2].b", "required")]);
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc_7396() {
-        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
-        merge_patch(&mut doc, &json!({"a": "z", "c": {"f": null}}));
-        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
-        let mut doc = json!({"a": 1});
-        merge_patch(&mut doc, &json!({"b": [1], "a": null}));
-        assert_eq!(doc, json!({"b": [1]}));
     }
 }

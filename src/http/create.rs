@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::db::{self, DbConnection, Pool};
 use crate::error::{AppError, AppResult};
-use crate::idempotency::{self, IdempotencyKey, Stored};
+use crate::http::idempotency::{self, IdempotencyKey, Stored};
 
 /// What a create produced: where the record lives and its JSON form.
 pub struct Created {
@@ -72,6 +72,8 @@ pub async fn once(
     .await?;
     Ok(match outcome {
         Outcome::Replayed(stored) => stored.response(),
-        Outcome::Created(created) => crate::http::created(created.location, created.version, created.body),
+        Outcome::Created(created) => {
+            crate::http::etag::created(created.location, created.version, created.body)
+        }
     })
 }

@@ -60,7 +60,7 @@ impl Stored {
             .and_then(|v| v["version"].as_i64())
             .and_then(|v| i32::try_from(v).ok())
         {
-            response.insert_header(crate::http::etag(version));
+            response.insert_header(crate::http::etag::etag(version));
         }
         response.body(self.body.clone())
     }

@@ -1,15 +1,19 @@
-//! Sorted, filtered lists with keyset pagination: `sort` on a whitelist of columns, an opaque
-//! cursor holding the last row's sort key, so a deep page costs what the first page costs.
+//! Lists: `limit`, the `{data, next_cursor, total}` page, and keyset pagination — `sort` on a
+//! whitelist of columns and an opaque cursor holding the last row's sort key, so a deep page
+//! costs what the first page costs.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
-use crate::pagination;
 
 /// A sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +82,10 @@ macro_rules! sort_columns {
     ($table:ident; $($variant:path => ($col:ident, $kind:ident)),+ $(,)?) => {
         fn compare(
             self,
-            cmp: $crate::listing::Cmp,
-            value: &$crate::listing::KeyValue,
-        ) -> Option<$crate::listing::Condition<$table::table>> {
-            use $crate::listing::{Cmp, KeyValue};
+            cmp: $crate::http::list::Cmp,
+            value: &$crate::http::list::KeyValue,
+        ) -> Option<$crate::http::list::Condition<$table::table>> {
+            use $crate::http::list::{Cmp, KeyValue};
             match (self, value) {
                 $(($variant, KeyValue::$kind(v)) => Some(match cmp {
                     Cmp::Gt => Box::new($table::$col.gt(v.clone())),
@@ -92,16 +96,16 @@ macro_rules! sort_columns {
             }
         }
 
-        fn order(self, dir: $crate::listing::Dir) -> $crate::listing::Order<$table::table> {
+        fn order(self, dir: $crate::http::list::Dir) -> $crate::http::list::Order<$table::table> {
             match (self, dir) {
-                $(($variant, $crate::listing::Dir::Asc) => Box::new($table::$col.asc()),
-                  ($variant, $crate::listing::Dir::Desc) => Box::new($table::$col.desc()),)+
+                $(($variant, $crate::http::list::Dir::Asc) => Box::new($table::$col.asc()),
+                  ($variant, $crate::http::list::Dir::Desc) => Box::new($table::$col.desc()),)+
             }
         }
 
-        fn key(self, row: &Self::Row) -> $crate::listing::KeyValue {
+        fn key(self, row: &Self::Row) -> $crate::http::list::KeyValue {
             match self {
-                $($variant => $crate::listing::KeyValue::$kind(row.$col.clone()),)+
+                $($variant => $crate::http::list::KeyValue::$kind(row.$col.clone()),)+
             }
         }
     };
@@ -147,7 +151,7 @@ impl<F: SortField> Sort<F> {
     /// The condition selecting the rows after `cursor` in this order.
     pub fn after(&self, cursor: &str) -> AppResult<Condition<F::Table>> {
         let bad = || AppError::BadRequest("cursor is not one this API issued for this sort".into());
-        let (spec, values): (String, Vec<KeyValue>) = pagination::decode_cursor(cursor)?;
+        let (spec, values): (String, Vec<KeyValue>) = decode_cursor(cursor)?;
         if spec != self.spec || values.len() != self.keys.len() {
             return Err(bad());
         }
@@ -171,7 +175,7 @@ impl<F: SortField> Sort<F> {
 
     /// The cursor of a row whose sort key is `values`.
     pub fn cursor(&self, values: Vec<KeyValue>) -> String {
-        pagination::encode_cursor(&(&self.spec, values))
+        encode_cursor(&(&self.spec, values))
     }
 }
 
@@ -208,7 +212,7 @@ where
         + 'static,
     C: FnOnce(&mut crate::db::DbConnection) -> AppResult<i64> + Send + 'static,
 {
-    use crate::export::{self, Format};
+    use crate::http::export::{self, Format};
     let format = Format::of(req);
     if format != Format::Page {
         let start = params.cursor;
@@ -217,11 +221,11 @@ where
         })
         .await;
     }
-    let limit = pagination::limit(params.limit)?;
+    let limit = limit(params.limit)?;
     let result = crate::db::run(pool, move |conn| {
         let total = if params.count { Some(count(conn)?) } else { None };
         let (data, next_cursor) = page(conn, params.cursor.as_deref(), limit)?;
-        Ok(pagination::Page { data, next_cursor, total })
+        Ok(Page { data, next_cursor, total })
     })
     .await?;
     Ok(actix_web::HttpResponse::Ok().json(result))
@@ -236,4 +240,90 @@ pub struct PageParams {
     pub cursor: Option<String>,
     /// `count=true`.
     pub count: bool,
+}
+
+/// Rows per page when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// The largest `limit` accepted.
+pub const MAX_LIMIT: i64 = 500;
+
+/// One page of a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The rows of this page.
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// The number of rows matching the filters, when `count=true` was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+/// Checks `limit` (default 50, 1 to 500).
+pub fn limit(requested: Option<i64>) -> AppResult<i64> {
+    match requested {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(AppError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+/// Encodes the sort key of the last row of a page as an opaque cursor.
+pub fn encode_cursor<K: Serialize>(key: &K) -> String {
+    // Serializing plain keys (numbers, strings, timestamps) cannot fail.
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+}
+
+/// Decodes a cursor made by [`encode_cursor`]; anything else is 400.
+pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> AppResult<K> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| AppError::BadRequest("cursor is not one this API issued".into()))
+}
+
+/// Splits the `limit + 1` rows fetched into a page and the cursor of the next one.
+pub fn paginate<R, K: Serialize>(
+    mut rows: Vec<R>,
+    limit: i64,
+    key: impl Fn(&R) -> K,
+) -> (Vec<R>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(|r| encode_cursor(&key(r)));
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        let cursor = encode_cursor(&(42_i64, "b"));
+        assert_eq!(decode_cursor::<(i64, String)>(&cursor).unwrap(), (42, "b".to_owned()));
+        assert!(decode_cursor::<(i64, String)>("not-a-cursor").is_err());
+        assert!(decode_cursor::<i64>(&encode_cursor(&"text")).is_err());
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        assert_eq!(limit(None).unwrap(), 50);
+        assert_eq!(limit(Some(500)).unwrap(), 500);
+        assert!(limit(Some(0)).is_err());
+        assert!(limit(Some(501)).is_err());
+    }
+
+    #[test]
+    fn a_full_page_has_a_next_cursor() {
+        let (rows, next) = paginate(vec![1, 2, 3], 2, |r| *r);
+        assert_eq!(rows, vec![1, 2]);
+        assert_eq!(decode_cursor::<i32>(&next.unwrap()).unwrap(), 2);
+        assert_eq!(paginate(vec![1, 2], 2, |r| *r).1, None);
+    }
 }

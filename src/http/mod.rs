@@ -1,5 +1,17 @@
-//! The HTTP edge shared by every resource: the JSON body extractor, query and path error
-//! handling, request ids, `ETag`/`If-Match`, and the problem answers for unknown routes.
+//! The HTTP kit every resource shares: the JSON body extractor, query and path error
+//! handling, request ids and the problem answers for unknown routes live here; versions and
+//! `ETag`s, field checks, merge patches, lists, exports and idempotent creates in the
+//! submodules. It depends on `db`, `domain` and `error` only.
+
+pub mod create;
+pub mod etag;
+pub mod export;
+pub mod idempotency;
+pub mod input;
+pub mod list;
+pub mod patch;
+
+pub use etag::IfMatch;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -260,56 +272,6 @@ pub async fn fallback(req: HttpRequest) -> AppResult<actix_web::HttpResponse> {
         Err(AppError::NotFound)
     } else {
         Err(AppError::MethodNotAllowed { allow: methods.iter().map(ToString::to_string).collect() })
-    }
-}
-
-/// 201 with the record's `Location` and `ETag`.
-pub fn created(location: String, version: i32, body: impl serde::Serialize) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Created()
-        .insert_header((header::LOCATION, location))
-        .insert_header(etag(version))
-        .json(body)
-}
-
-/// 200 with the record's `ETag`.
-pub fn with_etag(version: i32, body: impl serde::Serialize) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok().insert_header(etag(version)).json(body)
-}
-
-/// The `ETag` of a record at `version`.
-pub fn etag(version: i32) -> header::ETag {
-    header::ETag(header::EntityTag::new_strong(version.to_string()))
-}
-
-/// The versions a client named in `If-Match`, if it sent the header.
-#[derive(Debug, Clone, Default)]
-pub struct IfMatch(Option<header::IfMatch>);
-
-impl IfMatch {
-    /// 412 unless the header is absent, `*`, or names `version`.
-    pub fn check(&self, version: i32) -> AppResult<()> {
-        let current = header::EntityTag::new_strong(version.to_string());
-        match &self.0 {
-            None | Some(header::IfMatch::Any) => Ok(()),
-            Some(header::IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&current)) => Ok(()),
-            Some(_) => Err(AppError::PreconditionFailed),
-        }
-    }
-}
-
-impl FromRequest for IfMatch {
-    type Error = AppError;
-    type Future = std::future::Ready<Result<Self, AppError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = if req.headers().contains_key(header::IF_MATCH) {
-            <header::IfMatch as header::Header>::parse(req)
-                .map(|h| IfMatch(Some(h)))
-                .map_err(|_| AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into()))
-        } else {
-            Ok(IfMatch(None))
-        };
-        std::future::ready(result)
     }
 }
 

@@ -1,0 +1,93 @@
+//! The application: middleware, CORS, the documentation, and every resource's routes.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlers, Logger, from_fn};
+use actix_web::{App, HttpResponse, web};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::http::{self, BodyLimit, RouteTable};
+use crate::state::AppState;
+use crate::{
+    audit, auth, banks, businesses, health, openapi, products, regions, retail, stats, trainings, users,
+};
+
+/// Every documented route. The OpenAPI document is collected from exactly these.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz).service(health::readyz).service(
+        utoipa_actix_web::scope("/api/v1")
+            .configure(auth::routes)
+            .configure(users::routes)
+            .configure(regions::routes)
+            .configure(businesses::routes)
+            .configure(products::routes)
+            .configure(retail::routes)
+            .configure(banks::routes)
+            .configure(trainings::routes)
+            .configure(stats::routes)
+            .configure(audit::routes),
+    );
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            http::X_REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            http::X_REQUEST_ID,
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" { cors.allow_any_origin() } else { cors.allowed_origin(origin) };
+    }
+    cors
+}
+
+/// The application: routes, documentation, error shaping, request ids, CORS and the access log.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, doc) =
+        App::new().into_utoipa_app().openapi(openapi::base()).configure(routes).split_for_parts();
+    let doc = openapi::complete(doc);
+    let origins = state.config.cors_allowed_origins.clone();
+    let limit = BodyLimit(state.config.max_body_bytes);
+    app.app_data(web::Data::new(state))
+        .app_data(limit)
+        .app_data(web::PayloadConfig::new(limit.0))
+        .app_data(RouteTable::from_spec(&doc))
+        .app_data(http::query_config())
+        .app_data(http::path_config())
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", doc))
+        .service(web::resource("/docs").get(|| async {
+            HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
+        }))
+        .default_service(web::to(http::fallback))
+        .wrap(ErrorHandlers::new().default_handler(http::problemize))
+        .wrap(cors(&origins))
+        .wrap(from_fn(http::request_id))
+        .wrap(Logger::new("%{r}a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
+}

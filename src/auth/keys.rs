@@ -1,0 +1,100 @@
+//! Access tokens: HS256 only, signed and verified with keys made once at start-up.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::Account;
+use super::password::hash_password;
+use crate::config::Secret;
+use crate::domain::role::Role;
+use crate::error::{AppError, AppResult};
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id, as a string (RFC 7519).
+    pub sub: String,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// The bank partner of a `bank` user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_partner_id: Option<i64>,
+    /// The retail partner of a `retail` user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retail_partner_id: Option<i64>,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the epoch.
+    pub exp: i64,
+    /// A unique token id.
+    pub jti: String,
+}
+
+/// Signing and verification keys, made once at start-up.
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+    /// A real hash of a random password, verified against when the e-mail is unknown so that
+    /// the answer takes as long as for a known one.
+    pub(super) dummy_hash: String,
+}
+
+impl Keys {
+    /// Keys for `secret`, issuing tokens that live `ttl`.
+    pub fn new(secret: &Secret, ttl: Duration) -> AppResult<Keys> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        validation.leeway = 30;
+        Ok(Keys {
+            encoding: EncodingKey::from_secret(secret.expose()).map_err(AppError::internal)?,
+            decoding: DecodingKey::from_secret(secret.expose()).map_err(AppError::internal)?,
+            validation,
+            ttl,
+            dummy_hash: hash_password(&crate::config::random_token(24))?,
+        })
+    }
+
+    /// Seconds a new token lives.
+    pub fn ttl_secs(&self) -> i64 {
+        i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// A signed token for `user`.
+    pub fn issue(&self, user: &Account) -> AppResult<String> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.id.to_string(),
+            role: user.role,
+            bank_partner_id: user.bank_partner_id,
+            retail_partner_id: user.retail_partner_id,
+            iat: now,
+            exp: now + self.ttl_secs(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(AppError::internal)
+    }
+
+    /// Verifies a token's signature, algorithm (HS256 only) and expiry.
+    pub fn verify(&self, token: &str) -> AppResult<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| {
+                use jsonwebtoken::errors::ErrorKind;
+                let reason = match err.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::InvalidSignature => "the token's signature is not valid",
+                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                        "the token must be signed with HS256"
+                    }
+                    _ => "the token is malformed",
+                };
+                AppError::Unauthorized(reason.into())
+            })
+    }
+}

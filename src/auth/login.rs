@@ -1,0 +1,168 @@
+//! Logging in: the password check behind a per-e-mail throttle kept in the database (so every
+//! instance counts the same attempts), and the caller's own view of itself.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::keys::Keys;
+use super::password::verify_password;
+use super::{Account, Caller};
+use crate::db::schema::{login_failures, users};
+use crate::db::{self, DbConnection};
+use crate::domain::role::Role;
+use crate::error::{AppError, AppResult};
+use crate::http::Json;
+use crate::state::AppState;
+
+/// Failed logins for one e-mail within this window count towards the limit.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failed logins allowed within the window; the next attempt is answered 429.
+pub const LOGIN_MAX_FAILURES: usize = 5;
+
+/// A login: e-mail and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The user's e-mail (case-insensitive).
+    #[schema(example = "admin@localhost")]
+    pub email: String,
+    /// The user's password.
+    #[schema(example = "correct horse battery staple")]
+    pub password: String,
+}
+
+/// An issued access token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the token expires.
+    #[schema(example = 3600)]
+    pub expires_in: i64,
+}
+
+/// When the throttle lets `email` try again, if it is locked now.
+fn locked_until(
+    conn: &mut DbConnection,
+    email: &str,
+    now: NaiveDateTime,
+) -> AppResult<Option<NaiveDateTime>> {
+    let window = chrono::Duration::from_std(LOGIN_WINDOW).map_err(AppError::internal)?;
+    let recent: Vec<NaiveDateTime> = login_failures::table
+        .filter(login_failures::email.eq(email))
+        .filter(login_failures::failed_at.gt(now - window))
+        .order(login_failures::failed_at.desc())
+        .limit(i64::try_from(LOGIN_MAX_FAILURES).unwrap_or(i64::MAX))
+        .select(login_failures::failed_at)
+        .load(conn)?;
+    Ok((recent.len() >= LOGIN_MAX_FAILURES).then(|| recent.last().map(|oldest| *oldest + window)).flatten())
+}
+
+fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> AppResult<()> {
+    let window = chrono::Duration::from_std(LOGIN_WINDOW).map_err(AppError::internal)?;
+    diesel::delete(
+        login_failures::table
+            .filter(login_failures::email.eq(email))
+            .filter(login_failures::failed_at.le(now - window)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(login_failures::table)
+        .values((login_failures::email.eq(email), login_failures::failed_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The login: checks the throttle, then the password, and records the outcome.
+fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> AppResult<String> {
+    let email = email.trim().to_lowercase();
+    let now = db::now();
+    if let Some(until) = locked_until(conn, &email, now)? {
+        let wait = (until - now).to_std().unwrap_or(Duration::from_secs(1));
+        return Err(AppError::TooManyRequests { retry_after: wait });
+    }
+    let user = Account::by_email(conn, &email).optional()?;
+    let hash = user.as_ref().map_or(keys.dummy_hash.as_str(), |u| u.password_hash.as_str());
+    let password_ok = verify_password(password, hash);
+    match user {
+        Some(user) if password_ok && !user.disabled => {
+            diesel::delete(login_failures::table.filter(login_failures::email.eq(&email))).execute(conn)?;
+            diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
+            keys.issue(&user)
+        }
+        _ => {
+            record_failure(conn, &email, now)?;
+            Err(AppError::Unauthorized("the e-mail or password is wrong".into()))
+        }
+    }
+}
+
+/// Log in: exchange an e-mail and password for an access token.
+///
+/// After five failed attempts for one e-mail within 15 minutes, further attempts are answered
+/// 429 with `Retry-After` until the oldest of them is 15 minutes old, even with the right
+/// password.
+#[utoipa::path(
+    tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A new access token", body = TokenResponse),
+        (status = 401, description = "Unknown e-mail, wrong password or a disabled user (one answer for all)",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts for this e-mail",
+            body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt counts"))),
+    ),
+)]
+#[post("/auth/token")]
+pub async fn issue_token(state: web::Data<AppState>, body: Json<TokenRequest>) -> AppResult<HttpResponse> {
+    let TokenRequest { email, password } = body.0;
+    let keys = state.keys.clone();
+    let ttl = keys.ttl_secs();
+    let token = db::run(&state.pool, move |conn| login(conn, &keys, &email, &password)).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+    }))
+}
+
+/// Who am I: the authenticated caller.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = Me)),
+)]
+#[get("/auth/me")]
+pub async fn me(caller: Caller) -> web::Json<Me> {
+    web::Json(Me {
+        id: caller.id,
+        email: caller.email,
+        role: caller.role,
+        bank_partner_id: caller.bank_partner_id,
+        retail_partner_id: caller.retail_partner_id,
+    })
+}
+
+/// The authenticated caller.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    /// The user's id.
+    pub id: i64,
+    /// The user's e-mail.
+    pub email: String,
+    /// The user's role.
+    pub role: Role,
+    /// The bank partner of a `bank` user.
+    pub bank_partner_id: Option<i64>,
+    /// The retail partner of a `retail` user.
+    pub retail_partner_id: Option<i64>,
+}

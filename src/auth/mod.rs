@@ -1,0 +1,151 @@
+//! Authentication: who is calling. The [`Caller`] extractor that every protected handler takes,
+//! the partner scope check, and (in the submodules) tokens, passwords and the login.
+//!
+//! This module reads the credential side of the `users` table itself ([`Account`]); managing
+//! users is `crate::users`, which depends on this module and not the other way round.
+
+mod keys;
+pub mod login;
+mod password;
+
+use std::future::Future;
+use std::pin::Pin;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use diesel::prelude::*;
+
+pub use keys::{Claims, Keys};
+pub use login::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
+pub use password::{hash_password, verify_password};
+
+use crate::db::schema::users;
+use crate::db::{self, DbConnection};
+use crate::domain::role::Role;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(login::issue_token).service(login::me);
+}
+
+/// What authentication reads of a user: identity, credentials, role and partner.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Account {
+    /// Id.
+    pub id: i64,
+    /// Lower-cased e-mail.
+    pub email: String,
+    /// argon2id hash.
+    pub password_hash: String,
+    /// Role.
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
+    /// Bank partner of a `bank` user.
+    pub bank_partner_id: Option<i64>,
+    /// Retail partner of a `retail` user.
+    pub retail_partner_id: Option<i64>,
+    /// A disabled user cannot log in, and its tokens stop working.
+    pub disabled: bool,
+}
+
+impl Account {
+    /// The account with id `id`.
+    pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Account> {
+        users::table.find(id).select(Account::as_select()).first(conn)
+    }
+
+    /// The account with the lower-cased e-mail `email`.
+    pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Account> {
+        users::table.filter(users::email.eq(email)).select(Account::as_select()).first(conn)
+    }
+}
+
+/// The authenticated user of a request. Taking it as a handler argument makes the handler
+/// require a valid bearer token of a user that exists and is not disabled; the role and
+/// partner are read from the database, so a change takes effect at once.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user's id.
+    pub id: i64,
+    /// The user's e-mail.
+    pub email: String,
+    /// The user's role.
+    pub role: Role,
+    /// The bank partner of a `bank` user.
+    pub bank_partner_id: Option<i64>,
+    /// The retail partner of a `retail` user.
+    pub retail_partner_id: Option<i64>,
+}
+
+impl Caller {
+    /// 403 unless the caller is office staff (admin or officer): the check of every office write.
+    pub fn require_office(&self) -> AppResult<()> {
+        self.require(&[Role::Admin, Role::Officer])
+    }
+
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> AppResult<()> {
+        if roles.contains(&self.role) { Ok(()) } else { Err(AppError::Forbidden) }
+    }
+
+    /// Whether the caller may see personal data unmasked.
+    pub fn sees_pii(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Officer)
+    }
+}
+
+/// 404 unless a record of `partner` is within `scope` (the partner a bank or retail user is
+/// bound to; `None` for office staff, who see every partner).
+pub fn within(scope: Option<i64>, partner: i64) -> AppResult<()> {
+    match scope {
+        Some(own) if own != partner => Err(AppError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> AppResult<String> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AppError::Unauthorized("an Authorization: Bearer token is required".into()))?;
+    let value =
+        value.to_str().map_err(|_| AppError::Unauthorized("the Authorization header is malformed".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(AppError::Unauthorized("the Authorization header must be \"Bearer <token>\"".into())),
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+            let claims = state.keys.verify(&token?)?;
+            let id: i64 =
+                claims.sub.parse().map_err(|_| AppError::Unauthorized("the token is malformed".into()))?;
+            let user = db::run(&state.pool, move |conn| Ok(Account::by_id(conn, id).optional()?)).await?;
+            match user {
+                Some(user) if !user.disabled => Ok(Caller {
+                    id: user.id,
+                    email: user.email,
+                    role: user.role,
+                    bank_partner_id: user.bank_partner_id,
+                    retail_partner_id: user.retail_partner_id,
+                }),
+                _ => Err(AppError::Unauthorized("the token's user is disabled or no longer exists".into())),
+            }
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! What every request handler shares. Handlers import it from here; it imports no resource.
+
+use std::sync::Arc;
+
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::db::Pool;
+use crate::error::AppResult;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub pool: Pool,
+    /// Token keys.
+    pub keys: Arc<Keys>,
+    /// The configuration.
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    /// State for `config`, using `pool`.
+    pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
+        let keys = Keys::new(&config.jwt_secret, config.access_token_ttl)?;
+        Ok(AppState { pool, keys: Arc::new(keys), config: Arc::new(config) })
+    }
+}
