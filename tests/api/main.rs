@@ -5,7 +5,7 @@
 mod auth;
 mod banks;
 mod businesses;
-
+mod concurrency;
 mod errors;
 mod health;
 mod helpers;
