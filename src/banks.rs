@@ -589,7 +589,7 @@ pub async fn create_programme(
     caller: Caller,
     body: Json<ProgrammeInput>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let user = caller.id;
     let programme = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
@@ -647,7 +647,7 @@ pub async fn update_programme(
     if_match: IfMatch,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let programme = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
@@ -956,7 +956,7 @@ pub async fn create_application_handler(
     key: IdempotencyKey,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let new: NewApplication = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
     create::once(&state.pool, user, "POST /applications", key, body.0, move |conn| {
@@ -1034,8 +1034,8 @@ impl SortField for ApplicationSort {
         &[("id", ApplicationSort::Id), ("updated_at", ApplicationSort::UpdatedAt)];
 
     crate::sort_columns!(applications;
-        ApplicationSort::Id => (id, I),
-        ApplicationSort::UpdatedAt => (updated_at, T),
+        ApplicationSort::Id => (id, Int),
+        ApplicationSort::UpdatedAt => (updated_at, Time),
     );
 }
 

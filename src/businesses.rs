@@ -554,11 +554,11 @@ impl SortField for BusinessSort {
     ];
 
     crate::sort_columns!(businesses;
-        BusinessSort::Id => (id, I),
-        BusinessSort::Name => (name, S),
-        BusinessSort::CreatedAt => (created_at, T),
-        BusinessSort::UpdatedAt => (updated_at, T),
-        BusinessSort::DistrictCode => (district_code, S),
+        BusinessSort::Id => (id, Int),
+        BusinessSort::Name => (name, Text),
+        BusinessSort::CreatedAt => (created_at, Time),
+        BusinessSort::UpdatedAt => (updated_at, Time),
+        BusinessSort::DistrictCode => (district_code, Text),
     );
 }
 
@@ -840,7 +840,7 @@ pub async fn create_business(
     key: IdempotencyKey,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let input: BusinessInput = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
     create::once(&state.pool, user, "POST /businesses", key, body.0, move |conn| {
@@ -901,7 +901,7 @@ pub async fn update_business(
     if_match: IfMatch,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let id = id.into_inner();
     let user = caller.id;
     let business =
@@ -930,7 +930,7 @@ pub async fn delete_business(
     id: web::Path<i64>,
     if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let id = id.into_inner();
     let user = caller.id;
     db::run(&state.pool, move |conn| db::write(conn, |conn| delete(conn, user, id, &if_match))).await?;
@@ -1111,7 +1111,7 @@ pub async fn import_businesses(
     caller: Caller,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let rows: Vec<Value> = if content_type.starts_with("text/csv") {
         csv_rows(&body)?

@@ -359,11 +359,11 @@ impl SortField for ProductSort {
     ];
 
     crate::sort_columns!(products;
-        ProductSort::Id => (id, I),
-        ProductSort::Name => (name, S),
-        ProductSort::CreatedAt => (created_at, T),
-        ProductSort::UpdatedAt => (updated_at, T),
-        ProductSort::BusinessId => (business_id, I),
+        ProductSort::Id => (id, Int),
+        ProductSort::Name => (name, Text),
+        ProductSort::CreatedAt => (created_at, Time),
+        ProductSort::UpdatedAt => (updated_at, Time),
+        ProductSort::BusinessId => (business_id, Int),
     );
 }
 
@@ -578,7 +578,7 @@ pub async fn create_product(
     key: IdempotencyKey,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let input: ProductInput = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
     create::once(&state.pool, user, "POST /products", key, body.0, move |conn| {
@@ -630,7 +630,7 @@ pub async fn update_product(
     if_match: IfMatch,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let product =
         db::run(&state.pool, move |conn| db::write(conn, |conn| update(conn, user, id, &if_match, &body.0)))
@@ -655,7 +655,7 @@ pub async fn delete_product(
     id: web::Path<i64>,
     if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {

@@ -468,10 +468,10 @@ impl SortField for OutletSort {
     ];
 
     crate::sort_columns!(outlets;
-        OutletSort::Id => (id, I),
-        OutletSort::Code => (code, S),
-        OutletSort::Name => (name, S),
-        OutletSort::UpdatedAt => (updated_at, T),
+        OutletSort::Id => (id, Int),
+        OutletSort::Code => (code, Text),
+        OutletSort::Name => (name, Text),
+        OutletSort::UpdatedAt => (updated_at, Time),
     );
 }
 
@@ -931,7 +931,7 @@ pub async fn create_curation(
     caller: Caller,
     body: Json<NewCuration>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let new = body.0;
     check_notes(new.notes.as_deref())?;
     let user = caller.id;
@@ -1170,9 +1170,9 @@ impl SortField for PlacementSort {
     ];
 
     crate::sort_columns!(placements;
-        PlacementSort::Id => (id, I),
-        PlacementSort::ListedOn => (listed_on, D),
-        PlacementSort::UpdatedAt => (updated_at, T),
+        PlacementSort::Id => (id, Int),
+        PlacementSort::ListedOn => (listed_on, Date),
+        PlacementSort::UpdatedAt => (updated_at, Time),
     );
 }
 

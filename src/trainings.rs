@@ -592,9 +592,9 @@ impl SortField for TrainingSort {
     ];
 
     crate::sort_columns!(trainings;
-        TrainingSort::Id => (id, I),
-        TrainingSort::StartsOn => (starts_on, D),
-        TrainingSort::UpdatedAt => (updated_at, T),
+        TrainingSort::Id => (id, Int),
+        TrainingSort::StartsOn => (starts_on, Date),
+        TrainingSort::UpdatedAt => (updated_at, Time),
     );
 }
 
@@ -679,7 +679,7 @@ pub async fn create_training(
     key: IdempotencyKey,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let input: TrainingInput = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
     create::once(&state.pool, user, "POST /trainings", key, body.0, move |conn| {
@@ -740,7 +740,7 @@ pub async fn update_training(
     if_match: IfMatch,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let view = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
@@ -829,7 +829,7 @@ pub async fn create_registration(
     id: web::Path<i64>,
     body: Json<Value>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let registration = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
@@ -882,7 +882,7 @@ pub async fn update_registration(
     if_match: IfMatch,
     body: Json<RegistrationPatch>,
 ) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let patch = body.0;
     let registration = db::run(&state.pool, move |conn| {
@@ -949,7 +949,7 @@ pub async fn select_participants(
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<web::Json<SelectionResult>> {
-    caller.require(&[Role::Admin, Role::Officer])?;
+    caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let result =
         db::run(&state.pool, move |conn| db::write(conn, |conn| run_selection(conn, user, id))).await?;

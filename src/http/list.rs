@@ -35,17 +35,22 @@ pub enum Cmp {
     Eq,
 }
 
-/// One value of a sort key, as kept in a cursor.
+/// One value of a sort key, as kept in a cursor (the one-letter tags keep cursors short and
+/// the ones already issued valid).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum KeyValue {
     /// An integer column.
-    I(i64),
+    #[serde(rename = "I")]
+    Int(i64),
     /// A text column.
-    S(String),
+    #[serde(rename = "S")]
+    Text(String),
     /// A timestamp column.
-    T(NaiveDateTime),
+    #[serde(rename = "T")]
+    Time(NaiveDateTime),
     /// A date column.
-    D(chrono::NaiveDate),
+    #[serde(rename = "D")]
+    Date(chrono::NaiveDate),
 }
 
 /// A boxed boolean condition on table `T`.
