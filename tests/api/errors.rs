@@ -1,3 +1,4 @@
+use actix_web::http::Method;
 use diesel::prelude::*;
 use serde_json::json;
 use umkm_api::db::schema::users;
@@ -222,4 +223,77 @@ async fn security_headers_on_every_kind_of_answer() {
     let closed = spawn_app_with(|config| config.cors_allowed_origins.clear()).await;
     let reply = closed.get("/healthz").header("origin", "https://app.example.test").send().await;
     assert_eq!(reply.header("access-control-allow-origin"), None);
+}
+
+#[actix_rt::test]
+async fn a_wrong_method_on_a_literal_segment_is_405_not_a_bad_id() {
+    let app = spawn_app().await;
+    let token = app.token_for(Role::Admin).await;
+    for method in [Method::GET, Method::PATCH, Method::DELETE, Method::PUT] {
+        let reply = app.call(method.clone(), "/api/v1/businesses/import").token(&token).send().await;
+        let problem = reply.assert_problem(405);
+        assert_eq!(reply.header("allow").as_deref(), Some("POST"), "{method}: {problem}");
+    }
+    let reply = app.get("/api/v1/trainings/1/selection").token(&token).send().await;
+    reply.assert_problem(405);
+    assert_eq!(reply.header("allow").as_deref(), Some("POST"));
+    // A malformed id on a route that exists for that method is still a 400.
+    app.get("/api/v1/businesses/abc").token(&token).send().await.assert_problem(400);
+}
+
+/// The fields of a 422, sorted.
+fn bad_fields(problem: &serde_json::Value) -> Vec<String> {
+    let mut fields: Vec<String> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    fields.sort();
+    fields
+}
+
+#[actix_rt::test]
+async fn one_422_names_format_and_database_problems_together() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let retail = app.token_for(Role::Retail).await;
+    let tables = ["businesses", "products", "outlets", "financing_programmes", "applications", "curations"];
+    let before: Vec<i64> = tables.iter().map(|t| app.count(t)).collect();
+
+    let mut business = business_json(1);
+    business["owner_nik"] = json!("12");
+    business["district_code"] = json!("35.24.99");
+    let problem =
+        app.post("/api/v1/businesses").token(&officer).json(&business).send().await.assert_problem(422);
+    assert_eq!(bad_fields(&problem), ["district_code", "owner_nik"]);
+
+    let product = json!({"business_id": 999_999, "name": "", "category": "food"});
+    let problem =
+        app.post("/api/v1/products").token(&officer).json(&product).send().await.assert_problem(422);
+    assert_eq!(bad_fields(&problem), ["business_id", "name"]);
+
+    let outlet = json!({"code": "X1", "name": "", "district_code": "35.24.99"});
+    let problem = app.post("/api/v1/outlets").token(&retail).json(&outlet).send().await.assert_problem(422);
+    assert_eq!(bad_fields(&problem), ["district_code", "name"]);
+
+    let programme = json!({"bank_partner_id": 999, "name": "", "kind": "commercial", "min_amount_idr": 1,
+                           "max_amount_idr": 2, "interest_rate_bp": 900, "min_business_age_months": 0,
+                           "eligible_scales": ["mikro"], "requires_nib": true, "open": true});
+    let problem =
+        app.post("/api/v1/programmes").token(&officer).json(&programme).send().await.assert_problem(422);
+    assert_eq!(bad_fields(&problem), ["bank_partner_id", "name"]);
+
+    let application = json!({"business_id": 999_999, "programme_id": 999, "amount_requested_idr": 0});
+    let problem =
+        app.post("/api/v1/applications").token(&officer).json(&application).send().await.assert_problem(422);
+    assert_eq!(bad_fields(&problem), ["amount_requested_idr", "business_id", "programme_id"]);
+
+    let curation = json!({"product_id": 999_999, "retail_partner_id": 999, "notes": "x".repeat(5000)});
+    let problem =
+        app.post("/api/v1/curations").token(&officer).json(&curation).send().await.assert_problem(422);
+    assert_eq!(bad_fields(&problem), ["notes", "product_id", "retail_partner_id"]);
+
+    let after: Vec<i64> = tables.iter().map(|t| app.count(t)).collect();
+    assert_eq!(before, after, "a refused body changes nothing");
 }

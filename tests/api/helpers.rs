@@ -3,10 +3,11 @@
 //! database copied from a migrated template — so the same tests run on both back ends, in
 //! parallel.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode, header::HeaderMap};
@@ -27,10 +28,45 @@ pub const TEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// A password good enough for test users.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Statements run, by the URL their connection was opened with. Every connection of the test
+/// process counts into it (a diesel instrumentation installed once), so a test can count the
+/// statements a request costs on its own database.
+static STATEMENTS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+struct StatementCounter {
+    url: Option<String>,
+}
+
+impl diesel::connection::Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::connection::InstrumentationEvent;
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => self.url = Some(url.to_owned()),
+            InstrumentationEvent::StartQuery { .. } => {
+                if let Some(url) = &self.url {
+                    let mut counts = STATEMENTS.lock().unwrap();
+                    *counts.get_or_insert_with(HashMap::new).entry(url.clone()).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn count_statements() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        diesel::connection::set_default_instrumentation(|| Some(Box::new(StatementCounter { url: None })))
+            .expect("the statement counter is installed");
+    });
+}
+
 /// A running application and its database.
 pub struct TestApp {
     pub server: actix_test::TestServer,
     pub pool: Pool,
+    /// The database URL the application's connections use.
+    pub database_url: String,
     // Dropped last: removes the database.
     _db: TestDb,
 }
@@ -226,16 +262,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             (url, TestDb::Sqlite(dir))
         }
     };
+    count_statements();
     let pool = db::pool(&url, 4).expect("a pool");
     {
         let mut conn = pool.get().expect("a connection to the test database");
         db::run_migrations(&mut conn).expect("migrations apply");
     }
-    let mut config = test_config(url);
+    let mut config = test_config(url.clone());
     configure(&mut config);
     let state = AppState::new(config, pool.clone()).expect("application state");
     let server = actix_test::start(move || app(state.clone()));
-    TestApp { server, pool, _db: test_db }
+    TestApp { server, pool, database_url: url, _db: test_db }
 }
 
 /// The same URL with another database name.
@@ -352,6 +389,11 @@ impl TestApp {
         let reply = self.post("/api/v1/businesses").token(token).json(body).send().await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&reply.body));
         reply.json()
+    }
+
+    /// Statements run so far on this test's database, by every connection.
+    pub fn statements(&self) -> usize {
+        STATEMENTS.lock().unwrap().as_ref().and_then(|c| c.get(&self.database_url).copied()).unwrap_or(0)
     }
 
     /// Counts the rows of a table.

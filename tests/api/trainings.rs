@@ -216,3 +216,28 @@ async fn selection_is_closed_once_the_training_has_started_and_attendance_opens(
     let trainings = app.get("/api/v1/trainings?sort=-starts_on").token(&officer).send().await.json();
     assert_eq!(trainings["data"][0]["selected"], 1);
 }
+
+#[actix_rt::test]
+async fn the_training_list_costs_the_same_statements_for_two_rows_or_twelve() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let ids = businesses(&app, &officer, 3).await;
+    let mut cost = Vec::new();
+    for round in 0..2 {
+        let n = if round == 0 { 2 } else { 10 };
+        for _ in 0..n {
+            let mut body = training(30, 2);
+            body["registrations"] =
+                json!(ids.iter().map(|id| json!({"business_id": id})).collect::<Vec<_>>());
+            let reply = app.post("/api/v1/trainings").token(&officer).json(&body).send().await;
+            assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+        }
+        let before = app.statements();
+        let list = app.get("/api/v1/trainings?limit=50").token(&officer).send().await;
+        cost.push(app.statements() - before);
+        let data = list.json()["data"].as_array().unwrap().clone();
+        assert_eq!(data.len(), if round == 0 { 2 } else { 12 });
+        assert!(data.iter().all(|t| t["registrants"] == 3 && t["selected"] == 0), "{data:?}");
+    }
+    assert_eq!(cost[0], cost[1], "statements for 2 rows and for 12: {cost:?}");
+}

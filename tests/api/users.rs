@@ -216,3 +216,75 @@ async fn the_user_list_pages_through_every_user_once_and_filters() {
     assert_eq!(banks["data"][0]["bank_partner_id"], 3);
     assert_eq!(banks["next_cursor"], Value::Null);
 }
+
+/// The audit entries of one user: (action, acting user, changes).
+fn user_audit(app: &crate::helpers::TestApp, id: i64) -> Vec<(String, Option<i64>, Value)> {
+    use umkm_api::db::schema::audit_log;
+    let rows: Vec<(String, Option<i64>, String)> = app
+        .db(|c| {
+            audit_log::table
+                .filter(audit_log::entity.eq("user"))
+                .filter(audit_log::entity_id.eq(id))
+                .order(audit_log::id.asc())
+                .select((audit_log::action, audit_log::user_id, audit_log::changes))
+                .load(c)
+        })
+        .unwrap();
+    rows.into_iter().map(|(a, u, c)| (a, u, serde_json::from_str(&c).unwrap())).collect()
+}
+
+#[actix_rt::test]
+async fn every_user_change_is_audited_without_passwords_or_hashes() {
+    let app = spawn_app().await;
+    let token = app.token_for(Role::Admin).await;
+    let admin: i64 =
+        app.db(|c| users::table.filter(users::role.eq("admin")).select(users::id).first(c)).unwrap();
+    let secret = "a long enough password";
+    let created = app
+        .post("/api/v1/users")
+        .token(&token)
+        .json(&json!({"email": "staf@lamongan.example", "password": secret, "role": "viewer"}))
+        .send()
+        .await;
+    assert_eq!(created.status, 201);
+    let id = created.json()["id"].as_i64().unwrap();
+    let path = format!("/api/v1/users/{id}");
+    let changed = app
+        .patch(&path)
+        .token(&token)
+        .json(&json!({"role": "officer", "password": "another long password"}))
+        .send()
+        .await;
+    assert_eq!(changed.status, 200);
+    assert_eq!(app.patch(&path).token(&token).json(&json!({"disabled": true})).send().await.status, 200);
+    // The command line's password reset, with no acting user.
+    app.db(|c| umkm_api::users::reset_password(c, "staf@lamongan.example", "a third long password")).unwrap();
+    assert_eq!(app.delete(&path).token(&token).send().await.status, 204);
+
+    let entries = user_audit(&app, id);
+    let actions: Vec<(&str, Option<i64>)> = entries.iter().map(|(a, u, _)| (a.as_str(), *u)).collect();
+    assert_eq!(
+        actions,
+        [
+            ("create", Some(admin)),
+            ("update", Some(admin)),
+            ("update", Some(admin)),
+            ("update", None),
+            ("delete", Some(admin))
+        ]
+    );
+    assert_eq!(entries[0].2["email"], "staf@lamongan.example");
+    assert_eq!(entries[0].2["role"], "viewer");
+    assert_eq!(entries[1].2["role"], json!({"from": "viewer", "to": "officer"}));
+    assert!(entries[1].2.get("password").is_some(), "a password change is recorded: {}", entries[1].2);
+    assert_eq!(entries[2].2["disabled"], json!({"from": false, "to": true}));
+    assert!(entries[3].2.get("password").is_some());
+    for (_, _, changes) in &entries {
+        let text = changes.to_string();
+        assert!(
+            !text.contains("argon2") && !text.contains("password\":\"a") && !text.contains("long password"),
+            "{text}"
+        );
+        assert!(changes.get("password_hash").is_none(), "{text}");
+    }
+}
