@@ -129,9 +129,16 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Path-parameter errors (`/users/abc`) are 400 problems.
+/// Path-parameter errors (`/users/abc`) are 400 problems, except on a path that names a route
+/// literally (`PATCH /businesses/import` is matched by `/businesses/{id}` for PATCH, but the
+/// client meant the import): that is 405 with the literal route's `Allow`.
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err, _req| {
+    web::PathConfig::default().error_handler(|err, req| {
+        let literal = req.app_data::<RouteTable>().map(|t| t.literal_methods(req.path())).unwrap_or_default();
+        if !literal.is_empty() {
+            return AppError::MethodNotAllowed { allow: literal.iter().map(ToString::to_string).collect() }
+                .into();
+        }
         let detail = err.to_string();
         let detail = detail.strip_prefix("Path deserialize error: ").unwrap_or(&detail);
         AppError::BadRequest(format!("invalid path parameter: {detail}")).into()
@@ -247,16 +254,28 @@ impl RouteTable {
         RouteTable(Arc::new(routes))
     }
 
-    /// The methods a concrete path accepts (empty when no route has that shape).
+    /// The methods a concrete path accepts (empty when no route has that shape). A route that
+    /// names the path literally wins over templates with parameters (`/businesses/import` is
+    /// the import, not a business).
     pub fn methods_for(&self, path: &str) -> Vec<Method> {
+        let literal = self.literal_methods(path);
+        if !literal.is_empty() {
+            return literal;
+        }
+        self.collect(path, |t, s| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty()))
+    }
+
+    /// The methods of the routes whose template is exactly `path`, without parameters.
+    pub fn literal_methods(&self, path: &str) -> Vec<Method> {
+        self.collect(path, |t, s| t == s)
+    }
+
+    fn collect(&self, path: &str, segment_matches: impl Fn(&str, &str) -> bool) -> Vec<Method> {
         let segments: Vec<&str> = path.split('/').collect();
         let mut methods: Vec<Method> = Vec::new();
         for (template, ops) in self.0.iter() {
             let matches = template.len() == segments.len()
-                && template
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty()));
+                && template.iter().zip(&segments).all(|(t, s)| segment_matches(t, s));
             if matches {
                 methods.extend(ops.iter().filter(|m| !methods.contains(m)).cloned().collect::<Vec<_>>());
             }
@@ -322,5 +341,18 @@ mod tests {
         assert_eq!(table.methods_for("/api/v1/users/7"), vec![Method::GET, Method::DELETE]);
         assert!(table.methods_for("/api/v1/users/7/x").is_empty());
         assert!(table.methods_for("/api/v1/users/").is_empty());
+    }
+
+    #[test]
+    fn a_literal_route_wins_over_a_template() {
+        let route = |t: &str, m: Vec<Method>| (t.split('/').map(str::to_owned).collect(), m);
+        let table = RouteTable(Arc::new(vec![
+            route("/b/{id}", vec![Method::GET, Method::PATCH]),
+            route("/b/import", vec![Method::POST]),
+        ]));
+        assert_eq!(table.methods_for("/b/import"), vec![Method::POST]);
+        assert_eq!(table.literal_methods("/b/import"), vec![Method::POST]);
+        assert_eq!(table.methods_for("/b/7"), vec![Method::GET, Method::PATCH]);
+        assert!(table.literal_methods("/b/7").is_empty());
     }
 }
