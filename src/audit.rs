@@ -90,10 +90,22 @@ pub fn diff(before: &impl Serialize, after: &impl Serialize, pii: &[&str]) -> Va
     Value::Object(changes)
 }
 
-/// Writes one entry.
+/// Writes one entry, made by the user `user_id`.
 pub fn record(
     conn: &mut DbConnection,
     user_id: i64,
+    action: Action,
+    entity: &str,
+    entity_id: i64,
+    changes: &Value,
+) -> QueryResult<()> {
+    record_by(conn, Some(user_id), action, entity, entity_id, changes)
+}
+
+/// Writes one entry; `user_id` is `None` for a change made from the command line.
+pub fn record_by(
+    conn: &mut DbConnection,
+    user_id: Option<i64>,
     action: Action,
     entity: &str,
     entity_id: i64,

@@ -201,6 +201,7 @@ fn user(command: UserCommand) -> Result<(), String> {
             let password = read_password()?;
             let user = users::create(
                 &mut conn,
+                None,
                 NewUser {
                     email,
                     password,

@@ -206,7 +206,7 @@ impl TestApp {
             retail_partner_id: partner.filter(|_| role == Role::Retail),
             disabled: false,
         };
-        self.db(|conn| users::create(conn, new)).expect("the user is created").id
+        self.db(|conn| users::create(conn, None, new)).expect("the user is created").id
     }
 
     /// Logs in through the API and returns the access token.
