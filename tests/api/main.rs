@@ -14,6 +14,7 @@ mod openapi;
 mod products;
 mod regions;
 mod retail;
+mod schema;
 mod seed;
 mod stats;
 mod trainings;
