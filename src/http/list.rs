@@ -12,7 +12,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::Db;
+use diesel::query_dsl::LoadQuery;
+use diesel::query_dsl::methods::{FilterDsl, LimitDsl, ThenOrderDsl};
+
+use crate::db::{Db, DbConnection, Pool};
 use crate::error::{AppError, AppResult};
 
 /// A sort direction.
@@ -199,12 +202,62 @@ pub fn page_of<F: SortField>(
     (rows, next)
 }
 
-/// Answers a list request: a JSON page (with `total` when `count` is set), or with
-/// `Accept: text/csv` / `application/x-ndjson` every row streamed from the cursor on.
+/// One page of `query` (filtered and selected) after the cursor `after` in `sort` order: the
+/// rows and the next page's cursor. Every keyset list reads its pages through this.
+pub fn keyset<F, Q>(
+    conn: &mut DbConnection,
+    query: Q,
+    sort: &Sort<F>,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<(Vec<F::Row>, Option<String>)>
+where
+    F: SortField,
+    Q: FilterDsl<Condition<F::Table>, Output = Q>
+        + ThenOrderDsl<Order<F::Table>, Output = Q>
+        + LimitDsl<Output = Q>
+        + RunQueryDsl<DbConnection>
+        + for<'a> LoadQuery<'a, DbConnection, F::Row>,
+{
+    let mut query = query;
+    if let Some(cursor) = after {
+        query = FilterDsl::filter(query, sort.after(cursor)?);
+    }
+    for (field, dir) in &sort.keys {
+        query = ThenOrderDsl::then_order_by(query, field.order(*dir));
+    }
+    let rows = LimitDsl::limit(query, limit + 1).load(conn)?;
+    Ok(page_of(rows, limit, sort))
+}
+
+/// Answers a list request with a JSON page, `total` included when `count` is set.
 /// `page(conn, after, limit)` reads one page after a cursor; `count(conn)` the total.
+pub async fn json_page<R, P, C>(
+    pool: &Pool,
+    params: PageParams,
+    page: P,
+    count: C,
+) -> AppResult<actix_web::HttpResponse>
+where
+    R: Serialize + Send + 'static,
+    P: FnOnce(&mut DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)> + Send + 'static,
+    C: FnOnce(&mut DbConnection) -> AppResult<i64> + Send + 'static,
+{
+    let limit = limit(params.limit)?;
+    let result = crate::db::run(pool, move |conn| {
+        let total = if params.count { Some(count(conn)?) } else { None };
+        let (data, next_cursor) = page(conn, params.cursor.as_deref(), limit)?;
+        Ok(Page { data, next_cursor, total })
+    })
+    .await?;
+    Ok(actix_web::HttpResponse::Ok().json(result))
+}
+
+/// Answers a list request: a JSON page (see [`json_page`]), or with `Accept: text/csv` /
+/// `application/x-ndjson` every row streamed from the cursor on.
 pub async fn respond<R, P, C>(
     req: &actix_web::HttpRequest,
-    pool: &crate::db::Pool,
+    pool: &Pool,
     params: PageParams,
     csv_header: &'static str,
     page: P,
@@ -212,10 +265,8 @@ pub async fn respond<R, P, C>(
 ) -> AppResult<actix_web::HttpResponse>
 where
     R: Serialize + Send + 'static,
-    P: Fn(&mut crate::db::DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)>
-        + Send
-        + 'static,
-    C: FnOnce(&mut crate::db::DbConnection) -> AppResult<i64> + Send + 'static,
+    P: Fn(&mut DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)> + Send + 'static,
+    C: FnOnce(&mut DbConnection) -> AppResult<i64> + Send + 'static,
 {
     use crate::http::export::{self, Format};
     let format = Format::of(req);
@@ -226,14 +277,7 @@ where
         })
         .await;
     }
-    let limit = limit(params.limit)?;
-    let result = crate::db::run(pool, move |conn| {
-        let total = if params.count { Some(count(conn)?) } else { None };
-        let (data, next_cursor) = page(conn, params.cursor.as_deref(), limit)?;
-        Ok(Page { data, next_cursor, total })
-    })
-    .await?;
-    Ok(actix_web::HttpResponse::Ok().json(result))
+    json_page(pool, params, page, count).await
 }
 
 /// The paging part of a list query.

@@ -22,7 +22,7 @@ use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::http::Json;
 use crate::http::etag::{self, IfMatch};
-use crate::http::list::{self, Page};
+use crate::http::list::{self, Page, PageParams, Sort, SortField};
 use crate::state::AppState;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
@@ -104,34 +104,49 @@ pub async fn list_users(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<UserQuery>,
-) -> AppResult<web::Json<Page<User>>> {
+) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
     let query = query.into_inner();
-    let limit = list::limit(query.limit)?;
-    let after: Option<i64> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
-    let page = db::run(&state.pool, move |conn| {
-        let filtered = || {
-            let mut q = users::table.into_boxed();
-            if let Some(role) = query.role {
-                q = q.filter(users::role.eq(role.as_str()));
-            }
-            if let Some(disabled) = query.disabled {
-                q = q.filter(users::disabled.eq(disabled));
-            }
-            q
-        };
-        let total = if query.count == Some(true) { Some(filtered().count().get_result(conn)?) } else { None };
-        let mut q = filtered();
-        if let Some(after) = after {
-            q = q.filter(users::id.gt(after));
+    let sort = Sort::<UserSort>::parse(None, "id")?;
+    let params =
+        PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
+    let filtered = move || {
+        let mut q = users::table.into_boxed();
+        if let Some(role) = query.role {
+            q = q.filter(users::role.eq(role.as_str()));
         }
-        let rows: Vec<UserRow> =
-            q.order(users::id.asc()).limit(limit + 1).select(UserRow::as_select()).load(conn)?;
-        let (rows, next_cursor) = list::paginate(rows, limit, |u| u.id);
-        Ok(Page { data: rows.into_iter().map(User::from).collect(), next_cursor, total })
-    })
-    .await?;
-    Ok(web::Json(page))
+        if let Some(disabled) = query.disabled {
+            q = q.filter(users::disabled.eq(disabled));
+        }
+        q
+    };
+    let count = filtered.clone();
+    list::json_page(
+        &state.pool,
+        params,
+        move |conn, after, limit| {
+            let (rows, next) =
+                list::keyset(conn, filtered().select(UserRow::as_select()), &sort, after, limit)?;
+            Ok((rows.into_iter().map(User::from).collect::<Vec<_>>(), next))
+        },
+        move |conn| Ok(count().count().get_result(conn)?),
+    )
+    .await
+}
+
+/// Users are listed by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    /// The id.
+    Id,
+}
+
+impl SortField for UserSort {
+    type Table = users::table;
+    type Row = UserRow;
+    const ID: Self = UserSort::Id;
+    const ALL: &'static [(&'static str, Self)] = &[("id", UserSort::Id)];
+    crate::sort_columns!(users; UserSort::Id => (id, Int));
 }
 
 /// Create a user.
