@@ -27,7 +27,10 @@ async fn products_are_created_checked_changed_and_deleted() {
     let problem = app.post("/api/v1/products").token(&officer).json(&bad).send().await.assert_problem(422);
     let fields: Vec<&str> =
         problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["name", "category", "price_idr", "pirt_number", "bpom_number", "halal_certificate"]);
+    assert_eq!(
+        fields,
+        ["business_id", "name", "category", "price_idr", "pirt_number", "bpom_number", "halal_certificate"]
+    );
     let missing = json!({"business_id": 999_999, "name": "A", "category": "food"});
     let problem =
         app.post("/api/v1/products").token(&officer).json(&missing).send().await.assert_problem(422);
