@@ -93,11 +93,11 @@ pub struct RegistrationRow {
     pub(super) business_id: i64,
     pub(super) status: String,
     pub(super) registered_at: NaiveDateTime,
-    selection_rank: Option<i32>,
+    pub(super) selection_rank: Option<i32>,
     note: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
-    version: i32,
+    pub(super) version: i32,
 }
 
 /// A registration as the API shows it.

@@ -2,7 +2,7 @@
 //! applies the rule of [`crate::domain::selection`] and writes each registration's new status
 //! and rank.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::{post, web};
 use diesel::prelude::*;
@@ -39,6 +39,11 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
     if training.has_started(now) {
         return Err(AppError::Conflict("the training has started; its selection is final".into()));
     }
+    // The training's own write comes first: on PostgreSQL it locks the row, so a concurrent
+    // PATCH of the training (its capacity, say) waits and then finds a new version (412), and a
+    // concurrent selection waits and then runs on what this one wrote.
+    crate::versioned_update!(conn, trainings, id, training.version, trainings::selected_at.eq(now))
+        .map_err(|_| changed_meanwhile())?;
     let rows: Vec<(RegistrationRow, Option<String>)> = registrations::table
         .inner_join(businesses::table)
         .filter(registrations::training_id.eq(id))
@@ -56,6 +61,7 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
                 .load::<i64>(conn)?,
         );
     }
+    let read: HashMap<i64, &RegistrationRow> = rows.iter().map(|(r, _)| (r.id, r)).collect();
     let mut skipped = 0;
     let mut candidates = Vec::new();
     for (r, scale) in &rows {
@@ -83,27 +89,38 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
                 RegistrationStatus::Waitlisted
             }
         };
-        let changed =
-            diesel::update(registrations::table.find(registration).filter(
-                registrations::status.ne(status.as_str()).or(registrations::selection_rank.ne(rank)),
-            ))
-            .set((
-                registrations::status.eq(status.as_str()),
-                registrations::selection_rank.eq(rank),
-                registrations::updated_at.eq(now),
-                registrations::version.eq(registrations::version + 1),
-            ))
-            .execute(conn)?;
-        if changed > 0 {
-            changes.push((
-                registration,
-                serde_json::json!({"status": {"to": status}, "selection_rank": {"to": rank}}),
-            ));
+        let Some(current) = read.get(&registration) else { continue };
+        if current.status == status.as_str() && current.selection_rank == Some(rank) {
+            continue;
         }
+        // Only the registration as it was read: one changed meanwhile (an office PATCH that
+        // rejected it, say) is not overwritten; the whole run is refused instead.
+        let written = diesel::update(
+            registrations::table.find(registration).filter(registrations::version.eq(current.version)),
+        )
+        .set((
+            registrations::status.eq(status.as_str()),
+            registrations::selection_rank.eq(rank),
+            registrations::updated_at.eq(now),
+            registrations::version.eq(current.version + 1),
+        ))
+        .execute(conn)?;
+        if written == 0 {
+            return Err(changed_meanwhile());
+        }
+        changes.push((
+            registration,
+            serde_json::json!({"status": {"to": status}, "selection_rank": {"to": rank}}),
+        ));
     }
     audit::record_many(conn, user_id, Action::Update, "registration", &changes)?;
-    diesel::update(trainings::table.find(id)).set(trainings::selected_at.eq(now)).execute(conn)?;
     Ok(SelectionResult { selected, waitlisted, skipped })
+}
+
+fn changed_meanwhile() -> AppError {
+    AppError::Conflict(
+        "the training or its registrations changed while the selection ran; run it again".into(),
+    )
 }
 
 /// Run the selection: fill `capacity` seats from the registrations that are `registered`,

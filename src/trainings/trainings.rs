@@ -121,7 +121,7 @@ pub struct TrainingRow {
     selected_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
-    version: i32,
+    pub(super) version: i32,
 }
 
 impl TrainingRow {

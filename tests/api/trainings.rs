@@ -76,6 +76,10 @@ async fn the_articles_training_selects_100_of_234_the_same_way_twice() {
     let again = app.post(&format!("/api/v1/trainings/{id}/selection")).token(&officer).send().await.json();
     assert_eq!(again, json!({"selected": 100, "waitlisted": 134, "skipped": 0}));
     assert_eq!(statuses(&app, &officer, id).await, first, "the same result on a second run");
+    // Each run changes the training (its selected_at), so its ETag moves on.
+    let training = app.get(&format!("/api/v1/trainings/{id}")).token(&officer).send().await;
+    assert_eq!(training.header("etag").as_deref(), Some("\"3\""));
+    assert!(training.json()["selected_at"].is_string());
 
     // An officer overrides one registration afterwards.
     let (waiting, _, _) = first.iter().find(|r| r.1 == "waitlisted").unwrap().clone();
