@@ -8,17 +8,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{scope, utc};
+use super::scope;
 use crate::audit::{self, Action};
 use crate::auth::{Caller, within};
 use crate::db::schema::bank_partners;
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::http::Json;
-use crate::http::etag::{IfMatch, created, etag};
+use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
-use crate::http::patch::merge_patch;
+use crate::http::patch::merged;
 use crate::state::AppState;
 
 /// A partner bank.
@@ -38,27 +38,47 @@ pub struct BankPartner {
     pub version: i32,
 }
 
-type BankRow = (i64, String, String, NaiveDateTime, NaiveDateTime, i32);
-
-fn bank_columns() -> (
-    bank_partners::id,
-    bank_partners::code,
-    bank_partners::name,
-    bank_partners::created_at,
-    bank_partners::updated_at,
-    bank_partners::version,
-) {
-    use bank_partners::*;
-    (id, code, name, created_at, updated_at, version)
+/// A partner bank as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bank_partners)]
+pub(crate) struct BankPartnerRow {
+    pub(crate) id: i64,
+    pub(crate) code: String,
+    pub(crate) name: String,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+    pub(crate) version: i32,
 }
 
-fn bank_of(row: BankRow) -> BankPartner {
-    let (id, code, name, created_at, updated_at, version) = row;
-    BankPartner { id, code, name, created_at: utc(created_at), updated_at: utc(updated_at), version }
+impl BankPartnerRow {
+    fn record(&self) -> BankPartnerRecord {
+        BankPartnerRecord { code: self.code.clone(), name: self.name.clone() }
+    }
 }
 
-fn find_bank(conn: &mut DbConnection, id: i64) -> QueryResult<BankPartner> {
-    bank_partners::table.find(id).select(bank_columns()).first::<BankRow>(conn).map(bank_of)
+impl From<BankPartnerRow> for BankPartner {
+    fn from(row: BankPartnerRow) -> Self {
+        BankPartner {
+            id: row.id,
+            code: row.code,
+            name: row.name,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+            version: row.version,
+        }
+    }
+}
+
+/// A partner bank's checked values, as written.
+#[derive(Debug, Clone, Serialize, Insertable, AsChangeset)]
+#[diesel(table_name = bank_partners)]
+pub(crate) struct BankPartnerRecord {
+    code: String,
+    name: String,
+}
+
+fn find_bank_partner(conn: &mut DbConnection, id: i64) -> QueryResult<BankPartnerRow> {
+    bank_partners::table.find(id).select(BankPartnerRow::as_select()).first(conn)
 }
 
 /// A partner bank as a client sends it.
@@ -75,7 +95,8 @@ pub struct BankPartnerInput {
     pub name: Field<String>,
 }
 
-fn check_bank(input: BankPartnerInput) -> AppResult<(String, String)> {
+/// Checks every field of `input` into one 422.
+pub(crate) fn check_bank_partner(input: BankPartnerInput) -> AppResult<BankPartnerRecord> {
     let mut check = Check::default();
     let code = check.text("code", input.code, 20).map(|c| c.to_uppercase());
     if code
@@ -85,7 +106,36 @@ fn check_bank(input: BankPartnerInput) -> AppResult<(String, String)> {
         check.fail("code", "invalid_format", "must be 2 to 20 letters, digits or dashes");
     }
     let name = check.text("name", input.name, 200);
-    check.finish(|| Some((code?, name?)))
+    check.finish(|| Some(BankPartnerRecord { code: code?, name: name? }))
+}
+
+/// Writes a new partner bank and its audit entry.
+pub(crate) fn insert_bank_partner(
+    conn: &mut DbConnection,
+    user: i64,
+    record: &BankPartnerRecord,
+) -> AppResult<BankPartnerRow> {
+    let now = db::now();
+    let id: i64 = diesel::insert_into(bank_partners::table)
+        .values((record, bank_partners::created_at.eq(now), bank_partners::updated_at.eq(now)))
+        .returning(bank_partners::id)
+        .get_result(conn)?;
+    audit::record(conn, user, Action::Create, "bank_partner", id, &audit::snapshot(record, &[]))?;
+    Ok(find_bank_partner(conn, id)?)
+}
+
+/// Writes `record` over `current` if the row still has `current`'s version (412 otherwise), and
+/// the audit entry.
+pub(crate) fn change_bank_partner(
+    conn: &mut DbConnection,
+    user: i64,
+    current: &BankPartnerRow,
+    record: &BankPartnerRecord,
+) -> AppResult<BankPartnerRow> {
+    crate::versioned_update!(conn, bank_partners, current.id, current.version, record)?;
+    let changes = audit::diff(&current.record(), record, &[]);
+    audit::record(conn, user, Action::Update, "bank_partner", current.id, &changes)?;
+    Ok(find_bank_partner(conn, current.id)?)
 }
 
 /// List partner banks (a bank user sees its own).
@@ -105,8 +155,9 @@ pub async fn list_bank_partners(
         if let Some(own) = scope {
             q = q.filter(bank_partners::id.eq(own));
         }
-        let rows: Vec<BankRow> = q.order(bank_partners::id).select(bank_columns()).load(conn)?;
-        Ok(rows.into_iter().map(bank_of).collect())
+        let rows: Vec<BankPartnerRow> =
+            q.order(bank_partners::id).select(BankPartnerRow::as_select()).load(conn)?;
+        Ok(rows.into_iter().map(BankPartner::from).collect())
     })
     .await?;
     Ok(web::Json(crate::http::list::Page { data, next_cursor: None, total: None }))
@@ -129,33 +180,12 @@ pub async fn create_bank_partner(
     body: Json<BankPartnerInput>,
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
-    let (code, name) = check_bank(body.0)?;
+    let record = check_bank_partner(body.0)?;
     let user = caller.id;
-    let bank = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
-            let now = db::now();
-            let id: i64 = diesel::insert_into(bank_partners::table)
-                .values((
-                    bank_partners::code.eq(&code),
-                    bank_partners::name.eq(&name),
-                    bank_partners::created_at.eq(now),
-                    bank_partners::updated_at.eq(now),
-                ))
-                .returning(bank_partners::id)
-                .get_result(conn)?;
-            audit::record(
-                conn,
-                user,
-                Action::Create,
-                "bank_partner",
-                id,
-                &serde_json::json!({"code": code, "name": name}),
-            )?;
-            Ok(find_bank(conn, id)?)
-        })
-    })
-    .await?;
-    Ok(created(format!("/api/v1/bank-partners/{}", bank.id), bank.version, bank))
+    let bank =
+        db::run(&state.pool, move |conn| db::write(conn, |conn| insert_bank_partner(conn, user, &record)))
+            .await?;
+    Ok(created(format!("/api/v1/bank-partners/{}", bank.id), bank.version, BankPartner::from(bank)))
 }
 
 /// Get a partner bank.
@@ -173,8 +203,8 @@ pub async fn get_bank_partner(
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     within(scope(&caller)?, id)?;
-    let bank = db::run(&state.pool, move |conn| Ok(find_bank(conn, id)?)).await?;
-    Ok(HttpResponse::Ok().insert_header(etag(bank.version)).json(bank))
+    let bank = db::run(&state.pool, move |conn| Ok(find_bank_partner(conn, id)?)).await?;
+    Ok(ok(bank.version, BankPartner::from(bank)))
 }
 
 /// Change a partner bank (admin; JSON merge patch; honours `If-Match`).
@@ -200,35 +230,13 @@ pub async fn update_bank_partner(
     let (id, user) = (id.into_inner(), caller.id);
     let bank = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
-            if !body.0.is_object() {
-                return Err(AppError::invalid("body", "invalid_type", "a merge patch must be a JSON object"));
-            }
-            let current = find_bank(conn, id)?;
+            let current = find_bank_partner(conn, id)?;
             if_match.check(current.version)?;
-            let before = serde_json::json!({"code": current.code, "name": current.name});
-            let mut merged = before.clone();
-            merge_patch(&mut merged, &body.0);
-            let (code, name) = check_bank(crate::http::parse_json(merged.to_string().as_bytes())?)?;
-            diesel::update(bank_partners::table.find(id))
-                .set((
-                    bank_partners::code.eq(&code),
-                    bank_partners::name.eq(&name),
-                    bank_partners::updated_at.eq(db::now()),
-                    bank_partners::version.eq(current.version + 1),
-                ))
-                .execute(conn)?;
-            let after = serde_json::json!({"code": code, "name": name});
-            audit::record(
-                conn,
-                user,
-                Action::Update,
-                "bank_partner",
-                id,
-                &audit::diff(&before, &after, &[]),
-            )?;
-            Ok(find_bank(conn, id)?)
+            let input = merged(&BankPartner::from(current.clone()), &body.0, &[])?;
+            let record = check_bank_partner(input)?;
+            change_bank_partner(conn, user, &current, &record)
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header(etag(bank.version)).json(bank))
+    Ok(ok(bank.version, BankPartner::from(bank)))
 }

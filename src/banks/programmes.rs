@@ -1,6 +1,8 @@
 //! Financing programmes (KUR above all): a bank's terms, which the eligibility of every
 //! application to it is checked against. A bank user sees only its own bank's.
 
+use std::collections::HashSet;
+
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -8,18 +10,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{scope, utc};
+use super::scope;
 use crate::audit::{self, Action};
 use crate::auth::{Caller, within};
 use crate::db::schema::{bank_partners, financing_programmes};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::Scale;
 use crate::domain::financing::{ProgrammeKind, Rules};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::http::Json;
-use crate::http::etag::{IfMatch, created, etag};
+use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
-use crate::http::patch::merge_patch;
+use crate::http::patch::merged;
 use crate::state::AppState;
 
 /// A financing programme as a client sends it.
@@ -68,9 +70,10 @@ pub struct ProgrammeInput {
     pub open: Field<bool>,
 }
 
+/// A programme's checked values, as written.
 #[derive(Debug, Clone, Serialize, Insertable, AsChangeset)]
 #[diesel(table_name = financing_programmes)]
-struct ProgrammeRecord {
+pub(crate) struct ProgrammeRecord {
     bank_partner_id: i64,
     name: String,
     kind: String,
@@ -86,21 +89,21 @@ struct ProgrammeRecord {
 /// A programme as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = financing_programmes)]
-pub struct ProgrammeRow {
-    pub(super) id: i64,
-    pub(super) bank_partner_id: i64,
-    pub(super) name: String,
-    pub(super) kind: String,
-    pub(super) min_amount_idr: i64,
-    pub(super) max_amount_idr: i64,
-    pub(super) interest_rate_bp: i32,
-    pub(super) min_business_age_months: i32,
-    pub(super) eligible_scales: String,
-    pub(super) requires_nib: bool,
-    pub(super) open: bool,
-    pub(super) created_at: NaiveDateTime,
-    pub(super) updated_at: NaiveDateTime,
-    pub(super) version: i32,
+pub(crate) struct ProgrammeRow {
+    pub(crate) id: i64,
+    pub(crate) bank_partner_id: i64,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) min_amount_idr: i64,
+    pub(crate) max_amount_idr: i64,
+    pub(crate) interest_rate_bp: i32,
+    pub(crate) min_business_age_months: i32,
+    pub(crate) eligible_scales: String,
+    pub(crate) requires_nib: bool,
+    pub(crate) open: bool,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+    pub(crate) version: i32,
 }
 
 impl ProgrammeRow {
@@ -112,7 +115,7 @@ impl ProgrammeRow {
         serde_json::from_value(Value::String(self.kind.clone())).unwrap_or(ProgrammeKind::Commercial)
     }
 
-    pub(super) fn rules(&self) -> Rules {
+    pub(crate) fn rules(&self) -> Rules {
         Rules {
             bank_partner_id: self.bank_partner_id,
             kind: self.kind(),
@@ -187,18 +190,19 @@ impl From<ProgrammeRow> for Programme {
             min_business_age_months: p.min_business_age_months,
             requires_nib: p.requires_nib,
             open: p.open,
-            created_at: utc(p.created_at),
-            updated_at: utc(p.updated_at),
+            created_at: p.created_at.and_utc(),
+            updated_at: p.updated_at.and_utc(),
             version: p.version,
         }
     }
 }
 
-pub(super) fn find_programme(conn: &mut DbConnection, id: i64) -> QueryResult<ProgrammeRow> {
+pub(crate) fn find_programme(conn: &mut DbConnection, id: i64) -> QueryResult<ProgrammeRow> {
     financing_programmes::table.find(id).select(ProgrammeRow::as_select()).first(conn)
 }
 
-fn check_programme(conn: &mut DbConnection, input: ProgrammeInput) -> AppResult<ProgrammeRecord> {
+/// Checks every field of `input`, the bank partner's existence included, into one 422.
+pub(crate) fn check_programme(conn: &mut DbConnection, input: ProgrammeInput) -> AppResult<ProgrammeRecord> {
     let mut check = Check::default();
     let bank = check.required("bank_partner_id", input.bank_partner_id);
     if let Some(b) = bank
@@ -222,7 +226,8 @@ fn check_programme(conn: &mut DbConnection, input: ProgrammeInput) -> AppResult<
     let age = check.optional("min_business_age_months", input.min_business_age_months).unwrap_or(0);
     let age = check.in_range("min_business_age_months", Some(age), 0..=600);
     let mut scales = check.optional("eligible_scales", input.eligible_scales).unwrap_or_default();
-    scales.dedup();
+    let mut seen = HashSet::new();
+    scales.retain(|scale| seen.insert(*scale));
     let requires_nib = check.optional("requires_nib", input.requires_nib).unwrap_or(false);
     let open = check.optional("open", input.open).unwrap_or(true);
     check.finish(|| {
@@ -239,6 +244,35 @@ fn check_programme(conn: &mut DbConnection, input: ProgrammeInput) -> AppResult<
             open,
         })
     })
+}
+
+/// Writes a new programme and its audit entry.
+pub(crate) fn insert_programme(
+    conn: &mut DbConnection,
+    user: i64,
+    record: &ProgrammeRecord,
+) -> AppResult<ProgrammeRow> {
+    let now = db::now();
+    let id: i64 = diesel::insert_into(financing_programmes::table)
+        .values((record, financing_programmes::created_at.eq(now), financing_programmes::updated_at.eq(now)))
+        .returning(financing_programmes::id)
+        .get_result(conn)?;
+    audit::record(conn, user, Action::Create, "programme", id, &audit::snapshot(record, &[]))?;
+    Ok(find_programme(conn, id)?)
+}
+
+/// Writes `record` over `current` if the row still has `current`'s version (412 otherwise), and
+/// the audit entry.
+pub(crate) fn change_programme(
+    conn: &mut DbConnection,
+    user: i64,
+    current: &ProgrammeRow,
+    record: &ProgrammeRecord,
+) -> AppResult<ProgrammeRow> {
+    crate::versioned_update!(conn, financing_programmes, current.id, current.version, record)?;
+    let changes = audit::diff(&current.record(), record, &[]);
+    audit::record(conn, user, Action::Update, "programme", current.id, &changes)?;
+    Ok(find_programme(conn, current.id)?)
 }
 
 /// Filters of the programme list.
@@ -335,21 +369,11 @@ pub async fn create_programme(
     let programme = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
             let record = check_programme(conn, body.0)?;
-            let now = db::now();
-            let id: i64 = diesel::insert_into(financing_programmes::table)
-                .values((
-                    &record,
-                    financing_programmes::created_at.eq(now),
-                    financing_programmes::updated_at.eq(now),
-                ))
-                .returning(financing_programmes::id)
-                .get_result(conn)?;
-            audit::record(conn, user, Action::Create, "programme", id, &audit::snapshot(&record, &[]))?;
-            Ok(Programme::from(find_programme(conn, id)?))
+            insert_programme(conn, user, &record)
         })
     })
     .await?;
-    Ok(created(format!("/api/v1/programmes/{}", programme.id), programme.version, programme))
+    Ok(created(format!("/api/v1/programmes/{}", programme.id), programme.version, Programme::from(programme)))
 }
 
 /// Get a financing programme.
@@ -369,7 +393,7 @@ pub async fn get_programme(
     let id = id.into_inner();
     let programme = db::run(&state.pool, move |conn| Ok(find_programme(conn, id)?)).await?;
     within(scope, programme.bank_partner_id)?;
-    Ok(HttpResponse::Ok().insert_header(etag(programme.version)).json(Programme::from(programme)))
+    Ok(ok(programme.version, Programme::from(programme)))
 }
 
 /// Change a financing programme (office staff; JSON merge patch; honours `If-Match`).
@@ -392,36 +416,13 @@ pub async fn update_programme(
     let (id, user) = (id.into_inner(), caller.id);
     let programme = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
-            if !body.0.is_object() {
-                return Err(AppError::invalid("body", "invalid_type", "a merge patch must be a JSON object"));
-            }
             let current = find_programme(conn, id)?;
             if_match.check(current.version)?;
-            let before = current.record();
-            let mut merged =
-                serde_json::to_value(Programme::from(current.clone())).map_err(AppError::internal)?;
-            if let Value::Object(map) = &mut merged {
-                for read_only in ["id", "created_at", "updated_at", "version"] {
-                    map.remove(read_only);
-                }
-            }
-            merge_patch(&mut merged, &body.0);
-            let record = check_programme(conn, crate::http::parse_json(merged.to_string().as_bytes())?)?;
-            diesel::update(
-                financing_programmes::table
-                    .find(id)
-                    .filter(financing_programmes::version.eq(current.version)),
-            )
-            .set((
-                &record,
-                financing_programmes::updated_at.eq(db::now()),
-                financing_programmes::version.eq(current.version + 1),
-            ))
-            .execute(conn)?;
-            audit::record(conn, user, Action::Update, "programme", id, &audit::diff(&before, &record, &[]))?;
-            Ok(Programme::from(find_programme(conn, id)?))
+            let input = merged(&Programme::from(current.clone()), &body.0, &[])?;
+            let record = check_programme(conn, input)?;
+            change_programme(conn, user, &current, &record)
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header(etag(programme.version)).json(programme))
+    Ok(ok(programme.version, Programme::from(programme)))
 }
