@@ -1,8 +1,9 @@
-//! Applications: office staff file them for a business, the bank decides them, office staff may
-//! withdraw them. Every answer carries the server's eligibility verdict. A bank user sees only
-//! the applications to its own bank, of businesses that consented to bank sharing.
+//! Applications: office staff file them for a business, and they are read and listed here (the
+//! bank's decisions and withdrawals are in `transitions`). Every answer carries the server's
+//! eligibility verdict. A bank user sees only the applications to its own bank, of businesses
+//! that consented to bank sharing.
 
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -10,20 +11,19 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::programmes::find_programme;
-use super::verdicts::with_verdicts;
-use super::{scope, utc};
+use super::scope;
+use super::verdicts::{with_verdict, with_verdicts};
 use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::db::schema::{applications, businesses};
 use crate::db::{self, DbConnection};
 use crate::domain::financing::{ApplicationStatus, Eligibility};
-use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::http::Json;
 use crate::http::create::{self, Created};
-use crate::http::etag::{IfMatch, etag};
+use crate::http::etag::ok;
 use crate::http::idempotency::IdempotencyKey;
-use crate::http::input::Check;
+use crate::http::input::{Check, Field};
 use crate::http::list::{Sort, SortField, page_of};
 use crate::state::AppState;
 
@@ -31,24 +31,24 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = applications)]
 pub struct ApplicationRow {
-    pub(super) id: i64,
-    pub(super) business_id: i64,
-    pub(super) programme_id: i64,
-    pub(super) bank_partner_id: i64,
-    pub(super) amount_requested_idr: i64,
-    pub(super) purpose: Option<String>,
-    pub(super) status: String,
-    pub(super) amount_approved_idr: Option<i64>,
-    pub(super) bank_reference: Option<String>,
-    pub(super) financing_ends_on: Option<NaiveDate>,
-    pub(super) decided_at: Option<NaiveDateTime>,
-    pub(super) created_at: NaiveDateTime,
-    pub(super) updated_at: NaiveDateTime,
-    pub(super) version: i32,
+    pub(crate) id: i64,
+    pub(crate) business_id: i64,
+    pub(crate) programme_id: i64,
+    pub(crate) bank_partner_id: i64,
+    pub(crate) amount_requested_idr: i64,
+    pub(crate) purpose: Option<String>,
+    pub(crate) status: String,
+    pub(crate) amount_approved_idr: Option<i64>,
+    pub(crate) bank_reference: Option<String>,
+    pub(crate) financing_ends_on: Option<NaiveDate>,
+    pub(crate) decided_at: Option<NaiveDateTime>,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+    pub(crate) version: i32,
 }
 
 impl ApplicationRow {
-    pub(super) fn status(&self) -> ApplicationStatus {
+    pub(crate) fn status(&self) -> ApplicationStatus {
         ApplicationStatus::parse(&self.status).unwrap_or(ApplicationStatus::Submitted)
     }
 }
@@ -88,7 +88,7 @@ pub struct Application {
     pub version: i32,
 }
 
-pub(super) fn application_of(a: ApplicationRow, eligibility: Eligibility) -> Application {
+pub(crate) fn application_of(a: ApplicationRow, eligibility: Eligibility) -> Application {
     Application {
         status: a.status(),
         id: a.id,
@@ -100,16 +100,16 @@ pub(super) fn application_of(a: ApplicationRow, eligibility: Eligibility) -> App
         amount_approved_idr: a.amount_approved_idr,
         bank_reference: a.bank_reference,
         financing_ends_on: a.financing_ends_on,
-        decided_at: a.decided_at.map(utc),
+        decided_at: a.decided_at.map(|t| t.and_utc()),
         eligibility,
-        created_at: utc(a.created_at),
-        updated_at: utc(a.updated_at),
+        created_at: a.created_at.and_utc(),
+        updated_at: a.updated_at.and_utc(),
         version: a.version,
     }
 }
 
 /// Applications a caller may see: a bank sees its own, of consenting businesses only.
-pub(super) fn visible(scope: Option<i64>) -> applications::BoxedQuery<'static, db::Db> {
+pub(crate) fn visible(scope: Option<i64>) -> applications::BoxedQuery<'static, db::Db> {
     let mut q = applications::table.into_boxed();
     if let Some(bank) = scope {
         // A correlated EXISTS (one primary-key probe per application) rather than `IN (all
@@ -124,7 +124,11 @@ pub(super) fn visible(scope: Option<i64>) -> applications::BoxedQuery<'static, d
     q
 }
 
-fn find_application(conn: &mut DbConnection, id: i64, scope: Option<i64>) -> AppResult<ApplicationRow> {
+pub(crate) fn find_application(
+    conn: &mut DbConnection,
+    id: i64,
+    scope: Option<i64>,
+) -> AppResult<ApplicationRow> {
     Ok(visible(scope).filter(applications::id.eq(id)).select(ApplicationRow::as_select()).first(conn)?)
 }
 
@@ -133,44 +137,85 @@ fn find_application(conn: &mut DbConnection, id: i64, scope: Option<i64>) -> App
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// The applicant.
-    pub business_id: i64,
+    #[serde(default)]
+    #[schema(value_type = i64, required = true)]
+    pub business_id: Field<i64>,
     /// The programme (open).
-    pub programme_id: i64,
+    #[serde(default)]
+    #[schema(value_type = i64, required = true)]
+    pub programme_id: Field<i64>,
     /// Amount asked for, rupiah (> 0).
-    pub amount_requested_idr: i64,
+    #[serde(default)]
+    #[schema(value_type = i64, required = true)]
+    pub amount_requested_idr: Field<i64>,
     /// What the money is for.
     #[serde(default)]
-    pub purpose: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub purpose: Field<String>,
 }
 
-fn create_application(conn: &mut DbConnection, user: i64, new: &NewApplication) -> AppResult<Application> {
+/// A new application's checked values, as written.
+#[derive(Debug, Clone)]
+pub(crate) struct ApplicationRecord {
+    business_id: i64,
+    programme_id: i64,
+    bank_partner_id: i64,
+    amount_requested_idr: i64,
+    purpose: Option<String>,
+}
+
+/// Checks every field of `new`, the ones that need the database included, into one 422.
+pub(crate) fn check_application(
+    conn: &mut DbConnection,
+    new: NewApplication,
+) -> AppResult<ApplicationRecord> {
     let mut check = Check::default();
-    if !diesel::select(diesel::dsl::exists(businesses::table.find(new.business_id)))
-        .get_result::<bool>(conn)?
+    let business = check.required("business_id", new.business_id);
+    if let Some(b) = business
+        && !diesel::select(diesel::dsl::exists(businesses::table.find(b))).get_result::<bool>(conn)?
     {
         check.fail("business_id", "not_found", "no business has this id");
     }
-    let programme = find_programme(conn, new.programme_id).optional()?;
-    match &programme {
-        None => check.fail("programme_id", "not_found", "no programme has this id"),
-        Some(p) if !p.open => check.fail("programme_id", "closed", "the programme is closed"),
-        Some(_) => {}
+    let programme_id = check.required("programme_id", new.programme_id);
+    let programme = programme_id.map(|p| find_programme(conn, p).optional()).transpose()?.flatten();
+    match (programme_id, &programme) {
+        (Some(_), None) => check.fail("programme_id", "not_found", "no programme has this id"),
+        (_, Some(p)) if !p.open => check.fail("programme_id", "closed", "the programme is closed"),
+        _ => {}
     }
-    if new.amount_requested_idr <= 0 {
+    let amount = check.required("amount_requested_idr", new.amount_requested_idr);
+    if amount.is_some_and(|a| a <= 0) {
         check.fail("amount_requested_idr", "out_of_range", "must be more than 0");
     }
-    if new.purpose.as_ref().is_some_and(|p| p.chars().count() > 1000) {
+    let purpose = check.optional("purpose", new.purpose);
+    if purpose.as_ref().is_some_and(|p| p.chars().count() > 1000) {
         check.fail("purpose", "too_long", "must be at most 1000 characters");
     }
-    let programme = check.finish(|| programme)?;
+    check.finish(|| {
+        Some(ApplicationRecord {
+            business_id: business?,
+            programme_id: programme_id?,
+            bank_partner_id: programme?.bank_partner_id,
+            amount_requested_idr: amount?,
+            purpose,
+        })
+    })
+}
+
+/// Writes a new application, submitted, and its audit entry.
+pub(crate) fn insert_application(
+    conn: &mut DbConnection,
+    user: i64,
+    record: &ApplicationRecord,
+) -> AppResult<ApplicationRow> {
     let now = db::now();
     let id: i64 = diesel::insert_into(applications::table)
         .values((
-            applications::business_id.eq(new.business_id),
-            applications::programme_id.eq(new.programme_id),
-            applications::bank_partner_id.eq(programme.bank_partner_id),
-            applications::amount_requested_idr.eq(new.amount_requested_idr),
-            applications::purpose.eq(&new.purpose),
+            applications::business_id.eq(record.business_id),
+            applications::programme_id.eq(record.programme_id),
+            applications::bank_partner_id.eq(record.bank_partner_id),
+            applications::amount_requested_idr.eq(record.amount_requested_idr),
+            applications::purpose.eq(&record.purpose),
             applications::status.eq(ApplicationStatus::Submitted.as_str()),
             applications::created_at.eq(now),
             applications::updated_at.eq(now),
@@ -179,7 +224,7 @@ fn create_application(conn: &mut DbConnection, user: i64, new: &NewApplication) 
         .get_result(conn)?;
     let row = find_application(conn, id, None)?;
     audit::record(conn, user, Action::Create, "application", id, &audit::snapshot(&row, &[]))?;
-    Ok(with_verdicts(conn, vec![row])?.remove(0))
+    Ok(row)
 }
 
 /// File an application for a business (office staff). `Idempotency-Key` makes a retry return
@@ -193,7 +238,7 @@ fn create_application(conn: &mut DbConnection, user: i64, new: &NewApplication) 
         headers(("Location" = String, description = "Its URL"), ("ETag" = String, description = "The version")))),
 )]
 #[post("/applications")]
-pub async fn create_application_handler(
+pub async fn create_application(
     state: web::Data<AppState>,
     caller: Caller,
     key: IdempotencyKey,
@@ -203,7 +248,9 @@ pub async fn create_application_handler(
     let new: NewApplication = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
     create::once(&state.pool, user, "POST /applications", key, body.0, move |conn| {
-        let application = create_application(conn, user, &new)?;
+        let record = check_application(conn, new)?;
+        let row = insert_application(conn, user, &record)?;
+        let application = with_verdict(conn, row)?;
         Ok(Created {
             location: format!("/api/v1/applications/{}", application.id),
             version: application.version,
@@ -394,155 +441,8 @@ pub async fn get_application(
     let id = id.into_inner();
     let application = db::run(&state.pool, move |conn| {
         let row = find_application(conn, id, scope)?;
-        Ok(with_verdicts(conn, vec![row])?.remove(0))
+        with_verdict(conn, row)
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header(etag(application.version)).json(application))
-}
-
-/// A change to an application: the bank's decision, or the applicant's withdrawal.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplicationPatch {
-    /// New status. Banks move their applications to `in_review`, `approved`, `rejected` and
-    /// `disbursed`; office staff withdraw (`withdrawn`). An illegal transition is 409.
-    #[serde(default)]
-    pub status: Option<ApplicationStatus>,
-    /// Amount approved (with `approved`): more than 0, at most the programme's maximum.
-    #[serde(default)]
-    pub amount_approved_idr: Option<i64>,
-    /// The bank's own reference.
-    #[serde(default, deserialize_with = "crate::http::input::present")]
-    #[schema(value_type = Option<String>)]
-    pub bank_reference: Option<Option<String>>,
-    /// When the financing ends.
-    #[serde(default, deserialize_with = "crate::http::input::present")]
-    #[schema(value_type = Option<NaiveDate>)]
-    pub financing_ends_on: Option<Option<NaiveDate>>,
-    /// What the money is for (office staff, while submitted).
-    #[serde(default)]
-    pub purpose: Option<String>,
-}
-
-fn change_application(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    scope: Option<i64>,
-    id: i64,
-    if_match: &IfMatch,
-    patch: ApplicationPatch,
-) -> AppResult<Application> {
-    let current = find_application(conn, id, scope)?;
-    if_match.check(current.version)?;
-    let bank_side = caller.role == Role::Bank;
-    let office_side = matches!(caller.role, Role::Officer);
-    if bank_side && patch.purpose.is_some() {
-        return Err(AppError::invalid(
-            "purpose",
-            "forbidden",
-            "the applicant's purpose is not the bank's to change",
-        ));
-    }
-    if office_side
-        && (patch.amount_approved_idr.is_some()
-            || patch.bank_reference.is_some()
-            || patch.financing_ends_on.is_some())
-    {
-        return Err(AppError::Forbidden);
-    }
-    let mut status = current.status();
-    let mut decided_at = current.decided_at;
-    if let Some(to) = patch.status {
-        if (bank_side && !to.is_bank_decision()) || (office_side && to != ApplicationStatus::Withdrawn) {
-            return Err(AppError::Forbidden);
-        }
-        if !status.can_become(to) {
-            return Err(AppError::Conflict(format!(
-                "an application cannot go from {} to {}",
-                status.as_str(),
-                to.as_str()
-            )));
-        }
-        if matches!(to, ApplicationStatus::Approved | ApplicationStatus::Rejected) {
-            decided_at = Some(db::now());
-        }
-        status = to;
-    }
-    let programme = find_programme(conn, current.programme_id)?;
-    let approved = patch.amount_approved_idr.or(current.amount_approved_idr);
-    if let Some(amount) = patch.amount_approved_idr
-        && !(1..=programme.max_amount_idr).contains(&amount)
-    {
-        return Err(AppError::invalid(
-            "amount_approved_idr",
-            "out_of_range",
-            format!("must be between 1 and the programme's maximum of {}", programme.max_amount_idr),
-        ));
-    }
-    if status == ApplicationStatus::Approved && approved.is_none() {
-        return Err(AppError::invalid("amount_approved_idr", "required", "is required to approve"));
-    }
-    let purpose = match patch.purpose {
-        Some(p) if current.status() != ApplicationStatus::Submitted => {
-            let _ = p;
-            return Err(AppError::Conflict(
-                "the purpose can change only while the application is submitted".into(),
-            ));
-        }
-        Some(p) if p.chars().count() > 1000 => {
-            return Err(AppError::invalid("purpose", "too_long", "must be at most 1000 characters"));
-        }
-        Some(p) => Some(p),
-        None => current.purpose.clone(),
-    };
-    let reference = patch.bank_reference.unwrap_or(current.bank_reference.clone());
-    if reference.as_ref().is_some_and(|r| r.chars().count() > 100) {
-        return Err(AppError::invalid("bank_reference", "too_long", "must be at most 100 characters"));
-    }
-    diesel::update(applications::table.find(id).filter(applications::version.eq(current.version)))
-        .set((
-            applications::status.eq(status.as_str()),
-            applications::amount_approved_idr.eq(approved),
-            applications::bank_reference.eq(reference),
-            applications::financing_ends_on.eq(patch.financing_ends_on.unwrap_or(current.financing_ends_on)),
-            applications::purpose.eq(purpose),
-            applications::decided_at.eq(decided_at),
-            applications::updated_at.eq(db::now()),
-            applications::version.eq(current.version + 1),
-        ))
-        .execute(conn)?;
-    let after = find_application(conn, id, scope)?;
-    audit::record(conn, caller.id, Action::Update, "application", id, &audit::diff(&current, &after, &[]))?;
-    Ok(with_verdicts(conn, vec![after])?.remove(0))
-}
-
-/// Move an application (JSON merge patch; honours `If-Match`): banks review, approve, reject
-/// and disburse their own applications; office staff withdraw. Illegal transitions are 409 and
-/// change nothing.
-#[utoipa::path(
-    tag = "banks",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The application's id"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    request_body(content = ApplicationPatch, content_type = "application/merge-patch+json"),
-    responses(
-        (status = 200, description = "The changed application", body = Application, headers(("ETag" = String, description = "The new version"))),
-        (status = 409, description = "The transition is not allowed", body = crate::error::Problem, content_type = "application/problem+json"),
-    ),
-)]
-#[patch("/applications/{id}")]
-pub async fn update_application(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-    body: Json<ApplicationPatch>,
-) -> AppResult<HttpResponse> {
-    caller.require(&[Role::Admin, Role::Officer, Role::Bank])?;
-    let scope = scope(&caller)?;
-    let id = id.into_inner();
-    let application = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| change_application(conn, &caller, scope, id, &if_match, body.0))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().insert_header(etag(application.version)).json(application))
+    Ok(ok(application.version, application))
 }

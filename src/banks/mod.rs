@@ -8,9 +8,9 @@ pub mod applications;
 pub mod partners;
 pub mod programmes;
 pub mod pull;
+pub mod transitions;
 mod verdicts;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Caller;
@@ -29,9 +29,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(programmes::get_programme)
         .service(programmes::update_programme)
         .service(applications::list_applications)
-        .service(applications::create_application_handler)
+        .service(applications::create_application)
         .service(applications::get_application)
-        .service(applications::update_application)
+        .service(transitions::update_application)
         .service(applications::list_business_applications);
 }
 
@@ -43,8 +43,4 @@ fn scope(caller: &Caller) -> AppResult<Option<i64>> {
         Role::Bank => caller.bank_partner_id.map(Some).ok_or(AppError::NotFound),
         _ => Ok(None),
     }
-}
-
-fn utc(t: NaiveDateTime) -> DateTime<Utc> {
-    t.and_utc()
 }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::applications::{ApplicationRow, ApplicationSort, visible};
+use super::scope;
 use super::verdicts::verdicts;
-use super::{scope, utc};
 use crate::auth::{Caller, within};
 use crate::db::schema::{applications, bank_partners, businesses, financing_programmes};
 use crate::db::{self, DbConnection};
@@ -191,7 +191,7 @@ fn pull_page(
                 capital_idr: b.capital_idr,
                 employees: b.employees,
                 scale: b.scale.as_deref().and_then(Scale::parse),
-                updated_at: utc(a.updated_at),
+                updated_at: a.updated_at.and_utc(),
             });
         }
         match next {

@@ -27,7 +27,7 @@ struct ApplicantRow {
 }
 
 /// The verdicts for `apps`, loading what they need in a few batched queries.
-pub(super) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppResult<Vec<Eligibility>> {
+pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppResult<Vec<Eligibility>> {
     let business_ids: Vec<i64> =
         apps.iter().map(|a| a.business_id).collect::<HashSet<_>>().into_iter().collect();
     let programme_ids: Vec<i64> =
@@ -106,10 +106,16 @@ pub(super) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
         .collect()
 }
 
-pub(super) fn with_verdicts(
+/// `rows` as the API answers them, each with its verdict.
+pub(crate) fn with_verdicts(
     conn: &mut DbConnection,
     rows: Vec<ApplicationRow>,
 ) -> AppResult<Vec<Application>> {
     let verdicts = verdicts(conn, &rows)?;
     Ok(rows.into_iter().zip(verdicts).map(|(a, e)| application_of(a, e)).collect())
+}
+
+/// `row` as the API answers it, with its verdict.
+pub(crate) fn with_verdict(conn: &mut DbConnection, row: ApplicationRow) -> AppResult<Application> {
+    with_verdicts(conn, vec![row])?.pop().ok_or_else(|| AppError::internal("an application lost its verdict"))
 }
