@@ -1,0 +1,121 @@
+//! Eligibility verdicts: a programme's rules checked against each applicant as it is now,
+//! loaded for a whole page of applications in a few batched queries.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::applications::{Application, ApplicationRow, application_of};
+use super::programmes::ProgrammeRow;
+use crate::db::schema::{applications, businesses, financing_programmes, registrations};
+use crate::db::{self, DbConnection};
+use crate::domain::classification::Scale;
+use crate::domain::financing::{self, Applicant, Eligibility, OtherFinancing, Rules};
+use crate::error::{AppError, AppResult};
+
+/// What eligibility needs of a business, from its row.
+#[derive(Debug, Clone, Queryable)]
+struct ApplicantRow {
+    id: i64,
+    status: String,
+    consented: Option<NaiveDateTime>,
+    established_on: Option<NaiveDate>,
+    scale: Option<String>,
+    nib: Option<String>,
+    npwp: Option<String>,
+}
+
+/// The verdicts for `apps`, loading what they need in a few batched queries.
+pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppResult<Vec<Eligibility>> {
+    let business_ids: Vec<i64> =
+        apps.iter().map(|a| a.business_id).collect::<HashSet<_>>().into_iter().collect();
+    let programme_ids: Vec<i64> =
+        apps.iter().map(|a| a.programme_id).collect::<HashSet<_>>().into_iter().collect();
+    let mut applicants: HashMap<i64, ApplicantRow> = HashMap::new();
+    // Per business: its approved or disbursed applications, by application id.
+    let mut others: HashMap<i64, Vec<(i64, OtherFinancing)>> = HashMap::new();
+    let mut trained: HashSet<i64> = HashSet::new();
+    for chunk in business_ids.chunks(500) {
+        let rows: Vec<ApplicantRow> = businesses::table
+            .filter(businesses::id.eq_any(chunk))
+            .select((
+                businesses::id,
+                businesses::status,
+                businesses::consented_to_bank_sharing_at,
+                businesses::established_on,
+                businesses::scale,
+                businesses::nib,
+                businesses::npwp,
+            ))
+            .load(conn)?;
+        applicants.extend(rows.into_iter().map(|r| (r.id, r)));
+        let financing: Vec<(i64, i64, i64, Option<NaiveDate>)> = applications::table
+            .filter(applications::business_id.eq_any(chunk))
+            .filter(applications::status.eq_any(["approved", "disbursed"]))
+            .select((
+                applications::business_id,
+                applications::id,
+                applications::bank_partner_id,
+                applications::financing_ends_on,
+            ))
+            .load(conn)?;
+        for (business, id, bank, ends) in financing {
+            let other = OtherFinancing { bank_partner_id: bank, active_status: true, ends_on: ends };
+            others.entry(business).or_default().push((id, other));
+        }
+        trained.extend(
+            registrations::table
+                .filter(registrations::business_id.eq_any(chunk))
+                .filter(registrations::status.eq("attended"))
+                .select(registrations::business_id)
+                .load::<i64>(conn)?,
+        );
+    }
+    let programmes: HashMap<i64, Rules> = financing_programmes::table
+        .filter(financing_programmes::id.eq_any(&programme_ids))
+        .select(ProgrammeRow::as_select())
+        .load::<ProgrammeRow>(conn)?
+        .into_iter()
+        .map(|p| (p.id, p.rules()))
+        .collect();
+    let today = db::now().date();
+    apps.iter()
+        .map(|a| {
+            let b = applicants.get(&a.business_id).ok_or_else(|| AppError::internal("applicant missing"))?;
+            let rules =
+                programmes.get(&a.programme_id).ok_or_else(|| AppError::internal("programme missing"))?;
+            let applicant = Applicant {
+                active: b.status == "active",
+                consented: b.consented.is_some(),
+                established_on: b.established_on,
+                scale: b.scale.as_deref().and_then(Scale::parse),
+                has_nib: b.nib.is_some(),
+                has_npwp: b.npwp.is_some(),
+                attended_training: trained.contains(&a.business_id),
+            };
+            let other: Vec<OtherFinancing> = others
+                .get(&a.business_id)
+                .into_iter()
+                .flatten()
+                .filter(|(id, _)| *id != a.id)
+                .map(|(_, other)| other.clone())
+                .collect();
+            Ok(financing::eligibility(&applicant, rules, a.amount_requested_idr, &other, today))
+        })
+        .collect()
+}
+
+/// `rows` as the API answers them, each with its verdict.
+pub(crate) fn with_verdicts(
+    conn: &mut DbConnection,
+    rows: Vec<ApplicationRow>,
+) -> AppResult<Vec<Application>> {
+    let verdicts = verdicts(conn, &rows)?;
+    Ok(rows.into_iter().zip(verdicts).map(|(a, e)| application_of(a, e)).collect())
+}
+
+/// `row` as the API answers it, with its verdict.
+pub(crate) fn with_verdict(conn: &mut DbConnection, row: ApplicationRow) -> AppResult<Application> {
+    with_verdicts(conn, vec![row])?.pop().ok_or_else(|| AppError::internal("an application lost its verdict"))
+}
