@@ -21,7 +21,7 @@ use crate::error::AppResult;
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
-use crate::http::patch::merged;
+use crate::http::patch::{merged, refuse_changes};
 use crate::state::AppState;
 
 /// A financing programme as a client sends it.
@@ -418,7 +418,10 @@ pub async fn update_programme(
         db::write(conn, |conn| {
             let current = find_programme(conn, id)?;
             if_match.check(current.version)?;
-            let input = merged(&Programme::from(current.clone()), &body.0, &[])?;
+            // Applications keep the bank of their programme: a programme cannot change banks.
+            let view = Programme::from(current.clone());
+            refuse_changes(&view, &body.0, &["bank_partner_id"])?;
+            let input = merged(&view, &body.0, &[])?;
             let record = check_programme(conn, input)?;
             change_programme(conn, user, &current, &record)
         })

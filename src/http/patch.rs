@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldError};
 
 /// Fields a client never sends: the server sets them.
 const SERVER_FIELDS: [&str; 4] = ["id", "created_at", "updated_at", "version"];
@@ -66,6 +66,19 @@ pub fn merged<I: DeserializeOwned>(
     }
     merge_patch(&mut doc, patch);
     crate::http::parse_json(doc.to_string().as_bytes())
+}
+
+/// 422 naming each of `fields` that `patch` would change: fields a record keeps for life (the
+/// bank a programme belongs to, the partner an outlet belongs to). Sending the current value
+/// is allowed, so a client may send back what it read.
+pub fn refuse_changes(current: &impl Serialize, patch: &Value, fields: &[&str]) -> AppResult<()> {
+    let current = serde_json::to_value(current).map_err(AppError::internal)?;
+    let errors: Vec<FieldError> = fields
+        .iter()
+        .filter(|f| patch.get(**f).is_some_and(|v| Some(v) != current.get(**f)))
+        .map(|f| FieldError::new(*f, "read_only", "cannot be changed"))
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
 }
 
 /// The outcome of a write conditioned on a version: 412 when it changed no row, because another
@@ -134,6 +147,20 @@ mod tests {
         let err = merged::<Input>(&current, &json!({"code": "BNI"}), &[]).unwrap_err();
         assert!(matches!(err, AppError::Validation(ref e) if e[0].field == "code"), "{err:?}");
         assert!(matches!(merged::<Input>(&current, &json!([1]), &["code"]), Err(AppError::Validation(_))));
+    }
+
+    #[test]
+    fn fixed_fields_may_be_resent_but_not_changed() {
+        let current = json!({"bank_partner_id": 1, "name": "a"});
+        assert!(
+            refuse_changes(&current, &json!({"bank_partner_id": 1, "name": "b"}), &["bank_partner_id"])
+                .is_ok()
+        );
+        let err = refuse_changes(&current, &json!({"bank_partner_id": 2}), &["bank_partner_id"]).unwrap_err();
+        assert!(matches!(err, AppError::Validation(ref e) if e[0].code == "read_only"), "{err:?}");
+        let err =
+            refuse_changes(&current, &json!({"bank_partner_id": null}), &["bank_partner_id"]).unwrap_err();
+        assert!(matches!(err, AppError::Validation(_)));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
 use crate::http::list::{self, PageParams, Sort, SortField, page_of};
-use crate::http::patch::{merged, require_object};
+use crate::http::patch::{merged, refuse_changes, require_object};
 use crate::state::AppState;
 
 /// Whether an outlet trades.
@@ -458,7 +458,10 @@ pub async fn update_outlet(
             let current = find_outlet(conn, id)?;
             within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
-            let record = check_outlet(conn, merged(&current.record(), &body.0, &[])?, scope)?;
+            // An outlet stays with its partner: its placements passed that partner's curation.
+            let before = current.record();
+            refuse_changes(&before, &body.0, &["retail_partner_id"])?;
+            let record = check_outlet(conn, merged(&before, &body.0, &[])?, scope)?;
             change_outlet(conn, user, &current, &record)
         })
     })

@@ -404,3 +404,26 @@ async fn programmes_are_kept_by_office_staff() {
     let viewer = app.token_for(Role::Viewer).await;
     app.post("/api/v1/programmes").token(&viewer).json(&json!({})).send().await.assert_problem(403);
 }
+
+#[actix_rt::test]
+async fn a_programme_stays_with_its_bank() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let path = format!("/api/v1/programmes/{BRI_KUR_MIKRO}");
+    let problem = app
+        .patch(&path)
+        .token(&officer)
+        .json(&json!({"bank_partner_id": BNI}))
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(problem["errors"][0]["field"], "bank_partner_id");
+    assert_eq!(problem["errors"][0]["code"], "read_only");
+    let programme = app.get(&path).token(&officer).send().await.json();
+    assert_eq!((programme["bank_partner_id"].as_i64(), programme["version"].as_i64()), (Some(BRI), Some(1)));
+    // Sending back what was read is fine.
+    let reply =
+        app.patch(&path).token(&officer).json(&json!({"bank_partner_id": BRI, "open": false})).send().await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["open"], false);
+}

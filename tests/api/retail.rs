@@ -432,3 +432,21 @@ async fn the_articles_16_products_from_13_ikm_in_51_outlets() {
         app.get("/api/v1/outlets?retail_partner_id=1&count=true").token(&officer).send().await.json();
     assert_eq!(outlets_listed["total"], Value::from(51));
 }
+
+#[actix_rt::test]
+async fn an_outlet_stays_with_its_partner() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let (alfamart, _) = second_partner(&app).await;
+    let id = outlet(&app, &admin, Some(INDOMARET), "TLMG", "35.24.01").await;
+    let path = format!("/api/v1/outlets/{id}");
+    let problem = app
+        .patch(&path)
+        .token(&admin)
+        .json(&json!({"retail_partner_id": alfamart}))
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(problem["errors"][0]["code"], "read_only");
+    assert_eq!(app.get(&path).token(&admin).send().await.json()["retail_partner_id"], INDOMARET);
+}
