@@ -66,7 +66,7 @@ macro_rules! business_filter {
             $( $(#[$after_meta:meta])* pub $after:ident : $after_ty:ty, )*
         }
     ) => {
-        business_filter!(@struct [$(#[$meta])*] $name
+        $crate::businesses::business_filter!(@struct [$(#[$meta])*] $name
             [$( $(#[$before_meta])* pub $before: $before_ty, )*]
             [$( $(#[$after_meta])* pub $after: $after_ty, )*]);
 
@@ -202,31 +202,29 @@ impl BusinessFilter {
     }
 }
 
-/// The filter values of the query string that names every filter, for the parsing tests of
-/// each query that takes them.
 #[cfg(test)]
-pub(crate) const EVERY_FILTER: &str = "district=35.24.05&scale=mikro&is_ikm=true&status=inactive&kbli=10\
-&q=ikan&established_from=2010-01-02&established_to=2020-12-31&updated_since=2024-05-06T07:08:09Z";
-
-/// Asserts that `filter` holds the values of [`EVERY_FILTER`].
-#[cfg(test)]
-pub(crate) fn assert_every_filter(filter: &BusinessFilter) {
-    use chrono::{DateTime, NaiveDate, Utc};
-    assert_eq!(filter.district.as_deref(), Some("35.24.05"));
-    assert_eq!(filter.scale, Some(ScaleFilter::Mikro));
-    assert_eq!(filter.is_ikm, Some(true));
-    assert_eq!(filter.status, Some(super::BusinessStatus::Inactive));
-    assert_eq!(filter.kbli.as_deref(), Some("10"));
-    assert_eq!(filter.q.as_deref(), Some("ikan"));
-    assert_eq!(filter.established_from, NaiveDate::from_ymd_opt(2010, 1, 2));
-    assert_eq!(filter.established_to, NaiveDate::from_ymd_opt(2020, 12, 31));
-    let since: DateTime<Utc> = "2024-05-06T07:08:09Z".parse().unwrap();
-    assert_eq!(filter.updated_since, Some(since));
-}
-
-#[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The filter values of the query string that names every filter, for the parsing tests of
+    /// each query that takes them.
+    pub(crate) const EVERY_FILTER: &str = "district=35.24.05&scale=mikro&is_ikm=true&status=inactive&kbli=10\
+    &q=ikan&established_from=2010-01-02&established_to=2020-12-31&updated_since=2024-05-06T07:08:09Z";
+
+    /// Asserts that `filter` holds the values of [`EVERY_FILTER`].
+    pub(crate) fn assert_every_filter(filter: &BusinessFilter) {
+        use chrono::{DateTime, NaiveDate, Utc};
+        assert_eq!(filter.district.as_deref(), Some("35.24.05"));
+        assert_eq!(filter.scale, Some(ScaleFilter::Mikro));
+        assert_eq!(filter.is_ikm, Some(true));
+        assert_eq!(filter.status, Some(crate::businesses::BusinessStatus::Inactive));
+        assert_eq!(filter.kbli.as_deref(), Some("10"));
+        assert_eq!(filter.q.as_deref(), Some("ikan"));
+        assert_eq!(filter.established_from, NaiveDate::from_ymd_opt(2010, 1, 2));
+        assert_eq!(filter.established_to, NaiveDate::from_ymd_opt(2020, 12, 31));
+        let since: DateTime<Utc> = "2024-05-06T07:08:09Z".parse().unwrap();
+        assert_eq!(filter.updated_since, Some(since));
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

@@ -32,6 +32,8 @@ use crate::http::list::{self, Page, PageParams, Sort, SortField, page_of};
 use crate::state::AppState;
 
 pub(crate) use filter::business_filter;
+#[cfg(test)]
+pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
 pub use filter::{BusinessFilter, ScaleFilter, like_pattern, lower};
 pub use input::BusinessInput;
 pub use model::{Business, BusinessRow, BusinessStatus, PII, find};
@@ -303,9 +305,9 @@ mod tests {
 
     #[test]
     fn the_list_query_takes_every_filter_and_refuses_unknown_parameters() {
-        let raw = format!("{}&sort=-name&limit=20&cursor=abc&count=true", filter::EVERY_FILTER);
+        let raw = format!("{}&sort=-name&limit=20&cursor=abc&count=true", EVERY_FILTER);
         let query = web::Query::<BusinessQuery>::from_query(&raw).unwrap().into_inner();
-        filter::assert_every_filter(&query.filter());
+        assert_every_filter(&query.filter());
         assert_eq!(query.sort.as_deref(), Some("-name"));
         assert_eq!(query.limit, Some(20));
         assert_eq!(query.cursor.as_deref(), Some("abc"));
