@@ -230,30 +230,31 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
 
 /// Reads `body` as a [`BusinessInput`]. A member that is not a field is recorded in `check` as
 /// an unknown field and dropped from `body`, so that the other fields are still checked (and
-/// looked up) and join the same 422; a body that is not an object is recorded and gives `None`.
+/// looked up) and join the same 422. A body that is not an object is recorded and gives `None`
+/// (serde would read an array as the fields in order).
 pub fn read_input(body: &mut Value, check: &mut Check) -> AppResult<Option<BusinessInput>> {
+    let Value::Object(map) = body else {
+        check.fail("body", "invalid_type", "must be a JSON object");
+        return Ok(None);
+    };
     loop {
         // serde names the first unknown field only: drop it and read again.
-        let errors = match crate::http::parse_json::<BusinessInput>(body.to_string().as_bytes()) {
+        let text = serde_json::to_string(map).map_err(AppError::internal)?;
+        let errors = match crate::http::parse_json::<BusinessInput>(text.as_bytes()) {
             Ok(input) => return Ok(Some(input)),
             Err(AppError::Validation(errors)) => errors,
             Err(other) => return Err(other),
         };
-        let Value::Object(map) = body else {
-            for e in errors {
-                check.fail(&e.field, &e.code, e.message);
-            }
-            return Ok(None);
-        };
-        if !errors.iter().all(|e| e.code == "unknown_field" && map.contains_key(&e.field)) {
-            for e in errors {
-                check.fail(&e.field, &e.code, e.message);
-            }
-            return Ok(None);
-        }
+        let unknown = !errors.is_empty()
+            && errors.iter().all(|e| e.code == "unknown_field" && map.contains_key(&e.field));
         for e in errors {
-            map.remove(&e.field);
+            if unknown {
+                map.remove(&e.field);
+            }
             check.fail(&e.field, &e.code, e.message);
+        }
+        if !unknown {
+            return Ok(None);
         }
     }
 }
