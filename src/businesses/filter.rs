@@ -1,0 +1,250 @@
+//! The business filters: the nine query parameters that select businesses, shared by the list,
+//! its exports and the business statistics. Their names, types and documentation are written
+//! once, in [`business_filter!`]; each query string that takes them is declared through it.
+
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::db::Db;
+use crate::db::schema::businesses;
+use crate::domain::codes::DistrictCode;
+use crate::error::{AppError, AppResult};
+use crate::http::list::Condition;
+
+/// Declares a struct holding the business filters, which are written only here.
+///
+/// ```text
+/// business_filter! {
+///     #[derive(Debug, Deserialize, IntoParams)]
+///     pub struct SomeQuery {
+///         /// A parameter before the filters.
+///         pub group_by: String,
+///         ..BusinessFilter,
+///         /// A parameter after them.
+///         pub sort: Option<String>,
+///     }
+/// }
+/// ```
+/// expands to the struct with the nine filter fields, documentation included, in place of
+/// `..BusinessFilter` (so the OpenAPI parameters keep that order), and `SomeQuery::filter()`.
+///
+/// Why not `#[serde(flatten)]` of a [`BusinessFilter`]: serde does not support `flatten` with
+/// `deny_unknown_fields` (an unknown parameter must stay a 400), and a flattened struct is
+/// buffered as strings by `serde_urlencoded`, so `is_ikm=true` would no longer parse as a bool.
+macro_rules! business_filter {
+    (@struct [$($meta:tt)*] $name:ident [$($before:tt)*] [$($after:tt)*]) => {
+        $($meta)*
+        pub struct $name {
+            $($before)*
+            /// District code (`35.24.05`).
+            pub district: Option<String>,
+            /// PP 7/2021 scale, or `unknown`.
+            pub scale: Option<crate::businesses::ScaleFilter>,
+            /// Manufacturing businesses only (`true`) or none of them (`false`).
+            pub is_ikm: Option<bool>,
+            /// Trading status.
+            pub status: Option<crate::businesses::BusinessStatus>,
+            /// A 5-digit KBLI code, or a 2-digit division (`10` for food manufacturing).
+            pub kbli: Option<String>,
+            /// Case-insensitive part of the name.
+            pub q: Option<String>,
+            /// Started on or after this date.
+            pub established_from: Option<chrono::NaiveDate>,
+            /// Started on or before this date.
+            pub established_to: Option<chrono::NaiveDate>,
+            /// Changed at or after this time.
+            pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
+            $($after)*
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$before_meta:meta])* pub $before:ident : $before_ty:ty, )*
+            ..BusinessFilter,
+            $( $(#[$after_meta:meta])* pub $after:ident : $after_ty:ty, )*
+        }
+    ) => {
+        $crate::businesses::business_filter!(@struct [$(#[$meta])*] $name
+            [$( $(#[$before_meta])* pub $before: $before_ty, )*]
+            [$( $(#[$after_meta])* pub $after: $after_ty, )*]);
+
+        impl $name {
+            /// The business filters of this query.
+            pub fn filter(&self) -> crate::businesses::BusinessFilter {
+                crate::businesses::BusinessFilter {
+                    district: self.district.clone(),
+                    scale: self.scale,
+                    is_ikm: self.is_ikm,
+                    status: self.status,
+                    kbli: self.kbli.clone(),
+                    q: self.q.clone(),
+                    established_from: self.established_from,
+                    established_to: self.established_to,
+                    updated_since: self.updated_since,
+                }
+            }
+        }
+    };
+}
+pub(crate) use business_filter;
+
+business_filter!(@struct [
+    /// Filters of the business list, the exports and the business statistics.
+    #[derive(Debug, Clone, Default)]
+] BusinessFilter [] []);
+
+/// A `scale` filter value: a scale, or `unknown` for businesses without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleFilter {
+    /// Mikro.
+    Mikro,
+    /// Kecil.
+    Kecil,
+    /// Menengah.
+    Menengah,
+    /// Besar.
+    Besar,
+    /// Neither revenue nor capital known.
+    Unknown,
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as the escape character.
+pub fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl BusinessFilter {
+    /// Checks values that the query's types alone cannot.
+    pub fn validate(&self) -> AppResult<()> {
+        if let Some(kbli) = &self.kbli
+            && !(matches!(kbli.len(), 2 | 5) && kbli.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(AppError::BadRequest("kbli must be a 5-digit code or a 2-digit division".into()));
+        }
+        if let Some(district) = &self.district {
+            DistrictCode::parse(district)
+                .map_err(|e| AppError::BadRequest(format!("district {}", e.message)))?;
+        }
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(AppError::BadRequest("q must be at most 200 characters".into()));
+        }
+        Ok(())
+    }
+
+    /// The filtered query.
+    pub fn query(&self) -> businesses::BoxedQuery<'static, Db> {
+        businesses::table.filter(self.condition()).into_boxed()
+    }
+
+    /// The filters as one condition (for queries that group rather than page).
+    pub fn condition(&self) -> Condition<businesses::table> {
+        use businesses::dsl as b;
+        let mut all: Vec<Condition<businesses::table>> = Vec::new();
+        if let Some(district) = &self.district {
+            all.push(Box::new(b::district_code.eq(district.clone())));
+        }
+        match self.scale {
+            None => {}
+            Some(ScaleFilter::Unknown) => all.push(Box::new(b::scale.is_null())),
+            Some(s) => {
+                let name = match s {
+                    ScaleFilter::Mikro => "mikro",
+                    ScaleFilter::Kecil => "kecil",
+                    ScaleFilter::Menengah => "menengah",
+                    _ => "besar",
+                };
+                all.push(Box::new(b::scale.assume_not_null().eq(name)));
+            }
+        }
+        if let Some(ikm) = self.is_ikm {
+            all.push(Box::new(b::is_ikm.eq(ikm)));
+        }
+        if let Some(status) = self.status {
+            all.push(Box::new(b::status.eq(status.as_str())));
+        }
+        if let Some(kbli) = &self.kbli {
+            all.push(match kbli.len() {
+                2 => Box::new(b::kbli_division.eq(kbli.parse::<i32>().unwrap_or(-1))),
+                _ => Box::new(b::kbli.eq(kbli.clone())),
+            });
+        }
+        if let Some(text) = self.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            all.push(Box::new(lower(b::name).like(like_pattern(text)).escape('\\')));
+        }
+        if let Some(from) = self.established_from {
+            all.push(Box::new(b::established_on.assume_not_null().ge(from)));
+        }
+        if let Some(to) = self.established_to {
+            all.push(Box::new(b::established_on.assume_not_null().le(to)));
+        }
+        if let Some(since) = self.updated_since {
+            all.push(Box::new(b::updated_at.ge(since.naive_utc())));
+        }
+        all.into_iter()
+            .reduce(|a, b| Box::new(a.and(b)))
+            .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1")))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The filter values of the query string that names every filter, for the parsing tests of
+    /// each query that takes them.
+    pub(crate) const EVERY_FILTER: &str = "district=35.24.05&scale=mikro&is_ikm=true&status=inactive&kbli=10\
+    &q=ikan&established_from=2010-01-02&established_to=2020-12-31&updated_since=2024-05-06T07:08:09Z";
+
+    /// Asserts that `filter` holds the values of [`EVERY_FILTER`].
+    pub(crate) fn assert_every_filter(filter: &BusinessFilter) {
+        use chrono::{DateTime, NaiveDate, Utc};
+        assert_eq!(filter.district.as_deref(), Some("35.24.05"));
+        assert_eq!(filter.scale, Some(ScaleFilter::Mikro));
+        assert_eq!(filter.is_ikm, Some(true));
+        assert_eq!(filter.status, Some(crate::businesses::BusinessStatus::Inactive));
+        assert_eq!(filter.kbli.as_deref(), Some("10"));
+        assert_eq!(filter.q.as_deref(), Some("ikan"));
+        assert_eq!(filter.established_from, NaiveDate::from_ymd_opt(2010, 1, 2));
+        assert_eq!(filter.established_to, NaiveDate::from_ymd_opt(2020, 12, 31));
+        let since: DateTime<Utc> = "2024-05-06T07:08:09Z".parse().unwrap();
+        assert_eq!(filter.updated_since, Some(since));
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_A\\"), "%50\\%\\_a\\\\%");
+    }
+
+    #[test]
+    fn filter_values_are_checked() {
+        let ok = BusinessFilter {
+            kbli: Some("10750".into()),
+            district: Some("35.24.05".into()),
+            ..Default::default()
+        };
+        assert!(ok.validate().is_ok());
+        for bad in [
+            BusinessFilter { kbli: Some("107".into()), ..Default::default() },
+            BusinessFilter { district: Some("35-24".into()), ..Default::default() },
+            BusinessFilter { q: Some("x".repeat(201)), ..Default::default() },
+        ] {
+            assert!(matches!(bad.validate(), Err(AppError::BadRequest(_))), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! What a client sends for a business and how it is checked: every field at once, the
+//! classification derived, and the values that the database checks need kept even when another
+//! field is bad, so that a create, an update or an import row answers one 422 naming them all.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::db::schema::businesses;
+use crate::domain::Invalid;
+use crate::domain::classification;
+use crate::domain::codes::{DistrictCode, Email, Kbli, Nib, Nik, Npwp, Phone};
+use crate::error::{AppError, AppResult};
+use crate::http::input::{Check, Field};
+
+use super::BusinessStatus;
+
+/// A business as a client sends it (create, import, and the fields a merge patch may change).
+/// Scale, IKM and industry scale are derived by the server and cannot be sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessInput {
+    /// The business's name, 1–200 characters.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, max_length = 200, example = "Kripik Ikan Bu Sri")]
+    pub name: Field<String>,
+    /// The owner's name as on the KTP.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, max_length = 200, example = "Sri Wahyuni")]
+    pub owner_name: Field<String>,
+    /// The owner's NIK: 16 digits, district code, birth date DDMMYY (day + 40 for women), serial. Personal data.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, example = "3524055203900002")]
+    pub owner_nik: Field<String>,
+    /// Indonesian mobile or landline number; stored as `+62…`. Personal data.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, example = "0812-3456-789")]
+    pub phone: Field<String>,
+    /// E-mail. Personal data.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "srikripik@example.com")]
+    pub email: Field<String>,
+    /// NIB from OSS: 13 digits, unique.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "9120301234567")]
+    pub nib: Field<String>,
+    /// NPWP: 15 digits, or 16 since 2024.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "012345678901000")]
+    pub npwp: Field<String>,
+    /// Main sector as a 5-digit KBLI 2020 code; divisions 10–33 make the business an IKM.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, example = "10750")]
+    pub kbli: Field<String>,
+    /// The district (kecamatan) code, which must exist in `/regions`.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, example = "35.24.14")]
+    pub district_code: Field<String>,
+    /// Village (desa or kelurahan).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 100, example = "Blimbing")]
+    pub village: Field<String>,
+    /// Street address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, max_length = 500, example = "Jl. Raya Paciran No. 12")]
+    pub address: Field<String>,
+    /// Capital excluding land and buildings (modal usaha), whole rupiah, ≥ 0.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 0, example = 150000000)]
+    pub capital_idr: Field<i64>,
+    /// Annual sales (hasil penjualan tahunan), whole rupiah, ≥ 0.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 0, example = 480000000)]
+    pub annual_revenue_idr: Field<i64>,
+    /// Number of workers, 0 to 1,000,000.
+    #[serde(default)]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000, example = 6)]
+    pub employees: Field<i32>,
+    /// The date the business started; not in the future.
+    #[serde(default)]
+    #[schema(value_type = Option<NaiveDate>, example = "2016-03-01")]
+    pub established_on: Field<NaiveDate>,
+    /// Trading status; `active` when not given.
+    #[serde(default)]
+    #[schema(value_type = Option<BusinessStatus>)]
+    pub status: Field<BusinessStatus>,
+    /// When the owner consented to share their data with partner banks (Law 27/2022); `null`
+    /// withdraws consent. Without it no bank sees the business.
+    #[serde(default)]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub consented_to_bank_sharing_at: Field<DateTime<Utc>>,
+}
+
+/// The columns a client's fields and the derived classification fill.
+#[derive(Debug, Clone, Serialize, Insertable, AsChangeset)]
+#[diesel(table_name = businesses, treat_none_as_null = true)]
+pub struct BusinessRecord {
+    name: String,
+    owner_name: String,
+    owner_nik: String,
+    phone: String,
+    email: Option<String>,
+    nib: Option<String>,
+    npwp: Option<String>,
+    kbli: String,
+    #[serde(skip)]
+    kbli_division: i32,
+    district_code: String,
+    village: Option<String>,
+    address: String,
+    capital_idr: Option<i64>,
+    annual_revenue_idr: Option<i64>,
+    employees: Option<i32>,
+    established_on: Option<NaiveDate>,
+    status: String,
+    consented_to_bank_sharing_at: Option<NaiveDateTime>,
+    scale: Option<String>,
+    scale_basis: Option<String>,
+    is_ikm: bool,
+    industry_scale: Option<String>,
+}
+
+/// What checking a business's fields gave: the record to write when every field is good, and
+/// the parsed values that the checks needing the database look up even when another field is
+/// bad (so that their problems join the same 422).
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The record, when every field parsed.
+    pub record: Option<BusinessRecord>,
+    /// The district code, when it parsed: it must exist in `/regions`.
+    pub district_code: Option<String>,
+    /// The NIB, when one was given and it parsed: it must be unique.
+    pub nib: Option<String>,
+}
+
+/// Checks every field of `input`, collecting all problems into `check`, and derives the
+/// classification. The district's existence and the NIB's uniqueness are the caller's checks.
+pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime) -> Checked {
+    let name = check.text("name", input.name, 200);
+    let owner_name = check.text("owner_name", input.owner_name, 200);
+    let nik = check.required("owner_nik", input.owner_nik);
+    let owner_nik = check.parse("owner_nik", nik, |v| Nik::parse(&v));
+    let phone = check.required("phone", input.phone);
+    let phone = check.parse("phone", phone, |v| Phone::parse(&v));
+    let email = check.optional_text("email", input.email, 254);
+    let email = check.parse("email", email, |v| Email::parse(&v));
+    let nib = check.optional_text("nib", input.nib, 20);
+    let nib = check.parse("nib", nib, |v| Nib::parse(&v));
+    let npwp = check.optional_text("npwp", input.npwp, 30);
+    let npwp = check.parse("npwp", npwp, |v| Npwp::parse(&v));
+    let kbli = check.required("kbli", input.kbli);
+    let kbli = check.parse("kbli", kbli, |v| Kbli::parse(&v));
+    let district = check.required("district_code", input.district_code);
+    let district = check.parse("district_code", district, |v| DistrictCode::parse(&v));
+    let village = check.optional_text("village", input.village, 100);
+    let address = check.text("address", input.address, 500);
+    let capital = check.optional("capital_idr", input.capital_idr);
+    let capital = check.in_range("capital_idr", capital, 0..=i64::MAX);
+    let revenue = check.optional("annual_revenue_idr", input.annual_revenue_idr);
+    let revenue = check.in_range("annual_revenue_idr", revenue, 0..=i64::MAX);
+    let employees = check.optional("employees", input.employees);
+    let employees = check.in_range("employees", employees, 0..=1_000_000);
+    let established = check.optional("established_on", input.established_on);
+    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default();
+    let established = check.parse("established_on", established, |d| {
+        if d < earliest || d > now.date() {
+            Err(Invalid::range("must be between 1900-01-01 and today"))
+        } else {
+            Ok(d)
+        }
+    });
+    let status = check.optional("status", input.status).unwrap_or(BusinessStatus::Active);
+    let consent = check.optional("consented_to_bank_sharing_at", input.consented_to_bank_sharing_at);
+    let consent = check.parse("consented_to_bank_sharing_at", consent, |t| {
+        let t = t.naive_utc();
+        // A minute of clock skew between the client and us is tolerated.
+        if t > now + chrono::Duration::minutes(1) {
+            Err(Invalid::range("must not be in the future"))
+        } else {
+            Ok(t)
+        }
+    });
+
+    let district_code = district.as_ref().map(|d| d.as_str().to_owned());
+    let nib = nib.map(|n| n.as_str().to_owned());
+    let record = match (name, owner_name, owner_nik, phone, kbli, district_code.clone(), address) {
+        (
+            Some(name),
+            Some(owner_name),
+            Some(owner_nik),
+            Some(phone),
+            Some(kbli),
+            Some(district_code),
+            Some(address),
+        ) => {
+            let scale = classification::umkm_scale(revenue, capital);
+            let is_ikm = classification::is_ikm(&kbli);
+            Some(BusinessRecord {
+                name,
+                owner_name,
+                owner_nik: owner_nik.as_str().to_owned(),
+                phone: phone.as_str().to_owned(),
+                email: email.map(|e| e.into_string()),
+                nib: nib.clone(),
+                npwp: npwp.map(|n| n.as_str().to_owned()),
+                kbli_division: i32::from(kbli.division()),
+                kbli: kbli.as_str().to_owned(),
+                district_code,
+                village,
+                address,
+                capital_idr: capital,
+                annual_revenue_idr: revenue,
+                employees,
+                established_on: established,
+                status: status.as_str().to_owned(),
+                consented_to_bank_sharing_at: consent,
+                scale: scale.map(|(s, _)| s.as_str().to_owned()),
+                scale_basis: scale.map(|(_, b)| b.as_str().to_owned()),
+                is_ikm,
+                industry_scale: classification::industry_scale(is_ikm, employees, capital)
+                    .map(|s| s.as_str().to_owned()),
+            })
+        }
+        _ => None,
+    };
+    Checked { record, district_code, nib }
+}
+
+/// Reads `body` as a [`BusinessInput`]. A member that is not a field is recorded in `check` as
+/// an unknown field and dropped from `body`, so that the other fields are still checked (and
+/// looked up) and join the same 422. A body that is not an object is recorded and gives `None`
+/// (serde would read an array as the fields in order).
+pub fn read_input(body: &mut Value, check: &mut Check) -> AppResult<Option<BusinessInput>> {
+    let Value::Object(map) = body else {
+        check.fail("body", "invalid_type", "must be a JSON object");
+        return Ok(None);
+    };
+    loop {
+        // serde names the first unknown field only: drop it and read again.
+        let text = serde_json::to_string(map).map_err(AppError::internal)?;
+        let errors = match crate::http::parse_json::<BusinessInput>(text.as_bytes()) {
+            Ok(input) => return Ok(Some(input)),
+            Err(AppError::Validation(errors)) => errors,
+            Err(other) => return Err(other),
+        };
+        let unknown = !errors.is_empty()
+            && errors.iter().all(|e| e.code == "unknown_field" && map.contains_key(&e.field));
+        for e in errors {
+            if unknown {
+                map.remove(&e.field);
+            }
+            check.fail(&e.field, &e.code, e.message);
+        }
+        if !unknown {
+            return Ok(None);
+        }
+    }
+}
+
+/// Reads and checks a business as a client sent it (a create or a row of an import): its shape
+/// and every field, all into `check`.
+pub fn check_input(mut body: Value, check: &mut Check, now: NaiveDateTime) -> AppResult<Checked> {
+    Ok(match read_input(&mut body, check)? {
+        Some(input) => check_fields(input, check, now),
+        None => Checked::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+    use crate::error::FieldError;
+    use serde_json::json;
+
+    fn valid() -> Value {
+        json!({"name": "Kripik Ikan Bu Sri", "owner_name": "Sri Wahyuni", "owner_nik": "3524055203900002",
+               "phone": "0812-3456-789", "kbli": "10750", "district_code": "35.24.14",
+               "address": "Jl. Raya Paciran 12", "annual_revenue_idr": 2_000_000_000i64,
+               "capital_idr": 900_000_000i64, "employees": 6})
+    }
+
+    fn checked(value: Value) -> (Checked, Vec<FieldError>) {
+        let mut check = Check::default();
+        let checked = check_input(value, &mut check, db::now()).unwrap();
+        (checked, check.errors)
+    }
+
+    #[test]
+    fn a_valid_business_is_classified() {
+        let (checked, errors) = checked(valid());
+        assert!(errors.is_empty(), "{errors:?}");
+        let record = checked.record.unwrap();
+        assert_eq!(record.phone, "+628123456789");
+        assert_eq!(record.scale.as_deref(), Some("mikro"));
+        assert_eq!(record.scale_basis.as_deref(), Some("revenue"));
+        assert!(record.is_ikm);
+        assert_eq!(record.industry_scale.as_deref(), Some("kecil"));
+        assert_eq!(record.kbli_division, 10);
+        assert_eq!(record.status, "active");
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let mut body = valid();
+        body["owner_nik"] = json!("3524057203900002");
+        body["phone"] = json!("12345");
+        body["kbli"] = json!("04100");
+        body["capital_idr"] = json!(-1);
+        body["employees"] = json!("many");
+        body["name"] = json!("");
+        let (_, errors) = checked(body);
+        let fields: Vec<String> = errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["name", "owner_nik", "phone", "kbli", "capital_idr", "employees"]);
+    }
+
+    #[test]
+    fn unknown_fields_join_the_other_problems_and_the_lookups_still_run() {
+        let mut body = valid();
+        body["colour"] = json!("red");
+        body["scale"] = json!("mikro");
+        body["name"] = json!("");
+        body["nib"] = json!("9120301234567");
+        let (checked, errors) = checked(body);
+        let fields: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        assert_eq!(fields, [("colour", "unknown_field"), ("scale", "unknown_field"), ("name", "required")]);
+        assert!(checked.record.is_none());
+        assert_eq!(checked.district_code.as_deref(), Some("35.24.14"), "the district is still looked up");
+        assert_eq!(checked.nib.as_deref(), Some("9120301234567"), "the NIB is still looked up");
+
+        let mut check = Check::with_prefix("rows[2].");
+        let checked = check_input(json!([1]), &mut check, db::now()).unwrap();
+        assert!(checked.record.is_none() && checked.district_code.is_none());
+        assert_eq!(check.errors[0].field, "rows[2].body");
+    }
+}

@@ -1,0 +1,321 @@
+//! Businesses: the UMKM the office coaches. Validated on the way in, classified on every
+//! write (PP 7/2021 scale, IKM, Permenperin 64/2016 industry scale), masked on the way out for
+//! callers without clearance for personal data.
+//!
+//! This file holds the routes and the handlers of one business and of the list; `model` what a
+//! business is and the one create, update and delete; `input` what a client sends and its
+//! checks; `filter` the filters shared with the statistics; `import` the bulk import.
+
+mod filter;
+mod import;
+mod input;
+mod model;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::db::schema::businesses;
+use crate::db::{self, DbConnection};
+use crate::domain::role::Role;
+use crate::error::{AppError, AppResult};
+use crate::http::Json;
+use crate::http::create::{self, Created};
+use crate::http::etag::{IfMatch, ok};
+use crate::http::idempotency::IdempotencyKey;
+use crate::http::list::{self, Page, PageParams, Sort, SortField, page_of};
+use crate::state::AppState;
+
+pub(crate) use filter::business_filter;
+#[cfg(test)]
+pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
+pub use filter::{BusinessFilter, ScaleFilter, like_pattern, lower};
+pub use input::BusinessInput;
+pub use model::{Business, BusinessRow, BusinessStatus, PII, find};
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_businesses)
+        .service(create_business)
+        .service(import::import_businesses)
+        .service(get_business)
+        .service(update_business)
+        .service(delete_business);
+}
+
+/// Who may read businesses: everyone but bank users, who see businesses only as applicants
+/// through their own endpoints; for them the businesses do not exist (404).
+fn require_reader(caller: &Caller) -> AppResult<()> {
+    if caller.role == Role::Bank { Err(AppError::NotFound) } else { Ok(()) }
+}
+
+/// The columns a business list can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusinessSort {
+    /// `id`.
+    Id,
+    /// `name`.
+    Name,
+    /// `created_at`.
+    CreatedAt,
+    /// `updated_at`: with `updated_since`, the incremental pull.
+    UpdatedAt,
+    /// `district_code`.
+    DistrictCode,
+}
+
+impl SortField for BusinessSort {
+    type Table = businesses::table;
+    type Row = BusinessRow;
+    const ID: Self = BusinessSort::Id;
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("id", BusinessSort::Id),
+        ("name", BusinessSort::Name),
+        ("created_at", BusinessSort::CreatedAt),
+        ("updated_at", BusinessSort::UpdatedAt),
+        ("district_code", BusinessSort::DistrictCode),
+    ];
+
+    crate::sort_columns!(businesses;
+        BusinessSort::Id => (id, Int),
+        BusinessSort::Name => (name, Text),
+        BusinessSort::CreatedAt => (created_at, Time),
+        BusinessSort::UpdatedAt => (updated_at, Time),
+        BusinessSort::DistrictCode => (district_code, Text),
+    );
+}
+
+business_filter! {
+    /// Filters, sort and paging of the business list.
+    #[derive(Debug, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[into_params(parameter_in = Query)]
+    pub struct BusinessQuery {
+        ..BusinessFilter,
+        /// Comma-separated keys, `-` for descending: `id`, `name`, `created_at`, `updated_at`,
+        /// `district_code` (default `id`).
+        pub sort: Option<String>,
+        /// Rows per page, 1 to 500 (default 50). Ignored by CSV and NDJSON exports.
+        pub limit: Option<i64>,
+        /// The `next_cursor` of the previous page (issued for the same `sort`).
+        pub cursor: Option<String>,
+        /// Add the exact `total` of matching rows.
+        pub count: Option<bool>,
+    }
+}
+
+/// One page (or chunk) of businesses after `after`.
+fn page(
+    conn: &mut DbConnection,
+    filter: &BusinessFilter,
+    sort: &Sort<BusinessSort>,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<(Vec<BusinessRow>, Option<String>)> {
+    let mut q = filter.query();
+    if let Some(cursor) = after {
+        q = q.filter(sort.after(cursor)?);
+    }
+    for (field, dir) in &sort.keys {
+        q = q.then_order_by(field.order(*dir));
+    }
+    let rows: Vec<BusinessRow> = q.limit(limit + 1).select(BusinessRow::as_select()).load(conn)?;
+    Ok(page_of(rows, limit, sort))
+}
+
+/// The header line of an empty CSV export.
+const CSV_HEADER: &str = "id,name,owner_name,owner_nik,phone,email,nib,npwp,kbli,district_code,village,address,\
+capital_idr,annual_revenue_idr,employees,established_on,status,consented_to_bank_sharing_at,scale,scale_basis,\
+is_ikm,industry_scale,created_at,updated_at,version\n";
+
+/// List businesses (or export them all).
+///
+/// With `Accept: text/csv` or `Accept: application/x-ndjson` every matching row is streamed
+/// (no page limit) in the same order. Bank users get 404: they see businesses only as
+/// applicants. Viewers and retail users see personal data masked.
+#[utoipa::path(
+    tag = "businesses",
+    security(("bearer" = [])),
+    params(BusinessQuery),
+    responses((status = 200, description = "A page of businesses, or all of them as CSV or NDJSON",
+        content(
+            (Page<Business> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        ))),
+)]
+#[get("/businesses")]
+pub async fn list_businesses(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<BusinessQuery>,
+) -> AppResult<HttpResponse> {
+    require_reader(&caller)?;
+    let query = query.into_inner();
+    let filter = query.filter();
+    filter.validate()?;
+    let sort = Sort::<BusinessSort>::parse(query.sort.as_deref(), "id")?;
+    let pii = caller.sees_pii();
+    let params = PageParams { limit: query.limit, cursor: query.cursor, count: query.count == Some(true) };
+    let counted = filter.clone();
+    list::respond(
+        &req,
+        &state.pool,
+        params,
+        CSV_HEADER,
+        move |conn, after, limit| {
+            let (rows, next) = page(conn, &filter, &sort, after, limit)?;
+            Ok((rows.into_iter().map(|b| Business::of(b, pii)).collect::<Vec<_>>(), next))
+        },
+        move |conn| Ok(counted.query().count().get_result::<i64>(conn)?),
+    )
+    .await
+}
+
+/// Create a business. `Idempotency-Key` makes a retried create return the first answer.
+#[utoipa::path(
+    tag = "businesses",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat the key on a retry to get the first answer instead of a second business")),
+    request_body = BusinessInput,
+    responses(
+        (status = 201, description = "The new business", body = Business,
+            headers(("Location" = String, description = "The business's URL"), ("ETag" = String, description = "The version"))),
+        (status = 409, description = "The NIB is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/businesses")]
+pub async fn create_business(
+    state: web::Data<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    body: Json<Value>,
+) -> AppResult<HttpResponse> {
+    caller.require_office()?;
+    let user = caller.id;
+    let request = body.0.clone();
+    create::once(&state.pool, user, "POST /businesses", key, request, move |conn| {
+        let record = model::check_new(conn, body.0)?;
+        let created = model::create(conn, user, std::slice::from_ref(&record))?;
+        let id = created.first().copied().ok_or_else(|| AppError::internal("the insert gave no id"))?;
+        let business = find(conn, id)?;
+        Ok(Created {
+            location: format!("/api/v1/businesses/{id}"),
+            version: business.version,
+            body: serde_json::to_value(Business::of(business, true)).map_err(AppError::internal)?,
+        })
+    })
+    .await
+}
+
+/// Get a business.
+#[utoipa::path(
+    tag = "businesses",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The business's id")),
+    responses((status = 200, description = "The business", body = Business,
+        headers(("ETag" = String, description = "The version")))),
+)]
+#[get("/businesses/{id}")]
+pub async fn get_business(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    require_reader(&caller)?;
+    let id = id.into_inner();
+    let business = db::run(&state.pool, move |conn| Ok(find(conn, id)?)).await?;
+    Ok(ok(business.version, Business::of(business, caller.sees_pii())))
+}
+
+/// Change a business (JSON merge patch; `null` clears a field; honours `If-Match`).
+///
+/// The patch is applied to the stored fields and the result is checked as a whole, so a 422
+/// lists every field that would be invalid. The classification is derived again.
+#[utoipa::path(
+    tag = "businesses",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "The business's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the business changed since"),
+    ),
+    request_body(content = BusinessInput, content_type = "application/merge-patch+json",
+        description = "Any subset of the fields of a business"),
+    responses(
+        (status = 200, description = "The changed business", body = Business,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 409, description = "The NIB is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[patch("/businesses/{id}")]
+pub async fn update_business(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: Json<Value>,
+) -> AppResult<HttpResponse> {
+    caller.require_office()?;
+    let id = id.into_inner();
+    let user = caller.id;
+    let business = db::run(&state.pool, move |conn| {
+        db::write(conn, |conn| model::update(conn, user, id, &if_match, &body.0))
+    })
+    .await?;
+    Ok(ok(business.version, Business::of(business, true)))
+}
+
+/// Delete a business and its products (honours `If-Match`).
+#[utoipa::path(
+    tag = "businesses",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "The business's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, with its products"),
+        (status = 409, description = "The business has financing applications", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[delete("/businesses/{id}")]
+pub async fn delete_business(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+) -> AppResult<HttpResponse> {
+    caller.require_office()?;
+    let id = id.into_inner();
+    let user = caller.id;
+    db::run(&state.pool, move |conn| db::write(conn, |conn| model::delete(conn, user, id, &if_match)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_query_takes_every_filter_and_refuses_unknown_parameters() {
+        let raw = format!("{}&sort=-name&limit=20&cursor=abc&count=true", EVERY_FILTER);
+        let query = web::Query::<BusinessQuery>::from_query(&raw).unwrap().into_inner();
+        assert_every_filter(&query.filter());
+        assert_eq!(query.sort.as_deref(), Some("-name"));
+        assert_eq!(query.limit, Some(20));
+        assert_eq!(query.cursor.as_deref(), Some("abc"));
+        assert_eq!(query.count, Some(true));
+
+        let err = web::Query::<BusinessQuery>::from_query(&format!("{raw}&colour=red")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+        assert!(web::Query::<BusinessQuery>::from_query("is_ikm=maybe").is_err());
+        assert!(web::Query::<BusinessQuery>::from_query("limit=x").is_err());
+    }
+}

@@ -1,0 +1,321 @@
+//! What a business is: the stored row and the API's view, and the one create, update and
+//! delete, each writing its audit entry after the record in the same transaction. The handlers,
+//! the import and other modules write businesses only through these.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::audit::{self, Action};
+use crate::db::schema::{businesses, products};
+use crate::db::{self, DbConnection};
+use crate::domain::classification::{self, Scale};
+use crate::domain::masking;
+use crate::error::{AppError, AppResult};
+use crate::http::etag::IfMatch;
+use crate::http::input::Check;
+use crate::http::patch::{merged, require_object};
+
+use super::input::{BusinessInput, BusinessRecord, check_fields, check_input, read_input};
+
+/// Fields holding personal data: masked for viewers and retail users, redacted in the audit log.
+pub const PII: [&str; 3] = ["owner_nik", "phone", "email"];
+
+/// Fields of the API's view that the server derives: a client cannot send them.
+const DERIVED: [&str; 4] = ["scale", "scale_basis", "is_ikm", "industry_scale"];
+
+/// Whether a business is trading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BusinessStatus {
+    /// Trading.
+    Active,
+    /// Not trading for now.
+    Inactive,
+    /// Closed for good.
+    Closed,
+}
+
+impl BusinessStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusinessStatus::Active => "active",
+            BusinessStatus::Inactive => "inactive",
+            BusinessStatus::Closed => "closed",
+        }
+    }
+}
+
+/// A business as stored. Its fields are seen only inside this module: other modules read a
+/// business through [`Business`], which masks personal data.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = businesses)]
+pub struct BusinessRow {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) owner_name: String,
+    pub(super) owner_nik: String,
+    pub(super) phone: String,
+    pub(super) email: Option<String>,
+    pub(super) nib: Option<String>,
+    pub(super) npwp: Option<String>,
+    pub(super) kbli: String,
+    pub(super) district_code: String,
+    pub(super) village: Option<String>,
+    pub(super) address: String,
+    pub(super) capital_idr: Option<i64>,
+    pub(super) annual_revenue_idr: Option<i64>,
+    pub(super) employees: Option<i32>,
+    pub(super) established_on: Option<NaiveDate>,
+    pub(super) status: String,
+    pub(super) consented_to_bank_sharing_at: Option<NaiveDateTime>,
+    pub(super) scale: Option<String>,
+    pub(super) scale_basis: Option<String>,
+    pub(super) is_ikm: bool,
+    pub(super) industry_scale: Option<String>,
+    pub(super) created_at: NaiveDateTime,
+    pub(super) updated_at: NaiveDateTime,
+    pub(super) version: i32,
+}
+
+impl BusinessRow {
+    /// The record's id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// A business as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = BusinessView)]
+pub struct Business {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Owner's name.
+    pub owner_name: String,
+    /// Owner's NIK; masked (`3524********0002`) for viewers and retail users.
+    pub owner_nik: String,
+    /// Phone as `+62…`; masked (`+62812****789`) for viewers and retail users.
+    pub phone: String,
+    /// E-mail; masked for viewers and retail users.
+    pub email: Option<String>,
+    /// NIB.
+    pub nib: Option<String>,
+    /// NPWP.
+    pub npwp: Option<String>,
+    /// KBLI 2020 code.
+    pub kbli: String,
+    /// District code.
+    pub district_code: String,
+    /// Village.
+    pub village: Option<String>,
+    /// Address.
+    pub address: String,
+    /// Capital excluding land and buildings, rupiah.
+    pub capital_idr: Option<i64>,
+    /// Annual sales, rupiah.
+    pub annual_revenue_idr: Option<i64>,
+    /// Workers.
+    pub employees: Option<i32>,
+    /// Start date.
+    pub established_on: Option<NaiveDate>,
+    /// Trading status.
+    pub status: BusinessStatus,
+    /// Consent to share data with partner banks.
+    pub consented_to_bank_sharing_at: Option<DateTime<Utc>>,
+    /// PP 7/2021 scale: by annual sales when known, else by capital; `null` when neither is known.
+    pub scale: Option<Scale>,
+    /// `revenue` or `capital`: what decided `scale`.
+    pub scale_basis: Option<classification::ScaleBasis>,
+    /// Manufacturing (KBLI division 10–33).
+    pub is_ikm: bool,
+    /// Permenperin 64/2016 industry scale of an IKM, when its workers and capital place it.
+    pub industry_scale: Option<classification::IndustryScale>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Version; also the `ETag`.
+    pub version: i32,
+}
+
+fn parse_stored<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(Value::String(name.to_owned())).ok()
+}
+
+impl Business {
+    /// The view of `b` for a caller who does (`pii`) or does not see personal data.
+    pub fn of(b: BusinessRow, pii: bool) -> Business {
+        let mask = |value: String, f: fn(&str) -> String| if pii { value } else { f(&value) };
+        Business {
+            id: b.id,
+            name: b.name,
+            owner_name: b.owner_name,
+            owner_nik: mask(b.owner_nik, masking::nik),
+            phone: mask(b.phone, masking::phone),
+            email: b.email.map(|e| mask(e, masking::email)),
+            nib: b.nib,
+            npwp: b.npwp,
+            kbli: b.kbli,
+            district_code: b.district_code,
+            village: b.village,
+            address: b.address,
+            capital_idr: b.capital_idr,
+            annual_revenue_idr: b.annual_revenue_idr,
+            employees: b.employees,
+            established_on: b.established_on,
+            status: parse_stored(&b.status).unwrap_or(BusinessStatus::Active),
+            consented_to_bank_sharing_at: b.consented_to_bank_sharing_at.map(|t| t.and_utc()),
+            scale: b.scale.as_deref().and_then(Scale::parse),
+            scale_basis: b.scale_basis.as_deref().and_then(parse_stored),
+            is_ikm: b.is_ikm,
+            industry_scale: b.industry_scale.as_deref().and_then(parse_stored),
+            created_at: b.created_at.and_utc(),
+            updated_at: b.updated_at.and_utc(),
+            version: b.version,
+        }
+    }
+}
+
+/// Finds a business.
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<BusinessRow> {
+    businesses::table.find(id).select(BusinessRow::as_select()).first(conn)
+}
+
+fn district_exists(conn: &mut DbConnection, code: &str, check: &mut Check) -> QueryResult<()> {
+    if !crate::regions::is_district(conn, code)? {
+        check.fail("district_code", "not_found", "no district has this code in /regions");
+    }
+    Ok(())
+}
+
+/// Checks a new business whole: every field, and its district against `/regions`, in one 422.
+pub fn check_new(conn: &mut DbConnection, body: Value) -> AppResult<BusinessRecord> {
+    let mut check = Check::default();
+    let checked = check_input(body, &mut check, db::now())?;
+    if let Some(code) = &checked.district_code {
+        district_exists(conn, code, &mut check)?;
+    }
+    check.finish(|| checked.record)
+}
+
+/// Creates businesses from checked records, each with its audit entry; the new ids, in order.
+/// The one way a business is created: a create writes one record, an import thousands.
+pub fn create(conn: &mut DbConnection, user_id: i64, records: &[BusinessRecord]) -> AppResult<Vec<i64>> {
+    let now = db::now();
+    let mut created = Vec::with_capacity(records.len());
+    for chunk in records.chunks(500) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (r, businesses::created_at.eq(now), businesses::updated_at.eq(now), businesses::version.eq(1))
+            })
+            .collect();
+        // One multi-row INSERT on PostgreSQL; SQLite, in process, takes the rows one by one
+        // (diesel's multi-back-end connection has no batch insert).
+        let ids: Vec<i64> = match conn {
+            DbConnection::Pg(pg) => diesel::insert_into(businesses::table)
+                .values(values)
+                .returning(businesses::id)
+                .get_results(pg)?,
+            DbConnection::Sqlite(sqlite) => values
+                .into_iter()
+                .map(|row| {
+                    diesel::insert_into(businesses::table)
+                        .values(row)
+                        .returning(businesses::id)
+                        .get_result(sqlite)
+                })
+                .collect::<QueryResult<_>>()?,
+        };
+        let entries: Vec<(i64, Value)> =
+            ids.iter().zip(chunk).map(|(id, record)| (*id, audit::snapshot(record, &PII))).collect();
+        audit::record_many(conn, user_id, Action::Create, "business", &entries)?;
+        created.extend(ids);
+    }
+    Ok(created)
+}
+
+/// Applies a JSON merge patch: `If-Match` first, then the merged business is checked whole
+/// (every field, and a changed district against `/regions`, in one 422) and written only if
+/// the row still has the version read; the audit entry holds the changed fields.
+pub fn update(
+    conn: &mut DbConnection,
+    user_id: i64,
+    id: i64,
+    if_match: &IfMatch,
+    patch: &Value,
+) -> AppResult<BusinessRow> {
+    let current = find(conn, id)?;
+    if_match.check(current.version)?;
+    require_object(patch)?;
+    let mut check = Check::default();
+    let mut known = patch.clone();
+    read_input(&mut known, &mut check)?;
+    let input: BusinessInput = merged(&Business::of(current.clone(), true), &known, &DERIVED)?;
+    let checked = check_fields(input, &mut check, db::now());
+    if let Some(code) = &checked.district_code
+        && *code != current.district_code
+    {
+        district_exists(conn, code, &mut check)?;
+    }
+    let record = check.finish(|| checked.record)?;
+    crate::versioned_update!(conn, businesses, id, current.version, &record)?;
+    let before = BusinessRecordRef::from(&current);
+    audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &record, &PII))?;
+    Ok(find(conn, id)?)
+}
+
+/// The stored values of a business in the shape of a [`BusinessRecord`], for diffs.
+#[derive(Serialize)]
+struct BusinessRecordRef {
+    #[serde(flatten)]
+    fields: Value,
+}
+
+impl From<&BusinessRow> for BusinessRecordRef {
+    fn from(b: &BusinessRow) -> Self {
+        let mut fields = serde_json::to_value(b).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut fields {
+            for derived in ["id", "created_at", "updated_at", "version"] {
+                map.remove(derived);
+            }
+            if let Some(t) = b.consented_to_bank_sharing_at {
+                map.insert("consented_to_bank_sharing_at".into(), json!(t));
+            }
+        }
+        BusinessRecordRef { fields }
+    }
+}
+
+/// Deletes a business and its products if the row still has the version read (409 while
+/// financing applications refer to it); audit entries for the products and the business.
+pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch) -> AppResult<()> {
+    let current = find(conn, id)?;
+    if_match.check(current.version)?;
+    let product_ids: Vec<i64> =
+        products::table.filter(products::business_id.eq(id)).select(products::id).load(conn)?;
+    crate::versioned_delete!(conn, businesses, id, current.version).map_err(|e| match e {
+        AppError::Conflict(_) => {
+            AppError::Conflict("the business has financing applications; it cannot be deleted".into())
+        }
+        other => other,
+    })?;
+    for product_id in product_ids {
+        audit::record(conn, user_id, Action::Delete, "product", product_id, &json!({"business_id": id}))?;
+    }
+    audit::record(
+        conn,
+        user_id,
+        Action::Delete,
+        "business",
+        id,
+        &audit::snapshot(&BusinessRecordRef::from(&current), &PII),
+    )?;
+    Ok(())
+}

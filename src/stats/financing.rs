@@ -1,0 +1,150 @@
+//! Financing figures: applications and the amounts requested and approved, grouped by bank,
+//! programme or status; a bank sees its own applications of consenting businesses only.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::db::DbConnection;
+use crate::domain::role::Role;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+use super::{answer, hide_from};
+
+/// A grouping key of the financing statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FinancingKey {
+    /// By bank.
+    Bank,
+    /// By programme.
+    Programme,
+    /// By application status.
+    Status,
+}
+
+/// The key of a financing group: a bank's or programme's id, or a status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum FinancingGroupKey {
+    /// A bank's or a programme's id.
+    Id(i64),
+    /// An application status.
+    Status(String),
+}
+
+/// Financing figures of one group.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FinancingRow {
+    /// The bank's id, the programme's id, or the status.
+    pub key: FinancingGroupKey,
+    /// The bank's code or the programme's name, for bank and programme groups.
+    pub label: Option<String>,
+    /// Applications.
+    pub applications: i64,
+    /// Sum requested, rupiah.
+    pub requested_idr: i64,
+    /// Sum approved, rupiah.
+    pub approved_idr: i64,
+}
+
+/// The financing figures grouped by `key`, of the bank `bank` only when it is given.
+pub(super) fn financing_rows(
+    conn: &mut DbConnection,
+    key: FinancingKey,
+    bank: Option<i64>,
+) -> AppResult<Vec<FinancingRow>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        k: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        label: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        requested: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        approved: i64,
+    }
+    let (column, label, join) = match key {
+        FinancingKey::Bank => {
+            ("a.bank_partner_id", "MAX(bp.code)", "JOIN bank_partners bp ON bp.id = a.bank_partner_id")
+        }
+        FinancingKey::Programme => {
+            ("a.programme_id", "MAX(fp.name)", "JOIN financing_programmes fp ON fp.id = a.programme_id")
+        }
+        FinancingKey::Status => ("a.status", "NULL", ""),
+    };
+    // A bank's figures cover its own applications of consenting businesses, as its lists do.
+    let scope = match bank {
+        Some(id) => format!(
+            " AND a.bank_partner_id = {id} AND a.business_id IN \
+             (SELECT id FROM businesses WHERE consented_to_bank_sharing_at IS NOT NULL)"
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT CAST({column} AS TEXT) AS k, {label} AS label, CAST(COUNT(*) AS BIGINT) AS n, \
+         CAST(COALESCE(SUM(a.amount_requested_idr), 0) AS BIGINT) AS requested, \
+         CAST(COALESCE(SUM(a.amount_approved_idr), 0) AS BIGINT) AS approved \
+         FROM applications a {join} WHERE 1 = 1{scope} GROUP BY {column} ORDER BY {column}"
+    );
+    let rows: Vec<Row> = diesel::sql_query(sql).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FinancingRow {
+            key: match r.k.parse::<i64>() {
+                Ok(id) if key != FinancingKey::Status => FinancingGroupKey::Id(id),
+                _ => FinancingGroupKey::Status(r.k),
+            },
+            label: r.label,
+            applications: r.n,
+            requested_idr: r.requested,
+            approved_idr: r.approved,
+        })
+        .collect())
+}
+
+/// Grouping of the financing statistics.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FinancingStatsQuery {
+    /// `bank`, `programme` or `status`.
+    pub group_by: FinancingKey,
+}
+
+/// Financing figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FinancingStats {
+    /// One row per group.
+    pub rows: Vec<FinancingRow>,
+}
+
+/// Applications, requested and approved amounts grouped by bank, programme or status. A bank
+/// sees its own applications only; retail users get 404.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    params(FinancingStatsQuery),
+    responses((status = 200, description = "One row per group, or CSV", content((FinancingStats = "application/json"), (String = "text/csv")))),
+)]
+#[get("/stats/financing")]
+pub async fn financing_statistics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<FinancingStatsQuery>,
+) -> AppResult<HttpResponse> {
+    hide_from(&caller, &[Role::Retail])?;
+    let bank = if caller.role == Role::Bank { caller.bank_partner_id.or(Some(-1)) } else { None };
+    let key = query.group_by;
+    answer(&req, &state, Some("rows"), move |conn| {
+        Ok(FinancingStats { rows: financing_rows(conn, key, bank)? })
+    })
+    .await
+}

@@ -1,0 +1,111 @@
+//! Statistics: aggregates computed in the database, for the dashboards. One file per family of
+//! figures; this one routes them and holds what they share: who may see a figure, and the
+//! answer as JSON or CSV.
+
+mod businesses;
+mod financing;
+mod overview;
+mod products_retail;
+mod trainings;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use actix_web::{HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::db::{self, DbConnection};
+use crate::domain::role::Role;
+use crate::error::{AppError, AppResult};
+use crate::http::export::Format;
+use crate::state::AppState;
+
+pub use financing::FinancingKey;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(overview::overview_statistics)
+        .service(businesses::business_statistics)
+        .service(products_retail::product_statistics)
+        .service(products_retail::retail_statistics)
+        .service(financing::financing_statistics)
+        .service(trainings::training_statistics);
+}
+
+/// 404 for the `hidden` roles: for them the statistic does not exist.
+fn hide_from(caller: &Caller, hidden: &[Role]) -> AppResult<()> {
+    if hidden.contains(&caller.role) { Err(AppError::NotFound) } else { Ok(()) }
+}
+
+/// Computes a statistic in the database with `compute` and answers it by [`respond`], with
+/// `rows` as its table.
+async fn answer<T: Serialize + Send + 'static>(
+    req: &HttpRequest,
+    state: &AppState,
+    rows: Option<&str>,
+    compute: impl FnOnce(&mut DbConnection) -> AppResult<T> + Send + 'static,
+) -> AppResult<HttpResponse> {
+    let stats = db::run(&state.pool, compute).await?;
+    respond(req, &stats, rows)
+}
+
+/// Answers JSON, or with `Accept: text/csv` a table: the `rows` array when there is one, else
+/// every figure as a `metric,value` line (`businesses.by_scale.mikro,12`).
+fn respond(req: &HttpRequest, body: &impl Serialize, rows: Option<&str>) -> AppResult<HttpResponse> {
+    if Format::of(req) != Format::Csv {
+        return Ok(HttpResponse::Ok().json(body));
+    }
+    let value = serde_json::to_value(body).map_err(AppError::internal)?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let cell = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match rows.and_then(|field| value.get(field)).and_then(Value::as_array) {
+        Some(rows) => {
+            let headers: Vec<String> = rows
+                .first()
+                .and_then(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            writer.write_record(&headers).map_err(AppError::internal)?;
+            for row in rows {
+                writer.write_record(headers.iter().map(|h| cell(&row[h]))).map_err(AppError::internal)?;
+            }
+        }
+        None => {
+            fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+                match v {
+                    Value::Object(map) => {
+                        for (k, v) in map {
+                            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                            flatten(&path, v, out);
+                        }
+                    }
+                    other => out.push((prefix.to_owned(), other.clone())),
+                }
+            }
+            let mut figures = Vec::new();
+            flatten("", &value, &mut figures);
+            writer.write_record(["metric", "value"]).map_err(AppError::internal)?;
+            for (metric, v) in figures {
+                writer.write_record([metric, cell(&v)]).map_err(AppError::internal)?;
+            }
+        }
+    }
+    let bytes = writer.into_inner().map_err(AppError::internal)?;
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(bytes))
+}
+
+/// The one number a `SELECT COUNT(…) AS n` gives.
+fn count(conn: &mut DbConnection, sql: &str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).map(|r| r.n)
+}

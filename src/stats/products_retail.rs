@@ -1,0 +1,146 @@
+//! Product and retail figures: products per category and the curated ones, and per retail
+//! partner its outlets, curations and placements. A retail user sees its own partner's.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::db::DbConnection;
+use crate::db::schema::{products, retail_partners};
+use crate::domain::role::Role;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+use super::overview::{ProductSection, product_section, retail_section};
+use super::{answer, count, hide_from};
+
+/// Product figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductStats {
+    /// Products, curated products and the IKM behind them.
+    #[serde(flatten)]
+    pub totals: ProductSection,
+    /// Products per category.
+    pub by_category: Vec<CategoryRow>,
+}
+
+/// Products of one category.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CategoryRow {
+    /// Category.
+    pub category: String,
+    /// Products.
+    pub count: i64,
+}
+
+/// Product figures: totals, curated products and the IKM behind them (for a retail user, its
+/// own partner's curations), and products per category. Bank users get 404.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Product figures, or CSV of the categories", content((ProductStats = "application/json"), (String = "text/csv")))),
+)]
+#[get("/stats/products")]
+pub async fn product_statistics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> AppResult<HttpResponse> {
+    hide_from(&caller, &[Role::Bank])?;
+    let retail = caller.retail_partner_id;
+    answer(&req, &state, Some("by_category"), move |conn| product_stats(conn, retail)).await
+}
+
+/// The product figures, with the curations of every retail partner or of `retail` only.
+fn product_stats(conn: &mut DbConnection, retail: Option<i64>) -> AppResult<ProductStats> {
+    let totals = product_section(conn, retail)?;
+    let rows: Vec<(String, i64)> = products::table
+        .group_by(products::category)
+        .select((
+            products::category,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COUNT(*) AS BIGINT)"),
+        ))
+        .order_by(products::category)
+        .load(conn)?;
+    Ok(ProductStats {
+        totals,
+        by_category: rows.into_iter().map(|(category, count)| CategoryRow { category, count }).collect(),
+    })
+}
+
+/// One retail partner's figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RetailRow {
+    /// The partner.
+    pub retail_partner_id: i64,
+    /// Its brand.
+    pub brand: String,
+    /// Its outlets.
+    pub outlets: i64,
+    /// Its outlets with a product listed now.
+    pub outlets_stocking_curated: i64,
+    /// Products that passed its curation.
+    pub curated_passed: i64,
+    /// IKM businesses with a product that passed its curation.
+    pub curated_ikm_businesses: i64,
+    /// Products listed in its outlets now.
+    pub products_listed: i64,
+}
+
+/// Retail figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RetailStats {
+    /// One row per partner (a retail user's own only).
+    pub rows: Vec<RetailRow>,
+}
+
+/// Retail figures per partner: outlets, outlets stocking curated products, curated products and
+/// the IKM behind them, products listed. A retail user sees its own partner; bank users get 404.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    responses((status = 200, description = "One row per partner, or CSV", content((RetailStats = "application/json"), (String = "text/csv")))),
+)]
+#[get("/stats/retail")]
+pub async fn retail_statistics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> AppResult<HttpResponse> {
+    hide_from(&caller, &[Role::Bank])?;
+    let (role, own) = (caller.role, caller.retail_partner_id);
+    answer(&req, &state, Some("rows"), move |conn| retail_stats(conn, role, own)).await
+}
+
+/// The figures of every retail partner, or of a retail user's own partner (`own`) only.
+fn retail_stats(conn: &mut DbConnection, role: Role, own: Option<i64>) -> AppResult<RetailStats> {
+    let mut q = retail_partners::table.into_boxed();
+    if role == Role::Retail {
+        q = q.filter(retail_partners::id.eq(own.unwrap_or(-1)));
+    }
+    let partners: Vec<(i64, String)> =
+        q.order(retail_partners::id).select((retail_partners::id, retail_partners::brand)).load(conn)?;
+    let mut rows = Vec::new();
+    for (id, brand) in partners {
+        let (products, retail) = (product_section(conn, Some(id))?, retail_section(conn, Some(id))?);
+        let products_listed = count(
+            conn,
+            &format!(
+                "SELECT COUNT(DISTINCT pl.product_id) AS n FROM placements pl JOIN outlets o ON o.id = pl.outlet_id \
+                 WHERE pl.delisted_on IS NULL AND o.retail_partner_id = {id}"
+            ),
+        )?;
+        rows.push(RetailRow {
+            retail_partner_id: id,
+            brand,
+            outlets: retail.outlets,
+            outlets_stocking_curated: retail.outlets_stocking_curated,
+            curated_passed: products.curated_passed,
+            curated_ikm_businesses: products.curated_ikm_businesses,
+            products_listed,
+        });
+    }
+    Ok(RetailStats { rows })
+}
