@@ -98,7 +98,8 @@ business_filter! {
     pub struct BusinessQuery {
         ..BusinessFilter,
         /// Comma-separated keys, `-` for descending: `id`, `name`, `created_at`, `updated_at`,
-        /// `district_code` (default `id`).
+        /// `district_code` (default `id`). `sort=updated_at` with `updated_since` is an
+        /// incremental pull.
         pub sort: Option<String>,
         /// Rows per page, 1 to 500 (default 50). Ignored by CSV and NDJSON exports.
         pub limit: Option<i64>,

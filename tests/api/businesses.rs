@@ -85,10 +85,11 @@ async fn every_invalid_field_is_named_and_nothing_is_written() {
             "kbli",
             "capital_idr",
             "employees",
-            "established_on"
+            "established_on",
+            "district_code"
         ]
     );
-    // The district is checked against /regions once the rest is valid.
+    // The district is checked against /regions, with the other fields or alone.
     let mut body = business_json(1);
     body["district_code"] = json!("35.24.99");
     let problem = app.post("/api/v1/businesses").token(&officer).json(&body).send().await.assert_problem(422);
