@@ -120,7 +120,7 @@ pub async fn list_users(
         }
         q
     };
-    let count = filtered.clone();
+    let count = filtered;
     list::json_page(
         &state.pool,
         params,
