@@ -264,6 +264,22 @@ impl From<DieselError> for AppError {
     }
 }
 
+/// Gives a 409 from the database (a unique value taken, a row still referenced) a detail the
+/// client can act on, at the call site; every other outcome passes unchanged.
+pub trait OnConflict<T> {
+    /// 409 with `detail` instead of the generic conflict.
+    fn on_conflict(self, detail: impl Into<String>) -> AppResult<T>;
+}
+
+impl<T, E: Into<AppError>> OnConflict<T> for Result<T, E> {
+    fn on_conflict(self, detail: impl Into<String>) -> AppResult<T> {
+        self.map_err(|e| match e.into() {
+            AppError::Conflict(_) => AppError::Conflict(detail.into()),
+            other => other,
+        })
+    }
+}
+
 /// Names the duplicate value's field without echoing the database's message.
 fn conflict_detail(constraint: Option<&str>, message: &str) -> String {
     // PostgreSQL names the constraint (`users_email_key`); SQLite names the column in its
@@ -319,5 +335,16 @@ mod tests {
         let problem = AppError::internal("relation \"users\" does not exist").problem();
         assert_eq!(problem.status, 500);
         assert!(!problem.detail.contains("users"));
+    }
+
+    #[test]
+    fn on_conflict_rewrites_only_conflicts() {
+        let taken: Result<(), AppError> = Err(AppError::Conflict("unique violation".into()));
+        assert!(matches!(taken.on_conflict("taken"), Err(AppError::Conflict(d)) if d == "taken"));
+        let stale: Result<(), AppError> = Err(AppError::PreconditionFailed);
+        assert!(matches!(stale.on_conflict("taken"), Err(AppError::PreconditionFailed)));
+        let missing: Result<(), diesel::result::Error> = Err(diesel::result::Error::NotFound);
+        assert!(matches!(missing.on_conflict("taken"), Err(AppError::NotFound)));
+        assert!(Ok::<_, AppError>(1).on_conflict("taken").is_ok_and(|n| n == 1));
     }
 }

@@ -13,7 +13,7 @@ use crate::db::schema::{businesses, products};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::{self, Scale};
 use crate::domain::masking;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppResult, OnConflict};
 use crate::http::etag::IfMatch;
 use crate::http::input::Check;
 use crate::http::patch::{merged, require_object};
@@ -300,12 +300,8 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch
     if_match.check(current.version)?;
     let product_ids: Vec<i64> =
         products::table.filter(products::business_id.eq(id)).select(products::id).load(conn)?;
-    crate::versioned_delete!(conn, businesses, id, current.version).map_err(|e| match e {
-        AppError::Conflict(_) => {
-            AppError::Conflict("the business has financing applications; it cannot be deleted".into())
-        }
-        other => other,
-    })?;
+    crate::versioned_delete!(conn, businesses, id, current.version)
+        .on_conflict("the business has financing applications; it cannot be deleted")?;
     for product_id in product_ids {
         audit::record(conn, user_id, Action::Delete, "product", product_id, &json!({"business_id": id}))?;
     }

@@ -50,34 +50,3 @@ fn scope(caller: &Caller) -> AppResult<Option<i64>> {
 fn may_write(caller: &Caller) -> AppResult<()> {
     caller.require(&[Role::Admin, Role::Officer, Role::Retail])
 }
-
-/// Gives a 409 from the database (a unique value taken, a row still referenced) a detail the
-/// client can act on; every other outcome passes unchanged.
-trait OnConflict<T> {
-    fn on_conflict(self, detail: &str) -> AppResult<T>;
-}
-
-impl<T, E: Into<AppError>> OnConflict<T> for Result<T, E> {
-    fn on_conflict(self, detail: &str) -> AppResult<T> {
-        self.map_err(|e| match e.into() {
-            AppError::Conflict(_) => AppError::Conflict(detail.to_owned()),
-            other => other,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn on_conflict_rewrites_only_conflicts() {
-        let taken: Result<(), AppError> = Err(AppError::Conflict("unique violation".into()));
-        assert!(matches!(taken.on_conflict("taken"), Err(AppError::Conflict(d)) if d == "taken"));
-        let stale: Result<(), AppError> = Err(AppError::PreconditionFailed);
-        assert!(matches!(stale.on_conflict("taken"), Err(AppError::PreconditionFailed)));
-        let missing: Result<(), diesel::result::Error> = Err(diesel::result::Error::NotFound);
-        assert!(matches!(missing.on_conflict("taken"), Err(AppError::NotFound)));
-        assert!(Ok::<_, AppError>(1).on_conflict("taken").is_ok_and(|n| n == 1));
-    }
-}

@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{OnConflict, may_write, scope};
+use super::{may_write, scope};
 use crate::audit::{self, Action};
 use crate::auth::{Caller, within};
 use crate::db::schema::{outlets, retail_partners};
 use crate::db::{self, DbConnection};
 use crate::domain::codes::DistrictCode;
 use crate::error::AppResult;
+use crate::error::OnConflict;
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};

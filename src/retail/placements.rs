@@ -10,11 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::curations::passed;
 use super::outlets::outlet_partner;
-use super::{OnConflict, may_write, scope};
+use super::{may_write, scope};
 use crate::audit::{self, Action};
 use crate::auth::{Caller, within};
 use crate::db::schema::{outlets, placements, products};
 use crate::db::{self, DbConnection};
+use crate::error::OnConflict;
 use crate::error::{AppError, AppResult};
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};

@@ -16,7 +16,7 @@ use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::db::schema::{businesses, registrations};
 use crate::db::{self, DbConnection};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, OnConflict};
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
@@ -222,12 +222,7 @@ pub(super) fn insert_all(
             ))
             .returning(registrations::id)
             .get_result(conn)
-            .map_err(|e| match AppError::from(e) {
-                AppError::Conflict(_) => {
-                    AppError::Conflict(format!("business {business} is already registered for this training"))
-                }
-                other => other,
-            })?;
+            .on_conflict(format!("business {business} is already registered for this training"))?;
         ids.push(id);
     }
     let entries: Vec<(i64, Value)> = ids
