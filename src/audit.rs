@@ -1,7 +1,7 @@
 //! The audit log: every create, update and delete, written in the same transaction as the
 //! change, with personal data redacted. Read by admins.
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use crate::db::schema::audit_log;
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
 use crate::error::AppResult;
-use crate::http::list::{self, Page};
+use crate::http::list::{self, Page, PageParams, Sort};
 use crate::state::AppState;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
@@ -204,7 +204,34 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-type AuditRow = (i64, chrono::NaiveDateTime, Option<i64>, String, String, i64, String);
+/// An entry as stored.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    id: i64,
+    occurred_at: chrono::NaiveDateTime,
+    user_id: Option<i64>,
+    action: String,
+    entity: String,
+    entity_id: i64,
+    changes: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            occurred_at: r.occurred_at.and_utc(),
+            user_id: r.user_id,
+            action: r.action,
+            entity: r.entity,
+            entity_id: r.entity_id,
+            changes: serde_json::from_str(&r.changes).unwrap_or(Value::Null),
+        }
+    }
+}
+
+crate::key_order!(AuditOrder, audit_log, AuditRow, id, Int);
 
 /// Read the audit log, newest first.
 #[utoipa::path(
@@ -218,12 +245,12 @@ pub async fn list_audit_log(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<AuditQuery>,
-) -> AppResult<web::Json<Page<AuditEntry>>> {
+) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
     let query = query.into_inner();
-    let limit = list::limit(query.limit)?;
-    let before: Option<i64> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
-    let page = db::run(&state.pool, move |conn| {
+    let sort = Sort::<AuditOrder>::parse(None, "-id")?;
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
+    let page = move |conn: &mut DbConnection, after: Option<&str>, limit| {
         let mut q = audit_log::table.into_boxed();
         if let Some(entity) = query.entity {
             q = q.filter(audit_log::entity.eq(entity));
@@ -240,39 +267,10 @@ pub async fn list_audit_log(
         if let Some(to) = query.to {
             q = q.filter(audit_log::occurred_at.lt(to.naive_utc()));
         }
-        if let Some(before) = before {
-            q = q.filter(audit_log::id.lt(before));
-        }
-        let rows: Vec<AuditRow> = q
-            .order(audit_log::id.desc())
-            .limit(limit + 1)
-            .select((
-                audit_log::id,
-                audit_log::occurred_at,
-                audit_log::user_id,
-                audit_log::action,
-                audit_log::entity,
-                audit_log::entity_id,
-                audit_log::changes,
-            ))
-            .load(conn)?;
-        let (rows, next_cursor) = list::paginate(rows, limit, |r| r.0);
-        let data = rows
-            .into_iter()
-            .map(|(id, at, user_id, action, entity, entity_id, changes)| AuditEntry {
-                id,
-                occurred_at: at.and_utc(),
-                user_id,
-                action,
-                entity,
-                entity_id,
-                changes: serde_json::from_str(&changes).unwrap_or(Value::Null),
-            })
-            .collect();
-        Ok(Page { data, next_cursor, total: None })
-    })
-    .await?;
-    Ok(web::Json(page))
+        let (rows, next) = list::keyset(conn, q.select(AuditRow::as_select()), &sort, after, limit)?;
+        Ok((rows.into_iter().map(AuditEntry::from).collect::<Vec<_>>(), next))
+    };
+    list::json_page(&state.pool, params, page, |_| Ok(0)).await
 }
 
 #[cfg(test)]

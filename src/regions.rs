@@ -1,16 +1,16 @@
 //! Regions: Kemendagri administrative codes (province, regency, district). Reference data.
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Caller;
+use crate::db::DbConnection;
 use crate::db::schema::regions;
-use crate::db::{self, DbConnection};
 use crate::error::AppResult;
-use crate::http::list::{self, Page};
+use crate::http::list::{self, Page, PageParams, Sort};
 use crate::state::AppState;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
@@ -93,11 +93,11 @@ pub async fn list_regions(
     state: web::Data<AppState>,
     _caller: Caller,
     query: web::Query<RegionQuery>,
-) -> AppResult<web::Json<Page<Region>>> {
+) -> AppResult<HttpResponse> {
     let query = query.into_inner();
-    let limit = list::limit(query.limit)?;
-    let after: Option<String> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
-    let page = db::run(&state.pool, move |conn| {
+    let sort = Sort::<RegionOrder>::parse(None, "code")?;
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
+    let page = move |conn: &mut DbConnection, after: Option<&str>, limit| {
         let mut q = regions::table.into_boxed();
         if let Some(level) = query.level {
             q = q.filter(regions::level.eq(level.as_str()));
@@ -105,14 +105,9 @@ pub async fn list_regions(
         if let Some(parent) = query.parent {
             q = q.filter(regions::parent_code.eq(parent));
         }
-        if let Some(after) = after {
-            q = q.filter(regions::code.gt(after));
-        }
-        let rows: Vec<Region> =
-            q.order(regions::code.asc()).limit(limit + 1).select(Region::as_select()).load(conn)?;
-        let (data, next_cursor) = list::paginate(rows, limit, |r| r.code.clone());
-        Ok(Page { data, next_cursor, total: None })
-    })
-    .await?;
-    Ok(web::Json(page))
+        list::keyset(conn, q.select(Region::as_select()), &sort, after, limit)
+    };
+    list::json_page(&state.pool, params, page, |_| Ok(0)).await
 }
+
+crate::key_order!(RegionOrder, regions, Region, code, Text);

@@ -24,7 +24,7 @@ use crate::http::create::{self, Created};
 use crate::http::etag::ok;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::input::{Check, Field};
-use crate::http::list::{Sort, SortField, page_of};
+use crate::http::list::{self, PageParams, Sort, SortField};
 use crate::state::AppState;
 
 /// An application as stored.
@@ -329,29 +329,21 @@ impl SortField for ApplicationSort {
     );
 }
 
-async fn list(
-    state: &AppState,
-    scope: Option<i64>,
-    query: ApplicationQuery,
-) -> AppResult<web::Json<crate::http::list::Page<Application>>> {
+async fn list_page(state: &AppState, scope: Option<i64>, query: ApplicationQuery) -> AppResult<HttpResponse> {
     let sort = Sort::<ApplicationSort>::parse(query.sort.as_deref(), "id")?;
-    let limit = crate::http::list::limit(query.limit)?;
-    let page = db::run(&state.pool, move |conn| {
-        let total =
-            if query.count == Some(true) { Some(query.query(scope).count().get_result(conn)?) } else { None };
-        let mut q = query.query(scope);
-        if let Some(cursor) = &query.cursor {
-            q = q.filter(sort.after(cursor)?);
-        }
-        for (field, dir) in &sort.keys {
-            q = q.then_order_by(field.order(*dir));
-        }
-        let rows: Vec<ApplicationRow> = q.limit(limit + 1).select(ApplicationRow::as_select()).load(conn)?;
-        let (rows, next_cursor) = page_of(rows, limit, &sort);
-        Ok(crate::http::list::Page { data: with_verdicts(conn, rows)?, next_cursor, total })
-    })
-    .await?;
-    Ok(web::Json(page))
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
+    let counted = query.clone();
+    list::json_page(
+        &state.pool,
+        params,
+        move |conn, after, limit| {
+            let q = query.query(scope).select(ApplicationRow::as_select());
+            let (rows, next) = list::keyset(conn, q, &sort, after, limit)?;
+            Ok((with_verdicts(conn, rows)?, next))
+        },
+        move |conn| Ok(counted.query(scope).count().get_result(conn)?),
+    )
+    .await
 }
 
 /// List applications with their eligibility (a bank user sees its own bank's, of consenting
@@ -367,9 +359,9 @@ pub async fn list_applications(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ApplicationQuery>,
-) -> AppResult<web::Json<crate::http::list::Page<Application>>> {
+) -> AppResult<HttpResponse> {
     let scope = scope(&caller)?;
-    list(&state, scope, query.into_inner()).await
+    list_page(&state, scope, query.into_inner()).await
 }
 
 /// Paging of a business's applications.
@@ -397,7 +389,7 @@ pub async fn list_business_applications(
     caller: Caller,
     id: web::Path<i64>,
     query: web::Query<BusinessApplicationsQuery>,
-) -> AppResult<web::Json<crate::http::list::Page<Application>>> {
+) -> AppResult<HttpResponse> {
     let scope = scope(&caller)?;
     let id = id.into_inner();
     let known = db::run(&state.pool, move |conn| {
@@ -416,7 +408,7 @@ pub async fn list_business_applications(
         return Err(AppError::NotFound);
     }
     let q = query.into_inner();
-    list(
+    list_page(
         &state,
         scope,
         ApplicationQuery { business_id: Some(id), limit: q.limit, cursor: q.cursor, ..Default::default() },

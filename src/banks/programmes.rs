@@ -21,6 +21,7 @@ use crate::error::AppResult;
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
+use crate::http::list::{self, PageParams, Sort};
 use crate::http::patch::{merged, refuse_changes};
 use crate::state::AppState;
 
@@ -323,33 +324,26 @@ pub async fn list_programmes(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ProgrammeQuery>,
-) -> AppResult<web::Json<crate::http::list::Page<Programme>>> {
+) -> AppResult<HttpResponse> {
     let scope = scope(&caller)?;
     let query = query.into_inner();
-    let limit = crate::http::list::limit(query.limit)?;
-    let after: Option<i64> = query.cursor.as_deref().map(crate::http::list::decode_cursor).transpose()?;
-    let page = db::run(&state.pool, move |conn| {
-        let total =
-            if query.count == Some(true) { Some(query.query(scope).count().get_result(conn)?) } else { None };
-        let mut q = query.query(scope);
-        if let Some(after) = after {
-            q = q.filter(financing_programmes::id.gt(after));
-        }
-        let rows: Vec<ProgrammeRow> = q
-            .order(financing_programmes::id)
-            .limit(limit + 1)
-            .select(ProgrammeRow::as_select())
-            .load(conn)?;
-        let (rows, next_cursor) = crate::http::list::paginate(rows, limit, |p| p.id);
-        Ok(crate::http::list::Page {
-            data: rows.into_iter().map(Programme::from).collect(),
-            next_cursor,
-            total,
-        })
-    })
-    .await?;
-    Ok(web::Json(page))
+    let sort = Sort::<ProgrammeOrder>::parse(None, "id")?;
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
+    let counted = query.clone();
+    list::json_page(
+        &state.pool,
+        params,
+        move |conn, after, limit| {
+            let q = query.query(scope).select(ProgrammeRow::as_select());
+            let (rows, next) = list::keyset(conn, q, &sort, after, limit)?;
+            Ok((rows.into_iter().map(Programme::from).collect::<Vec<_>>(), next))
+        },
+        move |conn| Ok(counted.query(scope).count().get_result(conn)?),
+    )
+    .await
 }
+
+crate::key_order!(ProgrammeOrder, financing_programmes, ProgrammeRow, id, Int);
 
 /// Create a financing programme (office staff).
 #[utoipa::path(

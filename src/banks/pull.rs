@@ -19,7 +19,7 @@ use crate::domain::classification::Scale;
 use crate::domain::financing::ApplicationStatus;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::http::list::{self, PageParams, Sort, SortField, page_of};
+use crate::http::list::{self, PageParams, Sort};
 use crate::state::AppState;
 
 /// An eligible applicant as a bank checks it: the application and the applicant's data.
@@ -131,15 +131,9 @@ fn pull_page(
         if let Some(status) = filter.1 {
             q = q.filter(applications::status.eq(status.as_str()));
         }
-        if let Some(c) = &cursor {
-            q = q.filter(sort.after(c)?);
-        }
-        for (field, dir) in &sort.keys {
-            q = q.then_order_by(field.order(*dir));
-        }
         let wanted = limit - i64::try_from(out.len()).unwrap_or(0);
-        let rows: Vec<ApplicationRow> = q.limit(wanted + 1).select(ApplicationRow::as_select()).load(conn)?;
-        let (rows, next) = page_of(rows, wanted, sort);
+        let (rows, next) =
+            list::keyset(conn, q.select(ApplicationRow::as_select()), sort, cursor.as_deref(), wanted)?;
         let verdicts = verdicts(conn, &rows)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.business_id).collect();
         let mut data: HashMap<i64, ApplicantData> = HashMap::new();
@@ -238,7 +232,7 @@ pub async fn eligible_applicants(
     let query = query.into_inner();
     let sort = Sort::<ApplicationSort>::parse(Some("updated_at,id"), "updated_at,id")?;
     let filter = (query.updated_since, query.status);
-    let params = PageParams { limit: query.limit, cursor: query.cursor, count: false };
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
     list::respond(
         &req,
         &state.pool,

@@ -28,7 +28,7 @@ use crate::http::Json;
 use crate::http::create::{self, Created};
 use crate::http::etag::{IfMatch, ok};
 use crate::http::idempotency::IdempotencyKey;
-use crate::http::list::{self, Page, PageParams, Sort, SortField, page_of};
+use crate::http::list::{self, Page, PageParams, Sort, SortField};
 use crate::state::AppState;
 
 pub(crate) use filter::business_filter;
@@ -118,15 +118,8 @@ fn page(
     after: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<BusinessRow>, Option<String>)> {
-    let mut q = filter.query();
-    if let Some(cursor) = after {
-        q = q.filter(sort.after(cursor)?);
-    }
-    for (field, dir) in &sort.keys {
-        q = q.then_order_by(field.order(*dir));
-    }
-    let rows: Vec<BusinessRow> = q.limit(limit + 1).select(BusinessRow::as_select()).load(conn)?;
-    Ok(page_of(rows, limit, sort))
+    let q = filter.query();
+    list::keyset(conn, q.select(BusinessRow::as_select()), sort, after, limit)
 }
 
 /// The header line of an empty CSV export.
@@ -163,7 +156,7 @@ pub async fn list_businesses(
     filter.validate()?;
     let sort = Sort::<BusinessSort>::parse(query.sort.as_deref(), "id")?;
     let pii = caller.sees_pii();
-    let params = PageParams { limit: query.limit, cursor: query.cursor, count: query.count == Some(true) };
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let counted = filter.clone();
     list::respond(
         &req,

@@ -119,6 +119,28 @@ macro_rules! sort_columns {
     };
 }
 
+/// Declares the sort of a list that has one order only, by a unique column (`id`, a region's
+/// `code`): `key_order!(UserOrder, users, UserRow, id, Int)`.
+#[macro_export]
+macro_rules! key_order {
+    ($name:ident, $table:ident, $row:ty, $col:ident, $kind:ident) => {
+        /// The one order of this list.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum $name {
+            /// By the key column.
+            Key,
+        }
+
+        impl $crate::http::list::SortField for $name {
+            type Table = $table::table;
+            type Row = $row;
+            const ID: Self = $name::Key;
+            const ALL: &'static [(&'static str, Self)] = &[(stringify!($col), $name::Key)];
+            $crate::sort_columns!($table; $name::Key => ($col, $kind));
+        }
+    };
+}
+
 /// A parsed `sort` parameter: the keys in order, always ending with the id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sort<F> {
@@ -291,6 +313,13 @@ pub struct PageParams {
     pub count: bool,
 }
 
+impl PageParams {
+    /// The query's `limit`, `cursor` and `count`.
+    pub fn new(limit: Option<i64>, cursor: Option<&str>, count: Option<bool>) -> Self {
+        PageParams { limit, cursor: cursor.map(str::to_owned), count: count == Some(true) }
+    }
+}
+
 /// Rows per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 50;
 /// The largest `limit` accepted.
@@ -332,22 +361,6 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> AppResult<K> {
         .ok_or_else(|| AppError::BadRequest("cursor is not one this API issued".into()))
 }
 
-/// Splits the `limit + 1` rows fetched into a page and the cursor of the next one.
-pub fn paginate<R, K: Serialize>(
-    mut rows: Vec<R>,
-    limit: i64,
-    key: impl Fn(&R) -> K,
-) -> (Vec<R>, Option<String>) {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if rows.len() > limit {
-        rows.truncate(limit);
-        let next = rows.last().map(|r| encode_cursor(&key(r)));
-        (rows, next)
-    } else {
-        (rows, None)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,11 +381,47 @@ mod tests {
         assert!(limit(Some(501)).is_err());
     }
 
+    #[derive(Debug, Clone)]
+    struct Row {
+        id: i64,
+        email: String,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum ByEmail {
+        Id,
+        Email,
+    }
+
+    use crate::db::schema::users;
+
+    impl SortField for ByEmail {
+        type Table = users::table;
+        type Row = Row;
+        const ID: Self = ByEmail::Id;
+        const ALL: &'static [(&'static str, Self)] = &[("id", ByEmail::Id), ("email", ByEmail::Email)];
+        crate::sort_columns!(users; ByEmail::Id => (id, Int), ByEmail::Email => (email, Text));
+    }
+
     #[test]
-    fn a_full_page_has_a_next_cursor() {
-        let (rows, next) = paginate(vec![1, 2, 3], 2, |r| *r);
-        assert_eq!(rows, vec![1, 2]);
-        assert_eq!(decode_cursor::<i32>(&next.unwrap()).unwrap(), 2);
-        assert_eq!(paginate(vec![1, 2], 2, |r| *r).1, None);
+    fn sorts_end_with_the_id_and_refuse_unknown_or_repeated_keys() {
+        let sort = Sort::<ByEmail>::parse(Some("-email"), "id").unwrap();
+        assert_eq!(sort.keys, vec![(ByEmail::Email, Dir::Desc), (ByEmail::Id, Dir::Desc)]);
+        assert_eq!(Sort::<ByEmail>::parse(None, "id").unwrap().keys, vec![(ByEmail::Id, Dir::Asc)]);
+        assert!(matches!(Sort::<ByEmail>::parse(Some("colour"), "id"), Err(AppError::BadRequest(_))));
+        assert!(matches!(Sort::<ByEmail>::parse(Some("email,-email"), "id"), Err(AppError::BadRequest(_))));
+    }
+
+    #[test]
+    fn a_full_page_has_a_cursor_for_its_own_sort_only() {
+        let sort = Sort::<ByEmail>::parse(Some("email"), "id").unwrap();
+        let rows: Vec<Row> = (1..=3).map(|id| Row { id, email: format!("u{id}@x") }).collect();
+        let (page, next) = page_of(rows.clone(), 2, &sort);
+        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+        let next = next.expect("a next cursor");
+        assert!(sort.after(&next).is_ok());
+        let other = Sort::<ByEmail>::parse(Some("-email"), "id").unwrap();
+        assert!(matches!(other.after(&next), Err(AppError::BadRequest(_))));
+        assert!(page_of(rows, 3, &sort).1.is_none());
     }
 }

@@ -23,7 +23,7 @@ use crate::http::Json;
 use crate::http::create::{self, Created};
 use crate::http::etag::{IfMatch, ok};
 use crate::http::idempotency::IdempotencyKey;
-use crate::http::list::{self, Page, PageParams, Sort, SortField, page_of};
+use crate::http::list::{self, Page, PageParams, Sort, SortField};
 use crate::state::AppState;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
@@ -155,15 +155,8 @@ fn page(
     after: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<Product>, Option<String>)> {
-    let mut q = query.query()?;
-    if let Some(cursor) = after {
-        q = q.filter(sort.after(cursor)?);
-    }
-    for (field, dir) in &sort.keys {
-        q = q.then_order_by(field.order(*dir));
-    }
-    let rows: Vec<ProductRow> = q.limit(limit + 1).select(ProductRow::as_select()).load(conn)?;
-    let (rows, next) = page_of(rows, limit, sort);
+    let q = query.query()?;
+    let (rows, next) = list::keyset(conn, q.select(ProductRow::as_select()), sort, after, limit)?;
     Ok((rows.into_iter().map(Product::from).collect(), next))
 }
 
@@ -179,8 +172,7 @@ async fn list(
     require_reader(caller)?;
     query.query()?;
     let sort = Sort::<ProductSort>::parse(query.sort.as_deref(), "id")?;
-    let params =
-        PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let counted = query.clone();
     list::respond(
         req,

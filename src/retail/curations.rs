@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
-use crate::http::list::{self, PageParams};
+use crate::http::list::{self, PageParams, Sort};
 use crate::state::AppState;
 
 /// Where a curation stands.
@@ -312,8 +312,8 @@ pub async fn list_curations(
 ) -> AppResult<HttpResponse> {
     let scope = scope(&caller)?;
     let query = query.into_inner();
-    let params =
-        PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
+    let sort = Sort::<CurationOrder>::parse(None, "id")?;
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let counted = query.clone();
     list::respond(
         &req,
@@ -321,19 +321,16 @@ pub async fn list_curations(
         params,
         CURATION_CSV,
         move |conn, after, limit| {
-            let mut q = query.query(scope);
-            if let Some(cursor) = after {
-                q = q.filter(curations::id.gt(list::decode_cursor::<i64>(cursor)?));
-            }
-            let rows: Vec<CurationRow> =
-                q.order(curations::id).limit(limit + 1).select(CurationRow::as_select()).load(conn)?;
-            let (rows, next) = list::paginate(rows, limit, |c| c.id);
+            let q = query.query(scope).select(CurationRow::as_select());
+            let (rows, next) = list::keyset(conn, q, &sort, after, limit)?;
             Ok((rows.into_iter().map(Curation::from).collect::<Vec<_>>(), next))
         },
         move |conn| Ok(counted.query(scope).count().get_result(conn)?),
     )
     .await
 }
+
+crate::key_order!(CurationOrder, curations, CurationRow, id, Int);
 
 /// Submit a product to a retail partner's curation (office staff). One open curation per
 /// product and partner (409); a product that passed already is 409 too.

@@ -19,7 +19,7 @@ use crate::error::OnConflict;
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
-use crate::http::list::{self, PageParams, Sort, SortField, page_of};
+use crate::http::list::{self, PageParams, Sort, SortField};
 use crate::http::patch::{merged, refuse_changes, require_object};
 use crate::state::AppState;
 
@@ -355,8 +355,7 @@ pub async fn list_outlets(
     let scope = scope(&caller)?;
     let query = query.into_inner();
     let sort = Sort::<OutletSort>::parse(query.sort.as_deref(), "id")?;
-    let params =
-        PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let counted = query.clone();
     list::respond(
         &req,
@@ -364,15 +363,8 @@ pub async fn list_outlets(
         params,
         OUTLET_CSV,
         move |conn, after, limit| {
-            let mut q = query.query(scope);
-            if let Some(cursor) = after {
-                q = q.filter(sort.after(cursor)?);
-            }
-            for (field, dir) in &sort.keys {
-                q = q.then_order_by(field.order(*dir));
-            }
-            let rows: Vec<OutletRow> = q.limit(limit + 1).select(OutletRow::as_select()).load(conn)?;
-            let (rows, next) = page_of(rows, limit, &sort);
+            let q = query.query(scope);
+            let (rows, next) = list::keyset(conn, q.select(OutletRow::as_select()), &sort, after, limit)?;
             Ok((rows.into_iter().map(Outlet::from).collect::<Vec<_>>(), next))
         },
         move |conn| Ok(counted.query(scope).count().get_result(conn)?),

@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult, FieldError, OnConflict};
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
-use crate::http::list::{self, Page};
+use crate::http::list::{self, Page, PageParams, Sort};
 use crate::state::AppState;
 
 /// Where a registration stands.
@@ -327,37 +327,35 @@ pub async fn list_registrations(
     caller: Caller,
     id: web::Path<i64>,
     query: web::Query<RegistrationQuery>,
-) -> AppResult<web::Json<Page<Registration>>> {
+) -> AppResult<HttpResponse> {
     require_reader(&caller)?;
     let id = id.into_inner();
     let query = query.into_inner();
-    let limit = list::limit(query.limit)?;
-    let after: Option<i64> = query.cursor.as_deref().map(list::decode_cursor).transpose()?;
-    let page = db::run(&state.pool, move |conn| {
-        find_training(conn, id)?;
-        let filtered = || {
-            let mut q = registrations::table.filter(registrations::training_id.eq(id)).into_boxed();
-            if let Some(status) = query.status {
-                q = q.filter(registrations::status.eq(status.as_str()));
-            }
-            q
-        };
-        let total = if query.count == Some(true) { Some(filtered().count().get_result(conn)?) } else { None };
-        let mut q = filtered();
-        if let Some(after) = after {
-            q = q.filter(registrations::id.gt(after));
+    let sort = Sort::<RegistrationOrder>::parse(None, "id")?;
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
+    let status = query.status;
+    let filtered = move || {
+        let mut q = registrations::table.filter(registrations::training_id.eq(id)).into_boxed();
+        if let Some(status) = status {
+            q = q.filter(registrations::status.eq(status.as_str()));
         }
-        let rows: Vec<RegistrationRow> = q
-            .order(registrations::id.asc())
-            .limit(limit + 1)
-            .select(RegistrationRow::as_select())
-            .load(conn)?;
-        let (rows, next_cursor) = list::paginate(rows, limit, |r| r.id);
-        Ok(Page { data: rows.into_iter().map(Registration::from).collect(), next_cursor, total })
-    })
-    .await?;
-    Ok(web::Json(page))
+        q
+    };
+    list::json_page(
+        &state.pool,
+        params,
+        move |conn, after, limit| {
+            find_training(conn, id)?;
+            let (rows, next) =
+                list::keyset(conn, filtered().select(RegistrationRow::as_select()), &sort, after, limit)?;
+            Ok((rows.into_iter().map(Registration::from).collect::<Vec<_>>(), next))
+        },
+        move |conn| Ok(filtered().count().get_result(conn)?),
+    )
+    .await
 }
+
+crate::key_order!(RegistrationOrder, registrations, RegistrationRow, id, Int);
 
 /// Register a business for a training (409 if it is registered already; 422 after
 /// `registration_closes_at`).

@@ -22,7 +22,7 @@ use crate::http::create::{self, Created};
 use crate::http::etag::{IfMatch, ok};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::input::{Check, Field};
-use crate::http::list::{self, Page, Sort, SortField, page_of};
+use crate::http::list::{self, Page, PageParams, Sort, SortField};
 use crate::http::patch::merged;
 use crate::state::AppState;
 
@@ -385,12 +385,12 @@ pub async fn list_trainings(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<TrainingQuery>,
-) -> AppResult<web::Json<Page<Training>>> {
+) -> AppResult<HttpResponse> {
     require_reader(&caller)?;
     let query = query.into_inner();
     let sort = Sort::<TrainingSort>::parse(query.sort.as_deref(), "id")?;
-    let limit = list::limit(query.limit)?;
-    let page = db::run(&state.pool, move |conn| {
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
+    let page = move |conn: &mut DbConnection, after: Option<&str>, limit| {
         let mut q = trainings::table.into_boxed();
         if let Some(from) = query.from {
             q = q.filter(trainings::starts_on.ge(from));
@@ -401,18 +401,10 @@ pub async fn list_trainings(
         if let Some(since) = query.updated_since {
             q = q.filter(trainings::updated_at.ge(since.naive_utc()));
         }
-        if let Some(cursor) = &query.cursor {
-            q = q.filter(sort.after(cursor)?);
-        }
-        for (field, dir) in &sort.keys {
-            q = q.then_order_by(field.order(*dir));
-        }
-        let rows: Vec<TrainingRow> = q.limit(limit + 1).select(TrainingRow::as_select()).load(conn)?;
-        let (rows, next_cursor) = page_of(rows, limit, &sort);
-        Ok(Page { data: with_counts(conn, rows)?, next_cursor, total: None })
-    })
-    .await?;
-    Ok(web::Json(page))
+        let (rows, next) = list::keyset(conn, q.select(TrainingRow::as_select()), &sort, after, limit)?;
+        Ok((with_counts(conn, rows)?, next))
+    };
+    list::json_page(&state.pool, params, page, |_| Ok(0)).await
 }
 
 /// Create a training, optionally with its first registrations (all or nothing).

@@ -22,7 +22,7 @@ use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::http::Json;
 use crate::http::etag::{self, IfMatch};
-use crate::http::list::{self, Page, PageParams, Sort, SortField};
+use crate::http::list::{self, Page, PageParams, Sort};
 use crate::state::AppState;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
@@ -107,9 +107,8 @@ pub async fn list_users(
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
     let query = query.into_inner();
-    let sort = Sort::<UserSort>::parse(None, "id")?;
-    let params =
-        PageParams { limit: query.limit, cursor: query.cursor.clone(), count: query.count == Some(true) };
+    let sort = Sort::<UserOrder>::parse(None, "id")?;
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let filtered = move || {
         let mut q = users::table.into_boxed();
         if let Some(role) = query.role {
@@ -134,20 +133,7 @@ pub async fn list_users(
     .await
 }
 
-/// Users are listed by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserSort {
-    /// The id.
-    Id,
-}
-
-impl SortField for UserSort {
-    type Table = users::table;
-    type Row = UserRow;
-    const ID: Self = UserSort::Id;
-    const ALL: &'static [(&'static str, Self)] = &[("id", UserSort::Id)];
-    crate::sort_columns!(users; UserSort::Id => (id, Int));
-}
+crate::key_order!(UserOrder, users, UserRow, id, Int);
 
 /// Create a user.
 #[utoipa::path(
