@@ -88,6 +88,11 @@ impl Caller {
         self.require(&[Role::Admin, Role::Officer])
     }
 
+    /// 404 for callers of the `hidden` roles: for them the resource does not exist.
+    pub fn hidden_from(&self, hidden: &[Role]) -> AppResult<()> {
+        if hidden.contains(&self.role) { Err(AppError::NotFound) } else { Ok(()) }
+    }
+
     /// 403 unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> AppResult<()> {
         if roles.contains(&self.role) { Ok(()) } else { Err(AppError::Forbidden) }

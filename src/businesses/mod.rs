@@ -48,11 +48,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(delete_business);
 }
 
-/// Who may read businesses: everyone but bank users, who see businesses only as applicants
-/// through their own endpoints; for them the businesses do not exist (404).
-fn require_reader(caller: &Caller) -> AppResult<()> {
-    if caller.role == Role::Bank { Err(AppError::NotFound) } else { Ok(()) }
-}
+/// Bank users see businesses only as applicants, through their own endpoints; for them the
+/// businesses do not exist (404).
+const HIDDEN_FROM: &[Role] = &[Role::Bank];
 
 /// The columns a business list can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +148,7 @@ pub async fn list_businesses(
     caller: Caller,
     query: web::Query<BusinessQuery>,
 ) -> AppResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     let query = query.into_inner();
     let filter = query.filter();
     filter.validate()?;
@@ -222,7 +220,7 @@ pub async fn get_business(
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     let id = id.into_inner();
     let business = db::run(&state.pool, move |conn| Ok(find(conn, id)?)).await?;
     Ok(ok(business.version, Business::of(business, caller.sees_pii())))

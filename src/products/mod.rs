@@ -36,10 +36,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(delete_product);
 }
 
-/// Bank users see products only through their applicants; for them products do not exist.
-fn require_reader(caller: &Caller) -> AppResult<()> {
-    if caller.role == Role::Bank { Err(AppError::NotFound) } else { Ok(()) }
-}
+/// Bank users see products only through their applicants; for them products do not exist (404).
+const HIDDEN_FROM: &[Role] = &[Role::Bank];
 
 /// The columns a product list can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +167,7 @@ async fn list(
     caller: &Caller,
     query: ProductQuery,
 ) -> AppResult<HttpResponse> {
-    require_reader(caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     query.query()?;
     let sort = Sort::<ProductSort>::parse(query.sort.as_deref(), "id")?;
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
@@ -234,7 +232,7 @@ pub async fn list_business_products(
     id: web::Path<i64>,
     query: web::Query<BusinessProductsQuery>,
 ) -> AppResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     let id = id.into_inner();
     let exists = db::run(&state.pool, move |conn| Ok(model::business_exists(conn, id)?)).await?;
     if !exists {
@@ -295,7 +293,7 @@ pub async fn get_product(
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     let id = id.into_inner();
     let product = db::run(&state.pool, move |conn| Ok(model::find(conn, id)?)).await?;
     Ok(ok(product.version, Product::from(product)))

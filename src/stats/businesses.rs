@@ -17,7 +17,7 @@ use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-use super::{answer, hide_from};
+use super::answer;
 
 /// A grouping key of the business statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +218,7 @@ pub async fn business_statistics(
     caller: Caller,
     query: web::Query<BusinessStatsQuery>,
 ) -> AppResult<HttpResponse> {
-    hide_from(&caller, &[Role::Bank])?;
+    caller.hidden_from(&[Role::Bank])?;
     let keys = BusinessKey::parse_list(&query.group_by)?;
     let filter = query.filter();
     filter.validate()?;

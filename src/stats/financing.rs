@@ -12,7 +12,7 @@ use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::state::AppState;
 
-use super::{answer, hide_from};
+use super::answer;
 
 /// A grouping key of the financing statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -140,7 +140,7 @@ pub async fn financing_statistics(
     caller: Caller,
     query: web::Query<FinancingStatsQuery>,
 ) -> AppResult<HttpResponse> {
-    hide_from(&caller, &[Role::Retail])?;
+    caller.hidden_from(&[Role::Retail])?;
     let bank = if caller.role == Role::Bank { caller.bank_partner_id.or(Some(-1)) } else { None };
     let key = query.group_by;
     answer(&req, &state, Some("rows"), move |conn| {

@@ -15,9 +15,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::Caller;
 use crate::db::{self, DbConnection};
-use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::http::export::Format;
 use crate::state::AppState;
@@ -32,11 +30,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(products_retail::retail_statistics)
         .service(financing::financing_statistics)
         .service(trainings::training_statistics);
-}
-
-/// 404 for the `hidden` roles: for them the statistic does not exist.
-fn hide_from(caller: &Caller, hidden: &[Role]) -> AppResult<()> {
-    if hidden.contains(&caller.role) { Err(AppError::NotFound) } else { Ok(()) }
 }
 
 /// Computes a statistic in the database with `compute` and answers it by [`respond`], with

@@ -14,7 +14,7 @@ use crate::error::AppResult;
 use crate::state::AppState;
 
 use super::overview::{ProductSection, product_section, retail_section};
-use super::{answer, count, hide_from};
+use super::{answer, count};
 
 /// Product figures.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -48,7 +48,7 @@ pub async fn product_statistics(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> AppResult<HttpResponse> {
-    hide_from(&caller, &[Role::Bank])?;
+    caller.hidden_from(&[Role::Bank])?;
     let retail = caller.retail_partner_id;
     answer(&req, &state, Some("by_category"), move |conn| product_stats(conn, retail)).await
 }
@@ -109,7 +109,7 @@ pub async fn retail_statistics(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> AppResult<HttpResponse> {
-    hide_from(&caller, &[Role::Bank])?;
+    caller.hidden_from(&[Role::Bank])?;
     let (role, own) = (caller.role, caller.retail_partner_id);
     answer(&req, &state, Some("rows"), move |conn| retail_stats(conn, role, own)).await
 }

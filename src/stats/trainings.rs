@@ -12,7 +12,7 @@ use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::state::AppState;
 
-use super::{answer, hide_from};
+use super::answer;
 
 /// Training figures: the article's "234 registrants, 100 selected".
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -101,6 +101,6 @@ pub async fn training_statistics(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> AppResult<HttpResponse> {
-    hide_from(&caller, &[Role::Bank, Role::Retail])?;
+    caller.hidden_from(&[Role::Bank, Role::Retail])?;
     answer(&req, &state, Some("by_training"), |conn| Ok(training_stats(conn)?)).await
 }

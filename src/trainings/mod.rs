@@ -15,9 +15,7 @@ pub use trainings::{MAX_NESTED_REGISTRATIONS, Training, TrainingInput, TrainingR
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::Caller;
 use crate::domain::role::Role;
-use crate::error::{AppError, AppResult};
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -32,6 +30,4 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// Trainings are the office's business: bank and retail users do not see them (404).
-fn require_reader(caller: &Caller) -> AppResult<()> {
-    if matches!(caller.role, Role::Bank | Role::Retail) { Err(AppError::NotFound) } else { Ok(()) }
-}
+pub(super) const HIDDEN_FROM: &[Role] = &[Role::Bank, Role::Retail];

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::require_reader;
+use super::HIDDEN_FROM;
 use super::trainings::find as find_training;
 use crate::audit::{self, Action};
 use crate::auth::Caller;
@@ -328,7 +328,7 @@ pub async fn list_registrations(
     id: web::Path<i64>,
     query: web::Query<RegistrationQuery>,
 ) -> AppResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     let id = id.into_inner();
     let query = query.into_inner();
     let sort = Sort::<RegistrationOrder>::parse(None, "id")?;

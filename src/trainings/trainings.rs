@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::HIDDEN_FROM;
 use super::registrations::{self, RegistrationInput, RegistrationStatus};
-use super::require_reader;
 use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::db::schema::{registrations as registrations_table, trainings};
@@ -386,7 +386,7 @@ pub async fn list_trainings(
     caller: Caller,
     query: web::Query<TrainingQuery>,
 ) -> AppResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     let query = query.into_inner();
     let sort = Sort::<TrainingSort>::parse(query.sort.as_deref(), "id")?;
     let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
@@ -454,7 +454,7 @@ pub async fn get_training(
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.hidden_from(HIDDEN_FROM)?;
     let id = id.into_inner();
     let training = db::run(&state.pool, move |conn| {
         let row = find(conn, id)?;
