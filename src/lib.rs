@@ -8,6 +8,7 @@ pub mod auth;
 pub mod banks;
 pub mod businesses;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;

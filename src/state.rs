@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::auth::Keys;
 use crate::config::Config;
+use crate::crypto::Keys;
 use crate::db::Pool;
 use crate::error::AppResult;
 

@@ -10,9 +10,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::keys::Keys;
-use super::password::verify_password;
 use super::{Account, Caller};
+use crate::crypto::{Keys, verify_password};
 use crate::db::schema::{login_failures, users};
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
@@ -90,13 +89,13 @@ fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> A
         return Err(AppError::TooManyRequests { retry_after: wait });
     }
     let user = Account::by_email(conn, &email).optional()?;
-    let hash = user.as_ref().map_or(keys.dummy_hash.as_str(), |u| u.password_hash.as_str());
+    let hash = user.as_ref().map_or(keys.dummy_hash(), |u| u.password_hash.as_str());
     let password_ok = verify_password(password, hash);
     match user {
         Some(user) if password_ok && !user.disabled => {
             diesel::delete(login_failures::table.filter(login_failures::email.eq(&email))).execute(conn)?;
             diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
-            keys.issue(&user)
+            keys.issue(&user.subject())
         }
         _ => {
             record_failure(conn, &email, now)?;

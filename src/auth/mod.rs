@@ -1,12 +1,10 @@
 //! Authentication: who is calling. The [`Caller`] extractor that every protected handler takes,
-//! the partner scope check, and (in the submodules) tokens, passwords and the login.
+//! the partner scope check, and the login (tokens and password hashes are `crate::crypto`).
 //!
 //! This module reads the credential side of the `users` table itself ([`Account`]); managing
 //! users is `crate::users`, which depends on this module and not the other way round.
 
-mod keys;
 pub mod login;
-mod password;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,10 +15,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use diesel::prelude::*;
 
-pub use keys::{Claims, Keys};
 pub use login::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
-pub use password::{hash_password, verify_password};
 
+use crate::crypto::Subject;
 use crate::db::schema::users;
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
@@ -54,6 +51,16 @@ pub struct Account {
 }
 
 impl Account {
+    /// Whom a token for this account is issued to.
+    pub fn subject(&self) -> Subject {
+        Subject {
+            id: self.id,
+            role: self.role,
+            bank_partner_id: self.bank_partner_id,
+            retail_partner_id: self.retail_partner_id,
+        }
+    }
+
     /// The account with id `id`.
     pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Account> {
         users::table.find(id).select(Account::as_select()).first(conn)

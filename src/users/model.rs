@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Action};
-use crate::auth;
+use crate::crypto;
 use crate::db::schema::{bank_partners, retail_partners, users};
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
@@ -226,7 +226,7 @@ pub fn create(conn: &mut DbConnection, actor: Option<i64>, new: NewUser) -> AppR
             return Err(AppError::Validation(std::mem::take(&mut errors)));
         };
         let now = db::now();
-        let hash = auth::hash_password(&new.password)?;
+        let hash = crypto::hash_password(&new.password)?;
         let id: i64 = diesel::insert_into(users::table)
             .values((
                 users::email.eq(&email),
@@ -286,7 +286,7 @@ pub fn update(
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
-        let hash = patch.password.as_deref().map(auth::hash_password).transpose()?;
+        let hash = patch.password.as_deref().map(crypto::hash_password).transpose()?;
         crate::versioned_update!(
             conn,
             users,
@@ -360,7 +360,7 @@ pub fn ensure_first_admin(
 /// Sets a new password (the `user reset-password` command; the audit entry has no acting user).
 pub fn reset_password(conn: &mut DbConnection, email: &str, password: &str) -> AppResult<()> {
     check_password(password).map_err(|m| AppError::invalid("password", "invalid_length", m))?;
-    let hash = auth::hash_password(password)?;
+    let hash = crypto::hash_password(password)?;
     db::write(conn, |conn| {
         let current: UserRow = users::table
             .filter(users::email.eq(email.trim().to_lowercase()))

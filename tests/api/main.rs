@@ -9,6 +9,7 @@ mod concurrency;
 mod errors;
 mod health;
 mod helpers;
+mod layout;
 mod lists;
 mod openapi;
 mod products;

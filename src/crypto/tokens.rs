@@ -6,7 +6,6 @@ use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::Account;
 use super::password::hash_password;
 use crate::config::Secret;
 use crate::domain::role::Role;
@@ -33,6 +32,19 @@ pub struct Claims {
     pub jti: String,
 }
 
+/// Who a token is issued to.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject {
+    /// The user's id.
+    pub id: i64,
+    /// The user's role.
+    pub role: Role,
+    /// The bank partner of a `bank` user.
+    pub bank_partner_id: Option<i64>,
+    /// The retail partner of a `retail` user.
+    pub retail_partner_id: Option<i64>,
+}
+
 /// Signing and verification keys, made once at start-up.
 pub struct Keys {
     encoding: EncodingKey,
@@ -41,7 +53,7 @@ pub struct Keys {
     ttl: Duration,
     /// A real hash of a random password, verified against when the e-mail is unknown so that
     /// the answer takes as long as for a known one.
-    pub(super) dummy_hash: String,
+    dummy_hash: String,
 }
 
 impl Keys {
@@ -64,8 +76,13 @@ impl Keys {
         i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
     }
 
+    /// The hash verified against when a login names an unknown e-mail.
+    pub fn dummy_hash(&self) -> &str {
+        &self.dummy_hash
+    }
+
     /// A signed token for `user`.
-    pub fn issue(&self, user: &Account) -> AppResult<String> {
+    pub fn issue(&self, user: &Subject) -> AppResult<String> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user.id.to_string(),
