@@ -82,7 +82,7 @@ pub struct Options {
 
 /// `seed --generate`: `options.businesses` businesses with about two products each and
 /// applications, outlets, curations, placements, trainings and registrations in the proportions
-/// of the reference dataset (SPEC §8). `progress` is told how many businesses were written.
+/// of the reference dataset (Lamongan: 351,000 businesses, 5 % IKM). `progress` is told how many businesses were written.
 pub fn generate(
     conn: &mut DbConnection,
     options: &Options,

@@ -25,7 +25,7 @@ async fn login_returns_a_bearer_token_that_identifies_the_caller() {
     assert_eq!(body["expires_in"], 3600);
     let token = body["access_token"].as_str().unwrap();
 
-    // The token carries the claims of SPEC §5, signed with HS256.
+    // The token carries the user id, role, partner, issue and expiry times and a unique id, signed with HS256.
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::HS256);
     let claims: serde_json::Value =
