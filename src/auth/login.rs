@@ -80,27 +80,48 @@ fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> A
     Ok(())
 }
 
-/// The login: checks the throttle, then the password, and records the outcome.
+/// Serializes the attempts on one e-mail for the rest of the transaction: an advisory lock on
+/// PostgreSQL; on SQLite the write transaction already holds the database's one write lock.
+fn lock_email(conn: &mut DbConnection, email: &str) -> AppResult<()> {
+    if db::backend(conn) == db::Backend::Postgres {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+            .bind::<diesel::sql_types::Text, _>(email)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The login. An attempt first takes one of the e-mail's allowed attempts, recorded as a
+/// failure, under a lock per e-mail: concurrent guesses cannot pass the limit between the count
+/// and the write. The password is checked after that transaction (argon2 holds no lock); a
+/// success clears the e-mail's failures.
 fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> AppResult<String> {
     let email = email.trim().to_lowercase();
     let now = db::now();
-    if let Some(until) = locked_until(conn, &email, now)? {
-        let wait = (until - now).to_std().unwrap_or(Duration::from_secs(1));
-        return Err(AppError::TooManyRequests { retry_after: wait });
-    }
+    db::write(conn, |conn| {
+        lock_email(conn, &email)?;
+        if let Some(until) = locked_until(conn, &email, now)? {
+            let wait = (until - now).to_std().unwrap_or(Duration::from_secs(1));
+            return Err(AppError::TooManyRequests { retry_after: wait });
+        }
+        record_failure(conn, &email, now)
+    })?;
     let user = Account::by_email(conn, &email).optional()?;
     let hash = user.as_ref().map_or(keys.dummy_hash(), |u| u.password_hash.as_str());
     let password_ok = verify_password(password, hash);
     match user {
         Some(user) if password_ok && !user.disabled => {
-            diesel::delete(login_failures::table.filter(login_failures::email.eq(&email))).execute(conn)?;
-            diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
+            db::write(conn, |conn| {
+                lock_email(conn, &email)?;
+                diesel::delete(login_failures::table.filter(login_failures::email.eq(&email)))
+                    .execute(conn)?;
+                // Not a change of the user record: no new version.
+                diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
+                Ok::<_, AppError>(())
+            })?;
             keys.issue(&user.subject())
         }
-        _ => {
-            record_failure(conn, &email, now)?;
-            Err(AppError::Unauthorized("the e-mail or password is wrong".into()))
-        }
+        _ => Err(AppError::Unauthorized("the e-mail or password is wrong".into())),
     }
 }
 

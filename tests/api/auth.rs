@@ -202,3 +202,20 @@ async fn disabling_a_user_revokes_its_tokens_at_once() {
         .await
         .assert_problem(401);
 }
+
+#[actix_rt::test]
+async fn concurrent_guesses_get_five_attempts_not_more() {
+    let app = spawn_app().await;
+    app.create_user("target@test.example", Role::Officer, None);
+    let guesses = (0..16).map(|i| {
+        app.post("/api/v1/auth/token")
+            .json(&json!({"email": "target@test.example", "password": format!("guess number {i}")}))
+            .send()
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[401; 5].as_slice(), [429; 11].as_slice()].concat());
+    let failures: i64 = app.db(|c| login_failures::table.count().get_result(c)).unwrap();
+    assert_eq!(failures, 5);
+}
