@@ -41,9 +41,9 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
     }
     // The training's own write comes first: on PostgreSQL it locks the row, so a concurrent
     // PATCH of the training (its capacity, say) waits and then finds a new version (412), and a
-    // concurrent selection waits and then runs on what this one wrote.
+    // concurrent selection waits and then finds the training changed (409: run it again).
     crate::versioned_update!(conn, trainings, id, training.version, trainings::selected_at.eq(now))
-        .map_err(|_| changed_meanwhile())?;
+        .map_err(changed_meanwhile)?;
     let rows: Vec<(RegistrationRow, Option<String>)> = registrations::table
         .inner_join(businesses::table)
         .filter(registrations::training_id.eq(id))
@@ -95,19 +95,14 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
         }
         // Only the registration as it was read: one changed meanwhile (an office PATCH that
         // rejected it, say) is not overwritten; the whole run is refused instead.
-        let written = diesel::update(
-            registrations::table.find(registration).filter(registrations::version.eq(current.version)),
+        crate::versioned_update!(
+            conn,
+            registrations,
+            registration,
+            current.version,
+            (registrations::status.eq(status.as_str()), registrations::selection_rank.eq(rank)),
         )
-        .set((
-            registrations::status.eq(status.as_str()),
-            registrations::selection_rank.eq(rank),
-            registrations::updated_at.eq(now),
-            registrations::version.eq(current.version + 1),
-        ))
-        .execute(conn)?;
-        if written == 0 {
-            return Err(changed_meanwhile());
-        }
+        .map_err(changed_meanwhile)?;
         changes.push((
             registration,
             serde_json::json!({"status": {"to": status}, "selection_rank": {"to": rank}}),
@@ -117,10 +112,15 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
     Ok(SelectionResult { selected, waitlisted, skipped })
 }
 
-fn changed_meanwhile() -> AppError {
-    AppError::Conflict(
-        "the training or its registrations changed while the selection ran; run it again".into(),
-    )
+/// A row the selection read changed before it was written: 409, run it again. Any other
+/// error passes unchanged.
+fn changed_meanwhile(err: AppError) -> AppError {
+    match err {
+        AppError::PreconditionFailed => AppError::Conflict(
+            "the training or its registrations changed while the selection ran; run it again".into(),
+        ),
+        other => other,
+    }
 }
 
 /// Run the selection: fill `capacity` seats from the registrations that are `registered`,
