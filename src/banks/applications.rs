@@ -15,7 +15,7 @@ use super::scope;
 use super::verdicts::{with_verdict, with_verdicts};
 use crate::audit::{self, Action};
 use crate::auth::Caller;
-use crate::db::schema::{applications, businesses};
+use crate::db::schema::{applications, businesses, financing_programmes};
 use crate::db::{self, DbConnection};
 use crate::domain::financing::{ApplicationStatus, Eligibility};
 use crate::error::{AppError, AppResult};
@@ -208,6 +208,17 @@ pub(crate) fn insert_application(
     user: i64,
     record: &ApplicationRecord,
 ) -> AppResult<ApplicationRow> {
+    // The programme must still be open at the write. This no-op update takes the programme's row
+    // lock on PostgreSQL: a concurrent PATCH closing it either committed first (and no row
+    // matches here) or waits until this application is in.
+    let open = diesel::update(
+        financing_programmes::table.find(record.programme_id).filter(financing_programmes::open.eq(true)),
+    )
+    .set(financing_programmes::open.eq(true))
+    .execute(conn)?;
+    if open == 0 {
+        return Err(AppError::invalid("programme_id", "closed", "the programme is closed"));
+    }
     let now = db::now();
     let id: i64 = diesel::insert_into(applications::table)
         .values((

@@ -6,7 +6,9 @@
 //! two requests with the same `If-Match` can both pass it. The write itself therefore carries the
 //! condition (`UPDATE … WHERE id = ? AND version = ?`), and a write that changed no row is 412
 //! and the transaction, with whatever else it wrote, is rolled back. [`versioned_update!`] and
-//! [`versioned_delete!`] are the only ways a versioned row is written.
+//! [`versioned_delete!`] are the only ways a versioned row is changed. (Two writes touch a
+//! versioned row without changing its record, so without a new version: a login's
+//! `last_login_at`, and the no-op update with which an application locks its open programme.)
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

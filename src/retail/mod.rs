@@ -2,7 +2,8 @@
 //! outlets: the article's 16 products from 13 IKM in 51 outlets.
 //!
 //! A `retail` user is bound to one partner: it sees and changes only that partner's outlets,
-//! curations and placements; anything else answers 404. Bank users see none of this (404).
+//! curations and placements; anything else answers 404. Bank users read none of this (404),
+//! and their writes are refused by role (403) before any record is looked up.
 
 mod curations;
 mod outlets;

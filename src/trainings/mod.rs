@@ -1,6 +1,7 @@
 //! Trainings (pelatihan): programmes, the businesses that register, and the selection that
 //! fills the seats. Attendance feeds the KUR super mikro eligibility waiver. Office staff
-//! write them; bank and retail users do not see them.
+//! write them; bank and retail users do not see them (404 on reads; their writes are refused
+//! by role, 403).
 
 pub mod registrations;
 pub mod selection;
