@@ -49,8 +49,9 @@ impl BusinessStatus {
     }
 }
 
-/// A business as stored. Its fields are seen only inside this module: other modules read a
-/// business through [`Business`], which masks personal data.
+/// A business as stored, personal data unmasked. Its fields are seen only inside
+/// `crate::businesses`; answers are built through [`Business`], which masks personal data for
+/// callers without clearance.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = businesses)]
 pub struct BusinessRow {

@@ -38,8 +38,7 @@ pub enum Cmp {
     Eq,
 }
 
-/// One value of a sort key, as kept in a cursor (the one-letter tags keep cursors short and
-/// the ones already issued valid).
+/// One value of a sort key, as kept in a cursor (one-letter tags keep cursors short).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum KeyValue {
     /// An integer column.
