@@ -80,48 +80,68 @@ fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> A
     Ok(())
 }
 
-/// Serializes the attempts on one e-mail for the rest of the transaction: an advisory lock on
-/// PostgreSQL; on SQLite the write transaction already holds the database's one write lock.
-fn lock_email(conn: &mut DbConnection, email: &str) -> AppResult<()> {
-    if db::backend(conn) == db::Backend::Postgres {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
-            .bind::<diesel::sql_types::Text, _>(email)
-            .execute(conn)?;
-    }
-    Ok(())
+/// Attempts on one e-mail take turns within this process: a lock per stripe of e-mails (an
+/// unrelated e-mail shares a stripe 1 time in 64, and then only waits for one password check).
+fn take_turn(email: &str) -> std::sync::MutexGuard<'static, ()> {
+    use std::hash::{Hash, Hasher};
+    static STRIPES: [std::sync::Mutex<()>; 64] = [const { std::sync::Mutex::new(()) }; 64];
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    email.hash(&mut hasher);
+    let stripe = usize::try_from(hasher.finish() % 64).unwrap_or(0);
+    STRIPES[stripe].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The login. An attempt first takes one of the e-mail's allowed attempts, recorded as a
-/// failure, under a lock per e-mail: concurrent guesses cannot pass the limit between the count
-/// and the write. The password is checked after that transaction (argon2 holds no lock); a
-/// success clears the e-mail's failures.
+/// What one attempt came to.
+enum Attempt {
+    Token(String),
+    Wrong,
+    Locked(Duration),
+}
+
+/// The login. Attempts on one e-mail take turns, across instances too (on PostgreSQL an
+/// advisory lock on the e-mail, held by the transaction around the check; on SQLite the
+/// process is the only server), so the count of failures read is still true when the
+/// outcome is written: concurrent guesses cannot pass the limit, and concurrent logins with
+/// the right password are not counted as failures.
 fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> AppResult<String> {
     let email = email.trim().to_lowercase();
+    let _turn = take_turn(&email);
+    let attempt = match db::backend(conn) {
+        db::Backend::Postgres => conn.transaction(|conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+                .bind::<diesel::sql_types::Text, _>(&email)
+                .execute(conn)?;
+            attempt(conn, keys, &email, password)
+        })?,
+        db::Backend::Sqlite => attempt(conn, keys, &email, password)?,
+    };
+    match attempt {
+        Attempt::Token(token) => Ok(token),
+        Attempt::Wrong => Err(AppError::Unauthorized("the e-mail or password is wrong".into())),
+        Attempt::Locked(retry_after) => Err(AppError::TooManyRequests { retry_after }),
+    }
+}
+
+/// Checks the throttle, then the password, and records the outcome.
+fn attempt(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> AppResult<Attempt> {
     let now = db::now();
-    db::write(conn, |conn| {
-        lock_email(conn, &email)?;
-        if let Some(until) = locked_until(conn, &email, now)? {
-            let wait = (until - now).to_std().unwrap_or(Duration::from_secs(1));
-            return Err(AppError::TooManyRequests { retry_after: wait });
-        }
-        record_failure(conn, &email, now)
-    })?;
-    let user = Account::by_email(conn, &email).optional()?;
+    if let Some(until) = locked_until(conn, email, now)? {
+        return Ok(Attempt::Locked((until - now).to_std().unwrap_or(Duration::from_secs(1))));
+    }
+    let user = Account::by_email(conn, email).optional()?;
     let hash = user.as_ref().map_or(keys.dummy_hash(), |u| u.password_hash.as_str());
     let password_ok = verify_password(password, hash);
     match user {
         Some(user) if password_ok && !user.disabled => {
-            db::write(conn, |conn| {
-                lock_email(conn, &email)?;
-                diesel::delete(login_failures::table.filter(login_failures::email.eq(&email)))
-                    .execute(conn)?;
-                // Not a change of the user record: no new version.
-                diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
-                Ok::<_, AppError>(())
-            })?;
-            keys.issue(&user.subject())
+            diesel::delete(login_failures::table.filter(login_failures::email.eq(email))).execute(conn)?;
+            // Not a change of the user record: no new version.
+            diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
+            Ok(Attempt::Token(keys.issue(&user.subject())?))
         }
-        _ => Err(AppError::Unauthorized("the e-mail or password is wrong".into())),
+        _ => {
+            record_failure(conn, email, now)?;
+            Ok(Attempt::Wrong)
+        }
     }
 }
 

@@ -219,3 +219,19 @@ async fn concurrent_guesses_get_five_attempts_not_more() {
     let failures: i64 = app.db(|c| login_failures::table.count().get_result(c)).unwrap();
     assert_eq!(failures, 5);
 }
+
+#[actix_rt::test]
+async fn concurrent_logins_with_the_right_password_all_succeed() {
+    let app = spawn_app().await;
+    app.create_user("system@bank.example", Role::Viewer, None);
+    let logins = (0..16).map(|_| {
+        app.post("/api/v1/auth/token")
+            .json(&json!({"email": "system@bank.example", "password": PASSWORD}))
+            .send()
+    });
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(logins).await.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, [200; 16]);
+    let failures: i64 = app.db(|c| login_failures::table.count().get_result(c)).unwrap();
+    assert_eq!(failures, 0);
+}
