@@ -2,6 +2,7 @@
 //!
 //! The crate root only lists the modules; `app` builds the application from them.
 
+pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod auth;

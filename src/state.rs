@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::accounts::IdentityCache;
 use crate::config::Config;
 use crate::crypto::Keys;
 use crate::db::Pool;
@@ -16,12 +17,14 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// The configuration.
     pub config: Arc<Config>,
+    /// The identities this instance read lately (shared by its workers).
+    pub identities: Arc<IdentityCache>,
 }
 
 impl AppState {
     /// State for `config`, using `pool`.
     pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
         let keys = Keys::new(&config.jwt_secret, config.access_token_ttl)?;
-        Ok(AppState { pool, keys: Arc::new(keys), config: Arc::new(config) })
+        Ok(AppState { pool, keys: Arc::new(keys), config: Arc::new(config), identities: Arc::default() })
     }
 }

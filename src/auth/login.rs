@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Account, Caller};
+use super::Caller;
+use crate::accounts::Account;
 use crate::crypto::{Keys, verify_password};
 use crate::db::schema::{login_failures, users};
 use crate::db::{self, DbConnection};

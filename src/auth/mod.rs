@@ -1,8 +1,9 @@
 //! Authentication: who is calling. The [`Caller`] extractor that every protected handler takes,
 //! the partner scope check, and the login (tokens and password hashes are `crate::crypto`).
 //!
-//! This module reads the credential side of the `users` table itself ([`Account`]); managing
-//! users is `crate::users`, which depends on this module and not the other way round.
+//! What it reads of the `users` table is `crate::accounts` (with the per-instance cache of
+//! identities); managing users is `crate::users`, which depends on this module and not the
+//! other way round.
 
 pub mod login;
 
@@ -13,13 +14,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use diesel::prelude::*;
 
 pub use login::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
 
-use crate::crypto::Subject;
-use crate::db::schema::users;
-use crate::db::{self, DbConnection};
+use crate::accounts::Identity;
+use crate::db;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -29,52 +28,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(login::issue_token).service(login::me);
 }
 
-/// What authentication reads of a user: identity, credentials, role and partner.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub struct Account {
-    /// Id.
-    pub id: i64,
-    /// Lower-cased e-mail.
-    pub email: String,
-    /// argon2id hash.
-    pub password_hash: String,
-    /// Role.
-    #[diesel(deserialize_as = String)]
-    pub role: Role,
-    /// Bank partner of a `bank` user.
-    pub bank_partner_id: Option<i64>,
-    /// Retail partner of a `retail` user.
-    pub retail_partner_id: Option<i64>,
-    /// A disabled user cannot log in, and its tokens stop working.
-    pub disabled: bool,
-}
-
-impl Account {
-    /// Whom a token for this account is issued to.
-    pub fn subject(&self) -> Subject {
-        Subject {
-            id: self.id,
-            role: self.role,
-            bank_partner_id: self.bank_partner_id,
-            retail_partner_id: self.retail_partner_id,
-        }
-    }
-
-    /// The account with id `id`.
-    pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Account> {
-        users::table.find(id).select(Account::as_select()).first(conn)
-    }
-
-    /// The account with the lower-cased e-mail `email`.
-    pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Account> {
-        users::table.filter(users::email.eq(email)).select(Account::as_select()).first(conn)
-    }
-}
-
 /// The authenticated user of a request. Taking it as a handler argument makes the handler
-/// require a valid bearer token of a user that exists and is not disabled; the role and
-/// partner are read from the database, so a change takes effect at once.
+/// require a valid bearer token of a user that exists and is not disabled. The role and
+/// partner come from the database, not the token, through the instance's identity cache: a
+/// change takes effect at once on the instance that made it and within
+/// [`crate::accounts::IDENTITY_TTL`] on the others.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The user's id.
@@ -147,7 +105,14 @@ impl FromRequest for Caller {
             let claims = state.keys.verify(&token?)?;
             let id: i64 =
                 claims.sub.parse().map_err(|_| AppError::Unauthorized("the token is malformed".into()))?;
-            let user = db::run(&state.pool, move |conn| Ok(Account::by_id(conn, id).optional()?)).await?;
+            let user = match state.identities.get(id) {
+                Some(cached) => cached,
+                None => {
+                    let read = db::run(&state.pool, move |conn| Ok(Identity::by_id(conn, id)?)).await?;
+                    state.identities.put(id, read.clone());
+                    read
+                }
+            };
             match user {
                 Some(user) if !user.disabled => Ok(Caller {
                     id: user.id,

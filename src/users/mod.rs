@@ -205,6 +205,8 @@ pub async fn update_user(
     let id = id.into_inner();
     let user =
         db::run(&state.pool, move |conn| model::update(conn, caller.id, id, &if_match, body.0)).await?;
+    // Its role, partner or state may have changed: this instance reads it again at once.
+    state.identities.forget(id);
     Ok(etag::ok(user.version, User::from(user)))
 }
 
@@ -231,5 +233,6 @@ pub async fn delete_user(
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     db::run(&state.pool, move |conn| model::delete(conn, caller.id, id, &if_match)).await?;
+    state.identities.forget(id);
     Ok(HttpResponse::NoContent().finish())
 }

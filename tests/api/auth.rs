@@ -6,6 +6,8 @@ use serde_json::json;
 use umkm_api::db::schema::{login_failures, users};
 use umkm_api::domain::role::Role;
 
+use umkm_api::accounts::IDENTITY_TTL;
+
 use crate::helpers::{PASSWORD, TEST_SECRET, spawn_app};
 
 #[actix_rt::test]
@@ -194,7 +196,9 @@ async fn disabling_a_user_revokes_its_tokens_at_once() {
     let token = app.login("leaver@test.example", PASSWORD).await;
     assert_eq!(app.get("/api/v1/auth/me").token(&token).send().await.status, 200);
 
-    app.db(|c| diesel::update(users::table.find(id)).set(users::disabled.eq(true)).execute(c)).unwrap();
+    let admin = app.token_for(Role::Admin).await;
+    let path = format!("/api/v1/users/{id}");
+    assert_eq!(app.patch(&path).token(&admin).json(&json!({"disabled": true})).send().await.status, 200);
     app.get("/api/v1/auth/me").token(&token).send().await.assert_problem(401);
     app.post("/api/v1/auth/token")
         .json(&json!({"email": "leaver@test.example", "password": PASSWORD}))
@@ -234,4 +238,50 @@ async fn concurrent_logins_with_the_right_password_all_succeed() {
     assert_eq!(statuses, [200; 16]);
     let failures: i64 = app.db(|c| login_failures::table.count().get_result(c)).unwrap();
     assert_eq!(failures, 0);
+}
+
+/// Polls `path` with `token` on `instance` until it answers `status`; the time that took.
+async fn until_status(
+    instance: &crate::helpers::TestApp,
+    token: &str,
+    path: &str,
+    status: u16,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if instance.get(path).token(token).send().await.status.as_u16() == status {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < IDENTITY_TTL * 3, "{path} never answered {status}");
+        actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_change_of_user_reaches_every_instance_within_the_bound() {
+    let app = spawn_app().await;
+    let other = app.another_instance();
+    let admin = app.token_for(Role::Admin).await;
+    let id = app.create_user("staf@lamongan.example", Role::Officer, None);
+    let token = app.login("staf@lamongan.example", PASSWORD).await;
+    let path = format!("/api/v1/users/{id}");
+    // Both instances have read the officer (and cached it).
+    assert_eq!(app.get("/api/v1/audit-log").token(&token).send().await.status, 403);
+    assert_eq!(app.get("/api/v1/businesses").token(&token).send().await.status, 200);
+    assert_eq!(other.get("/api/v1/businesses").token(&token).send().await.status, 200);
+
+    // A new role: at once on the instance that made the change, within the bound on the other.
+    let demoted =
+        app.patch(&path).token(&admin).json(&json!({"role": "bank", "bank_partner_id": 1})).send().await;
+    assert_eq!(demoted.status, 200);
+    app.get("/api/v1/businesses").token(&token).send().await.assert_problem(404);
+    let late = until_status(&other, &token, "/api/v1/businesses", 404).await;
+    assert!(late <= IDENTITY_TTL + std::time::Duration::from_secs(1), "took {late:?}");
+
+    // Disabled: the same.
+    assert_eq!(other.get("/api/v1/auth/me").token(&token).send().await.status, 200);
+    assert_eq!(app.patch(&path).token(&admin).json(&json!({"disabled": true})).send().await.status, 200);
+    app.get("/api/v1/auth/me").token(&token).send().await.assert_problem(401);
+    let late = until_status(&other, &token, "/api/v1/auth/me", 401).await;
+    assert!(late <= IDENTITY_TTL + std::time::Duration::from_secs(1), "took {late:?}");
 }

@@ -67,8 +67,8 @@ pub struct TestApp {
     pub pool: Pool,
     /// The database URL the application's connections use.
     pub database_url: String,
-    // Dropped last: removes the database.
-    _db: TestDb,
+    // Dropped last: removes the database (`None` on a second instance of the same database).
+    _db: Option<TestDb>,
 }
 
 enum TestDb {
@@ -272,7 +272,19 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     configure(&mut config);
     let state = AppState::new(config, pool.clone()).expect("application state");
     let server = actix_test::start(move || app(state.clone()));
-    TestApp { server, pool, database_url: url, _db: test_db }
+    TestApp { server, pool, database_url: url, _db: Some(test_db) }
+}
+
+impl TestApp {
+    /// A second instance of the application on the same database, as another server behind a
+    /// load balancer would be: its own pool and its own caches. Drop it before `self`.
+    pub fn another_instance(&self) -> TestApp {
+        let pool = db::pool(&self.database_url, 4).expect("a pool");
+        let state =
+            AppState::new(test_config(self.database_url.clone()), pool.clone()).expect("application state");
+        let server = actix_test::start(move || app(state.clone()));
+        TestApp { server, pool, database_url: self.database_url.clone(), _db: None }
+    }
 }
 
 /// The same URL with another database name.
