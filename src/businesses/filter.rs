@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::db::Db;
 use crate::db::schema::businesses;
+use crate::db::text::{like_pattern, lower};
 use crate::domain::codes::DistrictCode;
 use crate::error::{AppError, AppResult};
 use crate::http::list::Condition;
@@ -111,24 +112,6 @@ pub enum ScaleFilter {
     Unknown,
 }
 
-diesel::define_sql_function! {
-    /// SQL `lower(text)`.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as the escape character.
-pub fn like_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 impl BusinessFilter {
     /// Checks values that the query's types alone cannot.
     pub fn validate(&self) -> AppResult<()> {
@@ -224,11 +207,6 @@ pub(crate) mod tests {
         assert_eq!(filter.established_to, NaiveDate::from_ymd_opt(2020, 12, 31));
         let since: DateTime<Utc> = "2024-05-06T07:08:09Z".parse().unwrap();
         assert_eq!(filter.updated_since, Some(since));
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_A\\"), "%50\\%\\_a\\\\%");
     }
 
     #[test]

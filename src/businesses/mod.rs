@@ -34,7 +34,7 @@ use crate::state::AppState;
 pub(crate) use filter::business_filter;
 #[cfg(test)]
 pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
-pub use filter::{BusinessFilter, ScaleFilter, like_pattern, lower};
+pub use filter::{BusinessFilter, ScaleFilter};
 pub use input::BusinessInput;
 pub use model::{Business, BusinessRow, BusinessStatus, PII, find};
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Action};
-use crate::db::schema::{businesses, products};
+use crate::db::schema::{businesses, products, registrations};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::{self, Scale};
 use crate::domain::masking;
@@ -299,13 +299,24 @@ impl From<&BusinessRow> for BusinessRecordRef {
 pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch) -> AppResult<()> {
     let current = find(conn, id)?;
     if_match.check(current.version)?;
+    // What the delete takes with it is deleted here, each row with its audit entry, with the
+    // business locked so that nothing new refers to it meanwhile.
+    db::lock_row(conn, "businesses", id)?;
+    let gone: Vec<(i64, i64)> =
+        diesel::delete(registrations::table.filter(registrations::business_id.eq(id)))
+            .returning((registrations::id, registrations::training_id))
+            .get_results(conn)?;
+    let entries: Vec<(i64, Value)> =
+        gone.iter().map(|(r, t)| (*r, json!({"business_id": id, "training_id": t}))).collect();
+    audit::record_many(conn, user_id, Action::Delete, "registration", &entries)?;
     let product_ids: Vec<i64> =
         products::table.filter(products::business_id.eq(id)).select(products::id).load(conn)?;
+    crate::products::delete_dependants(conn, user_id, &product_ids)?;
+    diesel::delete(products::table.filter(products::business_id.eq(id))).execute(conn)?;
+    let entries: Vec<(i64, Value)> = product_ids.iter().map(|p| (*p, json!({"business_id": id}))).collect();
+    audit::record_many(conn, user_id, Action::Delete, "product", &entries)?;
     crate::versioned_delete!(conn, businesses, id, current.version)
         .on_conflict("the business has financing applications; it cannot be deleted")?;
-    for product_id in product_ids {
-        audit::record(conn, user_id, Action::Delete, "product", product_id, &json!({"business_id": id}))?;
-    }
     audit::record(
         conn,
         user_id,

@@ -1,6 +1,7 @@
 //! The database: one connection type over PostgreSQL and SQLite, its pool and the embedded migrations.
 
 pub mod schema;
+pub mod text;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -181,6 +182,20 @@ pub fn backend(conn: &DbConnection) -> Backend {
         DbConnection::Pg(_) => Backend::Postgres,
         DbConnection::Sqlite(_) => Backend::Sqlite,
     }
+}
+
+/// On PostgreSQL, locks row `id` of `table` until the transaction ends, so that nothing can
+/// insert a row referring to it meanwhile (the insert's foreign-key check waits for the lock):
+/// what a delete cascades to is then what it read. On SQLite the write transaction already
+/// keeps every other writer out. `table` is one of the schema's table names, never input.
+pub fn lock_row(conn: &mut DbConnection, table: &'static str, id: i64) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    if backend(conn) == Backend::Postgres {
+        diesel::sql_query(format!("SELECT id::text FROM {table} WHERE id = $1 FOR UPDATE"))
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The current UTC time at the microsecond precision both back ends store, so that a value

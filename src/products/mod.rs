@@ -3,6 +3,7 @@
 
 mod model;
 
+pub(crate) use model::delete_dependants;
 pub use model::{Category, Product, ProductInput, ProductRow};
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
@@ -14,8 +15,8 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Caller;
-use crate::businesses::{like_pattern, lower};
 use crate::db::schema::products;
+use crate::db::text::{like_pattern, lower};
 use crate::db::{self, Db, DbConnection};
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};

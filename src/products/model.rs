@@ -4,11 +4,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Action};
-use crate::db::schema::{businesses, products};
+use crate::db::schema::{businesses, curations, placements, products};
 use crate::db::{self, DbConnection};
 use crate::domain::codes::{BpomNumber, HalalCertificate, PirtNumber};
 use crate::error::AppResult;
@@ -305,7 +305,30 @@ pub fn update(
 pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch) -> AppResult<()> {
     let current = find(conn, id)?;
     if_match.check(current.version)?;
+    db::lock_row(conn, "products", id)?;
+    delete_dependants(conn, user_id, &[id])?;
     crate::versioned_delete!(conn, products, id, current.version)?;
     audit::record(conn, user_id, Action::Delete, "product", id, &audit::snapshot(&current.record(), &[]))?;
+    Ok(())
+}
+
+/// Deletes what deleting `products` takes with it, their placements and curations, each with its
+/// audit entry: the database would cascade them without one. The caller holds the products (or
+/// their business) locked.
+pub(crate) fn delete_dependants(conn: &mut DbConnection, user_id: i64, product_ids: &[i64]) -> AppResult<()> {
+    for chunk in product_ids.chunks(500) {
+        let gone: Vec<(i64, i64)> =
+            diesel::delete(placements::table.filter(placements::product_id.eq_any(chunk)))
+                .returning((placements::id, placements::product_id))
+                .get_results(conn)?;
+        let entries: Vec<(i64, Value)> = gone.iter().map(|(id, p)| (*id, json!({"product_id": p}))).collect();
+        audit::record_many(conn, user_id, Action::Delete, "placement", &entries)?;
+        let gone: Vec<(i64, i64)> =
+            diesel::delete(curations::table.filter(curations::product_id.eq_any(chunk)))
+                .returning((curations::id, curations::product_id))
+                .get_results(conn)?;
+        let entries: Vec<(i64, Value)> = gone.iter().map(|(id, p)| (*id, json!({"product_id": p}))).collect();
+        audit::record_many(conn, user_id, Action::Delete, "curation", &entries)?;
+    }
     Ok(())
 }

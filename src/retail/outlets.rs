@@ -325,9 +325,7 @@ impl OutletQuery {
         }
         if let Some(text) = self.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             q = q.filter(
-                crate::businesses::lower(outlets::name)
-                    .like(crate::businesses::like_pattern(text))
-                    .escape('\\'),
+                crate::db::text::lower(outlets::name).like(crate::db::text::like_pattern(text)).escape('\\'),
             );
         }
         q

@@ -450,3 +450,49 @@ async fn an_outlet_stays_with_its_partner() {
     assert_eq!(problem["errors"][0]["code"], "read_only");
     assert_eq!(app.get(&path).token(&admin).send().await.json()["retail_partner_id"], INDOMARET);
 }
+
+#[actix_rt::test]
+async fn deleting_a_business_records_everything_it_takes_with_it() {
+    use diesel::prelude::*;
+    use umkm_api::db::schema::audit_log;
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let retail = app.token_for(Role::Retail).await;
+    let (business, product) = product(&app, &officer, 1).await;
+    let babat = outlet(&app, &retail, None, "TBBT", "35.24.05").await;
+    let curation = submit(&app, &officer, product, INDOMARET).await;
+    let decided = app
+        .patch(&format!("/api/v1/curations/{curation}"))
+        .token(&retail)
+        .json(&json!({"status": "passed"}))
+        .send()
+        .await;
+    assert_eq!(decided.status, 200);
+    let placed = app
+        .post("/api/v1/placements")
+        .token(&retail)
+        .json(&json!({"product_id": product, "outlet_id": babat}))
+        .send()
+        .await;
+    assert_eq!(placed.status, 201);
+    let starts = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+    let training = json!({"title": "Pelatihan", "venue": "Aula", "starts_on": starts, "ends_on": starts,
+                          "capacity": 5, "registrations": [{"business_id": business}]});
+    assert_eq!(app.post("/api/v1/trainings").token(&officer).json(&training).send().await.status, 201);
+
+    let reply = app.delete(&format!("/api/v1/businesses/{business}")).token(&officer).send().await;
+    assert_eq!(reply.status, 204, "{}", String::from_utf8_lossy(&reply.body));
+    for table in ["products", "curations", "placements", "registrations"] {
+        assert_eq!(app.count(table), 0, "{table}");
+    }
+    let mut deleted: Vec<String> = app
+        .db(|c| {
+            audit_log::table
+                .filter(audit_log::action.eq("delete"))
+                .select(audit_log::entity)
+                .load::<String>(c)
+        })
+        .unwrap();
+    deleted.sort();
+    assert_eq!(deleted, ["business", "curation", "placement", "product", "registration"]);
+}
