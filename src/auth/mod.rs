@@ -63,6 +63,17 @@ impl Caller {
         if roles.contains(&self.role) { Ok(()) } else { Err(AppError::Forbidden) }
     }
 
+    /// The bank a bank user's records and figures are confined to; `None` for everyone else.
+    /// (A bank user without a bank, which the schema forbids, would be confined to none: -1.)
+    pub fn bank_scope(&self) -> Option<i64> {
+        (self.role == Role::Bank).then(|| self.bank_partner_id.unwrap_or(-1))
+    }
+
+    /// The retail partner a retail user is confined to; `None` for everyone else (-1 as above).
+    pub fn retail_scope(&self) -> Option<i64> {
+        (self.role == Role::Retail).then(|| self.retail_partner_id.unwrap_or(-1))
+    }
+
     /// Whether the caller may see personal data unmasked.
     pub fn sees_pii(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Officer)

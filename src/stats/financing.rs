@@ -141,7 +141,7 @@ pub async fn financing_statistics(
     query: web::Query<FinancingStatsQuery>,
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(&[Role::Retail])?;
-    let bank = if caller.role == Role::Bank { caller.bank_partner_id.or(Some(-1)) } else { None };
+    let bank = caller.bank_scope();
     let key = query.group_by;
     answer(&req, &state, Some("rows"), move |conn| {
         Ok(FinancingStats { rows: financing_rows(conn, key, bank)? })

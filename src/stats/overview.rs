@@ -244,6 +244,6 @@ pub async fn overview_statistics(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> AppResult<HttpResponse> {
-    let (role, bank, retail) = (caller.role, caller.bank_partner_id, caller.retail_partner_id);
+    let (role, bank, retail) = (caller.role, caller.bank_scope(), caller.retail_scope());
     answer(&req, &state, None, move |conn| overview(conn, role, bank, retail)).await
 }

@@ -49,7 +49,7 @@ pub async fn product_statistics(
     caller: Caller,
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(&[Role::Bank])?;
-    let retail = caller.retail_partner_id;
+    let retail = caller.retail_scope();
     answer(&req, &state, Some("by_category"), move |conn| product_stats(conn, retail)).await
 }
 
@@ -110,15 +110,15 @@ pub async fn retail_statistics(
     caller: Caller,
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(&[Role::Bank])?;
-    let (role, own) = (caller.role, caller.retail_partner_id);
-    answer(&req, &state, Some("rows"), move |conn| retail_stats(conn, role, own)).await
+    let own = caller.retail_scope();
+    answer(&req, &state, Some("rows"), move |conn| retail_stats(conn, own)).await
 }
 
 /// The figures of every retail partner, or of a retail user's own partner (`own`) only.
-fn retail_stats(conn: &mut DbConnection, role: Role, own: Option<i64>) -> AppResult<RetailStats> {
+fn retail_stats(conn: &mut DbConnection, own: Option<i64>) -> AppResult<RetailStats> {
     let mut q = retail_partners::table.into_boxed();
-    if role == Role::Retail {
-        q = q.filter(retail_partners::id.eq(own.unwrap_or(-1)));
+    if let Some(own) = own {
+        q = q.filter(retail_partners::id.eq(own));
     }
     let partners: Vec<(i64, String)> =
         q.order(retail_partners::id).select((retail_partners::id, retail_partners::brand)).load(conn)?;
