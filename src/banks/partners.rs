@@ -115,11 +115,7 @@ pub(crate) fn insert_bank_partner(
     user: i64,
     record: &BankPartnerRecord,
 ) -> AppResult<BankPartnerRow> {
-    let now = db::now();
-    let id: i64 = diesel::insert_into(bank_partners::table)
-        .values((record, bank_partners::created_at.eq(now), bank_partners::updated_at.eq(now)))
-        .returning(bank_partners::id)
-        .get_result(conn)?;
+    let id = crate::versioned_insert!(conn, bank_partners, record)?;
     audit::record(conn, user, Action::Create, "bank_partner", id, &audit::snapshot(record, &[]))?;
     Ok(find_bank_partner(conn, id)?)
 }

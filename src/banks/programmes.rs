@@ -253,11 +253,7 @@ pub(crate) fn insert_programme(
     user: i64,
     record: &ProgrammeRecord,
 ) -> AppResult<ProgrammeRow> {
-    let now = db::now();
-    let id: i64 = diesel::insert_into(financing_programmes::table)
-        .values((record, financing_programmes::created_at.eq(now), financing_programmes::updated_at.eq(now)))
-        .returning(financing_programmes::id)
-        .get_result(conn)?;
+    let id = crate::versioned_insert!(conn, financing_programmes, record)?;
     audit::record(conn, user, Action::Create, "programme", id, &audit::snapshot(record, &[]))?;
     Ok(find_programme(conn, id)?)
 }

@@ -89,6 +89,20 @@ pub fn versioned(changed: usize) -> AppResult<()> {
     if changed == 0 { Err(AppError::PreconditionFailed) } else { Ok(()) }
 }
 
+/// `INSERT INTO table (values…, created_at, updated_at, version) VALUES (…, now, now, 1)
+/// RETURNING id`: a new versioned row. Expands to a `QueryResult<i64>`.
+#[macro_export]
+macro_rules! versioned_insert {
+    ($conn:expr, $table:ident, $values:expr $(,)?) => {{
+        use diesel::prelude::*;
+        let now = $crate::db::now();
+        diesel::insert_into($table::table)
+            .values(($values, $table::created_at.eq(now), $table::updated_at.eq(now), $table::version.eq(1)))
+            .returning($table::id)
+            .get_result::<i64>($conn)
+    }};
+}
+
 /// `UPDATE table SET values, updated_at = now, version = version + 1 WHERE id = ? AND version = ?`;
 /// `Err(412)` when no row had that version. Expands to an `AppResult<()>`.
 #[macro_export]

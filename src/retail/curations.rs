@@ -217,11 +217,7 @@ fn insert_curation(conn: &mut DbConnection, user: i64, record: &CurationRecord) 
             "the product's curation with this partner is {status} already"
         )));
     }
-    let now = db::now();
-    let id: i64 = diesel::insert_into(curations::table)
-        .values((record, curations::created_at.eq(now), curations::updated_at.eq(now)))
-        .returning(curations::id)
-        .get_result(conn)?;
+    let id = crate::versioned_insert!(conn, curations, record)?;
     let changes = json!({
         "product_id": record.product_id,
         "retail_partner_id": record.retail_partner_id,

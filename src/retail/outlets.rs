@@ -220,11 +220,7 @@ fn check_outlet(conn: &mut DbConnection, input: OutletInput, scope: Option<i64>)
 
 /// Writes a new outlet and its audit entry.
 fn insert_outlet(conn: &mut DbConnection, user: i64, record: &OutletRecord) -> AppResult<OutletRow> {
-    let now = db::now();
-    let id: i64 = diesel::insert_into(outlets::table)
-        .values((record, outlets::created_at.eq(now), outlets::updated_at.eq(now)))
-        .returning(outlets::id)
-        .get_result(conn)?;
+    let id = crate::versioned_insert!(conn, outlets, record)?;
     audit::record(conn, user, Action::Create, "outlet", id, &audit::snapshot(record, &[]))?;
     Ok(find_outlet(conn, id)?)
 }

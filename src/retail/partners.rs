@@ -128,11 +128,7 @@ fn insert_partner(
     user: i64,
     record: &RetailPartnerRecord,
 ) -> AppResult<RetailPartnerRow> {
-    let now = db::now();
-    let id: i64 = diesel::insert_into(retail_partners::table)
-        .values((record, retail_partners::created_at.eq(now), retail_partners::updated_at.eq(now)))
-        .returning(retail_partners::id)
-        .get_result(conn)?;
+    let id = crate::versioned_insert!(conn, retail_partners, record)?;
     audit::record(conn, user, Action::Create, "retail_partner", id, &audit::snapshot(record, &[]))?;
     Ok(find_partner(conn, id)?)
 }

@@ -169,12 +169,7 @@ fn check_placement(
 
 /// Writes a new placement and its audit entry; 409 while the product is listed in the outlet.
 fn insert_placement(conn: &mut DbConnection, user: i64, record: &PlacementRecord) -> AppResult<PlacementRow> {
-    let now = db::now();
-    let id: i64 = diesel::insert_into(placements::table)
-        .values((record, placements::created_at.eq(now), placements::updated_at.eq(now)))
-        .returning(placements::id)
-        .get_result(conn)
-        .on_conflict(LISTED_ALREADY)?;
+    let id = crate::versioned_insert!(conn, placements, record).on_conflict(LISTED_ALREADY)?;
     audit::record(conn, user, Action::Create, "placement", id, &audit::snapshot(record, &[]))?;
     Ok(placements::table.find(id).select(PlacementRow::as_select()).first(conn)?)
 }
