@@ -109,10 +109,16 @@ where
     Ok(value)
 }
 
+/// `DATABASE_URL`, or the embedded default: all that the operator commands (backup, restore)
+/// need of the configuration.
+pub fn database_url() -> Result<String, ConfigError> {
+    Ok(var("DATABASE_URL")?.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned()))
+}
+
 impl Config {
     /// Reads the configuration from the environment (after `.env`, if present).
     pub fn from_env() -> Result<Config, ConfigError> {
-        let database_url = var("DATABASE_URL")?.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
+        let database_url = database_url()?;
         let bind_addr = parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)), |_| Ok(()))?;
         let ttl = parsed("ACCESS_TOKEN_TTL", 3600u64, |s| {
             if (60..=7 * 24 * 3600).contains(s) {

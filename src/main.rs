@@ -1,16 +1,18 @@
 //! The `umkm-api` command: serve the API, migrate, print the OpenAPI document, manage users.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use umkm_api::app::app;
+use umkm_api::backup::{self as backups, Manifest, Progress, Unit};
 use umkm_api::config::Config;
 use umkm_api::domain::role::Role;
 use umkm_api::error::AppError;
 use umkm_api::state::AppState;
 use umkm_api::users::{self, NewUser};
-use umkm_api::{db, openapi};
+use umkm_api::{config, db, openapi};
 
 #[derive(Parser)]
 #[command(version, about = "JSON REST backend for UMKM data", long_about = None)]
@@ -32,6 +34,32 @@ enum Command {
     User(UserCommand),
     /// Load data: the article's demo dataset, or a generated one at the reference scale.
     Seed(SeedArgs),
+    /// Take an online backup of DATABASE_URL while the server keeps serving, or check one.
+    Backup(BackupArgs),
+    /// Restore a backup into DATABASE_URL (an empty database), then apply newer migrations.
+    /// Stop the servers that use the database first.
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("action").required(true).args(["out", "verify"]))]
+struct BackupArgs {
+    /// Where to write the backup; the file must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Check a backup instead: readable, whole, and holding the rows it recorded.
+    #[arg(long, value_name = "FILE")]
+    verify: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The backup to restore.
+    #[arg(long, value_name = "FILE")]
+    from: PathBuf,
+    /// Replace a database that already holds data (everything in it is lost).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -95,6 +123,8 @@ fn main() -> ExitCode {
         Command::Migrate => connect().map(|_| ()),
         Command::User(command) => user(command),
         Command::Seed(args) => seed(args),
+        Command::Backup(args) => backup(args),
+        Command::Restore(args) => restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -247,5 +277,92 @@ fn seed(args: SeedArgs) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     println!("seeded {summary} in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A progress bar on standard error, drawn only on a terminal.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// Rows per table, one line each (`  TABLE ROWS`), then their sum.
+fn print_tables(manifest: &Manifest) {
+    let width = manifest.tables.keys().map(String::len).max().unwrap_or(5).max(5);
+    println!("  {:<width$} {:>12}", "table", "rows");
+    for (table, rows) in &manifest.tables {
+        println!("  {table:<width$} {rows:>12}");
+    }
+    println!("  {:<width$} {:>12}", "(all)", manifest.rows());
+}
+
+fn backup(args: BackupArgs) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    if let Some(file) = args.verify {
+        let manifest = backups::verify(&file).map_err(|e| e.to_string())?;
+        println!(
+            "ok: {} is a whole {} backup made by umkm-api {} on {} at migration {}, holding {} rows in {} tables",
+            file.display(),
+            manifest.backend,
+            manifest.app_version,
+            manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            manifest.migration,
+            manifest.rows(),
+            manifest.tables.len()
+        );
+        return Ok(());
+    }
+    let Some(out) = args.out else { return Err("give --out FILE or --verify FILE".into()) };
+    let url = config::database_url().map_err(|e| e.to_string())?;
+    let bar = progress_bar();
+    let report = |p: Progress| {
+        if bar.length() != Some(p.total) {
+            let template = match p.unit {
+                Unit::Bytes => "{elapsed_precise} [{wide_bar}] {binary_bytes}/{binary_total_bytes} copied",
+                Unit::Tables => "{elapsed_precise} [{wide_bar}] {pos}/{len} tables dumped",
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_length(p.total);
+        }
+        bar.set_position(p.done);
+    };
+    let manifest = backups::backup(&url, &out, &report);
+    bar.finish_and_clear();
+    let manifest = manifest.map_err(|e| e.to_string())?;
+    let size = std::fs::metadata(&out).map_or(0, |m| m.len());
+    println!("backup of {} at migration {}:", manifest.backend, manifest.migration);
+    print_tables(&manifest);
+    println!(
+        "written to {} ({:.1} MB) in {:.1} s",
+        out.display(),
+        size as f64 / 1_000_000.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn restore(args: RestoreArgs) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let url = config::database_url().map_err(|e| e.to_string())?;
+    let restored = backups::restore(&url, &args.from, args.force).map_err(|e| e.to_string())?;
+    let manifest = &restored.manifest;
+    println!(
+        "restored {} (umkm-api {}, {}, migration {}):",
+        args.from.display(),
+        manifest.app_version,
+        manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        manifest.migration
+    );
+    print_tables(manifest);
+    println!(
+        "every table holds the rows the backup recorded; {} newer migration(s) applied; {:.1} s",
+        restored.migrations_applied,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -287,6 +287,42 @@ impl TestApp {
     }
 }
 
+/// An empty database of the back end under test, nothing applied to it (an SQLite path whose
+/// file does not exist yet, in a directory that does not either). Removed when dropped.
+pub struct EmptyDb {
+    pub url: String,
+    _db: TestDb,
+}
+
+pub fn empty_database() -> EmptyDb {
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(admin_url) => {
+            let name = format!("umkm_t_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL reachable");
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).unwrap();
+            EmptyDb { url: replace_database(&admin_url, &name), _db: TestDb::Postgres { admin_url, name } }
+        }
+        None => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = dir.path().join("data").join("umkm.db").to_string_lossy().into_owned();
+            EmptyDb { url, _db: TestDb::Sqlite(dir) }
+        }
+    }
+}
+
+impl TestApp {
+    /// The application serving an existing database, as `umkm-api serve` would (pending
+    /// migrations applied first). Drop it before whatever owns the database.
+    pub fn serve(database_url: &str) -> TestApp {
+        let pool = db::pool(database_url, 4).expect("a pool");
+        db::run_migrations(&mut pool.get().expect("a connection")).expect("migrations apply");
+        let state =
+            AppState::new(test_config(database_url.to_owned()), pool.clone()).expect("application state");
+        let server = actix_test::start(move || app(state.clone()));
+        TestApp { server, pool, database_url: database_url.to_owned(), _db: None }
+    }
+}
+
 /// The same URL with another database name.
 fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));

@@ -28,5 +28,7 @@ run 300 crash.py --rounds 3
 run 300 shutdown.py --backend sqlite
 run 300 shutdown.py --backend postgres
 run 600 outage.py --rounds 2
+run 300 backup.py --backend sqlite
+run 300 backup.py --backend postgres
 run 120 no_secrets_leak.py "${extra[@]}"
 rm -rf "$FAULTS_LOG_DIR"
