@@ -9,10 +9,13 @@ COPY migrations ./migrations
 RUN cargo build --release --locked && strip target/release/umkm-api
 
 FROM debian:bookworm-slim
+# postgresql-client (15 on bookworm, as the compose file's server): pg_dump, pg_restore and psql
+# for `umkm-api backup` and `restore` against PostgreSQL.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libssl3 ca-certificates \
+    && apt-get install -y --no-install-recommends libssl3 ca-certificates postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /app --create-home umkm
+    && useradd --system --home /app --create-home umkm \
+    && install -d -o umkm -g umkm /app/backups
 COPY --from=build /src/target/release/umkm-api /usr/local/bin/umkm-api
 USER umkm
 WORKDIR /app
