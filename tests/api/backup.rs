@@ -296,3 +296,51 @@ async fn a_backup_taken_while_writes_go_on_holds_each_write_whole() {
     assert_eq!(audited, businesses);
     drop(copy);
 }
+
+#[test]
+fn a_failed_backup_leaves_nothing_under_its_name() {
+    // A file that is not a database: the copy fails once it has begun.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("not-a-database.db");
+    std::fs::write(&source, vec![b'x'; 8192]).unwrap();
+    let out = dir.path().join("out").join("umkm.backup");
+    std::fs::create_dir(out.parent().unwrap()).unwrap();
+    let failed = backup::backup(source.to_str().unwrap(), &out, &quietly).unwrap_err().to_string();
+    assert!(failed.contains("not a database"), "{failed}");
+    assert_eq!(std::fs::read_dir(out.parent().unwrap()).unwrap().count(), 0, "nothing is left behind");
+}
+
+#[actix_rt::test]
+async fn pg_dump_missing_or_older_than_the_server_is_refused_in_one_line() {
+    let app = spawn_app().await;
+    if backend_of(&app.database_url) != Backend::Postgres {
+        return; // The client programs only matter on PostgreSQL.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A PATH with no PostgreSQL programs, then one whose pg_dump is PostgreSQL 12's.
+    let empty = dir.path().join("empty");
+    let old = dir.path().join("old");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::create_dir(&old).unwrap();
+    let fake = old.join("pg_dump");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 12.22'\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for (path, expected) in
+        [(&empty, "pg_dump was not found on PATH"), (&old, "pg_dump 12 is older than the server")]
+    {
+        let out = dir.path().join("umkm.backup");
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_umkm-api"))
+            .args(["backup", "--out"])
+            .arg(&out)
+            .env("DATABASE_URL", &app.database_url)
+            .env("PATH", path)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(!run.status.success());
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("umkm-api: ") && stderr.contains(expected), "{stderr}");
+        assert!(!out.exists());
+    }
+}
