@@ -13,7 +13,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::http::{self, BodyLimit, RouteTable};
 use crate::state::AppState;
 use crate::{
-    audit, auth, banks, businesses, health, openapi, products, regions, retail, stats, trainings, users,
+    audit, auth, banks, businesses, health, metrics, openapi, products, regions, retail, stats, trainings,
+    users,
 };
 
 /// Every documented route. The OpenAPI document is collected from exactly these.
@@ -75,7 +76,9 @@ pub fn app(
     let doc = openapi::complete(doc);
     let origins = state.config.cors_allowed_origins.clone();
     let limit = BodyLimit(state.config.max_body_bytes);
+    let recorder = web::Data::from(state.metrics.clone());
     app.app_data(web::Data::new(state))
+        .app_data(recorder)
         .app_data(limit)
         .app_data(web::PayloadConfig::new(limit.0))
         .app_data(RouteTable::from_spec(&doc))
@@ -90,4 +93,5 @@ pub fn app(
         .wrap(cors(&origins))
         .wrap(from_fn(http::request_id))
         .wrap(Logger::new("%{r}a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
+        .wrap(from_fn(metrics::track))
 }

@@ -32,6 +32,9 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `MAX_BODY_BYTES`: the largest request body accepted.
     pub max_body_bytes: usize,
+    /// `METRICS_ADDR`: where `/metrics` is served (Prometheus text format); off when unset.
+    /// Never the API's address: metrics are for the operators' network only.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A secret value whose `Debug` and `Display` never show it.
@@ -65,6 +68,7 @@ impl fmt::Debug for Config {
             .field("db_pool_size", &self.db_pool_size)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +145,21 @@ impl Config {
             None => Vec::new(),
             Some(list) => parse_origins(&list).map_err(|r| invalid("CORS_ALLOWED_ORIGINS", r))?,
         };
+        let metrics_addr = match var("METRICS_ADDR")? {
+            None => None,
+            Some(raw) => {
+                let addr = raw
+                    .parse::<SocketAddr>()
+                    .map_err(|e| invalid("METRICS_ADDR", format!("{e} ({raw:?}); e.g. 127.0.0.1:9464")))?;
+                if addr == bind_addr {
+                    return Err(invalid(
+                        "METRICS_ADDR",
+                        "must differ from BIND_ADDR: metrics are not served with the API",
+                    ));
+                }
+                Some(addr)
+            }
+        };
         let jwt_secret = match var("JWT_SECRET")? {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
                 return Err(invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes long")));
@@ -160,6 +179,7 @@ impl Config {
             db_pool_size,
             cors_allowed_origins,
             max_body_bytes,
+            metrics_addr,
         })
     }
 }

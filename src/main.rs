@@ -197,13 +197,32 @@ fn serve() -> Result<(), String> {
     );
 
     actix_web::rt::System::new().block_on(async move {
-        actix_web::HttpServer::new(move || app(state.clone()))
+        let exporter = match state.config.metrics_addr {
+            None => None,
+            Some(metrics_addr) => {
+                let (metrics, pool) = (state.metrics.clone(), state.pool.clone());
+                println!("  Metrics:   http://{metrics_addr}/metrics");
+                let server = actix_web::HttpServer::new(move || {
+                    umkm_api::metrics::exporter(actix_web::web::Data::from(metrics.clone()), pool.clone())
+                })
+                .workers(1)
+                .bind(metrics_addr)
+                .map_err(|e| format!("cannot listen on {metrics_addr} (METRICS_ADDR): {e}"))?
+                .run();
+                Some(server)
+            }
+        };
+        let api = actix_web::HttpServer::new(move || app(state.clone()))
             .shutdown_timeout(30)
             .bind(addr)
             .map_err(|e| format!("cannot listen on {addr} (BIND_ADDR): {e}"))?
-            .run()
-            .await
-            .map_err(|e| e.to_string())
+            .run();
+        match exporter {
+            None => api.await,
+            // Both stop on the same signal; the API's answer is the one that counts.
+            Some(exporter) => futures_util::future::join(api, exporter).await.0,
+        }
+        .map_err(|e| e.to_string())
     })
 }
 

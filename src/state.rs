@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::crypto::Keys;
 use crate::db::Pool;
 use crate::error::AppResult;
+use crate::metrics::Metrics;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -19,12 +20,21 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The identities this instance read lately (shared by its workers).
     pub identities: Arc<IdentityCache>,
+    /// The instance's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// State for `config`, using `pool`.
     pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
         let keys = Keys::new(&config.jwt_secret, config.access_token_ttl)?;
-        Ok(AppState { pool, keys: Arc::new(keys), config: Arc::new(config), identities: Arc::default() })
+        let metrics = Arc::new(Metrics::new(&pool));
+        Ok(AppState {
+            pool,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            identities: Arc::default(),
+            metrics,
+        })
     }
 }

@@ -30,6 +30,36 @@ pub struct Pool {
     inner: r2d2::Pool<Manager>,
     /// Shared with the manager: its last attempt to connect failed.
     down: Arc<AtomicBool>,
+    stats: PoolStats,
+}
+
+/// What the pool records of its checkouts, for the metrics (which register these).
+#[derive(Clone)]
+pub struct PoolStats {
+    /// Time to check a connection out, waits included.
+    pub checkout: prometheus::Histogram,
+    /// Checkouts that gave up (the request was answered 503).
+    pub timeouts: prometheus::IntCounter,
+}
+
+impl PoolStats {
+    fn new() -> PoolStats {
+        let checkout = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "umkm_db_pool_checkout_seconds",
+                "Time to get a connection from the pool, waiting for a free one included.",
+            )
+            .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+        );
+        let timeouts = prometheus::IntCounter::new(
+            "umkm_db_pool_checkout_timeouts_total",
+            "Checkouts that gave up: no connection free in time, or the database unreachable.",
+        );
+        match (checkout, timeouts) {
+            (Ok(checkout), Ok(timeouts)) => PoolStats { checkout, timeouts },
+            _ => unreachable!("metrics with valid constant names and help are always created"),
+        }
+    }
 }
 
 impl Pool {
@@ -38,7 +68,28 @@ impl Pool {
     pub fn get(&self) -> Result<Conn, r2d2::PoolError> {
         let wait =
             if self.down.load(Ordering::Relaxed) { CHECKOUT_TIMEOUT_WHILE_DOWN } else { CHECKOUT_TIMEOUT };
-        self.inner.get_timeout(wait)
+        let started = std::time::Instant::now();
+        let conn = self.inner.get_timeout(wait);
+        self.stats.checkout.observe(started.elapsed().as_secs_f64());
+        if conn.is_err() {
+            self.stats.timeouts.inc();
+        }
+        conn
+    }
+
+    /// The checkout figures, for the metrics.
+    pub fn stats(&self) -> &PoolStats {
+        &self.stats
+    }
+
+    /// Connections open and idle now.
+    pub fn state(&self) -> r2d2::State {
+        self.inner.state()
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_size(&self) -> u32 {
+        self.inner.max_size()
     }
 }
 /// A connection checked out of the pool.
@@ -152,7 +203,7 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
         .connection_timeout(CHECKOUT_TIMEOUT)
         .test_on_check_out(false)
         .build(manager)?;
-    Ok(Pool { inner, down })
+    Ok(Pool { inner, down, stats: PoolStats::new() })
 }
 
 /// Error type of migration runs.

@@ -67,6 +67,8 @@ pub struct TestApp {
     pub pool: Pool,
     /// The database URL the application's connections use.
     pub database_url: String,
+    /// The instance's metrics (served on their own listener, see [`TestApp::scrape`]).
+    pub metrics: std::sync::Arc<umkm_api::metrics::Metrics>,
     // Dropped last: removes the database (`None` on a second instance of the same database).
     _db: Option<TestDb>,
 }
@@ -241,6 +243,7 @@ fn test_config(database_url: String) -> Config {
         db_pool_size: 4,
         cors_allowed_origins: vec!["https://app.example.test".to_owned()],
         max_body_bytes: TEST_BODY_LIMIT,
+        metrics_addr: None,
     }
 }
 
@@ -271,8 +274,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(url.clone());
     configure(&mut config);
     let state = AppState::new(config, pool.clone()).expect("application state");
+    let metrics = state.metrics.clone();
     let server = actix_test::start(move || app(state.clone()));
-    TestApp { server, pool, database_url: url, _db: Some(test_db) }
+    TestApp { server, pool, database_url: url, metrics, _db: Some(test_db) }
 }
 
 impl TestApp {
@@ -282,8 +286,9 @@ impl TestApp {
         let pool = db::pool(&self.database_url, 4).expect("a pool");
         let state =
             AppState::new(test_config(self.database_url.clone()), pool.clone()).expect("application state");
+        let metrics = state.metrics.clone();
         let server = actix_test::start(move || app(state.clone()));
-        TestApp { server, pool, database_url: self.database_url.clone(), _db: None }
+        TestApp { server, pool, database_url: self.database_url.clone(), metrics, _db: None }
     }
 }
 
@@ -318,8 +323,9 @@ impl TestApp {
         db::run_migrations(&mut pool.get().expect("a connection")).expect("migrations apply");
         let state =
             AppState::new(test_config(database_url.to_owned()), pool.clone()).expect("application state");
+        let metrics = state.metrics.clone();
         let server = actix_test::start(move || app(state.clone()));
-        TestApp { server, pool, database_url: database_url.to_owned(), _db: None }
+        TestApp { server, pool, database_url: database_url.to_owned(), metrics, _db: None }
     }
 }
 
@@ -442,6 +448,20 @@ impl TestApp {
     /// Statements run so far on this test's database, by every connection.
     pub fn statements(&self) -> usize {
         STATEMENTS.lock().unwrap().as_ref().and_then(|c| c.get(&self.database_url).copied()).unwrap_or(0)
+    }
+
+    /// Scrapes the instance's metrics listener (`METRICS_ADDR` in production): the exposition.
+    pub async fn scrape(&self) -> String {
+        let (metrics, pool) = (self.metrics.clone(), self.pool.clone());
+        let exporter = actix_test::start(move || {
+            umkm_api::metrics::exporter(actix_web::web::Data::from(metrics.clone()), pool.clone())
+        });
+        let mut reply = exporter.get("/metrics").send().await.expect("the metrics listener answers");
+        assert_eq!(reply.status(), StatusCode::OK);
+        let content_type =
+            reply.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(content_type.as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
+        String::from_utf8(reply.body().limit(16 * 1024 * 1024).await.unwrap().to_vec()).unwrap()
     }
 
     /// Counts the rows of a table.

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod layout;
 mod lists;
+mod metrics;
 mod openapi;
 mod products;
 mod regions;
