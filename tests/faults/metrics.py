@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Metrics: exact request counts after a wrk run, a valid exposition under load, the alerts.
+
+    python3 tests/faults/metrics.py --backend sqlite|postgres
+
+The server runs with METRICS_ADDR on its own port. wrk reads one business by id, 3,000 times
+per thread on one connection each (so no request is left in flight when it stops): the
+counter of that route template and status, and its histogram's count, rise by exactly the
+requests wrk reports. A scrape taken while 16 connections read lists passes
+`promtool check metrics`; `deploy/prometheus/alerts.yml` passes `promtool check rules` and its
+unit tests. The API's own port does not serve /metrics. wrk and promtool (Debian's `wrk` and
+`prometheus` packages) are installed if missing.
+"""
+import argparse, os, re, shutil, subprocess, tempfile, threading, time, urllib.request
+
+from common import ROOT, Server, business, check, fail, free_port, pg_database, sqlite_url
+
+BY_ID = 'umkm_http_requests_total{method="GET",route="/api/v1/businesses/{id}",status="200"}'
+BY_ID_TIMED = ('umkm_http_request_duration_seconds_count'
+               '{method="GET",route="/api/v1/businesses/{id}",status="200"}')
+
+
+def ensure(program, package):
+    if shutil.which(program):
+        return
+    print(f"{program} is missing; installing Debian's {package}", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    install = sudo + ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    if subprocess.run(install, capture_output=True).returncode != 0:
+        subprocess.run(sudo + ["apt-get", "update", "-q"], capture_output=True, timeout=300)
+        subprocess.run(install, check=True, capture_output=True, timeout=300)
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        check(r.status == 200, f"/metrics answered {r.status}")
+        return r.read().decode()
+
+
+def sample(text, series):
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def wrk(url, token, path, threads, connections, seconds, workdir, per_thread=None):
+    """wrk for `seconds`, or with `per_thread` until each thread has had that many answers:
+    its one connection then sends nothing more, so the server answered exactly what wrk counts."""
+    script = os.path.join(workdir, f"wrk-{connections}.lua")
+    stop = ("" if per_thread is None else
+            f"local answered = 0\nresponse = function(status, headers, body)\n"
+            f"  answered = answered + 1\n  if answered >= {per_thread} then wrk.thread:stop() end\nend\n")
+    with open(script, "w") as f:
+        f.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+                f'request = function() return wrk.format("GET", "{path}") end\n{stop}')
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", script, url],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    done = re.search(r"(\d+) requests in", out)
+    check(done is not None, f"wrk printed no request count: {out!r}")
+    check("Non-2xx" not in out and "Socket errors" not in out, f"wrk saw errors: {out}")
+    return int(done.group(1))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--backend", choices=["postgres", "sqlite"], required=True)
+    a = p.parse_args()
+    ensure("wrk", "wrk")
+    ensure("promtool", "prometheus")
+    tag = f"[{a.backend}]"
+    with tempfile.TemporaryDirectory() as workdir:
+        url = pg_database("umkm_faults_metrics") if a.backend == "postgres" else sqlite_url(workdir)
+        metrics_port = free_port()
+        server = Server(f"metrics-{a.backend}", url, {"METRICS_ADDR": f"127.0.0.1:{metrics_port}", "RUST_LOG": "warn"})
+        server.start()
+        try:
+            token = server.admin()
+            created = server.request("POST", "/api/v1/businesses", business(1), token)
+            check(created.status == 201, f"create answered {created.status}")
+            path = f"/api/v1/businesses/{created.json()['id']}"
+            base = f"http://127.0.0.1:{server.port}"
+
+            # Exact counts: one connection per thread, each stopping after 3,000 answers.
+            before = scrape(metrics_port)
+            n = wrk(base, token, path, 2, 2, 120, workdir, per_thread=3000)
+            after = scrape(metrics_port)
+            counted = sample(after, BY_ID) - sample(before, BY_ID)
+            timed = sample(after, BY_ID_TIMED) - sample(before, BY_ID_TIMED)
+            print(f"{tag} wrk read {path} {n} times; the counter rose by {counted:.0f}, the histogram by {timed:.0f}")
+            check(n == 6000, f"wrk made {n} requests, not 2 x 3,000")
+            check(counted == n and timed == n, f"counter +{counted}, histogram +{timed}, wrk {n}")
+            check(f'route="{path}"' not in after, "a raw path is a label")
+
+            # A scrape under load is a valid exposition.
+            load = threading.Thread(target=wrk, args=(base, token, "/api/v1/businesses?limit=50", 2, 16, 4, workdir))
+            load.start()
+            time.sleep(1.5)
+            under_load = scrape(metrics_port)
+            load.join(timeout=120)
+            in_flight = sample(under_load, "umkm_http_requests_in_flight")
+            lint = subprocess.run(["promtool", "check", "metrics"], input=under_load, capture_output=True, text=True)
+            check(lint.returncode == 0, f"promtool check metrics: {lint.stdout}{lint.stderr}")
+            print(f"{tag} a scrape under 16 connections ({len(under_load.splitlines())} lines, "
+                  f"{in_flight:.0f} in flight) passes promtool check metrics")
+
+            check(server.request("GET", "/metrics").status == 404, "the API's port serves /metrics")
+        finally:
+            server.stop()
+            if a.backend == "postgres":
+                subprocess.run(["psql", "-X", "-q", "postgres://postgres@127.0.0.1:5432/postgres", "-c",
+                                "DROP DATABASE IF EXISTS umkm_faults_metrics WITH (FORCE)"], capture_output=True)
+
+    rules = os.path.join(ROOT, "deploy", "prometheus")
+    for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
+        done = subprocess.run(["promtool", *args], cwd=rules, capture_output=True, text=True)
+        check(done.returncode == 0, f"promtool {' '.join(args)}: {done.stdout}{done.stderr}")
+    print(f"{tag} promtool check rules and test rules pass on deploy/prometheus/")
+    print(f"metrics ({a.backend}): ok")
+
+
+if __name__ == "__main__":
+    main()
