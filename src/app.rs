@@ -4,7 +4,7 @@ use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{ErrorHandlers, Logger, from_fn};
+use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, web};
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -92,6 +92,6 @@ pub fn app(
         .wrap(ErrorHandlers::new().default_handler(http::problemize))
         .wrap(cors(&origins))
         .wrap(from_fn(http::request_id))
-        .wrap(Logger::new("%{r}a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
+        .wrap(from_fn(http::access::log))
         .wrap(from_fn(metrics::track))
 }

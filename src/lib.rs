@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod products;

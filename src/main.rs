@@ -115,7 +115,13 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match umkm_api::logging::Format::from_env() {
+        Ok(format) => umkm_api::logging::init(format),
+        Err(e) => {
+            eprintln!("umkm-api: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => print_openapi(),

@@ -111,6 +111,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
             let claims = state.keys.verify(&token?)?;
@@ -125,13 +126,17 @@ impl FromRequest for Caller {
                 }
             };
             match user {
-                Some(user) if !user.disabled => Ok(Caller {
-                    id: user.id,
-                    email: user.email,
-                    role: user.role,
-                    bank_partner_id: user.bank_partner_id,
-                    retail_partner_id: user.retail_partner_id,
-                }),
+                Some(user) if !user.disabled => {
+                    actix_web::HttpMessage::extensions_mut(&req)
+                        .insert(crate::http::access::CallerId(user.id));
+                    Ok(Caller {
+                        id: user.id,
+                        email: user.email,
+                        role: user.role,
+                        bank_partner_id: user.bank_partner_id,
+                        retail_partner_id: user.retail_partner_id,
+                    })
+                }
                 _ => Err(AppError::Unauthorized("the token's user is disabled or no longer exists".into())),
             }
         })

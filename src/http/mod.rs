@@ -3,6 +3,7 @@
 //! `ETag`s, field checks, merge patches, lists, exports and idempotent creates in the
 //! submodules. It depends on `db`, `domain` and `error` only.
 
+pub mod access;
 pub mod create;
 pub mod etag;
 pub mod export;

@@ -9,9 +9,11 @@ counter of that route template and status, and its histogram's count, rise by ex
 requests wrk reports. A scrape taken while 16 connections read lists passes
 `promtool check metrics`; `deploy/prometheus/alerts.yml` passes `promtool check rules` and its
 unit tests. The API's own port does not serve /metrics. wrk and promtool (Debian's `wrk` and
-`prometheus` packages) are installed if missing.
+`prometheus` packages) are installed if missing. The server logs with LOG_FORMAT=json: every
+line is one JSON object, a request's access line carries its request id, user id, route
+template and status, and no secret is in the log.
 """
-import argparse, os, re, shutil, subprocess, tempfile, threading, time, urllib.request
+import argparse, json, os, re, shutil, subprocess, tempfile, threading, time, urllib.request
 
 from common import ROOT, Server, business, check, fail, free_port, pg_database, sqlite_url
 
@@ -62,6 +64,43 @@ def wrk(url, token, path, threads, connections, seconds, workdir, per_thread=Non
     return int(done.group(1))
 
 
+def json_logs(server, token, path, tag):
+    """LOG_FORMAT=json: every line one JSON object; a request's access line carries its id, the
+    caller, the route template and status; no secret anywhere."""
+    marker = f"metrics-log-{os.urandom(6).hex()}"
+    reply = server.request("GET", path, token=token, headers={"X-Request-Id": marker})
+    check(reply.status == 200, f"GET {path} answered {reply.status}")
+    time.sleep(0.5)  # the line is written once the answer is sent
+    with open(server.log_path) as f:
+        # The file has the server's standard output too: its start-up banner, which is console
+        # text by design (it may show the first admin's password once, never in the log).
+        lines = [line for line in f.read().splitlines()
+                 if line.strip() and not line.startswith(("umkm-api ", "  "))]
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            fail(f"a log line is not JSON: {line[:200]!r}")
+    check(all({"time", "level", "target", "message"} <= r.keys() for r in records), "a JSON log line lacks a field")
+    mine = [r for r in records if r.get("request_id") == marker]
+    check(len(mine) == 1, f"{len(mine)} access lines carry the request id {marker}")
+    line = mine[0]
+    expected = {"method": "GET", "route": "/api/v1/businesses/{id}", "path": path, "status": 200,
+                "target": "umkm_api::access", "level": "INFO"}
+    check(all(line.get(k) == v for k, v in expected.items()), f"the access line is {line}")
+    check(isinstance(line.get("user_id"), int) and isinstance(line.get("latency_ms"), (int, float)),
+          f"the access line lacks user_id or latency_ms: {line}")
+    text = "\n".join(lines)
+    for name, secret in [("the admin password", server.password), ("the JWT secret", server.secret),
+                         ("a token", token), ("a token's signature", token.rsplit(".", 1)[-1])]:
+        check(secret not in text, f"{name} is in the JSON log")
+    logins = [r for r in records if r.get("route") == "/api/v1/auth/token"]
+    check(logins and all("password" not in json.dumps(r) for r in logins), "a login's access line mentions a password")
+    print(f"{tag} LOG_FORMAT=json: {len(records)} lines, each one JSON object; the access line of request "
+          f"{marker} has route {line['route']}, user_id {line['user_id']}, status {line['status']}; no secret")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--backend", choices=["postgres", "sqlite"], required=True)
@@ -72,7 +111,8 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         url = pg_database("umkm_faults_metrics") if a.backend == "postgres" else sqlite_url(workdir)
         metrics_port = free_port()
-        server = Server(f"metrics-{a.backend}", url, {"METRICS_ADDR": f"127.0.0.1:{metrics_port}", "RUST_LOG": "warn"})
+        server = Server(f"metrics-{a.backend}", url, {"METRICS_ADDR": f"127.0.0.1:{metrics_port}",
+                                                      "RUST_LOG": "info", "LOG_FORMAT": "json"})
         server.start()
         try:
             token = server.admin()
@@ -105,6 +145,7 @@ def main():
                   f"{in_flight:.0f} in flight) passes promtool check metrics")
 
             check(server.request("GET", "/metrics").status == 404, "the API's port serves /metrics")
+            json_logs(server, token, path, tag)
         finally:
             server.stop()
             if a.backend == "postgres":
