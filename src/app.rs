@@ -4,7 +4,7 @@ use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::middleware::{Condition, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, web};
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -77,6 +77,7 @@ pub fn app(
     let origins = state.config.cors_allowed_origins.clone();
     let limit = BodyLimit(state.config.max_body_bytes);
     let recorder = web::Data::from(state.metrics.clone());
+    let metrics_on = state.config.metrics_addr.is_some();
     app.app_data(web::Data::new(state))
         .app_data(recorder)
         .app_data(limit)
@@ -93,5 +94,6 @@ pub fn app(
         .wrap(cors(&origins))
         .wrap(from_fn(http::request_id))
         .wrap(from_fn(http::access::log))
-        .wrap(from_fn(metrics::track))
+        // Counted only when someone can read the figures (METRICS_ADDR set): off costs nothing.
+        .wrap(Condition::new(metrics_on, from_fn(metrics::track)))
 }

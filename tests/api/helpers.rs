@@ -243,7 +243,8 @@ fn test_config(database_url: String) -> Config {
         db_pool_size: 4,
         cors_allowed_origins: vec!["https://app.example.test".to_owned()],
         max_body_bytes: TEST_BODY_LIMIT,
-        metrics_addr: None,
+        // Metrics recorded (the tests scrape them through `TestApp::scrape`, not this address).
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
     }
 }
 

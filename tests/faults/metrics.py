@@ -11,7 +11,8 @@ requests wrk reports. A scrape taken while 16 connections read lists passes
 unit tests. The API's own port does not serve /metrics. wrk and promtool (Debian's `wrk` and
 `prometheus` packages) are installed if missing. The server logs with LOG_FORMAT=json: every
 line is one JSON object, a request's access line carries its request id, user id, route
-template and status, and no secret is in the log.
+template and status, and no secret is in the log. Every query of deploy/grafana/umkm-api.json
+parses.
 """
 import argparse, json, os, re, shutil, subprocess, tempfile, threading, time, urllib.request
 
@@ -157,6 +158,19 @@ def main():
         done = subprocess.run(["promtool", *args], cwd=rules, capture_output=True, text=True)
         check(done.returncode == 0, f"promtool {' '.join(args)}: {done.stdout}{done.stderr}")
     print(f"{tag} promtool check rules and test rules pass on deploy/prometheus/")
+    # Every query of the Grafana dashboard parses (as a recording rule, Grafana's variables filled).
+    with open(os.path.join(ROOT, "deploy", "grafana", "umkm-api.json")) as f:
+        dashboard = json.load(f)
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    check(len(exprs) >= 15, f"the dashboard has only {len(exprs)} queries")
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        rules = [{"record": f"dashboard:query_{i}", "expr": e.replace("$__rate_interval", "5m").replace("$instance", ".*")}
+                 for i, e in enumerate(exprs)]
+        json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)  # JSON is YAML
+    done = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
+    os.unlink(f.name)
+    check(done.returncode == 0, f"a dashboard query does not parse: {done.stdout}{done.stderr}")
+    print(f"{tag} the {len(exprs)} queries of deploy/grafana/umkm-api.json parse (promtool)")
     print(f"metrics ({a.backend}): ok")
 
 
