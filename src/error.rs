@@ -232,8 +232,48 @@ impl ResponseError for AppError {
     }
 }
 
+/// Database errors this process met, by kind, for the metrics (`umkm_db_errors_total`).
+pub mod db_errors {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// The kinds counted, in a fixed order.
+    pub const KINDS: [&str; 5] =
+        ["unique_violation", "foreign_key_violation", "serialization_failure", "connection", "other"];
+    static COUNTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+    pub(super) fn record(kind: usize) {
+        if let Some(count) = COUNTS.get(kind) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Each kind with its count so far.
+    pub fn counts() -> [(&'static str, u64); 5] {
+        std::array::from_fn(|i| (KINDS[i], COUNTS[i].load(Ordering::Relaxed)))
+    }
+}
+
 impl From<DieselError> for AppError {
     fn from(err: DieselError) -> Self {
+        let kind = match &err {
+            DieselError::NotFound => None,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Some(0),
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => Some(1),
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Some(2),
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Some(3),
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_busy_or_down(info.message()) =>
+            {
+                Some(3)
+            }
+            _ => Some(4),
+        };
+        if let Some(kind) = kind {
+            db_errors::record(kind);
+        }
         match err {
             DieselError::NotFound => AppError::NotFound,
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {

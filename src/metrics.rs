@@ -37,6 +37,9 @@ pub struct Metrics {
     pool_size: IntGauge,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
+    db_errors: IntCounterVec,
+    /// The process-wide database error counts already added to `db_errors`.
+    db_errors_seen: std::sync::Mutex<[u64; 5]>,
 }
 
 /// A metric's definition is a constant of this file; registering it can only fail on a
@@ -106,6 +109,17 @@ impl Metrics {
                 "Connections open in the pool (in use and idle).",
             ),
             pool_idle: gauge("umkm_db_pool_idle_connections", "Idle connections in the pool."),
+            db_errors: IntCounterVec::new(
+                Opts::new(
+                    "umkm_db_errors_total",
+                    "Database errors met by the process, by kind (unique and foreign-key violations \
+                     answer 409; connection errors 503; other errors 500).",
+                ),
+                &["kind"],
+            )
+            .map(|c| register(&registry, c))
+            .unwrap_or_else(defined),
+            db_errors_seen: std::sync::Mutex::new([0; 5]),
             registry,
         }
     }
@@ -130,6 +144,13 @@ impl Metrics {
         self.pool_size.set(i64::from(pool.max_size()));
         self.pool_connections.set(i64::from(state.connections));
         self.pool_idle.set(i64::from(state.idle_connections));
+        let mut seen = self.db_errors_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (i, (kind, count)) in crate::error::db_errors::counts().into_iter().enumerate() {
+            // Every kind is exported, at 0 until it happens.
+            self.db_errors.with_label_values(&[kind]).inc_by(count.saturating_sub(seen[i]));
+            seen[i] = count;
+        }
+        drop(seen);
         TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_else(|e| {
             log::error!("metrics not rendered: {e}");
             String::new()

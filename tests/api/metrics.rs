@@ -73,6 +73,26 @@ async fn each_request_is_counted_once_by_route_template_and_status() {
 }
 
 #[actix_rt::test]
+async fn database_errors_are_counted_by_kind() {
+    let app = spawn_app().await;
+    let token = app.token_for(Role::Officer).await;
+    let unique = r#"umkm_db_errors_total{kind="unique_violation"}"#;
+    let before = app.scrape().await;
+    // Every kind is exported from the start.
+    for kind in ["unique_violation", "foreign_key_violation", "serialization_failure", "connection", "other"]
+    {
+        assert!(sample(&before, &format!(r#"umkm_db_errors_total{{kind="{kind}"}}"#)).is_some(), "{kind}");
+    }
+    app.create_business(&token, &business_json(1)).await;
+    // The same NIB again: the database refuses it, the client gets 409.
+    let again = app.post("/api/v1/businesses").token(&token).json(&business_json(1)).send().await;
+    again.assert_problem(409);
+    // Counted per process: other tests running at once may add theirs.
+    let after = app.scrape().await;
+    assert!(sample(&after, unique).unwrap() >= sample(&before, unique).unwrap() + 1.0, "{after}");
+}
+
+#[actix_rt::test]
 async fn two_instances_count_apart() {
     let app = spawn_app().await;
     let other = app.another_instance();
