@@ -204,6 +204,29 @@ def bench_backend(backend, args, n, workdir, rows):
             rows.append((name, backend, result, baseline))
         peak_kb = status_kb(server.pid, "VmHWM")  # Over all scenarios (reset before the export).
 
+        # Metrics off against on (issue 19): a second server on the same database with
+        # METRICS_ADDR set, reading by id alternately with the first (which records none).
+        on_env = dict(env, BIND_ADDR=f"127.0.0.1:{args.port + 1}", METRICS_ADDR=f"127.0.0.1:{args.port + 2}")
+        with open(os.path.join(workdir, f"server-{backend}-metrics.log"), "w") as on_log:
+            on_server = subprocess.Popen([BINARY], env=on_env, stdout=on_log, stderr=on_log)
+            on_base = f"http://127.0.0.1:{args.port + 1}"
+            try:
+                for _ in range(300):
+                    try:
+                        if call(on_base, "/readyz")[0] == 200:
+                            break
+                    except OSError:
+                        time.sleep(0.1)
+                by_id = scenarios[0][1]
+                for round_ in (1, 2):
+                    for label, url in (("off", base), ("on", on_base)):
+                        log(f"[{backend}] business by id, metrics {label} ({round_})")
+                        rows.append((f"business by id, metrics {label} (pair {round_})", backend,
+                                     run_wrk(url, token, by_id, args, workdir), None))
+            finally:
+                on_server.send_signal(signal.SIGTERM)
+                on_server.wait(timeout=60)
+
         return {"seed_s": seed_s, "idle_mb": idle_kb / 1024, "peak_mb": peak_kb / 1024, "export": export}
     finally:
         server.send_signal(signal.SIGTERM)
