@@ -12,7 +12,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{App, HttpResponse, web};
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 use crate::db::Pool;
@@ -42,13 +42,12 @@ pub struct Metrics {
     db_errors_seen: std::sync::Mutex<[u64; 5]>,
 }
 
-/// A metric's definition is a constant of this file; registering it can only fail on a
-/// duplicate name, which would be a bug here.
-fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
-    if let Err(e) = registry.register(Box::new(metric.clone())) {
-        log::error!("metric not registered: {e}");
-    }
-    metric
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> prometheus::Result<M> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
 }
 
 fn labels() -> [&'static str; 3] {
@@ -56,72 +55,75 @@ fn labels() -> [&'static str; 3] {
 }
 
 impl Metrics {
-    /// The metrics of an instance using `pool`.
-    pub fn new(pool: &Pool) -> Metrics {
+    /// The metrics of an instance using `pool`. Fails only if a definition here is invalid.
+    pub fn new(pool: &Pool) -> prometheus::Result<Metrics> {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str| {
-            IntCounter::new(name, help).map(|c| register(&registry, c)).unwrap_or_else(defined)
+        let counter = |name: &str, help: &str| register(&registry, IntCounter::new(name, help)?);
+        let gauge = |name: &str, help: &str| register(&registry, IntGauge::new(name, help)?);
+        let vec = |name: &str, help: &str, labels: &[&str]| {
+            register(&registry, IntCounterVec::new(Opts::new(name, help), labels)?)
         };
-        let gauge = |name: &str, help: &str| {
-            IntGauge::new(name, help).map(|g| register(&registry, g)).unwrap_or_else(defined)
+        let histogram = |name: &str, help: &str| {
+            register(
+                &registry,
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))?,
+            )
         };
-        let requests = IntCounterVec::new(
-            Opts::new(
+        let checkout = histogram(
+            "umkm_db_pool_checkout_seconds",
+            "Time to get a connection from the pool, waiting for a free one included.",
+        )?;
+        let timeouts = counter(
+            "umkm_db_pool_checkout_timeouts_total",
+            "Checkouts that gave up: no connection free in time, or the database unreachable.",
+        )?;
+        let observed = (checkout.clone(), timeouts.clone());
+        // One observer per pool: a second instance's metrics on the same pool leave the first's.
+        let _ = pool.observe_checkouts(Box::new(move |took, gave_up| {
+            observed.0.observe(took.as_secs_f64());
+            if gave_up {
+                observed.1.inc();
+            }
+        }));
+        Ok(Metrics {
+            requests: vec(
                 "umkm_http_requests_total",
                 "HTTP requests answered, by method, route template and status.",
-            ),
-            &labels(),
-        )
-        .map(|c| register(&registry, c))
-        .unwrap_or_else(defined);
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "umkm_http_request_duration_seconds",
-                "Time from the request's arrival to its answer's head, by method, route template and status.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &labels(),
-        )
-        .map(|h| register(&registry, h))
-        .unwrap_or_else(defined);
-        let pool_stats = pool.stats();
-        register(&registry, pool_stats.checkout.clone());
-        register(&registry, pool_stats.timeouts.clone());
-        Metrics {
-            requests,
-            latency,
-            in_flight: gauge("umkm_http_requests_in_flight", "Requests being served now."),
+                &labels(),
+            )?,
+            latency: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "umkm_http_request_duration_seconds",
+                        "Time from the request's arrival to its answer's head, by method, route template and status.",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                    &labels(),
+                )?,
+            )?,
+            in_flight: gauge("umkm_http_requests_in_flight", "Requests being served now.")?,
             unavailable: counter(
                 "umkm_db_unavailable_responses_total",
                 "503 answers: the database could not be reached or no connection was free in time.",
-            ),
-            login_failures: counter(
-                "umkm_login_failures_total",
-                "Logins refused for a wrong e-mail or password.",
-            ),
+            )?,
+            login_failures: counter("umkm_login_failures_total", "Logins refused for a wrong e-mail or password.")?,
             login_throttled: counter(
                 "umkm_login_throttled_total",
                 "Logins refused by the throttle (too many failures for the e-mail).",
-            ),
-            pool_size: gauge("umkm_db_pool_max_connections", "The pool's maximum number of connections."),
-            pool_connections: gauge(
-                "umkm_db_pool_connections",
-                "Connections open in the pool (in use and idle).",
-            ),
-            pool_idle: gauge("umkm_db_pool_idle_connections", "Idle connections in the pool."),
-            db_errors: IntCounterVec::new(
-                Opts::new(
-                    "umkm_db_errors_total",
-                    "Database errors met by the process, by kind (unique and foreign-key violations \
-                     answer 409; connection errors 503; other errors 500).",
-                ),
+            )?,
+            pool_size: gauge("umkm_db_pool_max_connections", "The pool's maximum number of connections.")?,
+            pool_connections: gauge("umkm_db_pool_connections", "Connections open in the pool (in use and idle).")?,
+            pool_idle: gauge("umkm_db_pool_idle_connections", "Idle connections in the pool.")?,
+            db_errors: vec(
+                "umkm_db_errors_total",
+                "Database errors met by the process, by kind (unique and foreign-key violations \
+                 answer 409; connection errors 503; other errors 500).",
                 &["kind"],
-            )
-            .map(|c| register(&registry, c))
-            .unwrap_or_else(defined),
+            )?,
             db_errors_seen: std::sync::Mutex::new([0; 5]),
             registry,
-        }
+        })
     }
 
     /// Records one answered request.
@@ -158,9 +160,37 @@ impl Metrics {
     }
 }
 
-/// Creating a metric fails only for an invalid name, help or label, all constants here.
-fn defined<T>(_: prometheus::Error) -> T {
-    unreachable!("a metric with a valid constant name, help and labels is always created")
+/// The method as a label: the standard ones, `other` for any other name a client sends (a
+/// label per invented method would grow the series without bound).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts a request in flight until dropped: also when actix drops the handler (the client
+/// went away, shutdown), so the gauge never creeps up.
+struct InFlight(std::sync::Arc<Metrics>);
+
+impl InFlight {
+    fn new(metrics: std::sync::Arc<Metrics>) -> Self {
+        metrics.in_flight.inc();
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
 }
 
 /// The middleware that counts and times every request (outermost, so the time includes the
@@ -170,20 +200,18 @@ pub async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().as_str().to_owned();
-    if let Some(m) = &metrics {
-        m.in_flight.inc();
-    }
+    let Some(metrics) = req.app_data::<web::Data<Metrics>>().map(|m| m.clone().into_inner()) else {
+        return next.call(req).await;
+    };
+    let method = method_label(req.method());
+    let in_flight = InFlight::new(metrics.clone());
     let result = next.call(req).await;
-    if let Some(m) = &metrics {
-        m.in_flight.dec();
-        let (route, status) = match &result {
-            Ok(res) => (res.request().match_pattern(), res.status().as_u16()),
-            Err(e) => (None, e.as_response_error().status_code().as_u16()),
-        };
-        m.observe(&method, route.as_deref().unwrap_or(UNMATCHED), status, started.elapsed().as_secs_f64());
-    }
+    drop(in_flight);
+    let (route, status) = match &result {
+        Ok(res) => (res.request().match_pattern(), res.status().as_u16()),
+        Err(e) => (None, e.as_response_error().status_code().as_u16()),
+    };
+    metrics.observe(method, route.as_deref().unwrap_or(UNMATCHED), status, started.elapsed().as_secs_f64());
     result
 }
 

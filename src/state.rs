@@ -28,7 +28,7 @@ impl AppState {
     /// State for `config`, using `pool`.
     pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
         let keys = Keys::new(&config.jwt_secret, config.access_token_ttl)?;
-        let metrics = Arc::new(Metrics::new(&pool));
+        let metrics = Arc::new(Metrics::new(&pool).map_err(crate::error::AppError::internal)?);
         Ok(AppState {
             pool,
             keys: Arc::new(keys),

@@ -48,11 +48,20 @@ impl Write for HashWriter<'_> {
     }
 }
 
+/// Creates `path` readable and writable by its owner only: a backup holds personal data.
+pub(super) fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 /// Writes the archive `packed`: the manifest first, so that a reader meets it before the data.
 pub(super) fn pack(manifest: &Manifest, data: &Path, packed: &Path) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(manifest)?;
-        let mut builder = tar::Builder::new(File::create(packed)?);
+        let mut builder = tar::Builder::new(create_private(packed)?);
         let mut header = tar::Header::new_ustar();
         header.set_size(json.len() as u64);
         header.set_mode(0o644);
@@ -124,8 +133,8 @@ pub(super) fn unpack(file: &Path, into: &Path) -> Result<(Manifest, PathBuf)> {
     }
     let expected = entry.header().size().map_err(damaged(file))?;
     let path = into.join(member);
-    let mut target =
-        File::create(&path).map_err(|e| BackupError::new(format!("cannot write {}: {e}", path.display())))?;
+    let mut target = create_private(&path)
+        .map_err(|e| BackupError::new(format!("cannot write {}: {e}", path.display())))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 1 << 16];
     let mut copied = 0u64;

@@ -41,8 +41,27 @@ impl Server {
     }
 }
 
-/// `postgres://user:secret@host/db` → (`postgres://user@host/db`, `secret`, percent-decoded).
+/// `postgres://user:secret@host/db` → (`postgres://user@host/db`, `secret`, percent-decoded);
+/// a `password=` query parameter moves out the same way.
 fn split_password(url: &str) -> (String, Option<String>) {
+    let (url, from_userinfo) = split_userinfo_password(url);
+    let Some((base, query)) = url.split_once('?') else { return (url, from_userinfo) };
+    let mut password = from_userinfo;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("password=") {
+            Some(value) => {
+                password = Some(percent_decode(value));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    (url, password)
+}
+
+fn split_userinfo_password(url: &str) -> (String, Option<String>) {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return (url.to_owned(), None) };
     let rest = &url[scheme_end..];
     let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
@@ -396,7 +415,9 @@ fn feed(
     restored: impl FnOnce() -> bool,
 ) -> Feed {
     let (Some(mut input), Some(mut script)) = (input, script) else { return Feed::PsqlGone };
-    let prologue = "SET client_min_messages = warning;\nBEGIN;\nDROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n";
+    // A server still using the database would make DROP SCHEMA wait for ever: give up after 10 s.
+    let prologue = "SET client_min_messages = warning;\nSET lock_timeout = '10s';\nBEGIN;\n\
+                    DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n";
     if input.write_all(prologue.as_bytes()).is_err() || std::io::copy(&mut script, &mut input).is_err() {
         return Feed::PsqlGone;
     }
@@ -433,6 +454,9 @@ mod tests {
         let (url, password) = split_password("postgres://postgres@127.0.0.1/umkm");
         assert_eq!(url, "postgres://postgres@127.0.0.1/umkm");
         assert_eq!(password, None);
+        let (url, password) = split_password("postgres://u@db/umkm?sslmode=require&password=p%26q");
+        assert_eq!(url, "postgres://u@db/umkm?sslmode=require");
+        assert_eq!(password.as_deref(), Some("p&q"));
     }
 
     #[test]

@@ -181,6 +181,11 @@ pub(super) fn restore(target: &Path, from: &Path, force: bool) -> Result<Restore
             }
         }
     }
+    // The restored file keeps the permissions of the one it replaces (else it stays 0600).
+    if let Ok(old) = std::fs::metadata(target) {
+        std::fs::set_permissions(&copy, old.permissions())
+            .map_err(|e| BackupError::new(format!("cannot write {}: {e}", copy.display())))?;
+    }
     std::fs::rename(&copy, target)
         .and_then(|()| super::sync_parent(target))
         .map_err(|e| BackupError::new(format!("cannot write {}: {e}", target.display())))?;

@@ -33,8 +33,8 @@ struct Version {
     version: Option<String>,
 }
 
-/// The database's tables, but for the migration record.
-pub(super) fn list(conn: &mut DbConnection) -> Result<Vec<String>> {
+/// Every table of the database (SQLite's own and the migration record aside).
+fn all(conn: &mut DbConnection) -> Result<Vec<String>> {
     let query = match db::backend(conn) {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name"
@@ -44,7 +44,12 @@ pub(super) fn list(conn: &mut DbConnection) -> Result<Vec<String>> {
         }
     };
     let names = diesel::sql_query(query).load::<Name>(conn)?;
-    Ok(names.into_iter().map(|n| n.name).filter(|n| n != MIGRATIONS_TABLE && plain_name(n)).collect())
+    Ok(names.into_iter().map(|n| n.name).filter(|n| n != MIGRATIONS_TABLE).collect())
+}
+
+/// The tables a backup counts: ours, whose names are plain (the only names put into SQL).
+pub(super) fn list(conn: &mut DbConnection) -> Result<Vec<String>> {
+    Ok(all(conn)?.into_iter().filter(|n| plain_name(n)).collect())
 }
 
 /// Rows per table.
@@ -80,9 +85,13 @@ pub(super) fn migration(conn: &mut DbConnection) -> Result<String> {
 
 /// The first table holding rows other than the migrations' reference data, if any.
 pub(super) fn holding_data(conn: &mut DbConnection) -> Result<Option<String>> {
-    for table in list(conn)? {
+    for table in all(conn)? {
         if REFERENCE_TABLES.contains(&table.as_str()) {
             continue;
+        }
+        if !plain_name(&table) {
+            // Not one of ours, so not empty for all we know: a wrong DATABASE_URL, most likely.
+            return Ok(Some(table));
         }
         let query = format!("SELECT count(*) AS n FROM (SELECT 1 FROM \"{table}\" LIMIT 1) AS t");
         if diesel::sql_query(query).get_result::<Count>(conn)?.n > 0 {

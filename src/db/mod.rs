@@ -30,37 +30,13 @@ pub struct Pool {
     inner: r2d2::Pool<Manager>,
     /// Shared with the manager: its last attempt to connect failed.
     down: Arc<AtomicBool>,
-    stats: PoolStats,
+    /// Set once, by the instance's metrics.
+    observer: Arc<std::sync::OnceLock<CheckoutObserver>>,
 }
 
-/// What the pool records of its checkouts, for the metrics (which register these).
-#[derive(Clone)]
-pub struct PoolStats {
-    /// Time to check a connection out, waits included.
-    pub checkout: prometheus::Histogram,
-    /// Checkouts that gave up (the request was answered 503).
-    pub timeouts: prometheus::IntCounter,
-}
-
-impl PoolStats {
-    fn new() -> PoolStats {
-        let checkout = prometheus::Histogram::with_opts(
-            prometheus::HistogramOpts::new(
-                "umkm_db_pool_checkout_seconds",
-                "Time to get a connection from the pool, waiting for a free one included.",
-            )
-            .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
-        );
-        let timeouts = prometheus::IntCounter::new(
-            "umkm_db_pool_checkout_timeouts_total",
-            "Checkouts that gave up: no connection free in time, or the database unreachable.",
-        );
-        match (checkout, timeouts) {
-            (Ok(checkout), Ok(timeouts)) => PoolStats { checkout, timeouts },
-            _ => unreachable!("metrics with valid constant names and help are always created"),
-        }
-    }
-}
+/// Called after every checkout with the time it took and whether it gave up (the metrics'
+/// hook; the pool knows nothing of how it is recorded).
+pub type CheckoutObserver = Box<dyn Fn(Duration, bool) + Send + Sync>;
 
 impl Pool {
     /// A connection, waiting up to [`CHECKOUT_TIMEOUT`] for one to be free, or only
@@ -68,18 +44,21 @@ impl Pool {
     pub fn get(&self) -> Result<Conn, r2d2::PoolError> {
         let wait =
             if self.down.load(Ordering::Relaxed) { CHECKOUT_TIMEOUT_WHILE_DOWN } else { CHECKOUT_TIMEOUT };
-        let started = std::time::Instant::now();
-        let conn = self.inner.get_timeout(wait);
-        self.stats.checkout.observe(started.elapsed().as_secs_f64());
-        if conn.is_err() {
-            self.stats.timeouts.inc();
+        match self.observer.get() {
+            None => self.inner.get_timeout(wait),
+            Some(observe) => {
+                let started = std::time::Instant::now();
+                let conn = self.inner.get_timeout(wait);
+                observe(started.elapsed(), conn.is_err());
+                conn
+            }
         }
-        conn
     }
 
-    /// The checkout figures, for the metrics.
-    pub fn stats(&self) -> &PoolStats {
-        &self.stats
+    /// Has `observer` called after every checkout from now on; a second observer is refused
+    /// (returned), the first stays.
+    pub fn observe_checkouts(&self, observer: CheckoutObserver) -> Result<(), CheckoutObserver> {
+        self.observer.set(observer)
     }
 
     /// Connections open and idle now.
@@ -203,7 +182,7 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
         .connection_timeout(CHECKOUT_TIMEOUT)
         .test_on_check_out(false)
         .build(manager)?;
-    Ok(Pool { inner, down, stats: PoolStats::new() })
+    Ok(Pool { inner, down, observer: Arc::default() })
 }
 
 /// Error type of migration runs.

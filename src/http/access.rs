@@ -28,7 +28,9 @@ pub async fn log(
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let path = req.path().to_owned();
-    let peer = req.connection_info().realip_remote_addr().unwrap_or("-").to_owned();
+    // The socket's peer, not a Forwarded/X-Forwarded-For header a client could forge (behind a
+    // proxy this is the proxy; its own log has the client).
+    let peer = req.peer_addr().map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
     let res = next.call(req).await?;
     let status = res.status().as_u16();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());

@@ -55,6 +55,9 @@ async fn a_backup_restores_into_an_empty_database_that_serves_the_same_records()
     let beside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(beside, vec![std::ffi::OsString::from("umkm.backup")]);
     assert_eq!(backup::verify(&file).unwrap(), manifest);
+    // Personal data inside: readable by its owner only.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
 
     // A second backup never overwrites the first.
     let before = std::fs::read(&file).unwrap();

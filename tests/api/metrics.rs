@@ -34,6 +34,9 @@ async fn each_request_is_counted_once_by_route_template_and_status() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
     }
     assert_eq!(app.get("/api/v1/no-such-thing/7").send().await.status, StatusCode::NOT_FOUND);
+    // An invented method is labelled `other`, not by its name (no series per invented method).
+    let invented = actix_web::http::Method::from_bytes(b"BREW").unwrap();
+    assert!(app.call(invented, "/api/v1/regions").send().await.status.is_client_error());
     // Wrong passwords until the throttle answers.
     app.create_user("watched@metrics.test", Role::Viewer, None);
     let mut statuses = Vec::new();
@@ -57,6 +60,10 @@ async fn each_request_is_counted_once_by_route_template_and_status() {
     assert_eq!(sample(&after, "umkm_login_throttled_total"), Some(throttled));
     assert_eq!(sample(&after, "umkm_db_unavailable_responses_total"), Some(0.0));
     assert_eq!(sample(&after, "umkm_http_requests_in_flight"), Some(0.0));
+    assert!(
+        after.contains(r#"method="other",route="/api/v1/regions""#) && !after.contains("BREW"),
+        "{after}"
+    );
     // Route templates only: no id and no raw path in any label.
     for raw in [format!("/api/v1/businesses/{id}\""), "990001".to_owned(), "no-such-thing".to_owned()] {
         assert!(!after.contains(&raw), "{raw} in the metrics");
