@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A/B of server variants on an already seeded database: req/s, p50 and the server's own CPU
 time per request (utime + stime of the process over the wrk run, divided by the requests),
-which varies less than req/s on a shared 2-core VM.
+which varies less than req/s on a shared 2-core VM, and the same for PostgreSQL's processes
+(all of the machine's: keep other database work off it during a run).
 
     python3 bench/ab.py --database-url postgres://postgres@127.0.0.1:5432/bk_src \\
         off: on:METRICS_ADDR=127.0.0.1:19464 off: on:METRICS_ADDR=127.0.0.1:19464
@@ -19,6 +20,18 @@ LIST = "/api/v1/businesses?district=35.24.14&status=active&limit=50"
 def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds():
+    """CPU time of every PostgreSQL server process (0 when none runs, as on SQLite)."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{pid}/comm").read().strip() == "postgres":
+                total += cpu_seconds(pid)
+        except OSError:
+            pass  # the process ended meanwhile
+    return total
 
 
 def variant(args, label, extra):
@@ -45,16 +58,18 @@ def variant(args, label, extra):
             script = os.path.join(args.workdir, "ab.lua")
             with open(script, "w") as f:
                 f.write(f'wrk.headers["Authorization"] = "Bearer {token}"\nwrk.headers["Accept"] = "application/json"\n{lua}\n')
-            before = cpu_seconds(server.pid)
+            before, pg_before = cpu_seconds(server.pid), postgres_cpu_seconds()
             out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency",
                                   "-s", script, base], capture_output=True, text=True, check=True).stdout
             spent = cpu_seconds(server.pid) - before
+            pg_spent = postgres_cpu_seconds() - pg_before
             lines = out.splitlines()
             total = int(next(l for l in lines if "requests in" in l).split()[0])
             rps = float(next(l for l in lines if l.startswith("Requests/sec")).split()[1])
             p50 = next(l for l in lines if l.strip().startswith("50%")).split()[1]
             errors = [l.strip() for l in lines if "Non-2xx" in l or "Socket errors" in l]
-            results.append(f"{name}: {rps:,.0f} req/s, p50 {p50}, {spent / total * 1e6:.0f} µs CPU/req {' '.join(errors)}")
+            results.append(f"{name}: {rps:,.0f} req/s, p50 {p50}, {spent / total * 1e6:.0f} µs CPU/req, "
+                           f"PostgreSQL {pg_spent / total * 1e6:.0f} µs/req {' '.join(errors)}")
         print(f"{label:>10}  " + "  |  ".join(results), flush=True)
     finally:
         server.terminate()

@@ -31,6 +31,8 @@ run 300 shutdown.py --backend postgres
 run 600 outage.py --rounds 2
 run 300 backup.py --backend sqlite
 run 300 backup.py --backend postgres
+run 120 instances.py --backend sqlite
+run 120 instances.py --backend postgres
 run 300 metrics.py --backend sqlite
 run 300 metrics.py --backend postgres
 run 120 no_secrets_leak.py "${extra[@]}"
