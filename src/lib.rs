@@ -25,5 +25,6 @@ pub mod retail;
 pub mod seed;
 pub mod state;
 pub mod stats;
+pub mod summary;
 pub mod trainings;
 pub mod users;

@@ -39,6 +39,18 @@ enum Command {
     /// Restore a backup into DATABASE_URL (an empty database), then apply newer migrations.
     /// Stop the servers that use the database first.
     Restore(RestoreArgs),
+    /// The statistics' summary tables: check them against the data, or recompute them.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Recompute every summary from the base tables and compare; exits non-zero and prints
+    /// the groups that differ.
+    Verify,
+    /// Recompute every summary from the base tables, in one transaction (writers wait for it).
+    Rebuild,
 }
 
 #[derive(clap::Args)]
@@ -131,6 +143,7 @@ fn main() -> ExitCode {
         Command::Seed(args) => seed(args),
         Command::Backup(args) => backup(args),
         Command::Restore(args) => restore(args),
+        Command::Stats(command) => stats(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +193,8 @@ fn serve() -> Result<(), String> {
     .map_err(|e| format!("cannot create the first admin: {}", describe(e)))?;
     drop(conn);
     let addr = config.bind_addr;
+    umkm_api::summary::spawn_folder(pool.clone())
+        .map_err(|e| format!("cannot start the statistics' fold: {e}"))?;
     let state = AppState::new(config, pool).map_err(describe)?;
 
     let base = format!("http://{addr}");
@@ -273,6 +288,31 @@ fn user(command: UserCommand) -> Result<(), String> {
             let password = read_password()?;
             users::reset_password(&mut conn, &email, &password).map_err(describe)?;
             println!("password changed for {}", email.trim().to_lowercase());
+        }
+    }
+    Ok(())
+}
+
+fn stats(command: StatsCommand) -> Result<(), String> {
+    let (_, pool) = connect()?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    match command {
+        StatsCommand::Verify => {
+            let differences = umkm_api::summary::verify(&mut conn).map_err(|e| e.to_string())?;
+            for difference in &differences {
+                println!("{difference}");
+            }
+            if !differences.is_empty() {
+                return Err(format!(
+                    "{} summary group(s) differ from the data; `umkm-api stats rebuild` recomputes them",
+                    differences.len()
+                ));
+            }
+            println!("the statistics' summaries match the data");
+        }
+        StatsCommand::Rebuild => {
+            let rows = umkm_api::summary::rebuild(&mut conn).map_err(|e| e.to_string())?;
+            println!("recomputed the statistics' summaries: {rows} rows");
         }
     }
     Ok(())

@@ -48,6 +48,19 @@ pub struct ApplicationRow {
 }
 
 impl ApplicationRow {
+    /// What this application contributes to the statistics' summary, its business consenting
+    /// (`consented`) or not.
+    pub(crate) fn facts(&self, consented: bool) -> crate::summary::ApplicationFacts {
+        crate::summary::ApplicationFacts::new(
+            self.bank_partner_id,
+            self.programme_id,
+            &self.status,
+            consented,
+            self.amount_requested_idr,
+            self.amount_approved_idr,
+        )
+    }
+
     pub(crate) fn status(&self) -> ApplicationStatus {
         ApplicationStatus::parse(&self.status).unwrap_or(ApplicationStatus::Submitted)
     }
@@ -234,6 +247,8 @@ pub(crate) fn insert_application(
         .returning(applications::id)
         .get_result(conn)?;
     let row = find_application(conn, id, None)?;
+    let consented = crate::summary::consent_of(conn, row.business_id)?;
+    crate::summary::Deltas::new().application(&row.facts(consented), 1).apply(conn)?;
     audit::record(conn, user, Action::Create, "application", id, &audit::snapshot(&row, &[]))?;
     Ok(row)
 }

@@ -164,6 +164,11 @@ pub(crate) fn change_application(
         ),
     )?;
     let after = find_application(conn, current.id, None)?;
+    // `current` is the row the update replaced (it matched the version read).
+    let consented = crate::summary::consent_of(conn, current.business_id)?;
+    let mut deltas = crate::summary::Deltas::new();
+    deltas.application(&current.facts(consented), -1).application(&after.facts(consented), 1);
+    deltas.apply(conn)?;
     let changes = audit::diff(current, &after, &[]);
     audit::record(conn, user, Action::Update, "application", current.id, &changes)?;
     Ok(after)

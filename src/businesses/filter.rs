@@ -96,6 +96,59 @@ business_filter!(@struct [
     #[derive(Debug, Clone, Default)]
 ] BusinessFilter [] []);
 
+/// Filters as a `WHERE` clause on the summary of businesses: the SQL, with `$n` placeholders
+/// for the values (numbered after `first_placeholder - 1` others the caller binds first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SummarySlice {
+    terms: Vec<&'static str>,
+    /// The values, in placeholder order.
+    pub values: Vec<SliceValue>,
+}
+
+/// A value compared in a [`SummarySlice`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SliceValue {
+    /// A text column.
+    Text(String),
+    /// An integer column.
+    Int(i32),
+    /// A boolean column.
+    Bool(bool),
+}
+
+impl SummarySlice {
+    fn push(&mut self, term: &'static str, value: SliceValue) {
+        self.terms.push(term);
+        self.values.push(value);
+    }
+
+    /// `WHERE …` (or nothing), the values' placeholders numbered from `first`.
+    pub fn where_clause(&self, first: usize) -> String {
+        if self.terms.is_empty() {
+            return String::new();
+        }
+        let terms: Vec<String> =
+            self.terms.iter().enumerate().map(|(i, term)| format!("{term}${}", first + i)).collect();
+        format!(" WHERE {}", terms.join(" AND "))
+    }
+
+    /// Binds the values to `query`, in order.
+    pub fn bind<'a>(
+        &self,
+        mut query: diesel::query_builder::BoxedSqlQuery<'a, Db, diesel::query_builder::SqlQuery>,
+    ) -> diesel::query_builder::BoxedSqlQuery<'a, Db, diesel::query_builder::SqlQuery> {
+        use diesel::sql_types::{Bool, Integer, Text};
+        for value in &self.values {
+            query = match value.clone() {
+                SliceValue::Text(v) => query.bind::<Text, _>(v),
+                SliceValue::Int(v) => query.bind::<Integer, _>(v),
+                SliceValue::Bool(v) => query.bind::<Bool, _>(v),
+            };
+        }
+        query
+    }
+}
+
 /// A `scale` filter value: a scale, or `unknown` for businesses without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +163,19 @@ pub enum ScaleFilter {
     Besar,
     /// Neither revenue nor capital known.
     Unknown,
+}
+
+impl ScaleFilter {
+    /// The stored scale this value selects (`unknown` selects none).
+    fn name(self) -> &'static str {
+        match self {
+            ScaleFilter::Mikro => "mikro",
+            ScaleFilter::Kecil => "kecil",
+            ScaleFilter::Menengah => "menengah",
+            ScaleFilter::Besar => "besar",
+            ScaleFilter::Unknown => "",
+        }
+    }
 }
 
 impl BusinessFilter {
@@ -130,6 +196,76 @@ impl BusinessFilter {
         Ok(())
     }
 
+    /// The filters as a condition on the statistics' summary of businesses
+    /// (`crate::summary::businesses_source`), when every filter given is one of its keys:
+    /// district, scale, `is_ikm`, status, a KBLI division, and dates that are whole years
+    /// (`established_from` a 1 January, `established_to` a 31 December). `None` when a filter
+    /// needs the businesses themselves (`q`, a 5-digit KBLI code, `updated_since`, other dates):
+    /// the caller scans them instead.
+    pub fn summary_slice(&self) -> Option<SummarySlice> {
+        use chrono::Datelike;
+        let mut slice = SummarySlice::default();
+        if let Some(district) = &self.district {
+            slice.push("district_code = ", SliceValue::Text(district.clone()));
+        }
+        match self.scale {
+            None => {}
+            Some(ScaleFilter::Unknown) => slice.push("scale = ", SliceValue::Text(String::new())),
+            Some(s) => slice.push("scale = ", SliceValue::Text(s.name().to_owned())),
+        }
+        if let Some(ikm) = self.is_ikm {
+            slice.push("is_ikm = ", SliceValue::Bool(ikm));
+        }
+        if let Some(status) = self.status {
+            slice.push("status = ", SliceValue::Text(status.as_str().to_owned()));
+        }
+        match self.kbli.as_deref() {
+            None => {}
+            Some(division) if division.len() == 2 => {
+                slice.push("kbli_division = ", SliceValue::Int(division.parse().unwrap_or(-1)));
+            }
+            Some(_) => return None,
+        }
+        if self.q.as_deref().is_some_and(|q| !q.trim().is_empty()) || self.updated_since.is_some() {
+            return None;
+        }
+        // Unknown years are stored as 0: a bound on the date excludes them, as it excludes NULL.
+        if let Some(from) = self.established_from {
+            if (from.month(), from.day()) != (1, 1) {
+                return None;
+            }
+            slice.push("established_year <> 0 AND established_year >= ", SliceValue::Int(from.year()));
+        }
+        if let Some(to) = self.established_to {
+            if (to.month(), to.day()) != (12, 31) {
+                return None;
+            }
+            slice.push("established_year <> 0 AND established_year <= ", SliceValue::Int(to.year()));
+        }
+        Some(slice)
+    }
+
+    /// How many businesses the filters select: added up from the statistics' summary when the
+    /// filters are among its keys, else counted.
+    pub fn count(&self, conn: &mut crate::db::DbConnection) -> QueryResult<i64> {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        match self.summary_slice() {
+            Some(slice) => {
+                let sql = format!(
+                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM {} s{}",
+                    crate::summary::businesses_source(),
+                    slice.where_clause(1)
+                );
+                slice.bind(diesel::sql_query(sql).into_boxed()).get_result::<N>(conn).map(|r| r.n)
+            }
+            None => self.query().count().get_result(conn),
+        }
+    }
+
     /// The filtered query.
     pub fn query(&self) -> businesses::BoxedQuery<'static, Db> {
         businesses::table.filter(self.condition()).into_boxed()
@@ -145,15 +281,7 @@ impl BusinessFilter {
         match self.scale {
             None => {}
             Some(ScaleFilter::Unknown) => all.push(Box::new(b::scale.is_null())),
-            Some(s) => {
-                let name = match s {
-                    ScaleFilter::Mikro => "mikro",
-                    ScaleFilter::Kecil => "kecil",
-                    ScaleFilter::Menengah => "menengah",
-                    _ => "besar",
-                };
-                all.push(Box::new(b::scale.assume_not_null().eq(name)));
-            }
+            Some(s) => all.push(Box::new(b::scale.assume_not_null().eq(s.name()))),
         }
         if let Some(ikm) = self.is_ikm {
             all.push(Box::new(b::is_ikm.eq(ikm)));
@@ -181,7 +309,9 @@ impl BusinessFilter {
         }
         all.into_iter()
             .reduce(|a, b| Box::new(a.and(b)))
-            .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1")))
+            // A bound `true` rather than an SQL literal: diesel prepares a statement once per
+            // connection only when it holds no literal SQL, and the unfiltered list is a hot one.
+            .unwrap_or_else(|| Box::new(true.into_sql::<diesel::sql_types::Bool>()))
     }
 }
 

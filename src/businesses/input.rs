@@ -66,13 +66,13 @@ pub struct BusinessInput {
     #[serde(default)]
     #[schema(value_type = String, required = true, max_length = 500, example = "Jl. Raya Paciran No. 12")]
     pub address: Field<String>,
-    /// Capital excluding land and buildings (modal usaha), whole rupiah, ≥ 0.
+    /// Capital excluding land and buildings (modal usaha), whole rupiah, 0 to 10^15.
     #[serde(default)]
-    #[schema(value_type = Option<i64>, minimum = 0, example = 150000000)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_000i64, example = 150000000)]
     pub capital_idr: Field<i64>,
-    /// Annual sales (hasil penjualan tahunan), whole rupiah, ≥ 0.
+    /// Annual sales (hasil penjualan tahunan), whole rupiah, 0 to 10^15.
     #[serde(default)]
-    #[schema(value_type = Option<i64>, minimum = 0, example = 480000000)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_000i64, example = 480000000)]
     pub annual_revenue_idr: Field<i64>,
     /// Number of workers, 0 to 1,000,000.
     #[serde(default)]
@@ -122,6 +122,27 @@ pub struct BusinessRecord {
     industry_scale: Option<String>,
 }
 
+impl BusinessRecord {
+    /// What a business with this record contributes to the statistics' summary.
+    pub fn facts(&self) -> crate::summary::BusinessFacts {
+        crate::summary::BusinessFacts::new(
+            &self.district_code,
+            self.scale.as_deref(),
+            &self.kbli,
+            self.is_ikm,
+            self.established_on,
+            &self.status,
+            self.employees,
+            self.annual_revenue_idr,
+        )
+    }
+
+    /// Whether the business consents to sharing its data with banks.
+    pub fn consented(&self) -> bool {
+        self.consented_to_bank_sharing_at.is_some()
+    }
+}
+
 /// What checking a business's fields gave: the record to write when every field is good, and
 /// the parsed values that the checks needing the database look up even when another field is
 /// bad (so that their problems join the same 422).
@@ -157,9 +178,9 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
     let village = check.optional_text("village", input.village, 100);
     let address = check.text("address", input.address, 500);
     let capital = check.optional("capital_idr", input.capital_idr);
-    let capital = check.in_range("capital_idr", capital, 0..=i64::MAX);
+    let capital = check.in_range("capital_idr", capital, 0..=crate::summary::MAX_IDR);
     let revenue = check.optional("annual_revenue_idr", input.annual_revenue_idr);
-    let revenue = check.in_range("annual_revenue_idr", revenue, 0..=i64::MAX);
+    let revenue = check.in_range("annual_revenue_idr", revenue, 0..=crate::summary::MAX_IDR);
     let employees = check.optional("employees", input.employees);
     let employees = check.in_range("employees", employees, 0..=1_000_000);
     let established = check.optional("established_on", input.established_on);

@@ -34,7 +34,7 @@ use crate::state::AppState;
 pub(crate) use filter::business_filter;
 #[cfg(test)]
 pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
-pub use filter::{BusinessFilter, ScaleFilter};
+pub use filter::{BusinessFilter, ScaleFilter, SliceValue, SummarySlice};
 pub use input::BusinessInput;
 pub use model::{Business, BusinessRow, BusinessStatus, PII, find};
 
@@ -165,7 +165,7 @@ pub async fn list_businesses(
             let (rows, next) = page(conn, &filter, &sort, after, limit)?;
             Ok((rows.into_iter().map(|b| Business::of(b, pii)).collect::<Vec<_>>(), next))
         },
-        move |conn| Ok(counted.query().count().get_result::<i64>(conn)?),
+        move |conn| Ok(counted.count(conn)?),
     )
     .await
 }

@@ -17,6 +17,7 @@ use crate::error::{AppResult, OnConflict};
 use crate::http::etag::IfMatch;
 use crate::http::input::Check;
 use crate::http::patch::{merged, require_object};
+use crate::summary::{self, BusinessFacts, Deltas, Figure};
 
 use super::input::{BusinessInput, BusinessRecord, check_fields, check_input, read_input};
 
@@ -86,6 +87,20 @@ impl BusinessRow {
     /// The record's id.
     pub fn id(&self) -> i64 {
         self.id
+    }
+
+    /// What this business contributes to the statistics' summary.
+    pub fn facts(&self) -> BusinessFacts {
+        BusinessFacts::new(
+            &self.district_code,
+            self.scale.as_deref(),
+            &self.kbli,
+            self.is_ikm,
+            self.established_on,
+            &self.status,
+            self.employees,
+            self.annual_revenue_idr,
+        )
     }
 }
 
@@ -205,11 +220,16 @@ pub fn check_new(conn: &mut DbConnection, body: Value) -> AppResult<BusinessReco
     check.finish(|| checked.record)
 }
 
-/// Creates businesses from checked records, each with its audit entry; the new ids, in order.
-/// The one way a business is created: a create writes one record, an import thousands.
+/// Creates businesses from checked records, each with its audit entry and its part of the
+/// statistics' summary; the new ids, in order. The one way a business is created: a create
+/// writes one record, an import thousands.
 pub fn create(conn: &mut DbConnection, user_id: i64, records: &[BusinessRecord]) -> AppResult<Vec<i64>> {
     let now = db::now();
     let mut created = Vec::with_capacity(records.len());
+    let mut deltas = Deltas::new();
+    for record in records {
+        deltas.business(&record.facts(), 1);
+    }
     for chunk in records.chunks(500) {
         let values: Vec<_> = chunk
             .iter()
@@ -239,6 +259,7 @@ pub fn create(conn: &mut DbConnection, user_id: i64, records: &[BusinessRecord])
         audit::record_many(conn, user_id, Action::Create, "business", &entries)?;
         created.extend(ids);
     }
+    deltas.apply(conn)?;
     Ok(created)
 }
 
@@ -267,6 +288,15 @@ pub fn update(
     }
     let record = check.finish(|| checked.record)?;
     crate::versioned_update!(conn, businesses, id, current.version, &record)?;
+    // `current` is the row the update replaced (it matched the version read): the summary moves
+    // the business from its group to the new one, and its applications with a consent change.
+    let mut deltas = Deltas::new();
+    deltas.business_changed(&current.facts(), &record.facts());
+    let (was, is) = (current.consented_to_bank_sharing_at.is_some(), record.consented());
+    if was != is {
+        summary::consent_changed(conn, &mut deltas, id, is)?;
+    }
+    deltas.apply(conn)?;
     let before = BusinessRecordRef::from(&current);
     audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &record, &PII))?;
     Ok(find(conn, id)?)
@@ -302,21 +332,31 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch
     // What the delete takes with it is deleted here, each row with its audit entry, with the
     // business locked so that nothing new refers to it meanwhile.
     db::lock_row(conn, "businesses", id)?;
-    let gone: Vec<(i64, i64)> =
+    let mut deltas = Deltas::new();
+    let gone: Vec<(i64, i64, String)> =
         diesel::delete(registrations::table.filter(registrations::business_id.eq(id)))
-            .returning((registrations::id, registrations::training_id))
+            .returning((registrations::id, registrations::training_id, registrations::status))
             .get_results(conn)?;
+    for (_, training, status) in &gone {
+        deltas.count(Figure::Registrations, *training, status, -1);
+    }
     let entries: Vec<(i64, Value)> =
-        gone.iter().map(|(r, t)| (*r, json!({"business_id": id, "training_id": t}))).collect();
+        gone.iter().map(|(r, t, _)| (*r, json!({"business_id": id, "training_id": t}))).collect();
     audit::record_many(conn, user_id, Action::Delete, "registration", &entries)?;
     let product_ids: Vec<i64> =
         products::table.filter(products::business_id.eq(id)).select(products::id).load(conn)?;
     crate::products::delete_dependants(conn, user_id, &product_ids)?;
-    diesel::delete(products::table.filter(products::business_id.eq(id))).execute(conn)?;
+    let categories: Vec<String> = diesel::delete(products::table.filter(products::business_id.eq(id)))
+        .returning(products::category)
+        .get_results(conn)?;
+    for category in &categories {
+        deltas.count(Figure::Products, 0, category, -1);
+    }
     let entries: Vec<(i64, Value)> = product_ids.iter().map(|p| (*p, json!({"business_id": id}))).collect();
     audit::record_many(conn, user_id, Action::Delete, "product", &entries)?;
     crate::versioned_delete!(conn, businesses, id, current.version)
         .on_conflict("the business has financing applications; it cannot be deleted")?;
+    deltas.business(&current.facts(), -1).apply(conn)?;
     audit::record(
         conn,
         user_id,

@@ -245,6 +245,79 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    summary_businesses (district_code, scale, kbli_division, is_ikm, established_year, status) {
+        district_code -> Text,
+        scale -> Text,
+        kbli_division -> Integer,
+        is_ikm -> Bool,
+        established_year -> Integer,
+        status -> Text,
+        n -> BigInt,
+        employees -> BigInt,
+        revenue_idr -> BigInt,
+    }
+}
+
+diesel::table! {
+    summary_businesses_delta (id) {
+        id -> BigInt,
+        district_code -> Text,
+        scale -> Text,
+        kbli_division -> Integer,
+        is_ikm -> Bool,
+        established_year -> Integer,
+        status -> Text,
+        n -> BigInt,
+        employees -> BigInt,
+        revenue_idr -> BigInt,
+    }
+}
+
+diesel::table! {
+    summary_applications (bank_partner_id, programme_id, status, consented) {
+        bank_partner_id -> BigInt,
+        programme_id -> BigInt,
+        status -> Text,
+        consented -> Bool,
+        n -> BigInt,
+        requested_idr -> BigInt,
+        approved_idr -> BigInt,
+    }
+}
+
+diesel::table! {
+    summary_applications_delta (id) {
+        id -> BigInt,
+        bank_partner_id -> BigInt,
+        programme_id -> BigInt,
+        status -> Text,
+        consented -> Bool,
+        n -> BigInt,
+        requested_idr -> BigInt,
+        approved_idr -> BigInt,
+    }
+}
+
+diesel::table! {
+    summary_counts (figure, scope, item) {
+        figure -> Text,
+        scope -> BigInt,
+        item -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    summary_counts_delta (id) {
+        id -> BigInt,
+        figure -> Text,
+        scope -> BigInt,
+        item -> Text,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
 diesel::joinable!(products -> businesses (business_id));

@@ -15,6 +15,7 @@ use crate::error::AppResult;
 use crate::http::etag::IfMatch;
 use crate::http::input::{Check, Field};
 use crate::http::patch::merged;
+use crate::summary::{Deltas, Figure};
 
 /// What kind of product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -272,6 +273,7 @@ pub fn create(conn: &mut DbConnection, user_id: i64, input: ProductInput) -> App
         ))
         .returning(products::id)
         .get_result(conn)?;
+    Deltas::new().count(Figure::Products, 0, &record.category, 1).apply(conn)?;
     audit::record(conn, user_id, Action::Create, "product", id, &audit::snapshot(&record, &[]))?;
     Ok(find(conn, id)?)
 }
@@ -290,6 +292,16 @@ pub fn update(
     let input: ProductInput = merged(&Product::from(current.clone()), patch, &[])?;
     let record = checked(conn, input, Some(current.business_id))?;
     crate::versioned_update!(conn, products, id, current.version, &record)?;
+    if record.category != current.category {
+        let mut deltas = Deltas::new();
+        deltas.count(Figure::Products, 0, &current.category, -1).count(
+            Figure::Products,
+            0,
+            &record.category,
+            1,
+        );
+        deltas.apply(conn)?;
+    }
     audit::record(
         conn,
         user_id,
@@ -308,6 +320,7 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch
     db::lock_row(conn, "products", id)?;
     delete_dependants(conn, user_id, &[id])?;
     crate::versioned_delete!(conn, products, id, current.version)?;
+    Deltas::new().count(Figure::Products, 0, &current.category, -1).apply(conn)?;
     audit::record(conn, user_id, Action::Delete, "product", id, &audit::snapshot(&current.record(), &[]))?;
     Ok(())
 }

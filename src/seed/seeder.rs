@@ -20,6 +20,7 @@ use crate::db::schema::{
 };
 use crate::db::{self, Backend, DbConnection};
 use crate::domain::selection::{self, Candidate, Outcome};
+use crate::summary::{ApplicationFacts, BusinessFacts, Deltas, Figure};
 
 /// The day generated data is "as of", fixed so that a seed gives the same rows on any day.
 pub(super) fn as_of() -> NaiveDate {
@@ -357,7 +358,8 @@ impl Seeder {
             write_rows!(conn, products::table, batch.products.as_slice())?;
             write_rows!(conn, curations::table, batch.curations.as_slice())?;
             write_rows!(conn, placements::table, batch.placements.as_slice())?;
-            write_rows!(conn, applications::table, batch.applications.as_slice())
+            write_rows!(conn, applications::table, batch.applications.as_slice())?;
+            batch_deltas(conn, &batch)?.apply(conn)
         })?;
         self.summary.businesses += batch.businesses.len();
         self.summary.products += batch.products.len();
@@ -444,17 +446,25 @@ impl Seeder {
             }
         }
         for chunk in rows.chunks(50_000) {
-            conn.transaction(|conn| write_rows!(conn, registrations::table, chunk))?;
+            conn.transaction(|conn| {
+                write_rows!(conn, registrations::table, chunk)?;
+                let mut deltas = Deltas::new();
+                for r in chunk {
+                    deltas.count(Figure::Registrations, r.training_id, &r.status, 1);
+                }
+                deltas.apply(conn)
+            })?;
         }
         self.summary.registrations += rows.len();
         Ok(())
     }
 
-    /// After a bulk load: identity sequences past the ids written, the visibility map set (so
+    /// After a bulk load: the statistics' deltas folded into the summary, identity sequences past the ids written, the visibility map set (so
     /// that counts can be answered from covering indexes) and fresh planner statistics for every
     /// table.
     pub(super) fn finish(conn: &mut DbConnection) -> QueryResult<()> {
         use diesel::connection::SimpleConnection;
+        crate::summary::fold(conn)?;
         match db::backend(conn) {
             Backend::Postgres => {
                 let tables = [
@@ -482,6 +492,46 @@ impl Seeder {
             Backend::Sqlite => conn.batch_execute("ANALYZE;"),
         }
     }
+}
+
+/// What a batch adds to the statistics' summary: its businesses, their products, and their
+/// applications (under the consent of their business, in the batch or already written).
+fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
+    let mut deltas = Deltas::new();
+    let mut consent = HashMap::with_capacity(batch.businesses.len());
+    for b in &batch.businesses {
+        let facts = BusinessFacts::new(
+            &b.district_code,
+            b.scale.as_deref(),
+            &b.kbli,
+            b.is_ikm,
+            b.established_on,
+            &b.status,
+            b.employees,
+            b.annual_revenue_idr,
+        );
+        deltas.business(&facts, 1);
+        consent.insert(b.id, b.consented_to_bank_sharing_at.is_some());
+    }
+    for p in &batch.products {
+        deltas.count(Figure::Products, 0, &p.category, 1);
+    }
+    for a in &batch.applications {
+        let consented = match consent.get(&a.business_id) {
+            Some(c) => *c,
+            None => crate::summary::consent_of(conn, a.business_id)?,
+        };
+        let facts = ApplicationFacts::new(
+            a.bank_partner_id,
+            a.programme_id,
+            &a.status,
+            consented,
+            a.amount_requested_idr,
+            a.amount_approved_idr,
+        );
+        deltas.application(&facts, 1);
+    }
+    Ok(deltas)
 }
 
 /// Rows of one transaction.

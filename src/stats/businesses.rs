@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::businesses::BusinessFilter;
+use crate::businesses::{BusinessFilter, SummarySlice};
 use crate::db::schema::regions;
 use crate::db::{self, Backend, DbConnection};
 use crate::domain::role::Role;
@@ -67,6 +68,19 @@ impl BusinessKey {
             }
             (BusinessKey::EstablishedYear, Backend::Sqlite) => "strftime('%Y', businesses.established_on)",
             (BusinessKey::Status, _) => "businesses.status",
+        }
+    }
+
+    /// The key as text over the statistics' summary (the same text as [`BusinessKey::sql`]).
+    fn summary_sql(self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (BusinessKey::District, _) => "district_code",
+            (BusinessKey::Scale, _) => "NULLIF(scale, '')",
+            (BusinessKey::KbliDivision, _) => "CAST(kbli_division AS TEXT)",
+            (BusinessKey::IsIkm, Backend::Postgres) => "CASE WHEN is_ikm THEN 'true' ELSE 'false' END",
+            (BusinessKey::IsIkm, Backend::Sqlite) => "CASE WHEN is_ikm = 1 THEN 'true' ELSE 'false' END",
+            (BusinessKey::EstablishedYear, _) => "CAST(NULLIF(established_year, 0) AS TEXT)",
+            (BusinessKey::Status, _) => "status",
         }
     }
 
@@ -129,21 +143,70 @@ pub struct BusinessGroup {
 
 type GroupRow = (Option<String>, Option<String>, i64, i64, i64);
 
-/// Groups the businesses that `filter` selects by `keys`, in the database.
+/// Groups `keys` over the statistics' summary, deltas included, within `slice`: the same rows
+/// as the scan of the businesses, from a few thousand summary rows.
+fn from_summary(
+    conn: &mut DbConnection,
+    slice: &SummarySlice,
+    keys: (BusinessKey, Option<BusinessKey>),
+) -> QueryResult<Vec<GroupRow>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Nullable<Text>)]
+        k1: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        k2: Option<String>,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+        #[diesel(sql_type = BigInt)]
+        employees: i64,
+        #[diesel(sql_type = BigInt)]
+        revenue_idr: i64,
+    }
+    let backend = db::backend(conn);
+    let k1 = keys.0.summary_sql(backend);
+    let k2 = keys.1.map_or(k1, |k| k.summary_sql(backend));
+    let sql = format!(
+        "SELECT {k1} AS k1, {k2} AS k2, CAST(SUM(n) AS BIGINT) AS n, \
+         CAST(SUM(employees) AS BIGINT) AS employees, CAST(SUM(revenue_idr) AS BIGINT) AS revenue_idr \
+         FROM {source} s{filter} GROUP BY {k1}, {k2} HAVING SUM(n) <> 0 \
+         ORDER BY ({k1}) IS NULL, {k1}, ({k2}) IS NULL, {k2}",
+        source = crate::summary::businesses_source(),
+        filter = slice.where_clause(1),
+    );
+    let rows: Vec<Row> = slice.bind(diesel::sql_query(sql).into_boxed()).load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.k1, r.k2, r.n, r.employees, r.revenue_idr)).collect())
+}
+
+/// Groups the businesses that `filter` selects by `keys`, in the database: from the
+/// statistics' summary when the filters are among its keys, else by scanning the businesses.
 pub fn business_stats(
     conn: &mut DbConnection,
     filter: &BusinessFilter,
     keys: &[BusinessKey],
 ) -> AppResult<BusinessStats> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Nullable, Text};
     let backend = db::backend(conn);
     let first = keys.first().copied().ok_or_else(|| AppError::BadRequest("group_by is required".into()))?;
     let second = keys.get(1).copied();
+    let rows = match filter.summary_slice() {
+        Some(slice) => from_summary(conn, &slice, (first, second))?,
+        None => scan(conn, filter, (first, second), backend)?,
+    };
+    named_rows(conn, keys, rows)
+}
+
+/// Groups by scanning the businesses that `filter` selects.
+fn scan(
+    conn: &mut DbConnection,
+    filter: &BusinessFilter,
+    (first, second): (BusinessKey, Option<BusinessKey>),
+    backend: Backend,
+) -> QueryResult<Vec<GroupRow>> {
+    use diesel::dsl::sql;
     let k1 = first.sql(backend);
     // PostgreSQL refuses a constant in GROUP BY: one key is grouped by twice (and read once).
     let k2 = second.map_or(k1, |k| k.sql(backend));
-    let rows: Vec<GroupRow> = crate::db::schema::businesses::table
+    crate::db::schema::businesses::table
         .filter(filter.condition())
         .group_by((sql::<Nullable<Text>>(k1), sql::<Nullable<Text>>(k2)))
         .select((
@@ -160,7 +223,16 @@ pub fn business_stats(
             sql::<diesel::sql_types::Bool>(&format!("({k2}) IS NULL")),
             sql::<Nullable<Text>>(k2),
         ))
-        .load(conn)?;
+        .load(conn)
+}
+
+/// The rows of the answer: each group's keys as JSON, with district names.
+fn named_rows(
+    conn: &mut DbConnection,
+    keys: &[BusinessKey],
+    rows: Vec<GroupRow>,
+) -> AppResult<BusinessStats> {
+    let (first, second) = (keys[0], keys.get(1).copied());
     let names: HashMap<String, String> = if keys.contains(&BusinessKey::District) {
         regions::table
             .select((regions::code, regions::name))

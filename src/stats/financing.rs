@@ -51,6 +51,14 @@ pub struct FinancingRow {
     pub approved_idr: i64,
 }
 
+/// `true` as the back end writes it.
+fn sql_true(conn: &mut DbConnection) -> &'static str {
+    match crate::db::backend(conn) {
+        crate::db::Backend::Postgres => "true",
+        crate::db::Backend::Sqlite => "1",
+    }
+}
+
 /// The financing figures grouped by `key`, of the bank `bank` only when it is given.
 pub(super) fn financing_rows(
     conn: &mut DbConnection,
@@ -70,28 +78,28 @@ pub(super) fn financing_rows(
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         approved: i64,
     }
+    // From the statistics' summary (deltas included): applications by bank, programme, status
+    // and consent. Labels are joined on the few groups, not on every application.
     let (column, label, join) = match key {
         FinancingKey::Bank => {
-            ("a.bank_partner_id", "MAX(bp.code)", "JOIN bank_partners bp ON bp.id = a.bank_partner_id")
+            ("s.bank_partner_id", "MAX(bp.code)", "JOIN bank_partners bp ON bp.id = s.bank_partner_id")
         }
         FinancingKey::Programme => {
-            ("a.programme_id", "MAX(fp.name)", "JOIN financing_programmes fp ON fp.id = a.programme_id")
+            ("s.programme_id", "MAX(fp.name)", "JOIN financing_programmes fp ON fp.id = s.programme_id")
         }
-        FinancingKey::Status => ("a.status", "NULL", ""),
+        FinancingKey::Status => ("s.status", "NULL", ""),
     };
     // A bank's figures cover its own applications of consenting businesses, as its lists do.
     let scope = match bank {
-        Some(id) => format!(
-            " AND a.bank_partner_id = {id} AND a.business_id IN \
-             (SELECT id FROM businesses WHERE consented_to_bank_sharing_at IS NOT NULL)"
-        ),
+        Some(id) => format!(" AND s.bank_partner_id = {id} AND s.consented = {}", sql_true(conn)),
         None => String::new(),
     };
     let sql = format!(
-        "SELECT CAST({column} AS TEXT) AS k, {label} AS label, CAST(COUNT(*) AS BIGINT) AS n, \
-         CAST(COALESCE(SUM(a.amount_requested_idr), 0) AS BIGINT) AS requested, \
-         CAST(COALESCE(SUM(a.amount_approved_idr), 0) AS BIGINT) AS approved \
-         FROM applications a {join} WHERE 1 = 1{scope} GROUP BY {column} ORDER BY {column}"
+        "SELECT CAST({column} AS TEXT) AS k, {label} AS label, CAST(SUM(s.n) AS BIGINT) AS n, \
+         CAST(SUM(s.requested_idr) AS BIGINT) AS requested, \
+         CAST(SUM(s.approved_idr) AS BIGINT) AS approved \
+         FROM {source} s {join} WHERE 1 = 1{scope} GROUP BY {column} HAVING SUM(s.n) <> 0 ORDER BY {column}",
+        source = crate::summary::applications_source(),
     );
     let rows: Vec<Row> = diesel::sql_query(sql).load(conn)?;
     Ok(rows

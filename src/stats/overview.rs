@@ -143,30 +143,39 @@ fn overview(
     Ok(out)
 }
 
-/// Businesses in one pass: counts per scale with the active and IKM counts beside.
+/// Businesses from the statistics' summary: counts per scale with the active and IKM counts
+/// beside.
 fn business_section(conn: &mut DbConnection) -> QueryResult<BusinessSection> {
-    use crate::db::schema::businesses;
-    use diesel::dsl::sql;
-    use diesel::sql_types::BigInt;
-    let by: Vec<(Option<String>, i64, i64, i64)> = businesses::table
-        .group_by(businesses::scale)
-        .select((
-            businesses::scale,
-            sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(CASE WHEN businesses.status = 'active' THEN 1 ELSE 0 END) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(CASE WHEN businesses.is_ikm THEN 1 ELSE 0 END) AS BIGINT)"),
-        ))
-        .load(conn)?;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        scale: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        active: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        ikm: i64,
+    }
+    let ikm = if db::backend(conn) == Backend::Postgres { "is_ikm" } else { "is_ikm = 1" };
+    let by: Vec<Row> = diesel::sql_query(format!(
+        "SELECT scale, CAST(SUM(n) AS BIGINT) AS n, \
+         CAST(SUM(CASE WHEN status = 'active' THEN n ELSE 0 END) AS BIGINT) AS active, \
+         CAST(SUM(CASE WHEN {ikm} THEN n ELSE 0 END) AS BIGINT) AS ikm \
+         FROM {} s GROUP BY scale",
+        crate::summary::businesses_source()
+    ))
+    .load(conn)?;
     let mut section = BusinessSection::default();
-    for (scale, n, active, ikm) in by {
+    for Row { scale, n, active, ikm } in by {
         section.total += n;
         section.active += active;
         section.ikm += ikm;
-        let slot = match scale.as_deref() {
-            Some("mikro") => &mut section.by_scale.mikro,
-            Some("kecil") => &mut section.by_scale.kecil,
-            Some("menengah") => &mut section.by_scale.menengah,
-            Some("besar") => &mut section.by_scale.besar,
+        let slot = match scale.as_str() {
+            "mikro" => &mut section.by_scale.mikro,
+            "kecil" => &mut section.by_scale.kecil,
+            "menengah" => &mut section.by_scale.menengah,
+            "besar" => &mut section.by_scale.besar,
             _ => &mut section.by_scale.unknown,
         };
         *slot += n;
@@ -179,7 +188,13 @@ pub(super) fn product_section(conn: &mut DbConnection, retail: Option<i64>) -> Q
     let passed = format!("c.status = 'passed'{}", partner_clause("c.retail_partner_id", retail));
     let ikm_true = if db::backend(conn) == Backend::Postgres { "b.is_ikm" } else { "b.is_ikm = 1" };
     Ok(ProductSection {
-        total: count(conn, "SELECT COUNT(*) AS n FROM products")?,
+        total: count(
+            conn,
+            &format!(
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM {} s WHERE figure = 'products'",
+                crate::summary::counts_source()
+            ),
+        )?,
         curated_passed: count(
             conn,
             &format!("SELECT COUNT(DISTINCT c.product_id) AS n FROM curations c WHERE {passed}"),
@@ -187,8 +202,9 @@ pub(super) fn product_section(conn: &mut DbConnection, retail: Option<i64>) -> Q
         curated_ikm_businesses: count(
             conn,
             &format!(
-                "SELECT COUNT(DISTINCT p.business_id) AS n FROM curations c JOIN products p ON p.id = c.product_id \
-                 JOIN businesses b ON b.id = p.business_id WHERE {passed} AND {ikm_true}"
+                "SELECT COUNT(DISTINCT p.business_id) AS n FROM products p \
+                 JOIN businesses b ON b.id = p.business_id \
+                 WHERE p.id IN (SELECT c.product_id FROM curations c WHERE {passed}) AND {ikm_true}"
             ),
         )?,
     })

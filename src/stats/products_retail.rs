@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::db::DbConnection;
-use crate::db::schema::{products, retail_partners};
+use crate::db::schema::retail_partners;
 use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -56,17 +56,23 @@ pub async fn product_statistics(
 /// The product figures, with the curations of every retail partner or of `retail` only.
 fn product_stats(conn: &mut DbConnection, retail: Option<i64>) -> AppResult<ProductStats> {
     let totals = product_section(conn, retail)?;
-    let rows: Vec<(String, i64)> = products::table
-        .group_by(products::category)
-        .select((
-            products::category,
-            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COUNT(*) AS BIGINT)"),
-        ))
-        .order_by(products::category)
-        .load(conn)?;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        item: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    // From the statistics' summary, deltas included.
+    let rows: Vec<Row> = diesel::sql_query(format!(
+        "SELECT item, CAST(SUM(n) AS BIGINT) AS n FROM {} s WHERE figure = 'products' \
+         GROUP BY item HAVING SUM(n) <> 0 ORDER BY item",
+        crate::summary::counts_source()
+    ))
+    .load(conn)?;
     Ok(ProductStats {
         totals,
-        by_category: rows.into_iter().map(|(category, count)| CategoryRow { category, count }).collect(),
+        by_category: rows.into_iter().map(|r| CategoryRow { category: r.item, count: r.n }).collect(),
     })
 }
 

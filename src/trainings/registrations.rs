@@ -22,6 +22,7 @@ use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
 use crate::http::list::{self, Page, PageParams, Sort};
 use crate::state::AppState;
+use crate::summary::{Deltas, Figure};
 
 /// Where a registration stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -225,6 +226,9 @@ pub(super) fn insert_all(
             .on_conflict(format!("business {business} is already registered for this training"))?;
         ids.push(id);
     }
+    let registered = RegistrationStatus::Registered.as_str();
+    let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    Deltas::new().count(Figure::Registrations, training_id, registered, n).apply(conn)?;
     let entries: Vec<(i64, Value)> = ids
         .iter()
         .map(|id| (*id, serde_json::json!({"training_id": training_id, "status": "registered"})))
@@ -295,6 +299,14 @@ pub fn update(
         (registrations::status.eq(&status), registrations::note.eq(&note)),
     )?;
     let after = find(conn, id)?;
+    let mut deltas = Deltas::new();
+    deltas.count(Figure::Registrations, current.training_id, &current.status, -1).count(
+        Figure::Registrations,
+        current.training_id,
+        &after.status,
+        1,
+    );
+    deltas.apply(conn)?;
     audit::record(conn, user_id, Action::Update, "registration", id, &audit::diff(&current, &after, &[]))?;
     Ok(after)
 }

@@ -18,6 +18,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::selection::{self, Candidate, Outcome};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::summary::{Deltas, Figure};
 
 /// What a selection did.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -78,6 +79,7 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
     let capacity = usize::try_from(training.capacity).unwrap_or(0);
     let (mut selected, mut waitlisted) = (0, 0);
     let mut changes = Vec::new();
+    let mut deltas = Deltas::new();
     for (registration, outcome, rank) in selection::select(candidates, capacity) {
         let status = match outcome {
             Outcome::Selected => {
@@ -103,11 +105,18 @@ fn run_selection(conn: &mut DbConnection, user_id: i64, id: i64) -> AppResult<Se
             (registrations::status.eq(status.as_str()), registrations::selection_rank.eq(rank)),
         )
         .map_err(changed_meanwhile)?;
+        deltas.count(Figure::Registrations, id, &current.status, -1).count(
+            Figure::Registrations,
+            id,
+            status.as_str(),
+            1,
+        );
         changes.push((
             registration,
             serde_json::json!({"status": {"to": status}, "selection_rank": {"to": rank}}),
         ));
     }
+    deltas.apply(conn)?;
     audit::record_many(conn, user_id, Action::Update, "registration", &changes)?;
     Ok(SelectionResult { selected, waitlisted, skipped })
 }

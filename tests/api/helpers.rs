@@ -73,6 +73,19 @@ pub struct TestApp {
     _db: Option<TestDb>,
 }
 
+/// Every test ends with the statistics' summaries checked against the data its requests left:
+/// each API write keeps them, so any test that writes through the API is also a test of that.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if self._db.is_none() || std::thread::panicking() {
+            return;
+        }
+        let Ok(mut conn) = self.pool.get() else { return };
+        let differences = umkm_api::summary::verify(&mut conn).expect("the summaries can be verified");
+        assert!(differences.is_empty(), "the statistics' summaries disagree with the data: {differences:#?}");
+    }
+}
+
 enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },

@@ -1,0 +1,385 @@
+//! Statistics kept as the data changes: counts and sums by the keys the dashboards group on, so
+//! that a statistic reads a few thousand summary rows however many businesses there are.
+//!
+//! Every write that changes a figure collects what it changes in [`Deltas`] and appends them with
+//! [`Deltas::apply`] in its own transaction, as plain INSERTs into the `summary_*_delta` tables:
+//! no writer waits for another on a hot summary row, and no lock order between writers can
+//! deadlock. [`fold`] moves the deltas into the summary tables (the server does it every
+//! second); a read adds the two in one statement ([`businesses_source`] and the like), so it is
+//! exact whether or not the deltas have been folded. [`rebuild`] recomputes everything from the
+//! base tables, and `verify` compares.
+//!
+//! What is kept: businesses by district, scale, KBLI division, IKM, established year and status
+//! (count, workers, sales); applications by bank, programme, status and consent (count,
+//! requested and approved sums); products by category and registrations by training and
+//! status. Curations, placements, outlets and trainings are counted from their own tables:
+//! their size is what retail partners curate and the office schedules, not the registry's.
+
+mod fold;
+mod rebuild;
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{summary_applications_delta, summary_businesses_delta, summary_counts_delta};
+
+pub use fold::{FOLD_EVERY, fold, spawn_folder};
+pub use rebuild::{Difference, rebuild, verify};
+
+/// The largest capital or annual sales a business may declare, rupiah (one quadrillion, far
+/// above PP 7/2021's largest band): sums of a summary group then stay within 64 bits.
+pub const MAX_IDR: i64 = 1_000_000_000_000_000;
+
+/// The group of `summary_businesses` a business belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BusinessKey {
+    /// District code.
+    pub district_code: String,
+    /// Scale, `""` when unknown.
+    pub scale: String,
+    /// KBLI division (first two digits).
+    pub kbli_division: i32,
+    /// Manufacturing.
+    pub is_ikm: bool,
+    /// Year of establishment, 0 when unknown.
+    pub established_year: i32,
+    /// Trading status.
+    pub status: String,
+}
+
+/// What one business contributes to the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessFacts {
+    /// Its group.
+    pub key: BusinessKey,
+    /// Workers (0 when unknown).
+    pub employees: i64,
+    /// Annual sales (0 when unknown).
+    pub revenue_idr: i64,
+}
+
+impl BusinessFacts {
+    /// The facts of a business with these stored values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        district_code: &str,
+        scale: Option<&str>,
+        kbli: &str,
+        is_ikm: bool,
+        established_on: Option<NaiveDate>,
+        status: &str,
+        employees: Option<i32>,
+        revenue_idr: Option<i64>,
+    ) -> BusinessFacts {
+        BusinessFacts {
+            key: BusinessKey {
+                district_code: district_code.to_owned(),
+                scale: scale.unwrap_or_default().to_owned(),
+                kbli_division: kbli_division(kbli),
+                is_ikm,
+                established_year: established_on.map_or(0, |d| d.year()),
+                status: status.to_owned(),
+            },
+            employees: employees.map_or(0, i64::from),
+            revenue_idr: revenue_idr.unwrap_or(0),
+        }
+    }
+}
+
+/// The KBLI division of a code: its first two digits, as stored in `businesses.kbli_division`.
+pub fn kbli_division(kbli: &str) -> i32 {
+    kbli.get(..2).and_then(|d| d.parse().ok()).unwrap_or(0)
+}
+
+/// The group of `summary_applications` an application belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApplicationKey {
+    /// Bank.
+    pub bank_partner_id: i64,
+    /// Programme.
+    pub programme_id: i64,
+    /// Status.
+    pub status: String,
+    /// Whether the business consents to sharing its data with banks.
+    pub consented: bool,
+}
+
+/// What one application contributes to the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationFacts {
+    /// Its group.
+    pub key: ApplicationKey,
+    /// Amount requested.
+    pub requested_idr: i64,
+    /// Amount approved (0 when none).
+    pub approved_idr: i64,
+}
+
+impl ApplicationFacts {
+    /// The facts of an application with these stored values, of a business that does or does not
+    /// consent to sharing with banks.
+    pub fn new(
+        bank_partner_id: i64,
+        programme_id: i64,
+        status: &str,
+        consented: bool,
+        requested_idr: i64,
+        approved_idr: Option<i64>,
+    ) -> ApplicationFacts {
+        ApplicationFacts {
+            key: ApplicationKey { bank_partner_id, programme_id, status: status.to_owned(), consented },
+            requested_idr,
+            approved_idr: approved_idr.unwrap_or(0),
+        }
+    }
+}
+
+/// Whether business `id` consents to sharing with banks, for an application write's facts. On
+/// PostgreSQL the row is read `FOR SHARE`: a concurrent consent change waits for this
+/// transaction, or this read waits for it and sees its result, so the application is never
+/// counted under a consent that another transaction is changing (see [`consent_changed`]).
+pub fn consent_of(conn: &mut DbConnection, business_id: i64) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Consent {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        consented: bool,
+    }
+    let lock = if matches!(conn, DbConnection::Pg(_)) { " FOR SHARE" } else { "" };
+    diesel::sql_query(format!(
+        "SELECT consented_to_bank_sharing_at IS NOT NULL AS consented FROM businesses WHERE id = $1{lock}"
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(business_id)
+    .get_result::<Consent>(conn)
+    .map(|c| c.consented)
+}
+
+/// Business `business_id`'s consent became `consented` (the caller has just updated the
+/// business row, which it holds locked): its applications move to the groups of that consent.
+/// An application write reads the consent with [`consent_of`], which waits for this
+/// transaction; so every application is read here as it is, or changes after this commits.
+pub fn consent_changed(
+    conn: &mut DbConnection,
+    deltas: &mut Deltas,
+    business_id: i64,
+    consented: bool,
+) -> QueryResult<()> {
+    use crate::db::schema::applications as a;
+    let rows: Vec<(i64, i64, String, i64, Option<i64>)> = a::table
+        .filter(a::business_id.eq(business_id))
+        .select((
+            a::bank_partner_id,
+            a::programme_id,
+            a::status,
+            a::amount_requested_idr,
+            a::amount_approved_idr,
+        ))
+        .load(conn)?;
+    for (bank, programme, status, requested, approved) in rows {
+        deltas
+            .application(
+                &ApplicationFacts::new(bank, programme, &status, !consented, requested, approved),
+                -1,
+            )
+            .application(&ApplicationFacts::new(bank, programme, &status, consented, requested, approved), 1);
+    }
+    Ok(())
+}
+
+/// A figure of `summary_counts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Figure {
+    /// Products by category (scope 0, item the category).
+    Products,
+    /// Registrations by training and status (scope the training, item the status).
+    Registrations,
+}
+
+impl Figure {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Figure::Products => "products",
+            Figure::Registrations => "registrations",
+        }
+    }
+}
+
+/// Inserts `rows` (a `Vec` of value tuples) into `table`, 500 rows per statement.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        rows.chunks(500).try_for_each(|chunk| match &mut *$conn {
+            DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c).map(drop),
+            DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c).map(drop),
+        })
+    }};
+}
+
+/// What a write changes in the summaries, added up by group; applied once, at the end of the
+/// write's transaction.
+#[derive(Debug, Default)]
+#[must_use = "deltas change nothing until applied"]
+pub struct Deltas {
+    businesses: BTreeMap<BusinessKey, [i64; 3]>,
+    applications: BTreeMap<ApplicationKey, [i64; 3]>,
+    counts: BTreeMap<(Figure, i64, String), i64>,
+}
+
+impl Deltas {
+    /// Nothing changed yet.
+    pub fn new() -> Deltas {
+        Deltas::default()
+    }
+
+    /// A business counted (`sign` 1) or no longer counted (`sign` -1) with `facts`.
+    pub fn business(&mut self, facts: &BusinessFacts, sign: i64) -> &mut Self {
+        let sums = self.businesses.entry(facts.key.clone()).or_default();
+        sums[0] += sign;
+        sums[1] += sign * facts.employees;
+        sums[2] += sign * facts.revenue_idr;
+        self
+    }
+
+    /// A business's values changed from `before` to `after`.
+    pub fn business_changed(&mut self, before: &BusinessFacts, after: &BusinessFacts) -> &mut Self {
+        if before != after {
+            self.business(before, -1).business(after, 1);
+        }
+        self
+    }
+
+    /// An application counted (`sign` 1) or no longer counted (`sign` -1) with `facts`.
+    pub fn application(&mut self, facts: &ApplicationFacts, sign: i64) -> &mut Self {
+        let sums = self.applications.entry(facts.key.clone()).or_default();
+        sums[0] += sign;
+        sums[1] += sign * facts.requested_idr;
+        sums[2] += sign * facts.approved_idr;
+        self
+    }
+
+    /// `n` more (or fewer) of `figure` in `scope` for `item`.
+    pub fn count(&mut self, figure: Figure, scope: i64, item: &str, n: i64) -> &mut Self {
+        *self.counts.entry((figure, scope, item.to_owned())).or_default() += n;
+        self
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.businesses.values().all(|s| *s == [0; 3])
+            && self.applications.values().all(|s| *s == [0; 3])
+            && self.counts.values().all(|n| *n == 0)
+    }
+
+    /// Appends the changes to the delta tables (groups whose changes cancel out are left out)
+    /// and forgets them. Call it inside the transaction of the write it describes.
+    pub fn apply(&mut self, conn: &mut DbConnection) -> QueryResult<()> {
+        use summary_applications_delta as sa;
+        use summary_businesses_delta as sb;
+        use summary_counts_delta as sc;
+        let businesses: Vec<_> = std::mem::take(&mut self.businesses)
+            .into_iter()
+            .filter(|(_, s)| *s != [0; 3])
+            .map(|(k, [n, employees, revenue])| {
+                (
+                    sb::district_code.eq(k.district_code),
+                    sb::scale.eq(k.scale),
+                    sb::kbli_division.eq(k.kbli_division),
+                    sb::is_ikm.eq(k.is_ikm),
+                    sb::established_year.eq(k.established_year),
+                    sb::status.eq(k.status),
+                    sb::n.eq(n),
+                    sb::employees.eq(employees),
+                    sb::revenue_idr.eq(revenue),
+                )
+            })
+            .collect();
+        let applications: Vec<_> = std::mem::take(&mut self.applications)
+            .into_iter()
+            .filter(|(_, s)| *s != [0; 3])
+            .map(|(k, [n, requested, approved])| {
+                (
+                    sa::bank_partner_id.eq(k.bank_partner_id),
+                    sa::programme_id.eq(k.programme_id),
+                    sa::status.eq(k.status),
+                    sa::consented.eq(k.consented),
+                    sa::n.eq(n),
+                    sa::requested_idr.eq(requested),
+                    sa::approved_idr.eq(approved),
+                )
+            })
+            .collect();
+        let counts: Vec<_> = std::mem::take(&mut self.counts)
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((figure, scope, item), n)| {
+                (sc::figure.eq(figure.as_str()), sc::scope.eq(scope), sc::item.eq(item), sc::n.eq(n))
+            })
+            .collect();
+        insert_rows!(conn, sb::table, businesses)?;
+        insert_rows!(conn, sa::table, applications)?;
+        insert_rows!(conn, sc::table, counts)
+    }
+}
+
+/// The rows of `summary_businesses` with the deltas not folded yet, as an SQL table expression
+/// (`FROM {businesses_source()} s`); group and sum it.
+pub fn businesses_source() -> &'static str {
+    "(SELECT district_code, scale, kbli_division, is_ikm, established_year, status, n, employees, revenue_idr \
+     FROM summary_businesses UNION ALL \
+     SELECT district_code, scale, kbli_division, is_ikm, established_year, status, n, employees, revenue_idr \
+     FROM summary_businesses_delta)"
+}
+
+/// The same for `summary_applications`.
+pub fn applications_source() -> &'static str {
+    "(SELECT bank_partner_id, programme_id, status, consented, n, requested_idr, approved_idr \
+     FROM summary_applications UNION ALL \
+     SELECT bank_partner_id, programme_id, status, consented, n, requested_idr, approved_idr \
+     FROM summary_applications_delta)"
+}
+
+/// The same for `summary_counts`.
+pub fn counts_source() -> &'static str {
+    "(SELECT figure, scope, item, n FROM summary_counts UNION ALL \
+     SELECT figure, scope, item, n FROM summary_counts_delta)"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(district: &str, employees: i32) -> BusinessFacts {
+        BusinessFacts::new(district, Some("mikro"), "10792", true, None, "active", Some(employees), Some(5))
+    }
+
+    #[test]
+    fn deltas_add_up_by_group_and_cancel_out() {
+        let mut d = Deltas::new();
+        d.business(&facts("35.24.05", 3), 1).business(&facts("35.24.05", 4), 1);
+        let key = facts("35.24.05", 0).key;
+        assert_eq!(d.businesses[&key], [2, 7, 10]);
+        d.business_changed(&facts("35.24.05", 3), &facts("35.24.06", 3));
+        assert_eq!(d.businesses[&key], [1, 4, 5]);
+        assert_eq!(d.businesses[&facts("35.24.06", 0).key], [1, 3, 5]);
+        let mut same = Deltas::new();
+        same.business_changed(&facts("35.24.05", 3), &facts("35.24.05", 3));
+        assert!(same.is_empty());
+        same.count(Figure::Products, 0, "food", 1).count(Figure::Products, 0, "food", -1);
+        assert!(same.is_empty());
+    }
+
+    #[test]
+    fn unknown_values_have_their_stand_ins() {
+        let f = BusinessFacts::new("35.24.05", None, "47111", false, None, "closed", None, None);
+        assert_eq!((f.key.scale.as_str(), f.key.established_year, f.key.kbli_division), ("", 0, 47));
+        assert_eq!((f.employees, f.revenue_idr), (0, 0));
+        let dated = NaiveDate::from_ymd_opt(2019, 3, 1);
+        assert_eq!(
+            BusinessFacts::new("x", None, "10", false, dated, "active", None, None).key.established_year,
+            2019
+        );
+    }
+}
