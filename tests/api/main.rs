@@ -20,5 +20,6 @@ mod retail;
 mod schema;
 mod seed;
 mod stats;
+mod summary;
 mod trainings;
 mod users;

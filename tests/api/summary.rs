@@ -1,0 +1,578 @@
+//! The statistics' summary tables: kept by every write, in the same transaction, so that they
+//! always equal a recomputation from the data (`umkm_api::summary::verify`); the statistics read
+//! from them answer what a scan of the businesses answers.
+
+use diesel::prelude::*;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use umkm_api::domain::role::Role;
+use umkm_api::summary;
+
+use crate::helpers::{PASSWORD, TestApp, business_json, empty_database, spawn_app};
+
+/// Districts, KBLI codes (IKM and not), sales, statuses the generated businesses take.
+const DISTRICTS: [&str; 3] = ["35.24.05", "35.24.14", "35.24.01"];
+const KBLI: [&str; 3] = ["10750", "47111", "13112"];
+const REVENUE: [Option<i64>; 4] = [None, Some(250_000_000), Some(3_000_000_000), Some(60_000_000_000)];
+const STATUS: [&str; 3] = ["active", "inactive", "closed"];
+const CATEGORIES: [&str; 3] = ["food", "craft", "beverage"];
+
+/// What a generated business is.
+#[derive(Debug, Clone)]
+struct Spec {
+    district: usize,
+    kbli: usize,
+    revenue: usize,
+    employees: Option<i32>,
+    year: Option<i32>,
+    status: usize,
+    consent: bool,
+}
+
+impl Spec {
+    fn body(&self, n: usize) -> Value {
+        let mut body = business_json(n);
+        body["district_code"] = json!(DISTRICTS[self.district]);
+        body["kbli"] = json!(KBLI[self.kbli]);
+        body["annual_revenue_idr"] = json!(REVENUE[self.revenue]);
+        body["capital_idr"] = json!(null);
+        body["employees"] = json!(self.employees);
+        body["established_on"] = json!(self.year.map(|y| format!("{y}-06-01")));
+        body["status"] = json!(STATUS[self.status]);
+        if self.consent {
+            body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
+        }
+        body
+    }
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        0..3usize,
+        0..3usize,
+        0..4usize,
+        proptest::option::of(0..30i32),
+        proptest::option::of(1990..2026i32),
+        0..3usize,
+        any::<bool>(),
+    )
+        .prop_map(|(district, kbli, revenue, employees, year, status, consent)| Spec {
+            district,
+            kbli,
+            revenue,
+            employees,
+            year,
+            status,
+            consent,
+        })
+}
+
+/// One API write (targets are indexes into what exists, taken modulo its length).
+#[derive(Debug, Clone)]
+enum Op {
+    Create(Spec),
+    Import(Vec<Spec>),
+    /// A patch that moves the business between groups (or changes its consent).
+    Patch(usize, Value),
+    Delete(usize),
+    Product(usize, usize),
+    ProductCategory(usize, usize),
+    DeleteProduct(usize),
+    Apply(usize, usize),
+    Transition(usize, usize),
+    Training(Vec<usize>),
+    Register(usize, usize),
+    Select(usize),
+    RegistrationStatus(usize, usize),
+    Curate(usize),
+    Decide(usize, bool),
+    Place(usize),
+    Fold,
+}
+
+fn patch() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (0..3usize).prop_map(|d| json!({"district_code": DISTRICTS[d]})),
+        (0..3usize).prop_map(|k| json!({"kbli": KBLI[k]})),
+        (0..4usize).prop_map(|r| json!({"annual_revenue_idr": REVENUE[r]})),
+        proptest::option::of(0..30i32).prop_map(|e| json!({"employees": e})),
+        proptest::option::of(1990..2026i32)
+            .prop_map(|y| json!({"established_on": y.map(|y| format!("{y}-01-15"))})),
+        (0..3usize).prop_map(|s| json!({"status": STATUS[s]})),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => spec().prop_map(Op::Create),
+        1 => proptest::collection::vec(spec(), 1..4).prop_map(Op::Import),
+        4 => (any::<usize>(), patch()).prop_map(|(t, p)| Op::Patch(t, p)),
+        // Consent given or withdrawn: it moves the business's applications.
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(t, c)| {
+            Op::Patch(t, json!({"consented_to_bank_sharing_at": c.then_some("2026-02-01T00:00:00Z")}))
+        }),
+        1 => any::<usize>().prop_map(Op::Delete),
+        2 => (any::<usize>(), 0..3usize).prop_map(|(t, c)| Op::Product(t, c)),
+        1 => (any::<usize>(), 0..3usize).prop_map(|(t, c)| Op::ProductCategory(t, c)),
+        1 => any::<usize>().prop_map(Op::DeleteProduct),
+        3 => (any::<usize>(), 0..3usize).prop_map(|(t, p)| Op::Apply(t, p)),
+        3 => (any::<usize>(), 0..5usize).prop_map(|(t, s)| Op::Transition(t, s)),
+        1 => proptest::collection::vec(any::<usize>(), 0..4).prop_map(Op::Training),
+        2 => (any::<usize>(), any::<usize>()).prop_map(|(t, b)| Op::Register(t, b)),
+        1 => any::<usize>().prop_map(Op::Select),
+        1 => (any::<usize>(), 0..2usize).prop_map(|(t, s)| Op::RegistrationStatus(t, s)),
+        1 => any::<usize>().prop_map(Op::Curate),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(t, p)| Op::Decide(t, p)),
+        1 => any::<usize>().prop_map(Op::Place),
+        1 => Just(Op::Fold),
+    ]
+}
+
+/// Programmes applied to: BRI's KUR Super Mikro and KUR Mikro, BNI's KUR Super Mikro (with an
+/// amount in each one's band).
+const PROGRAMMES: [(i64, i64); 3] = [(1, 5_000_000), (2, 25_000_000), (4, 5_000_000)];
+
+/// What the sequence has made so far, by id.
+#[derive(Default)]
+struct World {
+    businesses: Vec<i64>,
+    products: Vec<i64>,
+    applications: Vec<i64>,
+    trainings: Vec<i64>,
+    registrations: Vec<i64>,
+    curations: Vec<i64>,
+    outlet: i64,
+    serial: usize,
+}
+
+fn pick(ids: &[i64], at: usize) -> Option<i64> {
+    (!ids.is_empty()).then(|| ids[at % ids.len()])
+}
+
+/// The id of a 201 answer, or `None` for an answer that changed nothing (a 4xx that the
+/// sequence ran into, such as an illegal transition or a duplicate registration).
+fn made(reply: &crate::helpers::Reply, what: &str) -> Option<i64> {
+    assert!(reply.status.as_u16() < 500, "{what}: {} {}", reply.status, String::from_utf8_lossy(&reply.body));
+    (reply.status.as_u16() == 201).then(|| reply.json()["id"].as_i64().expect("an id"))
+}
+
+fn refused_or_ok(reply: &crate::helpers::Reply, what: &str) {
+    assert!(reply.status.as_u16() < 500, "{what}: {} {}", reply.status, String::from_utf8_lossy(&reply.body));
+}
+
+/// Runs `ops` through the API and returns the summary's differences from a recomputation.
+async fn run(ops: Vec<Op>) -> Vec<summary::Difference> {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let retail = app.token_for(Role::Retail).await; // Indomaret
+    app.create_user("analis@bri.example", Role::Bank, Some(1));
+    app.create_user("analis@bni.example", Role::Bank, Some(2));
+    let banks =
+        [app.login("analis@bri.example", PASSWORD).await, app.login("analis@bni.example", PASSWORD).await];
+    let mut w = World::default();
+    let outlet = app
+        .post("/api/v1/outlets")
+        .token(&retail)
+        .json(&json!({"code": "TPRP", "name": "Gerai Uji", "district_code": "35.24.05"}))
+        .send()
+        .await;
+    w.outlet = made(&outlet, "outlet").expect("an outlet");
+    let future = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+    for op in ops {
+        match op {
+            Op::Create(spec) => {
+                w.serial += 1;
+                let reply =
+                    app.post("/api/v1/businesses").token(&officer).json(&spec.body(w.serial)).send().await;
+                w.businesses.extend(made(&reply, "create"));
+            }
+            Op::Import(specs) => {
+                let rows: Vec<Value> = specs
+                    .iter()
+                    .map(|s| {
+                        w.serial += 1;
+                        s.body(w.serial)
+                    })
+                    .collect();
+                let reply =
+                    app.post("/api/v1/businesses/import").token(&officer).json(&json!(rows)).send().await;
+                refused_or_ok(&reply, "import");
+                if reply.status == 201 {
+                    let list =
+                        app.get("/api/v1/businesses?limit=500&sort=-id").token(&officer).send().await.json();
+                    let newest: Vec<i64> =
+                        list["data"].as_array().unwrap().iter().map(|b| b["id"].as_i64().unwrap()).collect();
+                    w.businesses.extend(newest.iter().take(rows.len()));
+                }
+            }
+            Op::Patch(at, body) => {
+                let Some(id) = pick(&w.businesses, at) else { continue };
+                let reply =
+                    app.patch(&format!("/api/v1/businesses/{id}")).token(&officer).json(&body).send().await;
+                refused_or_ok(&reply, "patch");
+            }
+            Op::Delete(at) => {
+                let Some(id) = pick(&w.businesses, at) else { continue };
+                let reply = app.delete(&format!("/api/v1/businesses/{id}")).token(&officer).send().await;
+                refused_or_ok(&reply, "delete");
+                if reply.status == 204 {
+                    w.businesses.retain(|b| *b != id);
+                    let left: Vec<i64> = app.db(|c| {
+                        use umkm_api::db::schema::products;
+                        products::table.select(products::id).load(c).unwrap()
+                    });
+                    w.products.retain(|p| left.contains(p));
+                }
+            }
+            Op::Product(at, category) => {
+                let Some(business) = pick(&w.businesses, at) else { continue };
+                let body =
+                    json!({"business_id": business, "name": "Produk Uji", "category": CATEGORIES[category]});
+                let reply = app.post("/api/v1/products").token(&officer).json(&body).send().await;
+                w.products.extend(made(&reply, "product"));
+            }
+            Op::ProductCategory(at, category) => {
+                let Some(id) = pick(&w.products, at) else { continue };
+                let body = json!({"category": CATEGORIES[category]});
+                let reply =
+                    app.patch(&format!("/api/v1/products/{id}")).token(&officer).json(&body).send().await;
+                refused_or_ok(&reply, "product patch");
+            }
+            Op::DeleteProduct(at) => {
+                let Some(id) = pick(&w.products, at) else { continue };
+                let reply = app.delete(&format!("/api/v1/products/{id}")).token(&officer).send().await;
+                refused_or_ok(&reply, "product delete");
+                if reply.status == 204 {
+                    w.products.retain(|p| *p != id);
+                }
+            }
+            Op::Apply(at, programme) => {
+                let Some(business) = pick(&w.businesses, at) else { continue };
+                let (programme, amount) = PROGRAMMES[programme];
+                let body = json!({"business_id": business, "programme_id": programme, "amount_requested_idr": amount});
+                let reply = app.post("/api/v1/applications").token(&officer).json(&body).send().await;
+                w.applications.extend(made(&reply, "application"));
+            }
+            Op::Transition(at, step) => {
+                let Some(id) = pick(&w.applications, at) else { continue };
+                let path = format!("/api/v1/applications/{id}");
+                let (token, body) = match step {
+                    0 => (&banks[id as usize % 2], json!({"status": "in_review"})),
+                    1 => (
+                        &banks[id as usize % 2],
+                        json!({"status": "approved", "amount_approved_idr": 4_000_000}),
+                    ),
+                    2 => (&banks[id as usize % 2], json!({"status": "rejected"})),
+                    3 => (&banks[id as usize % 2], json!({"status": "disbursed"})),
+                    _ => (&officer, json!({"status": "withdrawn"})),
+                };
+                // Both banks try, so that each application's own bank moves it now and then.
+                for token in [token, &banks[(id as usize + 1) % 2]] {
+                    let reply = app.patch(&path).token(token).json(&body).send().await;
+                    refused_or_ok(&reply, "transition");
+                }
+            }
+            Op::Training(registrants) => {
+                let registrations: Vec<Value> = registrants
+                    .iter()
+                    .filter_map(|at| pick(&w.businesses, *at))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .map(|b| json!({"business_id": b}))
+                    .collect();
+                let body = json!({"title": "Pelatihan Uji", "venue": "Aula", "starts_on": future,
+                                  "ends_on": future, "capacity": 2, "registrations": registrations});
+                let reply = app.post("/api/v1/trainings").token(&officer).json(&body).send().await;
+                w.trainings.extend(made(&reply, "training"));
+            }
+            Op::Register(training, at) => {
+                let (Some(training), Some(business)) =
+                    (pick(&w.trainings, training), pick(&w.businesses, at))
+                else {
+                    continue;
+                };
+                let reply = app
+                    .post(&format!("/api/v1/trainings/{training}/registrations"))
+                    .token(&officer)
+                    .json(&json!({"business_id": business}))
+                    .send()
+                    .await;
+                w.registrations.extend(made(&reply, "registration"));
+            }
+            Op::Select(training) => {
+                let Some(training) = pick(&w.trainings, training) else { continue };
+                let reply =
+                    app.post(&format!("/api/v1/trainings/{training}/selection")).token(&officer).send().await;
+                refused_or_ok(&reply, "selection");
+            }
+            Op::RegistrationStatus(at, status) => {
+                let Some(id) = pick(&w.registrations, at) else { continue };
+                let body = json!({"status": (["rejected", "registered"][status])});
+                let reply = app
+                    .patch(&format!("/api/v1/registrations/{id}"))
+                    .token(&officer)
+                    .json(&body)
+                    .send()
+                    .await;
+                refused_or_ok(&reply, "registration patch");
+            }
+            Op::Curate(at) => {
+                let Some(product) = pick(&w.products, at) else { continue };
+                let body = json!({"product_id": product, "retail_partner_id": 1});
+                let reply = app.post("/api/v1/curations").token(&officer).json(&body).send().await;
+                w.curations.extend(made(&reply, "curation"));
+            }
+            Op::Decide(at, passed) => {
+                let Some(id) = pick(&w.curations, at) else { continue };
+                let body = json!({"status": if passed { "passed" } else { "rejected" }});
+                let reply =
+                    app.patch(&format!("/api/v1/curations/{id}")).token(&retail).json(&body).send().await;
+                refused_or_ok(&reply, "curation decision");
+            }
+            Op::Place(at) => {
+                let Some(product) = pick(&w.products, at) else { continue };
+                let body = json!({"product_id": product, "outlet_id": w.outlet});
+                let reply = app.post("/api/v1/placements").token(&retail).json(&body).send().await;
+                refused_or_ok(&reply, "placement");
+            }
+            Op::Fold => {
+                app.db(|c| summary::fold(c)).expect("the fold runs");
+            }
+        }
+    }
+    let differences = app.db(|c| summary::verify(c)).expect("verify runs");
+    // And once folded, the same.
+    app.db(|c| summary::fold(c)).expect("the fold runs");
+    let mut after_fold = app.db(|c| summary::verify(c)).expect("verify runs");
+    after_fold.extend(differences);
+    after_fold
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random sequences of API writes of every kind that changes a figure: after each
+    /// sequence the summary equals its recomputation from the data, before and after a fold.
+    #[test]
+    fn the_summary_follows_every_sequence_of_writes(ops in proptest::collection::vec(op(), 10..60)) {
+        let differences = actix_rt::System::new().block_on(run(ops));
+        prop_assert!(differences.is_empty(), "{differences:#?}");
+    }
+}
+
+/// Businesses of every kind the generated specs make, through the import.
+async fn varied(app: &TestApp, officer: &str, n: usize) {
+    let rows: Vec<Value> = (0..n)
+        .map(|i| {
+            Spec {
+                district: i % 3,
+                kbli: (i / 3) % 3,
+                revenue: i % 4,
+                employees: (i % 5 != 0).then_some(i as i32),
+                year: (i % 7 != 0).then_some(2000 + (i % 4) as i32 * 6),
+                status: (i / 2) % 3,
+                consent: i % 2 == 0,
+            }
+            .body(i)
+        })
+        .collect();
+    let reply = app.post("/api/v1/businesses/import").token(officer).json(&json!(rows)).send().await;
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+}
+
+#[actix_rt::test]
+async fn statistics_from_the_summary_equal_a_scan_of_the_businesses() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    varied(&app, &officer, 60).await;
+    let groupings =
+        ["district", "scale", "kbli_division,is_ikm", "established_year", "status,scale", "district,scale"];
+    let filters = [
+        "",
+        "&district=35.24.05",
+        "&scale=unknown",
+        "&scale=kecil&status=active",
+        "&is_ikm=true",
+        "&kbli=47",
+        "&established_from=2006-01-01&established_to=2012-12-31",
+        "&established_to=2011-12-31",
+    ];
+    // `updated_since` is not a key of the summary: with it the same question is answered by
+    // scanning the businesses (all of which changed after 2000).
+    let scan = "&updated_since=2000-01-01T00:00:00Z";
+    for group_by in groupings {
+        for filter in filters {
+            let path = format!("/api/v1/stats/businesses?group_by={group_by}{filter}");
+            let summary = app.get(&path).token(&officer).send().await.json();
+            let scanned = app.get(&format!("{path}{scan}")).token(&officer).send().await.json();
+            assert_eq!(summary, scanned, "{path}");
+            assert!(!summary["rows"].as_array().unwrap().is_empty() || !filter.is_empty(), "{path}");
+        }
+    }
+    for filter in filters {
+        let path = format!("/api/v1/businesses?count=true&limit=1{filter}");
+        let summary = app.get(&path).token(&officer).send().await.json()["total"].clone();
+        let scanned = app.get(&format!("{path}{scan}")).token(&officer).send().await.json()["total"].clone();
+        assert_eq!(summary, scanned, "{path}");
+    }
+    let total = app.get("/api/v1/businesses?count=true&limit=1").token(&officer).send().await.json();
+    assert_eq!(total["total"], 60);
+    let overview = app.get("/api/v1/stats/overview").token(&officer).send().await.json();
+    assert_eq!(overview["businesses"]["total"], 60, "{overview}");
+    // Not whole years, a KBLI code and a name: scanned (and the same answers as before).
+    for filter in ["&established_from=2006-02-01", "&kbli=47111", "&q=usaha"] {
+        let path = format!("/api/v1/stats/businesses?group_by=status{filter}");
+        assert_eq!(app.get(&path).token(&officer).send().await.status, 200, "{path}");
+    }
+}
+
+#[actix_rt::test]
+async fn verify_names_a_wrong_group_and_rebuild_repairs_it() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    varied(&app, &officer, 12).await;
+    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), [], "kept by the import");
+    assert!(app.db(|c| summary::fold(c)).unwrap(), "the fold ran");
+    assert_eq!(app.count("summary_businesses_delta"), 0, "the deltas folded");
+    assert!(app.count("summary_businesses") > 0);
+    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), [], "the same after the fold");
+
+    // A summary row changed behind the application's back is found, by its key.
+    app.db(|c| {
+        diesel::sql_query("UPDATE summary_businesses SET n = n + 1 WHERE district_code = '35.24.05'")
+            .execute(c)
+    })
+    .unwrap();
+    let wrong = app.db(|c| summary::verify(c)).unwrap();
+    assert!(!wrong.is_empty());
+    assert!(
+        wrong.iter().all(|d| d.table == "summary_businesses" && d.key.contains("district_code=35.24.05"))
+    );
+    assert!(wrong.iter().all(|d| d.stored[0] == d.expected[0] + 1), "{wrong:#?}");
+
+    let rows = app.db(|c| summary::rebuild(c)).unwrap();
+    assert!(rows > 0);
+    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), []);
+    // And the answers are what they were.
+    let overview = app.get("/api/v1/stats/overview").token(&officer).send().await.json();
+    assert_eq!(overview["businesses"]["total"], 12);
+}
+
+#[actix_rt::test]
+async fn the_migration_summarises_what_an_older_database_holds() {
+    use umkm_api::db::{self, Backend};
+    let empty = empty_database();
+    let pool = db::pool(&empty.url, 2).unwrap();
+    let mut conn = pool.get().unwrap();
+    let backend = db::backend(&mut conn);
+    let versions = db::migration_versions(backend);
+    let before = &versions[versions.iter().position(|v| v.starts_with("20261129000009")).unwrap() - 1];
+    db::run_migrations_through(&mut conn, before).unwrap();
+    let t = if backend == Backend::Postgres { "TRUE" } else { "1" };
+    for sql in [
+        format!(
+            "INSERT INTO businesses (id, name, owner_name, owner_nik, phone, kbli, kbli_division, district_code, \
+             address, annual_revenue_idr, employees, established_on, status, consented_to_bank_sharing_at, scale, \
+             is_ikm, created_at, updated_at) VALUES \
+             (1, 'A', 'a', '3524051203900001', '+6281200000001', '10750', 10, '35.24.05', 'x', 300000000, 4, \
+              '2019-03-01', 'active', '2026-01-01 00:00:00', 'mikro', {t}, '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+             (2, 'B', 'b', '3524051203900002', '+6281200000002', '47111', 47, '35.24.05', 'x', NULL, NULL, \
+              NULL, 'closed', NULL, NULL, NOT {t}, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        ),
+        "INSERT INTO products (business_id, name, category, created_at, updated_at) VALUES \
+         (1, 'P', 'food', '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+         (2, 'Q', 'craft', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            .to_owned(),
+        "INSERT INTO applications (business_id, programme_id, bank_partner_id, amount_requested_idr, status, \
+         amount_approved_idr, created_at, updated_at) VALUES \
+         (1, 2, 1, 25000000, 'approved', 20000000, '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+         (2, 1, 1, 5000000, 'submitted', NULL, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            .to_owned(),
+        "INSERT INTO trainings (id, title, venue, starts_on, ends_on, capacity, created_at, updated_at) VALUES \
+         (1, 'T', 'V', '2026-01-05', '2026-01-05', 10, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            .to_owned(),
+        "INSERT INTO registrations (training_id, business_id, status, registered_at, created_at, updated_at) VALUES \
+         (1, 1, 'selected', '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+         (1, 2, 'waitlisted', '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            .to_owned(),
+    ] {
+        diesel::sql_query(&sql).execute(&mut conn).unwrap_or_else(|e| panic!("{e}: {sql}"));
+    }
+    assert_eq!(
+        db::run_migrations(&mut conn).unwrap(),
+        versions.len() - versions.iter().position(|v| v == before).unwrap() - 1
+    );
+    assert_eq!(
+        summary::verify(&mut conn).unwrap(),
+        [],
+        "the migration filled the summaries as a rebuild would"
+    );
+    drop(conn);
+    drop(pool);
+    let app = TestApp::serve(&empty.url);
+    let officer = app.token_for(Role::Officer).await;
+    let overview = app.get("/api/v1/stats/overview").token(&officer).send().await.json();
+    assert_eq!(overview["businesses"]["total"], 2, "{overview}");
+    assert_eq!(overview["businesses"]["ikm"], 1, "{overview}");
+    assert_eq!(overview["products"]["total"], 2, "{overview}");
+    assert_eq!(overview["financing"]["applications"], 2, "{overview}");
+    assert_eq!(overview["financing"]["approved_idr"], 20_000_000, "{overview}");
+    drop(app);
+}
+
+#[actix_rt::test]
+async fn consent_changes_racing_application_transitions_keep_the_summary_exact() {
+    use futures_util::future::join_all;
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    app.create_user("analis@bri.example", Role::Bank, Some(1));
+    let bri = app.login("analis@bri.example", PASSWORD).await;
+    let mut applications = Vec::new();
+    let mut businesses = Vec::new();
+    for n in 0..4 {
+        let mut body = business_json(n);
+        body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
+        let business = app.create_business(&officer, &body).await["id"].as_i64().unwrap();
+        businesses.push(business);
+        for _ in 0..2 {
+            let body =
+                json!({"business_id": business, "programme_id": 2, "amount_requested_idr": 25_000_000});
+            let reply = app.post("/api/v1/applications").token(&officer).json(&body).send().await;
+            assert_eq!(reply.status, 201);
+            applications.push(reply.json()["id"].as_i64().unwrap());
+        }
+    }
+    for application in &applications {
+        for body in
+            [json!({"status": "in_review"}), json!({"status": "approved", "amount_approved_idr": 20_000_000})]
+        {
+            let path = format!("/api/v1/applications/{application}");
+            assert_eq!(app.patch(&path).token(&bri).json(&body).send().await.status, 200);
+        }
+    }
+    // Consent withdrawn and given again while the bank changes the approved amounts of the same
+    // businesses' applications: both move the same summary groups.
+    let mut calls = Vec::new();
+    for round in 0..24 {
+        for business in &businesses {
+            let consent = if round % 2 == 0 { json!(null) } else { json!("2026-03-01T00:00:00Z") };
+            calls.push(
+                app.patch(&format!("/api/v1/businesses/{business}"))
+                    .token(&officer)
+                    .json(&json!({"consented_to_bank_sharing_at": consent})),
+            );
+        }
+        for application in &applications {
+            let body = json!({"amount_approved_idr": 20_000_000 + round * 1_000});
+            calls.push(app.patch(&format!("/api/v1/applications/{application}")).token(&bri).json(&body));
+        }
+    }
+    let replies = join_all(calls.into_iter().map(|c| c.send())).await;
+    assert!(replies.iter().all(|r| r.status.as_u16() < 500), "no 5xx");
+    assert!(replies.iter().any(|r| r.status == 200));
+    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), []);
+}
