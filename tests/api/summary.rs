@@ -336,14 +336,14 @@ async fn run(ops: Vec<Op>) -> Vec<summary::Difference> {
                 refused_or_ok(&reply, "placement");
             }
             Op::Fold => {
-                app.db(|c| summary::fold(c)).expect("the fold runs");
+                app.db(summary::fold).expect("the fold runs");
             }
         }
     }
-    let differences = app.db(|c| summary::verify(c)).expect("verify runs");
+    let differences = app.db(summary::verify).expect("verify runs");
     // And once folded, the same.
-    app.db(|c| summary::fold(c)).expect("the fold runs");
-    let mut after_fold = app.db(|c| summary::verify(c)).expect("verify runs");
+    app.db(summary::fold).expect("the fold runs");
+    let mut after_fold = app.db(summary::verify).expect("verify runs");
     after_fold.extend(differences);
     after_fold
 }
@@ -435,11 +435,11 @@ async fn verify_names_a_wrong_group_and_rebuild_repairs_it() {
     let app = spawn_app().await;
     let officer = app.token_for(Role::Officer).await;
     varied(&app, &officer, 12).await;
-    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), [], "kept by the import");
-    assert!(app.db(|c| summary::fold(c)).unwrap(), "the fold ran");
+    assert_eq!(app.db(summary::verify).unwrap(), [], "kept by the import");
+    assert!(app.db(summary::fold).unwrap(), "the fold ran");
     assert_eq!(app.count("summary_businesses_delta"), 0, "the deltas folded");
     assert!(app.count("summary_businesses") > 0);
-    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), [], "the same after the fold");
+    assert_eq!(app.db(summary::verify).unwrap(), [], "the same after the fold");
 
     // A summary row changed behind the application's back is found, by its key.
     app.db(|c| {
@@ -447,16 +447,16 @@ async fn verify_names_a_wrong_group_and_rebuild_repairs_it() {
             .execute(c)
     })
     .unwrap();
-    let wrong = app.db(|c| summary::verify(c)).unwrap();
+    let wrong = app.db(summary::verify).unwrap();
     assert!(!wrong.is_empty());
     assert!(
         wrong.iter().all(|d| d.table == "summary_businesses" && d.key.contains("district_code=35.24.05"))
     );
     assert!(wrong.iter().all(|d| d.stored[0] == d.expected[0] + 1), "{wrong:#?}");
 
-    let rows = app.db(|c| summary::rebuild(c)).unwrap();
+    let rows = app.db(summary::rebuild).unwrap();
     assert!(rows > 0);
-    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), []);
+    assert_eq!(app.db(summary::verify).unwrap(), []);
     // And the answers are what they were.
     let overview = app.get("/api/v1/stats/overview").token(&officer).send().await.json();
     assert_eq!(overview["businesses"]["total"], 12);
@@ -574,5 +574,5 @@ async fn consent_changes_racing_application_transitions_keep_the_summary_exact()
     let replies = join_all(calls.into_iter().map(|c| c.send())).await;
     assert!(replies.iter().all(|r| r.status.as_u16() < 500), "no 5xx");
     assert!(replies.iter().any(|r| r.status == 200));
-    assert_eq!(app.db(|c| summary::verify(c)).unwrap(), []);
+    assert_eq!(app.db(summary::verify).unwrap(), []);
 }
