@@ -468,7 +468,7 @@ async fn the_migration_summarises_what_an_older_database_holds() {
     let empty = empty_database();
     let pool = db::pool(&empty.url, 2).unwrap();
     let mut conn = pool.get().unwrap();
-    let backend = db::backend(&mut conn);
+    let backend = db::backend(&conn);
     let versions = db::migration_versions(backend);
     let before = &versions[versions.iter().position(|v| v.starts_with("20261129000009")).unwrap() - 1];
     db::run_migrations_through(&mut conn, before).unwrap();
