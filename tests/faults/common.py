@@ -109,6 +109,14 @@ class Server:
         return self.process.returncode if self.process else None
 
 
+def stats_verify(database_url, label):
+    """`umkm-api stats verify` on the database: the statistics' summaries equal the data."""
+    env = dict(os.environ, DATABASE_URL=database_url, JWT_SECRET=secrets.token_urlsafe(48), RUST_LOG="warn")
+    done = subprocess.run([BINARY, "stats", "verify"], env=env, capture_output=True, text=True, timeout=300)
+    check(done.returncode == 0, f"{label}: stats verify failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+    print(f"{label}: stats verify: {done.stdout.strip()}", flush=True)
+
+
 def business(n, **overrides):
     """A valid business body; `n` makes the NIB and the name unique."""
     body = {

@@ -10,7 +10,7 @@ the file itself), and `PRAGMA integrity_check` must answer ok.
 """
 import argparse, random, signal, sqlite3, tempfile, threading, time
 
-from common import Server, business, check
+from common import Server, business, check, stats_verify
 
 
 def main():
@@ -81,6 +81,8 @@ def main():
             check(integrity == "ok", f"integrity_check: {integrity}")
             print(f"round {round_}: {len(acknowledged)} acknowledged, {len(stored)} rows in the file, "
                   f"0 missing, integrity_check ok")
+            # Every create's summary delta committed with it, or neither did.
+            stats_verify(path, f"round {round_}")
         server.stop()
     print("crash: ok")
 

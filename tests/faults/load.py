@@ -13,7 +13,7 @@
 import argparse, sqlite3, subprocess, tempfile, threading, time
 from collections import Counter
 
-from common import Server, business, check, pg_database
+from common import Server, business, check, pg_database, stats_verify
 
 
 def count_rows(backend, url, table):
@@ -126,6 +126,8 @@ def run(server, a, url):
     check(race == Counter({200: 1, 412: a.clients - 1}), f"same If-Match: {dict(race)}")
     after = server.request("GET", path, token=token).json()
     check(after["version"] == target.json()["version"] + 1, f"version went to {after['version']}")
+    # The statistics' summaries, kept by every one of those writes, equal the data.
+    stats_verify(url, f"[{a.backend}]")
     print(f"[{a.backend}] load: ok")
 
 
