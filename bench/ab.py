@@ -6,6 +6,10 @@ which varies less than req/s on a shared 2-core VM, and the same for PostgreSQL'
 
     python3 bench/ab.py --database-url postgres://postgres@127.0.0.1:5432/bk_src \\
         off: on:METRICS_ADDR=127.0.0.1:19464 off: on:METRICS_ADDR=127.0.0.1:19464
+    python3 bench/ab.py --database-url … --scenarios create --connections 32 \\
+        before:UMKM_BIN=/tmp/umkm-before after:
+
+A variant may name its own binary with UMKM_BIN (the --binary otherwise).
 
 Each variant is LABEL:VAR=VALUE,...: the release binary (`--binary`) started with those extra
 environment variables; run variants alternately and compare pairs. Seed the database first
@@ -40,7 +44,7 @@ def variant(args, label, extra):
                UMKM_ADMIN_EMAIL="ab@localhost", UMKM_ADMIN_PASSWORD=password, RUST_LOG=args.log_level, **extra)
     base = f"http://127.0.0.1:{args.port}"
     with open(os.path.join(args.workdir, f"ab-{label}.log"), "w") as log:
-        server = subprocess.Popen([args.binary], env=env, stdout=log, stderr=log)
+        server = subprocess.Popen([extra.get("UMKM_BIN", args.binary)], env=env, stdout=log, stderr=log)
     try:
         for _ in range(200):
             try:
@@ -53,8 +57,17 @@ def variant(args, label, extra):
                                        headers={"Content-Type": "application/json"})
         token = json.loads(urllib.request.urlopen(login).read())["access_token"]
         results = []
-        for name, lua in [("by id", f'request = function() return wrk.format("GET", "/api/v1/businesses/" .. math.random(1, {args.businesses})) end'),
-                          ("list page 1", f'request = function() return wrk.format("GET", "{LIST}") end')]:
+        create = json.dumps({"name": "Usaha AB", "owner_name": "Siti Aminah", "owner_nik": "3524054105900001",
+                             "phone": "081234567890", "kbli": "10792", "district_code": "35.24.05",
+                             "address": "Jl. Raya Babat", "annual_revenue_idr": 250000000, "employees": 3,
+                             "established_on": "2019-03-01"})
+        scenarios = {
+            "by_id": ("by id", f'request = function() return wrk.format("GET", "/api/v1/businesses/" .. math.random(1, {args.businesses})) end'),
+            "list": ("list page 1", f'request = function() return wrk.format("GET", "{LIST}") end'),
+            "create": ("create", 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                       f'wrk.body = {json.dumps(create)}\nrequest = function() return wrk.format("POST", "/api/v1/businesses") end'),
+        }
+        for name, lua in [scenarios[k] for k in args.scenarios.split(",")]:
             script = os.path.join(args.workdir, "ab.lua")
             with open(script, "w") as f:
                 f.write(f'wrk.headers["Authorization"] = "Bearer {token}"\nwrk.headers["Accept"] = "application/json"\n{lua}\n')
@@ -87,6 +100,7 @@ def main():
     p.add_argument("--port", type=int, default=18181)
     p.add_argument("--log-level", default="info")
     p.add_argument("--workdir", default="/tmp")
+    p.add_argument("--scenarios", default="by_id,list", help="comma-separated: by_id, list, create")
     args = p.parse_args()
     # The user the variants log in as (kept if it exists: then its password must be this one).
     subprocess.run([args.binary, "user", "create", "--email", "ab@localhost", "--role", "admin"],

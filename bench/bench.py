@@ -14,9 +14,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "umkm-api")
 DISTRICT = "35.24.05"  # Babat: one of the larger districts in the generated data.
 LIST = f"/api/v1/businesses?district={DISTRICT}&status=active&limit=50"
+# The statistics the dashboards open, read from the summary tables (issue 14).
+STATS = ["/stats/overview", "/stats/businesses?group_by=district,scale",
+         "/stats/businesses?group_by=kbli_division,is_ikm", "/stats/businesses?group_by=established_year"]
 COLUMNS = ("id, name, owner_name, owner_nik, phone, email, nib, npwp, kbli, kbli_division, district_code, "
            "village, address, capital_idr, annual_revenue_idr, employees, established_on, status, "
            "consented_to_bank_sharing_at, scale, scale_basis, is_ikm, industry_scale, created_at, updated_at, version")
+
+
+def CREATE_LUA(body):
+    return ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.body = {json.dumps(body)}\nrequest = function() return wrk.format("POST", "/api/v1/businesses") end')
 
 
 def log(msg):
@@ -86,11 +94,12 @@ end
 """
 
 
-def run_wrk(base, token, lua, args, workdir):
+def run_wrk(base, token, lua, args, workdir, connections=None, threads=None):
     path = os.path.join(workdir, "scenario.lua")
     with open(path, "w") as f:
         f.write(wrk_script(token, lua))
-    out = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.duration}s",
+    connections, threads = connections or args.connections, threads or args.threads
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{args.duration}s",
                           "--timeout", "10s", "-s", path, base], check=True, capture_output=True, text=True).stdout
     data = json.loads(re.search(r"^WRK (.*)$", out, re.M).group(1))
     return {"rps": data["requests"] / (data["duration_us"] / 1e6), "p50": data["p50_us"] / 1000,
@@ -186,12 +195,8 @@ def bench_backend(backend, args, n, workdir, rows):
              f"SELECT {COLUMNS} FROM businesses WHERE {where} ORDER BY id LIMIT 51;\n"),
             ("same list, deep cursor (90 %)", f'request = function() return wrk.format("GET", "{deep}") end',
              f"SELECT {COLUMNS} FROM businesses WHERE {where} AND id > {deep_id} ORDER BY id LIMIT 51;\n"),
-            ("/stats/overview", 'request = function() return wrk.format("GET", "/api/v1/stats/overview") end', None),
-            ("/stats/businesses?group_by=district,scale",
-             'request = function() return wrk.format("GET", "/api/v1/stats/businesses?group_by=district,scale") end', None),
-            ("create business", 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-             f'wrk.body = {json.dumps(create)}\nrequest = function() return wrk.format("POST", "/api/v1/businesses") end',
-             None),
+            *[(stat, f'request = function() return wrk.format("GET", "/api/v1{stat}") end', None) for stat in STATS],
+            ("create business", CREATE_LUA(create), None),
             ("bank pull page (bank user)",
              'request = function() return wrk.format("GET", "/api/v1/bank-partners/1/eligible-applicants?limit=50") end',
              None),
@@ -202,6 +207,15 @@ def bench_backend(backend, args, n, workdir, rows):
             result = run_wrk(base, who, lua, args, workdir)
             baseline = run_pgbench(db, sql, args, workdir) if sql and backend == "postgres" else None
             rows.append((name, backend, result, baseline))
+        # The statistics one request at a time (a dashboard opened by one officer), and creates
+        # at twice the concurrency: 32 writers appending to the same summary group.
+        for stat in STATS:
+            log(f"[{backend}] {stat}, sequential")
+            lua = f'request = function() return wrk.format("GET", "/api/v1{stat}") end'
+            rows.append((f"{stat}, sequential", backend, run_wrk(base, token, lua, args, workdir, 1, 1), None))
+        log(f"[{backend}] create business, {2 * args.connections} connections")
+        rows.append((f"create business, {2 * args.connections} connections", backend,
+                     run_wrk(base, token, CREATE_LUA(create), args, workdir, 2 * args.connections), None))
         peak_kb = status_kb(server.pid, "VmHWM")  # Over all scenarios (reset before the export).
 
         # Metrics off against on (issue 19): a second server on the same database with
@@ -227,11 +241,19 @@ def bench_backend(backend, args, n, workdir, rows):
                 on_server.send_signal(signal.SIGTERM)
                 on_server.wait(timeout=60)
 
-        return {"seed_s": seed_s, "idle_mb": idle_kb / 1024, "peak_mb": peak_kb / 1024, "export": export}
+        return {"seed_s": seed_s, "idle_mb": idle_kb / 1024, "peak_mb": peak_kb / 1024, "export": export,
+                "verify": stats_verify(env)}
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         server_log.close()
+
+
+def stats_verify(env):
+    """`umkm-api stats verify` after every scenario: the summaries still equal the data."""
+    done = subprocess.run([BINARY, "stats", "verify"], env=dict(env, RUST_LOG="warn"), capture_output=True, text=True)
+    log(done.stdout.strip() or done.stderr.strip())
+    return "clean" if done.returncode == 0 else f"FAILED: {done.stderr.strip()[-300:]}"
 
 
 def main():
@@ -263,12 +285,12 @@ def main():
         lines.append(f"| {name} | {backend} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} | "
                      f"{base} | {memory[backend]['peak_mb']:.0f} |")
     lines.append("")
-    lines.append("| back end | seed time s | idle RSS MB | CSV export rows | export MB | export s | peak RSS during the export MB |")
-    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    lines.append("| back end | seed time s | idle RSS MB | CSV export rows | export MB | export s | peak RSS during the export MB | stats verify after the run |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for backend, m in memory.items():
         e = m["export"]
         lines.append(f"| {backend} | {m['seed_s']:.1f} | {m['idle_mb']:.0f} | {e['rows']:,} | {e['mb']:.1f} | "
-                     f"{e['seconds']:.2f} | {e['peak_mb']:.0f} |")
+                     f"{e['seconds']:.2f} | {e['peak_mb']:.0f} | {m['verify']} |")
     table = "\n".join(lines)
     print(table)
     with open(args.out, "w") as f:
@@ -276,6 +298,8 @@ def main():
     errors = sum(r["errors"] for _, _, r, _ in rows)
     if errors:
         sys.exit(f"{errors} requests failed")
+    if any(m["verify"] != "clean" for m in memory.values()):
+        sys.exit("the statistics' summaries differ from the data after the run")
 
 
 if __name__ == "__main__":

@@ -148,14 +148,15 @@ pub fn record_many(
         })
         .collect();
     match conn {
-        DbConnection::Pg(pg) => {
+        // One row as a single-row INSERT, which diesel prepares once per connection.
+        DbConnection::Pg(pg) if rows.len() > 1 => {
             for chunk in rows.chunks(1000) {
                 diesel::insert_into(audit_log::table).values(chunk).execute(pg)?;
             }
         }
-        DbConnection::Sqlite(sqlite) => {
+        _ => {
             for row in rows {
-                diesel::insert_into(audit_log::table).values(row).execute(sqlite)?;
+                diesel::insert_into(audit_log::table).values(row).execute(conn)?;
             }
         }
     }

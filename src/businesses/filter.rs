@@ -101,6 +101,8 @@ business_filter!(@struct [
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SummarySlice {
     terms: Vec<&'static str>,
+    /// The summary's key columns the terms compare.
+    pub columns: Vec<&'static str>,
     /// The values, in placeholder order.
     pub values: Vec<SliceValue>,
 }
@@ -119,6 +121,7 @@ pub enum SliceValue {
 impl SummarySlice {
     fn push(&mut self, term: &'static str, value: SliceValue) {
         self.terms.push(term);
+        self.columns.extend(crate::summary::BUSINESS_KEYS.iter().filter(|k| term.contains(*k)));
         self.values.push(value);
     }
 
@@ -257,7 +260,7 @@ impl BusinessFilter {
             Some(slice) => {
                 let sql = format!(
                     "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM {} s{}",
-                    crate::summary::businesses_source(),
+                    crate::summary::businesses_for(&slice.columns),
                     slice.where_clause(1)
                 );
                 slice.bind(diesel::sql_query(sql).into_boxed()).get_result::<N>(conn).map(|r| r.n)

@@ -239,18 +239,19 @@ pub fn create(conn: &mut DbConnection, user_id: i64, records: &[BusinessRecord])
             .collect();
         // One multi-row INSERT on PostgreSQL; SQLite, in process, takes the rows one by one
         // (diesel's multi-back-end connection has no batch insert).
+        // A single record as a single-row INSERT, which diesel prepares once per connection.
         let ids: Vec<i64> = match conn {
-            DbConnection::Pg(pg) => diesel::insert_into(businesses::table)
+            DbConnection::Pg(pg) if values.len() > 1 => diesel::insert_into(businesses::table)
                 .values(values)
                 .returning(businesses::id)
                 .get_results(pg)?,
-            DbConnection::Sqlite(sqlite) => values
+            _ => values
                 .into_iter()
                 .map(|row| {
                     diesel::insert_into(businesses::table)
                         .values(row)
                         .returning(businesses::id)
-                        .get_result(sqlite)
+                        .get_result(conn)
                 })
                 .collect::<QueryResult<_>>()?,
         };

@@ -260,8 +260,23 @@ diesel::table! {
 }
 
 diesel::table! {
-    summary_businesses_delta (id) {
-        id -> BigInt,
+    summary_business_rollups (rollup, district_code, scale, kbli_division, is_ikm, established_year, status) {
+        rollup -> Text,
+        district_code -> Text,
+        scale -> Text,
+        kbli_division -> Integer,
+        is_ikm -> Bool,
+        established_year -> Integer,
+        status -> Text,
+        n -> BigInt,
+        employees -> BigInt,
+        revenue_idr -> BigInt,
+    }
+}
+
+// The delta tables have no key in the database (appends only); diesel needs one declared.
+diesel::table! {
+    summary_businesses_delta (district_code, scale, kbli_division, is_ikm, established_year, status) {
         district_code -> Text,
         scale -> Text,
         kbli_division -> Integer,
@@ -287,8 +302,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    summary_applications_delta (id) {
-        id -> BigInt,
+    summary_applications_delta (bank_partner_id, programme_id, status, consented) {
         bank_partner_id -> BigInt,
         programme_id -> BigInt,
         status -> Text,
@@ -309,8 +323,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    summary_counts_delta (id) {
-        id -> BigInt,
+    summary_counts_delta (figure, scope, item) {
         figure -> Text,
         scope -> BigInt,
         item -> Text,

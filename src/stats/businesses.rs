@@ -71,6 +71,18 @@ impl BusinessKey {
         }
     }
 
+    /// The summary's key column of this key.
+    fn column(self) -> &'static str {
+        match self {
+            BusinessKey::District => "district_code",
+            BusinessKey::Scale => "scale",
+            BusinessKey::KbliDivision => "kbli_division",
+            BusinessKey::IsIkm => "is_ikm",
+            BusinessKey::EstablishedYear => "established_year",
+            BusinessKey::Status => "status",
+        }
+    }
+
     /// The key as text over the statistics' summary (the same text as [`BusinessKey::sql`]).
     fn summary_sql(self, backend: Backend) -> &'static str {
         match (self, backend) {
@@ -164,6 +176,9 @@ fn from_summary(
         revenue_idr: i64,
     }
     let backend = db::backend(conn);
+    // The rollup of the keys grouped and filtered on, when they are few.
+    let mut columns = slice.columns.clone();
+    columns.extend([Some(keys.0), keys.1].into_iter().flatten().map(BusinessKey::column));
     let k1 = keys.0.summary_sql(backend);
     let k2 = keys.1.map_or(k1, |k| k.summary_sql(backend));
     let sql = format!(
@@ -171,7 +186,7 @@ fn from_summary(
          CAST(SUM(employees) AS BIGINT) AS employees, CAST(SUM(revenue_idr) AS BIGINT) AS revenue_idr \
          FROM {source} s{filter} GROUP BY {k1}, {k2} HAVING SUM(n) <> 0 \
          ORDER BY ({k1}) IS NULL, {k1}, ({k2}) IS NULL, {k2}",
-        source = crate::summary::businesses_source(),
+        source = crate::summary::businesses_for(&columns),
         filter = slice.where_clause(1),
     );
     let rows: Vec<Row> = slice.bind(diesel::sql_query(sql).into_boxed()).load(conn)?;

@@ -163,7 +163,7 @@ fn business_section(conn: &mut DbConnection) -> QueryResult<BusinessSection> {
          CAST(SUM(CASE WHEN status = 'active' THEN n ELSE 0 END) AS BIGINT) AS active, \
          CAST(SUM(CASE WHEN {ikm} THEN n ELSE 0 END) AS BIGINT) AS ikm \
          FROM {} s GROUP BY scale",
-        crate::summary::businesses_source()
+        crate::summary::businesses_for(&["scale", "is_ikm", "status"])
     ))
     .load(conn)?;
     let mut section = BusinessSection::default();

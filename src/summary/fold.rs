@@ -40,10 +40,23 @@ const TABLES: [Folded; 3] = [
     Folded { table: "summary_counts", keys: "figure, scope, item", sums: &["n"] },
 ];
 
+/// The rollups' upsert of the rows `from` (the deltas being folded).
+fn rollups_upsert(from: &str) -> String {
+    let keys = super::BUSINESS_KEYS.join(", ");
+    format!(
+        "INSERT INTO summary_business_rollups AS s (rollup, {keys}, n, employees, revenue_idr) \
+         SELECT * FROM ({}) r WHERE true \
+         ON CONFLICT (rollup, {keys}) DO UPDATE SET n = s.n + excluded.n, \
+         employees = s.employees + excluded.employees, revenue_idr = s.revenue_idr + excluded.revenue_idr",
+        super::rollup_selects(from)
+    )
+}
+
 impl Folded {
     /// The statements that fold this table on `backend`.
     fn sql(&self, postgres: bool) -> Vec<String> {
         let Folded { table, keys, sums } = self;
+        let businesses = *table == "summary_businesses";
         let columns = sums.join(", ");
         let summed: Vec<String> = sums.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT)")).collect();
         let summed = summed.join(", ");
@@ -52,26 +65,35 @@ impl Folded {
         let all_zero: Vec<String> = sums.iter().map(|c| format!("{c} = 0")).collect();
         let all_zero = all_zero.join(" AND ");
         let upsert = format!("ON CONFLICT ({keys}) DO UPDATE SET {add}");
-        if postgres {
-            vec![
-                format!(
-                    "WITH moved AS (DELETE FROM {table}_delta RETURNING {keys}, {columns}) \
-                     INSERT INTO {table} AS s ({keys}, {columns}) \
-                     SELECT {keys}, {summed} FROM moved GROUP BY {keys} {upsert}"
-                ),
-                format!("DELETE FROM {table} WHERE {all_zero}"),
-            ]
+        let mut statements = if postgres {
+            let fold = format!(
+                "INSERT INTO {table} AS s ({keys}, {columns}) \
+                 SELECT {keys}, {summed} FROM moved GROUP BY {keys} {upsert}"
+            );
+            // The rollups of the businesses' summary fold from the same deleted deltas, in the
+            // same statement.
+            let moved = format!("moved AS (DELETE FROM {table}_delta RETURNING {keys}, {columns})");
+            vec![match businesses {
+                true => format!("WITH {moved}, folded AS ({fold} RETURNING 1) {}", rollups_upsert("moved")),
+                false => format!("WITH {moved} {fold}"),
+            }]
         } else {
             // `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
-            vec![
-                format!(
-                    "INSERT INTO {table} AS s ({keys}, {columns}) \
-                     SELECT {keys}, {summed} FROM {table}_delta WHERE true GROUP BY {keys} {upsert}"
-                ),
-                format!("DELETE FROM {table}_delta"),
-                format!("DELETE FROM {table} WHERE {all_zero}"),
-            ]
+            let mut sqlite = vec![format!(
+                "INSERT INTO {table} AS s ({keys}, {columns}) \
+                 SELECT {keys}, {summed} FROM {table}_delta WHERE true GROUP BY {keys} {upsert}"
+            )];
+            if businesses {
+                sqlite.push(rollups_upsert("summary_businesses_delta"));
+            }
+            sqlite.push(format!("DELETE FROM {table}_delta"));
+            sqlite
+        };
+        statements.push(format!("DELETE FROM {table} WHERE {all_zero}"));
+        if businesses {
+            statements.push(format!("DELETE FROM summary_business_rollups WHERE {all_zero}"));
         }
+        statements
     }
 }
 

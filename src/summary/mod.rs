@@ -207,14 +207,21 @@ impl Figure {
     }
 }
 
-/// Inserts `rows` (a `Vec` of value tuples) into `table`, 500 rows per statement.
+/// Inserts `rows` (a `Vec` of value tuples) into `table`. A write's few rows go one by one:
+/// diesel prepares a single-row INSERT once per connection, a multi-row one every time (its SQL
+/// depends on the count). Many rows (an import, a seed batch) go 500 per statement.
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let rows = $rows;
-        rows.chunks(500).try_for_each(|chunk| match &mut *$conn {
-            DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c).map(drop),
-            DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c).map(drop),
-        })
+        if rows.len() <= 4 {
+            rows.into_iter()
+                .try_for_each(|row| diesel::insert_into($table).values(row).execute($conn).map(drop))
+        } else {
+            rows.chunks(500).try_for_each(|chunk| match &mut *$conn {
+                DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c).map(drop),
+                DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c).map(drop),
+            })
+        }
     }};
 }
 
@@ -324,6 +331,84 @@ impl Deltas {
     }
 }
 
+/// The key columns of `summary_businesses`, in their order.
+pub const BUSINESS_KEYS: [&str; 6] =
+    ["district_code", "scale", "kbli_division", "is_ikm", "established_year", "status"];
+
+/// What a key column holds in a rollup that does not group by it.
+const NEUTRAL: [&str; 6] = ["''", "''", "0", "FALSE", "0", "''"];
+
+/// The rollups of `summary_business_rollups`: every set of one to three key columns (41), each
+/// named by its columns in [`BUSINESS_KEYS`] order, joined by commas. A dashboard's question
+/// (its grouping and filters) involves few keys: it reads the rollup of those keys, tens to a
+/// few thousand rows, instead of every group of the full summary.
+pub fn rollups() -> Vec<Vec<usize>> {
+    let mut all = Vec::new();
+    for mask in 1u32..64 {
+        if mask.count_ones() <= 3 {
+            all.push((0..6).filter(|i| mask & (1 << i) != 0).collect());
+        }
+    }
+    all
+}
+
+/// The name of the rollup grouping by `columns` (key column names, any order, repeats
+/// allowed); `None` when they are more than three (the full summary answers then). No columns at
+/// all is answered by the smallest rollup, by status.
+pub fn rollup_for(columns: &[&str]) -> Option<String> {
+    let mut indexes: Vec<usize> =
+        columns.iter().filter_map(|c| BUSINESS_KEYS.iter().position(|k| k == c)).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    if indexes.is_empty() {
+        indexes.push(5);
+    }
+    (indexes.len() <= 3).then(|| rollup_name(&indexes))
+}
+
+fn rollup_name(indexes: &[usize]) -> String {
+    indexes.iter().map(|i| BUSINESS_KEYS[*i]).collect::<Vec<_>>().join(",")
+}
+
+/// `SELECT rollup, keys…, n, employees, revenue_idr` of every rollup over the rows of `from`
+/// (a table or CTE with the key and sum columns), as one `UNION ALL`.
+pub(crate) fn rollup_selects(from: &str) -> String {
+    rollups()
+        .iter()
+        .map(|r| {
+            let keys: Vec<String> = (0..6)
+                .map(|i| if r.contains(&i) { BUSINESS_KEYS[i].to_owned() } else { format!("{} AS {}", NEUTRAL[i], BUSINESS_KEYS[i]) })
+                .collect();
+            let group: Vec<&str> = r.iter().map(|i| BUSINESS_KEYS[*i]).collect();
+            format!(
+                "SELECT '{}' AS rollup, {}, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr \
+                 FROM {from} GROUP BY {}",
+                rollup_name(r),
+                keys.join(", "),
+                group.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// The rows of rollup `name` with the deltas not folded yet, as an SQL table expression with
+/// the columns of [`businesses_source`]. `name` comes from [`rollup_for`], never from a client.
+pub fn rollup_source(name: &str) -> String {
+    format!(
+        "(SELECT district_code, scale, kbli_division, is_ikm, established_year, status, n, employees, revenue_idr \
+         FROM summary_business_rollups WHERE rollup = '{name}' UNION ALL \
+         SELECT district_code, scale, kbli_division, is_ikm, established_year, status, n, employees, revenue_idr \
+         FROM summary_businesses_delta)"
+    )
+}
+
+/// The rows that answer a question about the key columns `columns`: a rollup's when they are
+/// few, else the full summary's (both with the deltas not folded yet).
+pub fn businesses_for(columns: &[&str]) -> String {
+    rollup_for(columns).map_or_else(|| businesses_source().to_owned(), |name| rollup_source(&name))
+}
+
 /// The rows of `summary_businesses` with the deltas not folded yet, as an SQL table expression
 /// (`FROM {businesses_source()} s`); group and sum it.
 pub fn businesses_source() -> &'static str {
@@ -369,6 +454,20 @@ mod tests {
         assert!(same.is_empty());
         same.count(Figure::Products, 0, "food", 1).count(Figure::Products, 0, "food", -1);
         assert!(same.is_empty());
+    }
+
+    #[test]
+    fn every_question_of_up_to_three_keys_has_its_rollup() {
+        assert_eq!(rollups().len(), 6 + 15 + 20);
+        assert_eq!(rollup_for(&["scale", "district_code"]).as_deref(), Some("district_code,scale"));
+        assert_eq!(
+            rollup_for(&["status", "scale", "is_ikm", "scale"]).as_deref(),
+            Some("scale,is_ikm,status")
+        );
+        assert_eq!(rollup_for(&[]).as_deref(), Some("status"));
+        assert_eq!(rollup_for(&["district_code", "scale", "kbli_division", "status"]), None);
+        let names: Vec<String> = rollups().iter().map(|r| rollup_name(r)).collect();
+        assert!(names.iter().all(|n| rollup_for(&n.split(',').collect::<Vec<_>>()).as_ref() == Some(n)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::fold::FOLD_LOCK;
-use super::{applications_source, businesses_source, counts_source};
+use super::{BUSINESS_KEYS, applications_source, businesses_source, counts_source, rollup_selects, rollups};
 use crate::db::{self, Backend, DbConnection};
 
 /// A summary row: its table, its key as text, and its sums.
@@ -132,6 +132,34 @@ impl Summary {
     }
 }
 
+/// The columns of a rollup row as [`Summary::rows`] reads them: its name, then every key.
+const ROLLUP_KEYS: [&str; 7] =
+    ["rollup", "district_code", "scale", "kbli_division", "is_ikm", "established_year", "status"];
+
+/// Adds the sums of the group `key` (`column=value` pairs of every key column) to the rollup
+/// `only` (a row of that rollup), or to every rollup (a group of the full summary or a delta).
+fn add_to_rollups(rows: &mut Rows, key: &str, sums: &[i64], only: Option<&str>) {
+    for r in rollups() {
+        let name: Vec<&str> = r.iter().map(|i| BUSINESS_KEYS[*i]).collect();
+        let name = name.join(",");
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let members: Vec<&str> = key
+            .split(' ')
+            .filter(|pair| {
+                pair.split_once('=').is_some_and(|(k, _)| r.iter().any(|i| BUSINESS_KEYS[*i] == k))
+            })
+            .collect();
+        let entry = rows
+            .entry(("summary_business_rollups", format!("rollup={name} {}", members.join(" "))))
+            .or_insert_with(|| vec![0; sums.len()]);
+        for (total, s) in entry.iter_mut().zip(sums) {
+            *total += s;
+        }
+    }
+}
+
 /// Booleans read as text differ between the back ends (`true`/`1`): one spelling.
 fn normalize(key: &str) -> String {
     key.split(' ')
@@ -153,6 +181,41 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<Vec<Difference>> {
         for summary in &SUMMARIES {
             summary.rows(conn, &summary.recompute(backend), &mut expected)?;
             summary.rows(conn, &summary.stored(), &mut stored)?;
+        }
+        // The rollups: expected from the recomputed businesses' groups, stored as the rollup
+        // table's rows plus the deltas not folded yet.
+        let full = &SUMMARIES[0];
+        let groups: Vec<(String, Vec<i64>)> = expected
+            .iter()
+            .filter(|((table, _), _)| *table == full.table)
+            .map(|((_, key), sums)| (key.clone(), sums.clone()))
+            .collect();
+        for (key, sums) in &groups {
+            add_to_rollups(&mut expected, key, sums, None);
+        }
+        let mut rollup_rows = Rows::new();
+        let rollup = Summary {
+            table: "summary_business_rollups",
+            keys: &ROLLUP_KEYS,
+            sums: full.sums,
+            source: full.source,
+        };
+        rollup.rows(conn, "SELECT * FROM summary_business_rollups", &mut rollup_rows)?;
+        for ((_, key), sums) in rollup_rows {
+            let (name, key) = key.split_once(' ').unwrap_or_default();
+            add_to_rollups(&mut stored, key, &sums, Some(name.trim_start_matches("rollup=")));
+        }
+        let mut deltas = Rows::new();
+        let keys = BUSINESS_KEYS.join(", ");
+        let summed: Vec<String> = full.sums.iter().map(|c| format!("SUM({c}) AS {c}")).collect();
+        let grouped =
+            format!("SELECT {keys}, {} FROM summary_businesses_delta GROUP BY {keys}", summed.join(", "));
+        full.rows(conn, &grouped, &mut deltas)?;
+        for ((_, key), sums) in deltas {
+            add_to_rollups(&mut stored, &key, &sums, None);
+        }
+        for rows in [&mut expected, &mut stored] {
+            rows.retain(|(table, _), sums| *table != rollup.table || sums.iter().any(|s| *s != 0));
         }
         Ok((expected, stored))
     };
@@ -214,6 +277,7 @@ pub fn rebuild(conn: &mut DbConnection) -> QueryResult<i64> {
             .execute(conn)?;
         }
         let mut written = 0;
+        diesel::sql_query("DELETE FROM summary_business_rollups").execute(conn)?;
         for summary in &SUMMARIES {
             diesel::sql_query(format!("DELETE FROM {}_delta", summary.table)).execute(conn)?;
             diesel::sql_query(format!("DELETE FROM {}", summary.table)).execute(conn)?;
@@ -225,6 +289,13 @@ pub fn rebuild(conn: &mut DbConnection) -> QueryResult<i64> {
             ))
             .execute(conn)? as i64;
         }
+        let keys = BUSINESS_KEYS.join(", ");
+        written += diesel::sql_query(format!(
+            "INSERT INTO summary_business_rollups (rollup, {keys}, n, employees, revenue_idr) \
+             SELECT * FROM ({}) r",
+            rollup_selects("summary_businesses")
+        ))
+        .execute(conn)? as i64;
         Ok(written)
     })
 }

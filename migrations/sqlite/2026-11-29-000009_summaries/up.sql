@@ -1,8 +1,9 @@
 -- Statistics kept as the data changes (issue 14): counts and sums by the keys the statistics
 -- group on, so that a dashboard reads a few thousand summary rows instead of every business.
 --
--- Every write appends its changes to a `_delta` table in its own transaction (plain INSERTs:
--- writers never wait for each other on a hot summary row, and no lock order can deadlock);
+-- Every write appends its changes to a `_delta` table in its own transaction (plain INSERTs
+-- into tables without a key or index: writers never wait for each other on a hot summary row,
+-- and no lock order can deadlock);
 -- the server folds the deltas into the summary every second (src/summary/fold.rs), and reads
 -- add the two. Unknown values are stored as '' (scale) and 0 (established year): key columns
 -- are never NULL.
@@ -20,7 +21,6 @@ CREATE TABLE summary_businesses (
     PRIMARY KEY (district_code, scale, kbli_division, is_ikm, established_year, status)
 );
 CREATE TABLE summary_businesses_delta (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
     district_code TEXT NOT NULL,
     scale TEXT NOT NULL,
     kbli_division INTEGER NOT NULL,
@@ -30,6 +30,24 @@ CREATE TABLE summary_businesses_delta (
     n BIGINT NOT NULL,
     employees BIGINT NOT NULL,
     revenue_idr BIGINT NOT NULL
+);
+
+-- The same figures by every set of one to three of those keys ("rollups", 41 of them, named by
+-- their columns): a dashboard's question involves few keys and reads the rollup of those keys,
+-- tens to a few thousand rows, instead of every group. Columns outside the rollup hold '' / 0 /
+-- FALSE. The fold keeps them with the summary (src/summary/mod.rs, `rollups`).
+CREATE TABLE summary_business_rollups (
+    rollup TEXT NOT NULL,
+    district_code TEXT NOT NULL,
+    scale TEXT NOT NULL,
+    kbli_division INTEGER NOT NULL,
+    is_ikm BOOLEAN NOT NULL,
+    established_year INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    employees BIGINT NOT NULL,
+    revenue_idr BIGINT NOT NULL,
+    PRIMARY KEY (rollup, district_code, scale, kbli_division, is_ikm, established_year, status)
 );
 
 -- Applications by bank, programme and status, and whether the business consents to sharing
@@ -45,7 +63,6 @@ CREATE TABLE summary_applications (
     PRIMARY KEY (bank_partner_id, programme_id, status, consented)
 );
 CREATE TABLE summary_applications_delta (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
     bank_partner_id BIGINT NOT NULL,
     programme_id BIGINT NOT NULL,
     status TEXT NOT NULL,
@@ -65,7 +82,6 @@ CREATE TABLE summary_counts (
     PRIMARY KEY (figure, scope, item)
 );
 CREATE TABLE summary_counts_delta (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
     figure TEXT NOT NULL,
     scope BIGINT NOT NULL,
     item TEXT NOT NULL,
@@ -87,3 +103,126 @@ INSERT INTO summary_counts
 SELECT 'products', 0, category, COUNT(*) FROM products GROUP BY category
 UNION ALL
 SELECT 'registrations', training_id, status, COUNT(*) FROM registrations GROUP BY training_id, status;
+INSERT INTO summary_business_rollups
+SELECT 'district_code' AS rollup, district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code
+UNION ALL
+SELECT 'scale' AS rollup, '' AS district_code, scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale
+UNION ALL
+SELECT 'district_code,scale' AS rollup, district_code, scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, scale
+UNION ALL
+SELECT 'kbli_division' AS rollup, '' AS district_code, '' AS scale, kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY kbli_division
+UNION ALL
+SELECT 'district_code,kbli_division' AS rollup, district_code, '' AS scale, kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, kbli_division
+UNION ALL
+SELECT 'scale,kbli_division' AS rollup, '' AS district_code, scale, kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, kbli_division
+UNION ALL
+SELECT 'district_code,scale,kbli_division' AS rollup, district_code, scale, kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, scale, kbli_division
+UNION ALL
+SELECT 'is_ikm' AS rollup, '' AS district_code, '' AS scale, 0 AS kbli_division, is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY is_ikm
+UNION ALL
+SELECT 'district_code,is_ikm' AS rollup, district_code, '' AS scale, 0 AS kbli_division, is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, is_ikm
+UNION ALL
+SELECT 'scale,is_ikm' AS rollup, '' AS district_code, scale, 0 AS kbli_division, is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, is_ikm
+UNION ALL
+SELECT 'district_code,scale,is_ikm' AS rollup, district_code, scale, 0 AS kbli_division, is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, scale, is_ikm
+UNION ALL
+SELECT 'kbli_division,is_ikm' AS rollup, '' AS district_code, '' AS scale, kbli_division, is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY kbli_division, is_ikm
+UNION ALL
+SELECT 'district_code,kbli_division,is_ikm' AS rollup, district_code, '' AS scale, kbli_division, is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, kbli_division, is_ikm
+UNION ALL
+SELECT 'scale,kbli_division,is_ikm' AS rollup, '' AS district_code, scale, kbli_division, is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, kbli_division, is_ikm
+UNION ALL
+SELECT 'established_year' AS rollup, '' AS district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY established_year
+UNION ALL
+SELECT 'district_code,established_year' AS rollup, district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, established_year
+UNION ALL
+SELECT 'scale,established_year' AS rollup, '' AS district_code, scale, 0 AS kbli_division, FALSE AS is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, established_year
+UNION ALL
+SELECT 'district_code,scale,established_year' AS rollup, district_code, scale, 0 AS kbli_division, FALSE AS is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, scale, established_year
+UNION ALL
+SELECT 'kbli_division,established_year' AS rollup, '' AS district_code, '' AS scale, kbli_division, FALSE AS is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY kbli_division, established_year
+UNION ALL
+SELECT 'district_code,kbli_division,established_year' AS rollup, district_code, '' AS scale, kbli_division, FALSE AS is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, kbli_division, established_year
+UNION ALL
+SELECT 'scale,kbli_division,established_year' AS rollup, '' AS district_code, scale, kbli_division, FALSE AS is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, kbli_division, established_year
+UNION ALL
+SELECT 'is_ikm,established_year' AS rollup, '' AS district_code, '' AS scale, 0 AS kbli_division, is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY is_ikm, established_year
+UNION ALL
+SELECT 'district_code,is_ikm,established_year' AS rollup, district_code, '' AS scale, 0 AS kbli_division, is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, is_ikm, established_year
+UNION ALL
+SELECT 'scale,is_ikm,established_year' AS rollup, '' AS district_code, scale, 0 AS kbli_division, is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, is_ikm, established_year
+UNION ALL
+SELECT 'kbli_division,is_ikm,established_year' AS rollup, '' AS district_code, '' AS scale, kbli_division, is_ikm, established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY kbli_division, is_ikm, established_year
+UNION ALL
+SELECT 'status' AS rollup, '' AS district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY status
+UNION ALL
+SELECT 'district_code,status' AS rollup, district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, status
+UNION ALL
+SELECT 'scale,status' AS rollup, '' AS district_code, scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, status
+UNION ALL
+SELECT 'district_code,scale,status' AS rollup, district_code, scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, scale, status
+UNION ALL
+SELECT 'kbli_division,status' AS rollup, '' AS district_code, '' AS scale, kbli_division, FALSE AS is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY kbli_division, status
+UNION ALL
+SELECT 'district_code,kbli_division,status' AS rollup, district_code, '' AS scale, kbli_division, FALSE AS is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, kbli_division, status
+UNION ALL
+SELECT 'scale,kbli_division,status' AS rollup, '' AS district_code, scale, kbli_division, FALSE AS is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, kbli_division, status
+UNION ALL
+SELECT 'is_ikm,status' AS rollup, '' AS district_code, '' AS scale, 0 AS kbli_division, is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY is_ikm, status
+UNION ALL
+SELECT 'district_code,is_ikm,status' AS rollup, district_code, '' AS scale, 0 AS kbli_division, is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, is_ikm, status
+UNION ALL
+SELECT 'scale,is_ikm,status' AS rollup, '' AS district_code, scale, 0 AS kbli_division, is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, is_ikm, status
+UNION ALL
+SELECT 'kbli_division,is_ikm,status' AS rollup, '' AS district_code, '' AS scale, kbli_division, is_ikm, 0 AS established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY kbli_division, is_ikm, status
+UNION ALL
+SELECT 'established_year,status' AS rollup, '' AS district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY established_year, status
+UNION ALL
+SELECT 'district_code,established_year,status' AS rollup, district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY district_code, established_year, status
+UNION ALL
+SELECT 'scale,established_year,status' AS rollup, '' AS district_code, scale, 0 AS kbli_division, FALSE AS is_ikm, established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY scale, established_year, status
+UNION ALL
+SELECT 'kbli_division,established_year,status' AS rollup, '' AS district_code, '' AS scale, kbli_division, FALSE AS is_ikm, established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY kbli_division, established_year, status
+UNION ALL
+SELECT 'is_ikm,established_year,status' AS rollup, '' AS district_code, '' AS scale, 0 AS kbli_division, is_ikm, established_year, status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
+    FROM summary_businesses GROUP BY is_ikm, established_year, status;
