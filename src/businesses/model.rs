@@ -297,6 +297,9 @@ pub fn update(
     if was != is {
         summary::consent_changed(conn, &mut deltas, id, is)?;
     }
+    if current.is_ikm != record.facts().key.is_ikm {
+        deltas.ikm_changed(conn, id, !current.is_ikm)?;
+    }
     deltas.apply(conn)?;
     let before = BusinessRecordRef::from(&current);
     audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &record, &PII))?;

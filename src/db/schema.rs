@@ -274,6 +274,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    summary_members (figure, scope, member) {
+        figure -> Text,
+        scope -> BigInt,
+        member -> BigInt,
+        n -> BigInt,
+    }
+}
+
 // The delta tables have no key in the database (appends only); diesel needs one declared.
 diesel::table! {
     summary_businesses_delta (district_code, scale, kbli_division, is_ikm, established_year, status) {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Action};
-use crate::db::schema::{businesses, curations, placements, products};
+use crate::db::schema::{businesses, curations, outlets, placements, products};
 use crate::db::{self, DbConnection};
 use crate::domain::codes::{BpomNumber, HalalCertificate, PirtNumber};
 use crate::error::AppResult;
@@ -292,6 +292,9 @@ pub fn update(
     let input: ProductInput = merged(&Product::from(current.clone()), patch, &[])?;
     let record = checked(conn, input, Some(current.business_id))?;
     crate::versioned_update!(conn, products, id, current.version, &record)?;
+    if record.business_id != current.business_id {
+        Deltas::new().product_moved(conn, id, current.business_id, record.business_id)?.apply(conn)?;
+    }
     if record.category != current.category {
         let mut deltas = Deltas::new();
         deltas.count(Figure::Products, 0, &current.category, -1).count(
@@ -329,19 +332,45 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch
 /// audit entry: the database would cascade them without one. The caller holds the products (or
 /// their business) locked.
 pub(crate) fn delete_dependants(conn: &mut DbConnection, user_id: i64, product_ids: &[i64]) -> AppResult<()> {
+    let mut deltas = Deltas::new();
     for chunk in product_ids.chunks(500) {
-        let gone: Vec<(i64, i64)> =
+        let gone: Vec<(i64, i64, i64, Option<chrono::NaiveDate>)> =
             diesel::delete(placements::table.filter(placements::product_id.eq_any(chunk)))
-                .returning((placements::id, placements::product_id))
+                .returning((
+                    placements::id,
+                    placements::product_id,
+                    placements::outlet_id,
+                    placements::delisted_on,
+                ))
                 .get_results(conn)?;
-        let entries: Vec<(i64, Value)> = gone.iter().map(|(id, p)| (*id, json!({"product_id": p}))).collect();
+        for (_, product, outlet, delisted_on) in &gone {
+            if delisted_on.is_none() {
+                let partner: i64 =
+                    outlets::table.find(outlet).select(outlets::retail_partner_id).first(conn)?;
+                deltas.placement_listed(partner, *outlet, *product, -1);
+            }
+        }
+        let entries: Vec<(i64, Value)> =
+            gone.iter().map(|(id, p, _, _)| (*id, json!({"product_id": p}))).collect();
         audit::record_many(conn, user_id, Action::Delete, "placement", &entries)?;
-        let gone: Vec<(i64, i64)> =
+        let gone: Vec<(i64, i64, i64, String)> =
             diesel::delete(curations::table.filter(curations::product_id.eq_any(chunk)))
-                .returning((curations::id, curations::product_id))
+                .returning((
+                    curations::id,
+                    curations::product_id,
+                    curations::retail_partner_id,
+                    curations::status,
+                ))
                 .get_results(conn)?;
-        let entries: Vec<(i64, Value)> = gone.iter().map(|(id, p)| (*id, json!({"product_id": p}))).collect();
+        for (_, product, partner, status) in &gone {
+            if status == "passed" {
+                deltas.curation_passed(conn, *partner, *product, -1)?;
+            }
+        }
+        let entries: Vec<(i64, Value)> =
+            gone.iter().map(|(id, p, _, _)| (*id, json!({"product_id": p}))).collect();
         audit::record_many(conn, user_id, Action::Delete, "curation", &entries)?;
     }
+    deltas.apply(conn)?;
     Ok(())
 }

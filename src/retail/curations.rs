@@ -236,6 +236,12 @@ fn change_curation(
     record: &CurationDecisionRecord,
 ) -> AppResult<CurationRow> {
     crate::versioned_update!(conn, curations, current.id, current.version, record)?;
+    let passed = CurationStatus::Passed.as_str();
+    if (current.status == passed) != (record.status == passed) {
+        let sign = if record.status == passed { 1 } else { -1 };
+        let mut deltas = crate::summary::Deltas::new();
+        deltas.curation_passed(conn, current.retail_partner_id, current.product_id, sign)?.apply(conn)?;
+    }
     let after = find_curation(conn, current.id)?;
     let changes = audit::diff(&Curation::from(current.clone()), &Curation::from(after.clone()), &[]);
     audit::record(conn, user, Action::Update, "curation", current.id, &changes)?;

@@ -22,6 +22,7 @@ use crate::http::input::{Check, Field};
 use crate::http::list::{self, PageParams, Sort, SortField};
 use crate::http::patch::{merged, refuse_changes, require_object};
 use crate::state::AppState;
+use crate::summary::{Deltas, Figure};
 
 /// Whether an outlet trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -222,7 +223,9 @@ fn check_outlet(conn: &mut DbConnection, input: OutletInput, scope: Option<i64>)
 fn insert_outlet(conn: &mut DbConnection, user: i64, record: &OutletRecord) -> AppResult<OutletRow> {
     let id = crate::versioned_insert!(conn, outlets, record)?;
     audit::record(conn, user, Action::Create, "outlet", id, &audit::snapshot(record, &[]))?;
-    Ok(find_outlet(conn, id)?)
+    let outlet = find_outlet(conn, id)?;
+    Deltas::new().count(Figure::Outlets, outlet.retail_partner_id, "", 1).apply(conn)?;
+    Ok(outlet)
 }
 
 /// Writes an outlet's new values if it is still at the version read (412 otherwise), and the
@@ -244,6 +247,7 @@ fn change_outlet(
 fn remove_outlet(conn: &mut DbConnection, user: i64, current: &OutletRow) -> AppResult<()> {
     crate::versioned_delete!(conn, outlets, current.id, current.version)
         .on_conflict("the outlet has placements; set its status to closed instead")?;
+    Deltas::new().count(Figure::Outlets, current.retail_partner_id, "", -1).apply(conn)?;
     let snapshot = audit::snapshot(&current.record(), &[]);
     audit::record(conn, user, Action::Delete, "outlet", current.id, &snapshot)?;
     Ok(())

@@ -171,7 +171,14 @@ fn check_placement(
 fn insert_placement(conn: &mut DbConnection, user: i64, record: &PlacementRecord) -> AppResult<PlacementRow> {
     let id = crate::versioned_insert!(conn, placements, record).on_conflict(LISTED_ALREADY)?;
     audit::record(conn, user, Action::Create, "placement", id, &audit::snapshot(record, &[]))?;
-    Ok(placements::table.find(id).select(PlacementRow::as_select()).first(conn)?)
+    let row: PlacementRow = placements::table.find(id).select(PlacementRow::as_select()).first(conn)?;
+    if row.delisted_on.is_none() {
+        let partner = outlet_partner(conn, row.outlet_id)?;
+        crate::summary::Deltas::new()
+            .placement_listed(partner, row.outlet_id, row.product_id, 1)
+            .apply(conn)?;
+    }
+    Ok(row)
 }
 
 /// Writes a placement's dates if it is still at the version read (412 otherwise) and they are
@@ -196,6 +203,12 @@ fn change_placement(
     .on_conflict(LISTED_ALREADY)?;
     let after: PlacementRow =
         placements::table.find(current.id).select(PlacementRow::as_select()).first(conn)?;
+    if current.delisted_on.is_none() != after.delisted_on.is_none() {
+        let sign = if after.delisted_on.is_none() { 1 } else { -1 };
+        let partner = outlet_partner(conn, current.outlet_id)?;
+        let mut deltas = crate::summary::Deltas::new();
+        deltas.placement_listed(partner, current.outlet_id, current.product_id, sign).apply(conn)?;
+    }
     let changes = audit::diff(&Placement::from(current.clone()), &Placement::from(after.clone()), &[]);
     audit::record(conn, user, Action::Update, "placement", current.id, &changes)?;
     Ok(after)

@@ -370,7 +370,14 @@ impl Seeder {
     }
 
     pub(super) fn write_outlets(&mut self, conn: &mut DbConnection, rows: &[OutletRow]) -> QueryResult<()> {
-        conn.transaction(|conn| write_rows!(conn, outlets::table, rows))?;
+        conn.transaction(|conn| {
+            write_rows!(conn, outlets::table, rows)?;
+            let mut deltas = Deltas::new();
+            for o in rows {
+                deltas.count(Figure::Outlets, o.retail_partner_id, "", 1);
+            }
+            deltas.apply(conn)
+        })?;
         self.summary.outlets += rows.len();
         Ok(())
     }
@@ -380,7 +387,11 @@ impl Seeder {
         conn: &mut DbConnection,
         rows: &[TrainingRow],
     ) -> QueryResult<()> {
-        conn.transaction(|conn| write_rows!(conn, trainings::table, rows))?;
+        conn.transaction(|conn| {
+            write_rows!(conn, trainings::table, rows)?;
+            let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+            Deltas::new().count(Figure::Trainings, 0, "", n).apply(conn)
+        })?;
         self.summary.trainings += rows.len();
         Ok(())
     }
@@ -513,8 +524,30 @@ fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
         deltas.business(&facts, 1);
         consent.insert(b.id, b.consented_to_bank_sharing_at.is_some());
     }
+    let mut business_of = HashMap::with_capacity(batch.products.len());
     for p in &batch.products {
         deltas.count(Figure::Products, 0, &p.category, 1);
+        business_of.insert(p.id, p.business_id);
+    }
+    let ikm: HashMap<i64, bool> = batch.businesses.iter().map(|b| (b.id, b.is_ikm)).collect();
+    for c in batch.curations.iter().filter(|c| c.status == "passed") {
+        match business_of.get(&c.product_id).and_then(|b| Some((*b, *ikm.get(b)?))) {
+            Some((business, is_ikm)) => {
+                deltas.passed_curation(c.retail_partner_id, c.product_id, business, is_ikm, 1)
+            }
+            None => deltas.curation_passed(conn, c.retail_partner_id, c.product_id, 1)?,
+        };
+    }
+    if batch.placements.iter().any(|p| p.delisted_on.is_none()) {
+        let partners: HashMap<i64, i64> = outlets::table
+            .select((outlets::id, outlets::retail_partner_id))
+            .load(conn)?
+            .into_iter()
+            .collect();
+        for p in batch.placements.iter().filter(|p| p.delisted_on.is_none()) {
+            let partner = partners.get(&p.outlet_id).copied().unwrap_or_default();
+            deltas.placement_listed(partner, p.outlet_id, p.product_id, 1);
+        }
     }
     for a in &batch.applications {
         let consented = match consent.get(&a.business_id) {

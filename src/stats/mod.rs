@@ -11,7 +11,6 @@ mod trainings;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use actix_web::{HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -91,14 +90,4 @@ fn respond(req: &HttpRequest, body: &impl Serialize, rows: Option<&str>) -> AppR
     }
     let bytes = writer.into_inner().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(bytes))
-}
-
-/// The one number a `SELECT COUNT(…) AS n` gives.
-fn count(conn: &mut DbConnection, sql: &str) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql).get_result::<N>(conn).map(|r| r.n)
 }

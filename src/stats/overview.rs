@@ -1,6 +1,8 @@
 //! The dashboard: one object with a section per area (businesses, products, retail, financing,
 //! trainings), each computed by the database and limited to what the caller may see.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,10 +14,10 @@ use crate::db::{self, Backend, DbConnection};
 use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::state::AppState;
+use crate::summary::Figure;
 
+use super::answer;
 use super::financing::{FinancingGroupKey, FinancingKey, financing_rows};
-use super::trainings::training_stats;
-use super::{answer, count};
 
 /// Businesses by scale.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -108,12 +110,6 @@ pub struct TrainingTotals {
     pub attended: i64,
 }
 
-/// The partner clause of a statistic: `AND <column> = <id>` for a scoped caller. The id is a
-/// number from the caller's own account, never client text.
-fn partner_clause(column: &str, partner: Option<i64>) -> String {
-    partner.map_or(String::new(), |id| format!(" AND {column} = {id}"))
-}
-
 /// The figures of the sections `role` may see: a bank's financing is its own (`bank`), a retail
 /// partner's curations, outlets and placements its own (`retail`).
 fn overview(
@@ -123,21 +119,22 @@ fn overview(
     retail: Option<i64>,
 ) -> AppResult<Overview> {
     let mut out = Overview::default();
+    let figures = Figures::load(conn)?;
     if role != Role::Bank {
         out.businesses = Some(business_section(conn)?);
-        out.products = Some(product_section(conn, retail)?);
-        out.retail = Some(retail_section(conn, retail)?);
+        out.products = Some(product_section(&figures, retail));
+        out.retail = Some(retail_section(&figures, retail));
     }
     if role != Role::Retail {
         out.financing = Some(financing_section(conn, bank)?);
     }
     if !matches!(role, Role::Bank | Role::Retail) {
-        let t = training_stats(conn)?;
+        let registrations = |status| figures.get(Figure::Registrations, 0, status);
         out.trainings = Some(TrainingTotals {
-            trainings: t.trainings,
-            registrants: t.registrants,
-            selected: t.selected,
-            attended: t.attended,
+            trainings: figures.get(Figure::Trainings, 0, ""),
+            registrants: figures.sum(Figure::Registrations, Some(0)),
+            selected: registrations("selected") + registrations("attended"),
+            attended: registrations("attended"),
         });
     }
     Ok(out)
@@ -183,52 +180,64 @@ fn business_section(conn: &mut DbConnection) -> QueryResult<BusinessSection> {
     Ok(section)
 }
 
-/// Products, and the curated ones of every retail partner or of `retail` only.
-pub(super) fn product_section(conn: &mut DbConnection, retail: Option<i64>) -> QueryResult<ProductSection> {
-    let passed = format!("c.status = 'passed'{}", partner_clause("c.retail_partner_id", retail));
-    let ikm_true = if db::backend(conn) == Backend::Postgres { "b.is_ikm" } else { "b.is_ikm = 1" };
-    Ok(ProductSection {
-        total: count(
-            conn,
-            &format!(
-                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM {} s WHERE figure = 'products'",
-                crate::summary::counts_source()
-            ),
-        )?,
-        curated_passed: count(
-            conn,
-            &format!("SELECT COUNT(DISTINCT c.product_id) AS n FROM curations c WHERE {passed}"),
-        )?,
-        curated_ikm_businesses: count(
-            conn,
-            &format!(
-                "SELECT COUNT(DISTINCT p.business_id) AS n FROM products p \
-                 JOIN businesses b ON b.id = p.business_id \
-                 WHERE p.id IN (SELECT c.product_id FROM curations c WHERE {passed}) AND {ikm_true}"
-            ),
-        )?,
-    })
+/// The counts of the statistics' summary that the overview and the retail figures read: every
+/// figure but the registrations per training, by figure, scope and item, deltas included. One
+/// query, a few dozen rows.
+pub(super) struct Figures(HashMap<(String, i64, String), i64>);
+
+impl Figures {
+    pub(super) fn load(conn: &mut DbConnection) -> QueryResult<Figures> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            figure: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            scope: i64,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            item: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let rows: Vec<Row> = diesel::sql_query(format!(
+            "SELECT figure, scope, item, CAST(SUM(n) AS BIGINT) AS n FROM {} s \
+             WHERE figure <> 'registrations' OR scope = 0 GROUP BY figure, scope, item",
+            crate::summary::counts_source()
+        ))
+        .load(conn)?;
+        Ok(Figures(rows.into_iter().map(|r| ((r.figure, r.scope, r.item), r.n)).collect()))
+    }
+
+    /// The sum of `figure` over the scope `scope` (every scope when `None`) and every item.
+    pub(super) fn sum(&self, figure: Figure, scope: Option<i64>) -> i64 {
+        self.0
+            .iter()
+            .filter(|((f, s, _), _)| f == figure.as_str() && scope.is_none_or(|scope| *s == scope))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// `figure` in `scope` for `item`.
+    pub(super) fn get(&self, figure: Figure, scope: i64, item: &str) -> i64 {
+        self.0.get(&(figure.as_str().to_owned(), scope, item.to_owned())).copied().unwrap_or(0)
+    }
+}
+
+/// Products, and the curated ones of every retail partner (scope 0) or of `retail` only.
+pub(super) fn product_section(figures: &Figures, retail: Option<i64>) -> ProductSection {
+    let scope = retail.unwrap_or(0);
+    ProductSection {
+        total: figures.sum(Figure::Products, Some(0)),
+        curated_passed: figures.get(Figure::CuratedPassed, scope, ""),
+        curated_ikm_businesses: figures.get(Figure::CuratedIkmBusinesses, scope, ""),
+    }
 }
 
 /// The outlets of every retail partner or of `retail` only, and those stocking a product now.
-pub(super) fn retail_section(conn: &mut DbConnection, retail: Option<i64>) -> QueryResult<RetailSection> {
-    Ok(RetailSection {
-        outlets: count(
-            conn,
-            &format!(
-                "SELECT COUNT(*) AS n FROM outlets o WHERE 1 = 1{}",
-                partner_clause("o.retail_partner_id", retail)
-            ),
-        )?,
-        outlets_stocking_curated: count(
-            conn,
-            &format!(
-                "SELECT COUNT(DISTINCT pl.outlet_id) AS n FROM placements pl JOIN outlets o ON o.id = pl.outlet_id \
-                 WHERE pl.delisted_on IS NULL{}",
-                partner_clause("o.retail_partner_id", retail)
-            ),
-        )?,
-    })
+pub(super) fn retail_section(figures: &Figures, retail: Option<i64>) -> RetailSection {
+    RetailSection {
+        outlets: figures.sum(Figure::Outlets, retail),
+        outlets_stocking_curated: figures.get(Figure::StockingOutlets, retail.unwrap_or(0), ""),
+    }
 }
 
 /// Applications of every bank or of `bank` only, by status.

@@ -12,9 +12,10 @@ use crate::db::schema::retail_partners;
 use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::state::AppState;
+use crate::summary::Figure;
 
-use super::overview::{ProductSection, product_section, retail_section};
-use super::{answer, count};
+use super::answer;
+use super::overview::{Figures, ProductSection, product_section, retail_section};
 
 /// Product figures.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -55,7 +56,7 @@ pub async fn product_statistics(
 
 /// The product figures, with the curations of every retail partner or of `retail` only.
 fn product_stats(conn: &mut DbConnection, retail: Option<i64>) -> AppResult<ProductStats> {
-    let totals = product_section(conn, retail)?;
+    let totals = product_section(&Figures::load(conn)?, retail);
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -129,15 +130,10 @@ fn retail_stats(conn: &mut DbConnection, own: Option<i64>) -> AppResult<RetailSt
     let partners: Vec<(i64, String)> =
         q.order(retail_partners::id).select((retail_partners::id, retail_partners::brand)).load(conn)?;
     let mut rows = Vec::new();
+    let figures = Figures::load(conn)?;
     for (id, brand) in partners {
-        let (products, retail) = (product_section(conn, Some(id))?, retail_section(conn, Some(id))?);
-        let products_listed = count(
-            conn,
-            &format!(
-                "SELECT COUNT(DISTINCT pl.product_id) AS n FROM placements pl JOIN outlets o ON o.id = pl.outlet_id \
-                 WHERE pl.delisted_on IS NULL AND o.retail_partner_id = {id}"
-            ),
-        )?;
+        let (products, retail) = (product_section(&figures, Some(id)), retail_section(&figures, Some(id)));
+        let products_listed = figures.get(Figure::ProductsListed, id, "");
         rows.push(RetailRow {
             retail_partner_id: id,
             brand,

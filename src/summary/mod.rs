@@ -16,6 +16,7 @@
 //! their size is what retail partners curate and the office schedules, not the registry's.
 
 mod fold;
+mod members;
 mod rebuild;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{summary_applications_delta, summary_businesses_delta, summary_counts_delta};
 
 pub use fold::{FOLD_EVERY, fold, spawn_folder};
+pub use members::Member;
 pub use rebuild::{Difference, rebuild, verify};
 
 /// The largest capital or annual sales a business may declare, rupiah (one quadrillion, far
@@ -193,8 +195,21 @@ pub fn consent_changed(
 pub enum Figure {
     /// Products by category (scope 0, item the category).
     Products,
-    /// Registrations by training and status (scope the training, item the status).
+    /// Registrations by training and status (scope the training, and 0 for all trainings;
+    /// item the status).
     Registrations,
+    /// Trainings (scope 0).
+    Trainings,
+    /// Outlets (scope the partner).
+    Outlets,
+    /// Products with a passed curation (scope the partner, 0 any partner).
+    CuratedPassed,
+    /// IKM businesses with a product that passed a curation (scope the partner, 0 any).
+    CuratedIkmBusinesses,
+    /// Outlets stocking products (scope the partner, 0 any).
+    StockingOutlets,
+    /// Products listed in a partner's outlets (scope the partner).
+    ProductsListed,
 }
 
 impl Figure {
@@ -203,6 +218,12 @@ impl Figure {
         match self {
             Figure::Products => "products",
             Figure::Registrations => "registrations",
+            Figure::Trainings => "trainings",
+            Figure::Outlets => "outlets",
+            Figure::CuratedPassed => "curated_passed",
+            Figure::CuratedIkmBusinesses => "curated_ikm_businesses",
+            Figure::StockingOutlets => "outlets_stocking",
+            Figure::ProductsListed => "products_listed",
         }
     }
 }
@@ -233,6 +254,7 @@ pub struct Deltas {
     businesses: BTreeMap<BusinessKey, [i64; 3]>,
     applications: BTreeMap<ApplicationKey, [i64; 3]>,
     counts: BTreeMap<(Figure, i64, String), i64>,
+    members: BTreeMap<(Member, i64, i64), (i64, bool)>,
 }
 
 impl Deltas {
@@ -267,9 +289,13 @@ impl Deltas {
         self
     }
 
-    /// `n` more (or fewer) of `figure` in `scope` for `item`.
+    /// `n` more (or fewer) of `figure` in `scope` for `item`. Registrations count for their
+    /// training and for all trainings (scope 0).
     pub fn count(&mut self, figure: Figure, scope: i64, item: &str, n: i64) -> &mut Self {
         *self.counts.entry((figure, scope, item.to_owned())).or_default() += n;
+        if figure == Figure::Registrations && scope != 0 {
+            *self.counts.entry((figure, 0, item.to_owned())).or_default() += n;
+        }
         self
     }
 
@@ -278,6 +304,7 @@ impl Deltas {
         self.businesses.values().all(|s| *s == [0; 3])
             && self.applications.values().all(|s| *s == [0; 3])
             && self.counts.values().all(|n| *n == 0)
+            && self.members.values().all(|(n, _)| *n == 0)
     }
 
     /// Appends the changes to the delta tables (groups whose changes cancel out are left out)
@@ -286,6 +313,9 @@ impl Deltas {
         use summary_applications_delta as sa;
         use summary_businesses_delta as sb;
         use summary_counts_delta as sc;
+        // Members first: a count crossing zero adds to the distinct figures below.
+        let changes = std::mem::take(&mut self.members);
+        members::apply(conn, changes, self)?;
         let businesses: Vec<_> = std::mem::take(&mut self.businesses)
             .into_iter()
             .filter(|(_, s)| *s != [0; 3])
@@ -424,6 +454,11 @@ pub fn applications_source() -> &'static str {
      FROM summary_applications UNION ALL \
      SELECT bank_partner_id, programme_id, status, consented, n, requested_idr, approved_idr \
      FROM summary_applications_delta)"
+}
+
+/// The rows of `summary_members` (no deltas: they change in place).
+pub fn members_source() -> &'static str {
+    "(SELECT figure, scope, member, n FROM summary_members)"
 }
 
 /// The same for `summary_counts`.

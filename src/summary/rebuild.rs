@@ -9,7 +9,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::fold::FOLD_LOCK;
-use super::{BUSINESS_KEYS, applications_source, businesses_source, counts_source, rollup_selects, rollups};
+use super::{
+    BUSINESS_KEYS, applications_source, businesses_source, counts_source, members_source, rollup_selects,
+    rollups,
+};
 use crate::db::{self, Backend, DbConnection};
 
 /// A summary row: its table, its key as text, and its sums.
@@ -43,7 +46,7 @@ struct Summary {
     source: fn() -> &'static str,
 }
 
-const SUMMARIES: [Summary; 3] = [
+const SUMMARIES: [Summary; 4] = [
     Summary {
         table: "summary_businesses",
         keys: &["district_code", "scale", "kbli_division", "is_ikm", "established_year", "status"],
@@ -62,7 +65,36 @@ const SUMMARIES: [Summary; 3] = [
         sums: &["n"],
         source: counts_source,
     },
+    Summary {
+        table: "summary_members",
+        keys: &["figure", "scope", "member"],
+        sums: &["n"],
+        source: members_source,
+    },
 ];
+
+/// `summary_counts` recomputed: the columns are figure, scope, item, n.
+const COUNTS: &str = "SELECT 'products' AS figure, 0 AS scope, category AS item, COUNT(*) AS n FROM products GROUP BY category \
+     UNION ALL SELECT 'registrations', training_id, status, COUNT(*) FROM registrations GROUP BY training_id, status \
+     UNION ALL SELECT 'registrations', 0, status, COUNT(*) FROM registrations GROUP BY status \
+     UNION ALL SELECT 'trainings', 0, '', COUNT(*) FROM trainings HAVING COUNT(*) > 0 \
+     UNION ALL SELECT 'outlets', retail_partner_id, '', COUNT(*) FROM outlets GROUP BY retail_partner_id \
+     UNION ALL SELECT 'curated_passed', retail_partner_id, '', COUNT(DISTINCT product_id) FROM curations WHERE status = 'passed' GROUP BY retail_partner_id \
+     UNION ALL SELECT 'curated_passed', 0, '', COUNT(DISTINCT product_id) FROM curations WHERE status = 'passed' HAVING COUNT(*) > 0 \
+     UNION ALL SELECT 'curated_ikm_businesses', c.retail_partner_id, '', COUNT(DISTINCT p.business_id) FROM curations c JOIN products p ON p.id = c.product_id JOIN businesses b ON b.id = p.business_id WHERE c.status = 'passed' AND b.is_ikm GROUP BY c.retail_partner_id \
+     UNION ALL SELECT 'curated_ikm_businesses', 0, '', COUNT(DISTINCT p.business_id) FROM curations c JOIN products p ON p.id = c.product_id JOIN businesses b ON b.id = p.business_id WHERE c.status = 'passed' AND b.is_ikm HAVING COUNT(*) > 0 \
+     UNION ALL SELECT 'outlets_stocking', o.retail_partner_id, '', COUNT(DISTINCT pl.outlet_id) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id \
+     UNION ALL SELECT 'outlets_stocking', 0, '', COUNT(DISTINCT pl.outlet_id) FROM placements pl WHERE pl.delisted_on IS NULL HAVING COUNT(*) > 0 \
+     UNION ALL SELECT 'products_listed', o.retail_partner_id, '', COUNT(DISTINCT pl.product_id) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id";
+
+/// `summary_members` recomputed: figure, scope, member, n.
+const MEMBERS: &str = "SELECT 'passed_product' AS figure, retail_partner_id AS scope, product_id AS member, COUNT(*) AS n FROM curations WHERE status = 'passed' GROUP BY retail_partner_id, product_id \
+     UNION ALL SELECT 'passed_product', 0, product_id, COUNT(*) FROM curations WHERE status = 'passed' GROUP BY product_id \
+     UNION ALL SELECT 'curated_business', c.retail_partner_id, p.business_id, COUNT(*) FROM curations c JOIN products p ON p.id = c.product_id WHERE c.status = 'passed' GROUP BY c.retail_partner_id, p.business_id \
+     UNION ALL SELECT 'curated_business', 0, p.business_id, COUNT(*) FROM curations c JOIN products p ON p.id = c.product_id WHERE c.status = 'passed' GROUP BY p.business_id \
+     UNION ALL SELECT 'stocking_outlet', o.retail_partner_id, pl.outlet_id, COUNT(*) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id, pl.outlet_id \
+     UNION ALL SELECT 'stocking_outlet', 0, pl.outlet_id, COUNT(*) FROM placements pl WHERE pl.delisted_on IS NULL GROUP BY pl.outlet_id \
+     UNION ALL SELECT 'listed_product', o.retail_partner_id, pl.product_id, COUNT(*) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id, pl.product_id";
 
 impl Summary {
     /// The SELECT recomputing this table from the base tables, with the columns in table order.
@@ -85,11 +117,8 @@ impl Summary {
                  COALESCE(SUM(a.amount_approved_idr), 0) AS approved_idr \
                  FROM applications a JOIN businesses b ON b.id = a.business_id GROUP BY 1, 2, 3, 4"
                 .to_owned(),
-            _ => "SELECT 'products' AS figure, 0 AS scope, category AS item, COUNT(*) AS n \
-                 FROM products GROUP BY category \
-                 UNION ALL SELECT 'registrations', training_id, status, COUNT(*) \
-                 FROM registrations GROUP BY training_id, status"
-                .to_owned(),
+            "summary_members" => MEMBERS.to_owned(),
+            _ => COUNTS.to_owned(),
         }
     }
 
@@ -271,15 +300,17 @@ pub fn rebuild(conn: &mut DbConnection) -> QueryResult<i64> {
                 .bind::<BigInt, _>(FOLD_LOCK)
                 .execute(conn)?;
             diesel::sql_query(
-                "LOCK TABLE summary_businesses_delta, summary_applications_delta, summary_counts_delta \
-                 IN EXCLUSIVE MODE",
+                "LOCK TABLE summary_businesses_delta, summary_applications_delta, summary_counts_delta, \
+                 summary_members IN EXCLUSIVE MODE",
             )
             .execute(conn)?;
         }
         let mut written = 0;
         diesel::sql_query("DELETE FROM summary_business_rollups").execute(conn)?;
         for summary in &SUMMARIES {
-            diesel::sql_query(format!("DELETE FROM {}_delta", summary.table)).execute(conn)?;
+            if summary.table != "summary_members" {
+                diesel::sql_query(format!("DELETE FROM {}_delta", summary.table)).execute(conn)?;
+            }
             diesel::sql_query(format!("DELETE FROM {}", summary.table)).execute(conn)?;
             let columns = [summary.keys, summary.sums].concat().join(", ");
             written += diesel::sql_query(format!(

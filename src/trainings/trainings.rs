@@ -25,6 +25,7 @@ use crate::http::input::{Check, Field};
 use crate::http::list::{self, Page, PageParams, Sort, SortField};
 use crate::http::patch::merged;
 use crate::state::AppState;
+use crate::summary::{Deltas, Figure};
 
 /// The most registrations a training may be created with in one request.
 pub const MAX_NESTED_REGISTRATIONS: usize = 10_000;
@@ -286,6 +287,7 @@ pub fn create(conn: &mut DbConnection, user_id: i64, mut input: TrainingInput) -
         ))
         .returning(trainings::id)
         .get_result(conn)?;
+    Deltas::new().count(Figure::Trainings, 0, "", 1).apply(conn)?;
     audit::record(conn, user_id, Action::Create, "training", id, &audit::snapshot(&record, &[]))?;
     registrations::insert_all(conn, user_id, id, nested)?;
     Ok(find(conn, id)?)

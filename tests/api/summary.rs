@@ -87,6 +87,8 @@ enum Op {
     Curate(usize),
     Decide(usize, bool),
     Place(usize),
+    Delist(usize),
+    MoveProduct(usize, usize),
     Fold,
 }
 
@@ -123,7 +125,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0..2usize).prop_map(|(t, s)| Op::RegistrationStatus(t, s)),
         1 => any::<usize>().prop_map(Op::Curate),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(t, p)| Op::Decide(t, p)),
-        1 => any::<usize>().prop_map(Op::Place),
+        2 => any::<usize>().prop_map(Op::Place),
+        1 => any::<usize>().prop_map(Op::Delist),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::MoveProduct(p, b)),
         1 => Just(Op::Fold),
     ]
 }
@@ -141,6 +145,7 @@ struct World {
     trainings: Vec<i64>,
     registrations: Vec<i64>,
     curations: Vec<i64>,
+    placements: Vec<i64>,
     outlet: i64,
     serial: usize,
 }
@@ -333,7 +338,21 @@ async fn run(ops: Vec<Op>) -> Vec<summary::Difference> {
                 let Some(product) = pick(&w.products, at) else { continue };
                 let body = json!({"product_id": product, "outlet_id": w.outlet});
                 let reply = app.post("/api/v1/placements").token(&retail).json(&body).send().await;
-                refused_or_ok(&reply, "placement");
+                w.placements.extend(made(&reply, "placement"));
+            }
+            Op::Delist(at) => {
+                let Some(id) = pick(&w.placements, at) else { continue };
+                let reply = app.delete(&format!("/api/v1/placements/{id}")).token(&retail).send().await;
+                refused_or_ok(&reply, "delisting");
+            }
+            Op::MoveProduct(at, to) => {
+                let (Some(id), Some(business)) = (pick(&w.products, at), pick(&w.businesses, to)) else {
+                    continue;
+                };
+                let body = json!({"business_id": business});
+                let reply =
+                    app.patch(&format!("/api/v1/products/{id}")).token(&officer).json(&body).send().await;
+                refused_or_ok(&reply, "product move");
             }
             Op::Fold => {
                 app.db(summary::fold).expect("the fold runs");

@@ -1,3 +1,4 @@
+DROP TABLE summary_members;
 DROP TABLE summary_counts_delta;
 DROP TABLE summary_counts;
 DROP TABLE summary_applications_delta;

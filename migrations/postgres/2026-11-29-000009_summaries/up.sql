@@ -72,8 +72,10 @@ CREATE TABLE summary_applications_delta (
     approved_idr BIGINT NOT NULL
 );
 
--- Other counts: 'products' (scope 0, item the category) and 'registrations' (scope the
--- training, item the status).
+-- Other counts: 'products' (scope 0, item the category), 'registrations' (scope the training,
+-- and 0 for all, item the status), 'trainings', 'outlets' (scope the partner), and the distinct
+-- counts 'curated_passed', 'curated_ikm_businesses', 'outlets_stocking' (scope the partner, 0
+-- any) and 'products_listed' (scope the partner).
 CREATE TABLE summary_counts (
     figure TEXT NOT NULL,
     scope BIGINT NOT NULL,
@@ -86,6 +88,18 @@ CREATE TABLE summary_counts_delta (
     scope BIGINT NOT NULL,
     item TEXT NOT NULL,
     n BIGINT NOT NULL
+);
+
+-- Members of the distinct counts (src/summary/members.rs): products with passed curations and
+-- the businesses they belong to, outlets stocking products and the products they list, each
+-- with its count per partner (scope) and for any partner (scope 0). A member whose count goes
+-- from 0 to 1 or back moves its distinct figure in summary_counts.
+CREATE TABLE summary_members (
+    figure TEXT NOT NULL,
+    scope BIGINT NOT NULL,
+    member BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (figure, scope, member)
 );
 
 -- The delta tables are emptied every second: vacuum them by count, not by a share of a table
@@ -107,8 +121,25 @@ SELECT a.bank_partner_id, a.programme_id, a.status, b.consented_to_bank_sharing_
 FROM applications a JOIN businesses b ON b.id = a.business_id GROUP BY 1, 2, 3, 4;
 INSERT INTO summary_counts
 SELECT 'products', 0, category, COUNT(*) FROM products GROUP BY category
-UNION ALL
-SELECT 'registrations', training_id, status, COUNT(*) FROM registrations GROUP BY training_id, status;
+UNION ALL SELECT 'registrations', training_id, status, COUNT(*) FROM registrations GROUP BY training_id, status
+UNION ALL SELECT 'registrations', 0, status, COUNT(*) FROM registrations GROUP BY status
+UNION ALL SELECT 'trainings', 0, '', COUNT(*) FROM trainings HAVING COUNT(*) > 0
+UNION ALL SELECT 'outlets', retail_partner_id, '', COUNT(*) FROM outlets GROUP BY retail_partner_id
+UNION ALL SELECT 'curated_passed', retail_partner_id, '', COUNT(DISTINCT product_id) FROM curations WHERE status = 'passed' GROUP BY retail_partner_id
+UNION ALL SELECT 'curated_passed', 0, '', COUNT(DISTINCT product_id) FROM curations WHERE status = 'passed' HAVING COUNT(*) > 0
+UNION ALL SELECT 'curated_ikm_businesses', c.retail_partner_id, '', COUNT(DISTINCT p.business_id) FROM curations c JOIN products p ON p.id = c.product_id JOIN businesses b ON b.id = p.business_id WHERE c.status = 'passed' AND b.is_ikm GROUP BY c.retail_partner_id
+UNION ALL SELECT 'curated_ikm_businesses', 0, '', COUNT(DISTINCT p.business_id) FROM curations c JOIN products p ON p.id = c.product_id JOIN businesses b ON b.id = p.business_id WHERE c.status = 'passed' AND b.is_ikm HAVING COUNT(*) > 0
+UNION ALL SELECT 'outlets_stocking', o.retail_partner_id, '', COUNT(DISTINCT pl.outlet_id) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id
+UNION ALL SELECT 'outlets_stocking', 0, '', COUNT(DISTINCT pl.outlet_id) FROM placements pl WHERE pl.delisted_on IS NULL HAVING COUNT(*) > 0
+UNION ALL SELECT 'products_listed', o.retail_partner_id, '', COUNT(DISTINCT pl.product_id) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id;
+INSERT INTO summary_members
+SELECT 'passed_product', retail_partner_id, product_id, COUNT(*) FROM curations WHERE status = 'passed' GROUP BY retail_partner_id, product_id
+UNION ALL SELECT 'passed_product', 0, product_id, COUNT(*) FROM curations WHERE status = 'passed' GROUP BY product_id
+UNION ALL SELECT 'curated_business', c.retail_partner_id, p.business_id, COUNT(*) FROM curations c JOIN products p ON p.id = c.product_id WHERE c.status = 'passed' GROUP BY c.retail_partner_id, p.business_id
+UNION ALL SELECT 'curated_business', 0, p.business_id, COUNT(*) FROM curations c JOIN products p ON p.id = c.product_id WHERE c.status = 'passed' GROUP BY p.business_id
+UNION ALL SELECT 'stocking_outlet', o.retail_partner_id, pl.outlet_id, COUNT(*) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id, pl.outlet_id
+UNION ALL SELECT 'stocking_outlet', 0, pl.outlet_id, COUNT(*) FROM placements pl WHERE pl.delisted_on IS NULL GROUP BY pl.outlet_id
+UNION ALL SELECT 'listed_product', o.retail_partner_id, pl.product_id, COUNT(*) FROM placements pl JOIN outlets o ON o.id = pl.outlet_id WHERE pl.delisted_on IS NULL GROUP BY o.retail_partner_id, pl.product_id;
 INSERT INTO summary_business_rollups
 SELECT 'district_code' AS rollup, district_code, '' AS scale, 0 AS kbli_division, FALSE AS is_ikm, 0 AS established_year, '' AS status, SUM(n) AS n, SUM(employees) AS employees, SUM(revenue_idr) AS revenue_idr
     FROM summary_businesses GROUP BY district_code
