@@ -86,6 +86,9 @@ enum Op {
     RegistrationStatus(usize, usize),
     Curate(usize),
     Decide(usize, bool),
+    /// A curation submitted and passed at once (so that the figures that need a passed
+    /// product are reached often).
+    Pass(usize),
     Place(usize),
     Delist(usize),
     MoveProduct(usize, usize),
@@ -125,6 +128,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0..2usize).prop_map(|(t, s)| Op::RegistrationStatus(t, s)),
         1 => any::<usize>().prop_map(Op::Curate),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(t, p)| Op::Decide(t, p)),
+        3 => any::<usize>().prop_map(Op::Pass),
+        // The KBLI of a business, IKM or not: moves it in and out of the curated IKM businesses.
+        2 => (any::<usize>(), 0..3usize).prop_map(|(t, k)| Op::Patch(t, json!({"kbli": KBLI[k]}))),
         2 => any::<usize>().prop_map(Op::Place),
         1 => any::<usize>().prop_map(Op::Delist),
         1 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::MoveProduct(p, b)),
@@ -146,6 +152,7 @@ struct World {
     registrations: Vec<i64>,
     curations: Vec<i64>,
     placements: Vec<i64>,
+    passed: Vec<i64>,
     outlet: i64,
     serial: usize,
 }
@@ -334,8 +341,18 @@ async fn run(ops: Vec<Op>) -> Vec<summary::Difference> {
                     app.patch(&format!("/api/v1/curations/{id}")).token(&retail).json(&body).send().await;
                 refused_or_ok(&reply, "curation decision");
             }
-            Op::Place(at) => {
+            Op::Pass(at) => {
                 let Some(product) = pick(&w.products, at) else { continue };
+                let body = json!({"product_id": product, "retail_partner_id": 1});
+                let reply = app.post("/api/v1/curations").token(&officer).json(&body).send().await;
+                let Some(curation) = made(&reply, "curation") else { continue };
+                let path = format!("/api/v1/curations/{curation}");
+                let reply = app.patch(&path).token(&retail).json(&json!({"status": "passed"})).send().await;
+                refused_or_ok(&reply, "pass");
+                w.passed.push(product);
+            }
+            Op::Place(at) => {
+                let Some(product) = pick(&w.passed, at).or_else(|| pick(&w.products, at)) else { continue };
                 let body = json!({"product_id": product, "outlet_id": w.outlet});
                 let reply = app.post("/api/v1/placements").token(&retail).json(&body).send().await;
                 w.placements.extend(made(&reply, "placement"));
@@ -346,9 +363,8 @@ async fn run(ops: Vec<Op>) -> Vec<summary::Difference> {
                 refused_or_ok(&reply, "delisting");
             }
             Op::MoveProduct(at, to) => {
-                let (Some(id), Some(business)) = (pick(&w.products, at), pick(&w.businesses, to)) else {
-                    continue;
-                };
+                let product = pick(&w.passed, at).or_else(|| pick(&w.products, at));
+                let (Some(id), Some(business)) = (product, pick(&w.businesses, to)) else { continue };
                 let body = json!({"business_id": business});
                 let reply =
                     app.patch(&format!("/api/v1/products/{id}")).token(&officer).json(&body).send().await;
