@@ -133,7 +133,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<usize>(), 0..3usize).prop_map(|(t, k)| Op::Patch(t, json!({"kbli": KBLI[k]}))),
         2 => any::<usize>().prop_map(Op::Place),
         1 => any::<usize>().prop_map(Op::Delist),
-        1 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::MoveProduct(p, b)),
+        3 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::MoveProduct(p, b)),
         1 => Just(Op::Fold),
     ]
 }
