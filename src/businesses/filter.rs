@@ -46,15 +46,20 @@ macro_rules! business_filter {
             pub is_ikm: Option<bool>,
             /// Trading status.
             pub status: Option<crate::businesses::BusinessStatus>,
-            /// A 5-digit KBLI code, or a 2-digit division (`10` for food manufacturing).
+            /// A 5-digit KBLI code, or a 2-digit division (`10` for food manufacturing). Counts
+            /// and statistics come from the summary tables for a division; a 5-digit code makes
+            /// them scan the businesses.
             pub kbli: Option<String>,
-            /// Case-insensitive part of the name.
+            /// Case-insensitive part of the name. Counts and statistics with it scan the
+            /// businesses (the summary tables do not know names).
             pub q: Option<String>,
-            /// Started on or after this date.
+            /// Started on or after this date. Counts and statistics come from the summary tables
+            /// when it is a 1 January, and scan the businesses otherwise.
             pub established_from: Option<chrono::NaiveDate>,
-            /// Started on or before this date.
+            /// Started on or before this date. Counts and statistics come from the summary tables
+            /// when it is a 31 December, and scan the businesses otherwise.
             pub established_to: Option<chrono::NaiveDate>,
-            /// Changed at or after this time.
+            /// Changed at or after this time. Counts and statistics with it scan the businesses.
             pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
             $($after)*
         }
