@@ -347,8 +347,7 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch
     let entries: Vec<(i64, Value)> =
         gone.iter().map(|(r, t, _)| (*r, json!({"business_id": id, "training_id": t}))).collect();
     audit::record_many(conn, user_id, Action::Delete, "registration", &entries)?;
-    let product_ids: Vec<i64> =
-        products::table.filter(products::business_id.eq(id)).select(products::id).load(conn)?;
+    let product_ids = db::lock_rows_of(conn, "products", "business_id", id)?;
     crate::products::delete_dependants(conn, user_id, &product_ids)?;
     let categories: Vec<String> = diesel::delete(products::table.filter(products::business_id.eq(id)))
         .returning(products::category)

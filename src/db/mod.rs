@@ -277,6 +277,29 @@ pub fn now() -> chrono::NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// Locks, on PostgreSQL, the rows of `table` whose `column` is `value`, in id order (on SQLite
+/// the write transaction already holds the database), and returns their ids. `table` and
+/// `column` are the caller's constants, never client text.
+pub fn lock_rows_of(
+    conn: &mut DbConnection,
+    table: &str,
+    column: &str,
+    value: i64,
+) -> diesel::QueryResult<Vec<i64>> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    use diesel::RunQueryDsl;
+    let lock = if matches!(conn, DbConnection::Pg(_)) { " FOR UPDATE" } else { "" };
+    let ids: Vec<Id> =
+        diesel::sql_query(format!("SELECT id FROM {table} WHERE {column} = $1 ORDER BY id{lock}"))
+            .bind::<diesel::sql_types::BigInt, _>(value)
+            .load(conn)?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
+}
+
 /// Runs `f` with a pooled connection on the blocking thread pool: both the checkout and the
 /// queries block, so neither may run on an async worker.
 pub async fn run<T, F>(pool: &Pool, f: F) -> crate::error::AppResult<T>

@@ -291,6 +291,13 @@ pub fn update(
     if_match.check(current.version)?;
     let input: ProductInput = merged(&Product::from(current.clone()), patch, &[])?;
     let record = checked(conn, input, Some(current.business_id))?;
+    if record.business_id != current.business_id {
+        // A move: both businesses before the product (see `summary::lock_product`).
+        let (low, high) =
+            (current.business_id.min(record.business_id), current.business_id.max(record.business_id));
+        crate::summary::business_is_ikm(conn, low)?;
+        crate::summary::business_is_ikm(conn, high)?;
+    }
     crate::versioned_update!(conn, products, id, current.version, &record)?;
     if record.business_id != current.business_id {
         Deltas::new().product_moved(conn, id, current.business_id, record.business_id)?.apply(conn)?;
@@ -320,7 +327,8 @@ pub fn update(
 pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch) -> AppResult<()> {
     let current = find(conn, id)?;
     if_match.check(current.version)?;
-    db::lock_row(conn, "products", id)?;
+    // Its business first, then the product (see `summary::lock_product`).
+    crate::summary::lock_product(conn, id, "FOR UPDATE")?;
     delete_dependants(conn, user_id, &[id])?;
     crate::versioned_delete!(conn, products, id, current.version)?;
     Deltas::new().count(Figure::Products, 0, &current.category, -1).apply(conn)?;

@@ -235,13 +235,16 @@ fn change_curation(
     current: &CurationRow,
     record: &CurationDecisionRecord,
 ) -> AppResult<CurationRow> {
-    crate::versioned_update!(conn, curations, current.id, current.version, record)?;
+    // The product's business and the product are locked before the curation (see
+    // `summary::lock_product`): the order in which their deletes lock them.
     let passed = CurationStatus::Passed.as_str();
+    let mut deltas = crate::summary::Deltas::new();
     if (current.status == passed) != (record.status == passed) {
         let sign = if record.status == passed { 1 } else { -1 };
-        let mut deltas = crate::summary::Deltas::new();
-        deltas.curation_passed(conn, current.retail_partner_id, current.product_id, sign)?.apply(conn)?;
+        deltas.curation_passed(conn, current.retail_partner_id, current.product_id, sign)?;
     }
+    crate::versioned_update!(conn, curations, current.id, current.version, record)?;
+    deltas.apply(conn)?;
     let after = find_curation(conn, current.id)?;
     let changes = audit::diff(&Curation::from(current.clone()), &Curation::from(after.clone()), &[]);
     audit::record(conn, user, Action::Update, "curation", current.id, &changes)?;

@@ -10,8 +10,10 @@
 //!
 //! What the figures depend on is read `FOR SHARE` on PostgreSQL (a product's business, that
 //! business's IKM flag): a concurrent move of the product or change of the KBLI then waits for
-//! this write or this write for it, and each sees the other's result.
+//! this write or this write for it, and each sees the other's result. Business before product,
+//! always ([`lock_product`]).
 
+use diesel::Connection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
@@ -97,28 +99,51 @@ pub(super) fn apply(
     Ok(())
 }
 
-/// A product's business and whether that business is IKM, read so that a concurrent move of
-/// the product or change of the business waits (see the module's documentation).
-fn product_business(conn: &mut DbConnection, product: i64) -> QueryResult<(i64, bool)> {
+/// Locks product `product`'s business (`FOR SHARE`) and then the product itself (`product_lock`:
+/// `FOR SHARE` or `FOR UPDATE`) on PostgreSQL, in that order: the order of every write that
+/// locks both (a business's delete, a product's delete or move, a curation decision), so that
+/// none waits for another in a cycle. Returns the business and whether it is IKM; after a
+/// concurrent move of the product between the two reads, the locks are released and taken again
+/// in that order.
+pub fn lock_product(conn: &mut DbConnection, product: i64, product_lock: &str) -> QueryResult<(i64, bool)> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = BigInt)]
         business_id: i64,
-        #[diesel(sql_type = Bool)]
-        is_ikm: bool,
     }
-    let lock = if matches!(conn, DbConnection::Pg(_)) { " FOR SHARE" } else { "" };
-    diesel::sql_query(format!(
-        "SELECT p.business_id, b.is_ikm FROM products p JOIN businesses b ON b.id = p.business_id \
-         WHERE p.id = $1{lock}"
-    ))
-    .bind::<BigInt, _>(product)
-    .get_result::<Row>(conn)
-    .map(|r| (r.business_id, r.is_ikm))
+    let postgres = matches!(conn, DbConnection::Pg(_));
+    let read = |conn: &mut DbConnection, lock: &str| {
+        diesel::sql_query(format!("SELECT business_id FROM products WHERE id = $1{lock}"))
+            .bind::<BigInt, _>(product)
+            .get_result::<Row>(conn)
+            .map(|r| r.business_id)
+    };
+    if !postgres {
+        let business = read(conn, "")?;
+        return Ok((business, business_is_ikm(conn, business)?));
+    }
+    loop {
+        // In a savepoint: when the product moved between the two reads, rolling back to it
+        // releases the locks just taken, so that the next attempt takes the new business's
+        // lock before the product's again.
+        let attempt = conn.transaction(|conn| {
+            let business = read(conn, "")?;
+            let ikm = business_is_ikm(conn, business)?;
+            match read(conn, &format!(" {product_lock}"))? == business {
+                true => Ok((business, ikm)),
+                false => Err(diesel::result::Error::RollbackTransaction),
+            }
+        });
+        match attempt {
+            Err(diesel::result::Error::RollbackTransaction) => continue,
+            other => return other,
+        }
+    }
 }
 
-/// Whether business `id` is IKM, read as [`product_business`] reads it.
-fn business_is_ikm(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+/// Whether business `id` is IKM, read `FOR SHARE` on PostgreSQL: a concurrent change of its
+/// KBLI waits for this transaction, or this read for it.
+pub fn business_is_ikm(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Bool)]
@@ -150,7 +175,7 @@ impl Deltas {
         product: i64,
         sign: i64,
     ) -> QueryResult<&mut Self> {
-        let (business, ikm) = product_business(conn, product)?;
+        let (business, ikm) = lock_product(conn, product, "FOR SHARE")?;
         Ok(self.passed_curation(partner, product, business, ikm, sign))
     }
 

@@ -28,11 +28,13 @@ use crate::db::DbConnection;
 use crate::db::schema::{summary_applications_delta, summary_businesses_delta, summary_counts_delta};
 
 pub use fold::{FOLD_EVERY, fold, spawn_folder};
-pub use members::Member;
+pub use members::{Member, business_is_ikm, lock_product};
 pub use rebuild::{Difference, rebuild, verify};
 
 /// The largest capital or annual sales a business may declare, rupiah (one quadrillion, far
-/// above PP 7/2021's largest band): sums of a summary group then stay within 64 bits.
+/// above PP 7/2021's largest band). A group's sums stay within 64 bits unless more than 9,000
+/// businesses of the group declare sales near this bound; a write whose deltas would not fit
+/// fails (and changes nothing) rather than wrap.
 pub const MAX_IDR: i64 = 1_000_000_000_000_000;
 
 /// The group of `summary_businesses` a business belongs to.
@@ -251,8 +253,8 @@ macro_rules! insert_rows {
 #[derive(Debug, Default)]
 #[must_use = "deltas change nothing until applied"]
 pub struct Deltas {
-    businesses: BTreeMap<BusinessKey, [i64; 3]>,
-    applications: BTreeMap<ApplicationKey, [i64; 3]>,
+    businesses: BTreeMap<BusinessKey, [i128; 3]>,
+    applications: BTreeMap<ApplicationKey, [i128; 3]>,
     counts: BTreeMap<(Figure, i64, String), i64>,
     members: BTreeMap<(Member, i64, i64), (i64, bool)>,
 }
@@ -265,10 +267,10 @@ impl Deltas {
 
     /// A business counted (`sign` 1) or no longer counted (`sign` -1) with `facts`.
     pub fn business(&mut self, facts: &BusinessFacts, sign: i64) -> &mut Self {
-        let sums = self.businesses.entry(facts.key.clone()).or_default();
+        let (sign, sums) = (i128::from(sign), self.businesses.entry(facts.key.clone()).or_default());
         sums[0] += sign;
-        sums[1] += sign * facts.employees;
-        sums[2] += sign * facts.revenue_idr;
+        sums[1] += sign * i128::from(facts.employees);
+        sums[2] += sign * i128::from(facts.revenue_idr);
         self
     }
 
@@ -282,10 +284,10 @@ impl Deltas {
 
     /// An application counted (`sign` 1) or no longer counted (`sign` -1) with `facts`.
     pub fn application(&mut self, facts: &ApplicationFacts, sign: i64) -> &mut Self {
-        let sums = self.applications.entry(facts.key.clone()).or_default();
+        let (sign, sums) = (i128::from(sign), self.applications.entry(facts.key.clone()).or_default());
         sums[0] += sign;
-        sums[1] += sign * facts.requested_idr;
-        sums[2] += sign * facts.approved_idr;
+        sums[1] += sign * i128::from(facts.requested_idr);
+        sums[2] += sign * i128::from(facts.approved_idr);
         self
     }
 
@@ -319,8 +321,9 @@ impl Deltas {
         let businesses: Vec<_> = std::mem::take(&mut self.businesses)
             .into_iter()
             .filter(|(_, s)| *s != [0; 3])
-            .map(|(k, [n, employees, revenue])| {
-                (
+            .map(|(k, sums)| {
+                let [n, employees, revenue] = fit(sums)?;
+                Ok((
                     sb::district_code.eq(k.district_code),
                     sb::scale.eq(k.scale),
                     sb::kbli_division.eq(k.kbli_division),
@@ -330,14 +333,15 @@ impl Deltas {
                     sb::n.eq(n),
                     sb::employees.eq(employees),
                     sb::revenue_idr.eq(revenue),
-                )
+                ))
             })
-            .collect();
+            .collect::<QueryResult<_>>()?;
         let applications: Vec<_> = std::mem::take(&mut self.applications)
             .into_iter()
             .filter(|(_, s)| *s != [0; 3])
-            .map(|(k, [n, requested, approved])| {
-                (
+            .map(|(k, sums)| {
+                let [n, requested, approved] = fit(sums)?;
+                Ok((
                     sa::bank_partner_id.eq(k.bank_partner_id),
                     sa::programme_id.eq(k.programme_id),
                     sa::status.eq(k.status),
@@ -345,9 +349,9 @@ impl Deltas {
                     sa::n.eq(n),
                     sa::requested_idr.eq(requested),
                     sa::approved_idr.eq(approved),
-                )
+                ))
             })
-            .collect();
+            .collect::<QueryResult<_>>()?;
         let counts: Vec<_> = std::mem::take(&mut self.counts)
             .into_iter()
             .filter(|(_, n)| *n != 0)
@@ -359,6 +363,16 @@ impl Deltas {
         insert_rows!(conn, sa::table, applications)?;
         insert_rows!(conn, sc::table, counts)
     }
+}
+
+/// Sums added up in 128 bits, as the 64 bits the summary stores; an error (the write fails and
+/// changes nothing) when they do not fit.
+fn fit(sums: [i128; 3]) -> QueryResult<[i64; 3]> {
+    let mut out = [0; 3];
+    for (o, s) in out.iter_mut().zip(sums) {
+        *o = i64::try_from(s).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    }
+    Ok(out)
 }
 
 /// The key columns of `summary_businesses`, in their order.

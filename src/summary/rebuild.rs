@@ -300,8 +300,9 @@ pub fn rebuild(conn: &mut DbConnection) -> QueryResult<i64> {
                 .bind::<BigInt, _>(FOLD_LOCK)
                 .execute(conn)?;
             diesel::sql_query(
-                "LOCK TABLE summary_businesses_delta, summary_applications_delta, summary_counts_delta, \
-                 summary_members IN EXCLUSIVE MODE",
+                // In the order a write's `Deltas::apply` takes them.
+                "LOCK TABLE summary_members, summary_businesses_delta, summary_applications_delta, \
+                 summary_counts_delta IN EXCLUSIVE MODE",
             )
             .execute(conn)?;
         }

@@ -21,5 +21,6 @@ mod schema;
 mod seed;
 mod stats;
 mod summary;
+mod summary_sequences;
 mod trainings;
 mod users;
