@@ -277,6 +277,15 @@ pub fn now() -> chrono::NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// `clause` (` FOR UPDATE`, ` FOR SHARE`) on PostgreSQL, nothing on SQLite, whose write
+/// transaction already holds the whole database.
+pub fn locking(conn: &DbConnection, clause: &'static str) -> &'static str {
+    match conn {
+        DbConnection::Pg(_) => clause,
+        DbConnection::Sqlite(_) => "",
+    }
+}
+
 /// Locks, on PostgreSQL, the rows of `table` whose `column` is `value`, in id order (on SQLite
 /// the write transaction already holds the database), and returns their ids. `table` and
 /// `column` are the caller's constants, never client text.
@@ -292,7 +301,7 @@ pub fn lock_rows_of(
         id: i64,
     }
     use diesel::RunQueryDsl;
-    let lock = if matches!(conn, DbConnection::Pg(_)) { " FOR UPDATE" } else { "" };
+    let lock = locking(conn, " FOR UPDATE");
     let ids: Vec<Id> =
         diesel::sql_query(format!("SELECT id FROM {table} WHERE {column} = $1 ORDER BY id{lock}"))
             .bind::<diesel::sql_types::BigInt, _>(value)

@@ -187,24 +187,8 @@ pub(super) struct Figures(HashMap<(String, i64, String), i64>);
 
 impl Figures {
     pub(super) fn load(conn: &mut DbConnection) -> QueryResult<Figures> {
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            figure: String,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            scope: i64,
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            item: String,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let rows: Vec<Row> = diesel::sql_query(format!(
-            "SELECT figure, scope, item, CAST(SUM(n) AS BIGINT) AS n FROM {} s \
-             WHERE figure <> 'registrations' OR scope = 0 GROUP BY figure, scope, item",
-            crate::summary::counts_source()
-        ))
-        .load(conn)?;
-        Ok(Figures(rows.into_iter().map(|r| ((r.figure, r.scope, r.item), r.n)).collect()))
+        let rows = crate::summary::counts(conn, "figure <> 'registrations' OR scope = 0")?;
+        Ok(Figures(rows.into_iter().map(|c| ((c.figure, c.scope, c.item), c.n)).collect()))
     }
 
     /// The sum of `figure` over the scope `scope` (every scope when `None`) and every item.

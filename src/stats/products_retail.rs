@@ -57,20 +57,8 @@ pub async fn product_statistics(
 /// The product figures, with the curations of every retail partner or of `retail` only.
 fn product_stats(conn: &mut DbConnection, retail: Option<i64>) -> AppResult<ProductStats> {
     let totals = product_section(&Figures::load(conn)?, retail);
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        item: String,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     // From the statistics' summary, deltas included.
-    let rows: Vec<Row> = diesel::sql_query(format!(
-        "SELECT item, CAST(SUM(n) AS BIGINT) AS n FROM {} s WHERE figure = 'products' \
-         GROUP BY item HAVING SUM(n) <> 0 ORDER BY item",
-        crate::summary::counts_source()
-    ))
-    .load(conn)?;
+    let rows = crate::summary::counts(conn, "figure = 'products'")?;
     Ok(ProductStats {
         totals,
         by_category: rows.into_iter().map(|r| CategoryRow { category: r.item, count: r.n }).collect(),

@@ -54,25 +54,11 @@ pub fn training_stats(conn: &mut DbConnection) -> QueryResult<TrainingStats> {
         .order(trainings::id)
         .select((trainings::id, trainings::title, trainings::capacity))
         .load(conn)?;
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        scope: i64,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        item: String,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     // Registrations by training and status, from the statistics' summary (deltas included).
-    let counts: Vec<(i64, String, i64)> = diesel::sql_query(format!(
-        "SELECT scope, item, CAST(SUM(n) AS BIGINT) AS n FROM {} s WHERE figure = 'registrations' \
-         GROUP BY scope, item HAVING SUM(n) <> 0",
-        crate::summary::counts_source()
-    ))
-    .load::<Count>(conn)?
-    .into_iter()
-    .map(|c| (c.scope, c.item, c.n))
-    .collect();
+    let counts: Vec<(i64, String, i64)> = crate::summary::counts(conn, "figure = 'registrations'")?
+        .into_iter()
+        .map(|c| (c.scope, c.item, c.n))
+        .collect();
     let mut stats = TrainingStats { trainings: i64::try_from(all.len()).unwrap_or(0), ..Default::default() };
     for (id, title, capacity) in all {
         let mut row = TrainingRow {

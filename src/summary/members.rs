@@ -149,7 +149,7 @@ pub fn business_is_ikm(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
         #[diesel(sql_type = Bool)]
         is_ikm: bool,
     }
-    let lock = if matches!(conn, DbConnection::Pg(_)) { " FOR SHARE" } else { "" };
+    let lock = crate::db::locking(conn, " FOR SHARE");
     diesel::sql_query(format!("SELECT is_ikm FROM businesses WHERE id = $1{lock}"))
         .bind::<BigInt, _>(id)
         .get_result::<Row>(conn)

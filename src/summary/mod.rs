@@ -151,7 +151,7 @@ pub fn consent_of(conn: &mut DbConnection, business_id: i64) -> QueryResult<bool
         #[diesel(sql_type = diesel::sql_types::Bool)]
         consented: bool,
     }
-    let lock = if matches!(conn, DbConnection::Pg(_)) { " FOR SHARE" } else { "" };
+    let lock = crate::db::locking(conn, " FOR SHARE");
     diesel::sql_query(format!(
         "SELECT consented_to_bank_sharing_at IS NOT NULL AS consented FROM businesses WHERE id = $1{lock}"
     ))
@@ -468,6 +468,35 @@ pub fn applications_source() -> &'static str {
      FROM summary_applications UNION ALL \
      SELECT bank_partner_id, programme_id, status, consented, n, requested_idr, approved_idr \
      FROM summary_applications_delta)"
+}
+
+/// A figure of `summary_counts` as read: its deltas added.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Count {
+    /// The figure's stored name.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub figure: String,
+    /// Its scope.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub scope: i64,
+    /// Its item.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub item: String,
+    /// The count.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub n: i64,
+}
+
+/// The counts of `summary_counts` (deltas added, zeros left out) that `condition`, an SQL
+/// condition on its columns written by the caller (never client text), selects; by figure,
+/// scope and item.
+pub fn counts(conn: &mut DbConnection, condition: &str) -> QueryResult<Vec<Count>> {
+    diesel::sql_query(format!(
+        "SELECT figure, scope, item, CAST(SUM(n) AS BIGINT) AS n FROM {} s WHERE {condition} \
+         GROUP BY figure, scope, item HAVING SUM(n) <> 0 ORDER BY figure, scope, item",
+        counts_source()
+    ))
+    .load(conn)
 }
 
 /// The rows of `summary_members` (no deltas: they change in place).
