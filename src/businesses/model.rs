@@ -160,8 +160,11 @@ pub struct Business {
     pub version: i32,
 }
 
-fn parse_stored<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
-    serde_json::from_value(Value::String(name.to_owned())).ok()
+/// The enum value stored as `name` (its serde name), read without allocating: a list page
+/// parses three per row.
+fn parse_stored<'a, T: Deserialize<'a>>(name: &'a str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(name)).ok()
 }
 
 impl Business {
