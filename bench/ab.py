@@ -18,7 +18,7 @@ environment variables; run variants alternately and compare pairs. Seed the data
 import argparse, json, os, subprocess, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIST = "/api/v1/businesses?district=35.24.14&status=active&limit=50"
+LIST = "/api/v1/businesses?district=35.24.05&status=active&limit=50"
 
 
 def cpu_seconds(pid):

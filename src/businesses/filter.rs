@@ -274,6 +274,35 @@ impl BusinessFilter {
         }
     }
 
+    /// Whether the page is an index range in id order for any values, so that one generic
+    /// plan serves them all (`crate::db::Pool::generic_plans`): no filter, or district with
+    /// status (the office's list of one district, on `businesses_district_status`). A single
+    /// equality is not: with its value unknown, the generic plan reads the primary key and
+    /// filters (a district with no businesses would read the whole table); searches, ranges
+    /// and other pairs neither. `plans::index_exact_pages_plan_as_index_ranges` (tests/api)
+    /// explains every shape of one and two filters on PostgreSQL and holds this list to it.
+    pub fn index_exact(&self) -> bool {
+        let BusinessFilter {
+            district,
+            scale,
+            is_ikm,
+            status,
+            kbli,
+            q,
+            established_from,
+            established_to,
+            updated_since,
+        } = self;
+        let others = scale.is_some()
+            || is_ikm.is_some()
+            || kbli.is_some()
+            || q.is_some()
+            || established_from.is_some()
+            || established_to.is_some()
+            || updated_since.is_some();
+        !others && district.is_some() == status.is_some()
+    }
+
     /// The filtered query.
     pub fn query(&self) -> businesses::BoxedQuery<'static, Db> {
         businesses::table.filter(self.condition()).into_boxed()

@@ -154,7 +154,8 @@ pub async fn list_businesses(
     filter.validate()?;
     let sort = Sort::<BusinessSort>::parse(query.sort.as_deref(), "id")?;
     let pii = caller.sees_pii();
-    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count)
+        .with_generic_plans(sort.by_id() && filter.index_exact());
     let counted = filter.clone();
     list::respond(
         &req,

@@ -28,10 +28,22 @@ pub enum DbConnection {
 #[derive(Clone)]
 pub struct Pool {
     inner: r2d2::Pool<Manager>,
+    /// PostgreSQL only: connections that plan prepared statements once, for the list pages
+    /// whose every plan is an index range ([`Pool::generic_plans`]).
+    generic: Option<r2d2::Pool<Manager>>,
     /// Shared with the manager: its last attempt to connect failed.
     down: Arc<AtomicBool>,
     /// Set once, by the instance's metrics.
     observer: Arc<std::sync::OnceLock<CheckoutObserver>>,
+}
+
+/// Connections of a [`Pool`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolState {
+    /// Open.
+    pub connections: u32,
+    /// Open and not checked out.
+    pub idle_connections: u32,
 }
 
 /// Called after every checkout with the time it took and whether it gave up (the metrics'
@@ -61,14 +73,35 @@ impl Pool {
         self.observer.set(observer)
     }
 
-    /// Connections open and idle now.
-    pub fn state(&self) -> r2d2::State {
-        self.inner.state()
+    /// Connections open and idle now, of both pools on PostgreSQL.
+    pub fn state(&self) -> PoolState {
+        self.pools().map(r2d2::Pool::state).fold(PoolState::default(), |sum, s| PoolState {
+            connections: sum.connections + s.connections,
+            idle_connections: sum.idle_connections + s.idle_connections,
+        })
     }
 
-    /// The most connections the pool opens.
+    /// The most connections the pool opens, both pools on PostgreSQL.
     pub fn max_size(&self) -> u32 {
-        self.inner.max_size()
+        self.pools().map(r2d2::Pool::max_size).sum()
+    }
+
+    fn pools(&self) -> impl Iterator<Item = &r2d2::Pool<Manager>> {
+        std::iter::once(&self.inner).chain(&self.generic)
+    }
+
+    /// The pool for queries whose generic plan is as good as any custom one, whatever the
+    /// values: on PostgreSQL, connections with `plan_cache_mode = force_generic_plan`, so a
+    /// prepared statement is planned once instead of at every execution (a list page's query
+    /// is otherwise planned anew each time: with `LIMIT $n` unknown its generic plan looks
+    /// dear to the planner). Only for queries proven index-exact (see
+    /// `BusinessFilter::index_exact`): a generic plan cannot see a value, so for a search or
+    /// a range it may scan a whole table. SQLite has no plan cache: the pool itself.
+    pub fn generic_plans(&self) -> Pool {
+        match &self.generic {
+            Some(generic) => Pool { inner: generic.clone(), generic: None, ..self.clone() },
+            None => self.clone(),
+        }
     }
 }
 /// A connection checked out of the pool.
@@ -112,6 +145,8 @@ pub struct Manager {
     backend: Backend,
     /// The last attempt to connect failed.
     down: Arc<AtomicBool>,
+    /// PostgreSQL: its connections use generic plans for prepared statements.
+    generic_plans: bool,
 }
 
 impl Manager {
@@ -122,13 +157,18 @@ impl Manager {
             Backend::Postgres => url.to_owned(),
             Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
         };
-        Manager { url, backend, down: Arc::new(AtomicBool::new(false)) }
+        Manager { url, backend, down: Arc::new(AtomicBool::new(false)), generic_plans: false }
     }
 
     fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match self.backend {
             Backend::Postgres => {
-                PgConnection::establish(&self.url).map(DbConnection::Pg).map_err(r2d2::Error::ConnectionError)
+                let mut conn = PgConnection::establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
+                if self.generic_plans {
+                    conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+                        .map_err(r2d2::Error::QueryError)?;
+                }
+                Ok(DbConnection::Pg(conn))
             }
             Backend::Sqlite => {
                 let mut conn =
@@ -176,13 +216,24 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
         let _ = std::fs::create_dir_all(dir);
     }
     let down = manager.down.clone();
-    let inner = r2d2::Pool::builder()
-        .max_size(size)
-        .min_idle(Some(0))
-        .connection_timeout(CHECKOUT_TIMEOUT)
-        .test_on_check_out(false)
-        .build(manager)?;
-    Ok(Pool { inner, down, observer: Arc::default() })
+    let builder = || {
+        r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .test_on_check_out(false)
+    };
+    let generic = match manager.backend {
+        Backend::Postgres => Some(builder().build(Manager {
+            url: manager.url.clone(),
+            backend: Backend::Postgres,
+            down: down.clone(),
+            generic_plans: true,
+        })?),
+        Backend::Sqlite => None,
+    };
+    let inner = builder().build(manager)?;
+    Ok(Pool { inner, generic, down, observer: Arc::default() })
 }
 
 /// Error type of migration runs.

@@ -33,6 +33,10 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// statements a request costs on its own database.
 static STATEMENTS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
 
+/// The text of the last statement whose SQL starts with one of these prefixes, by the URL its
+/// connection was opened with (with its binds as diesel shows them); see [`TestApp::last_sql`].
+static WATCHED: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+
 struct StatementCounter {
     url: Option<String>,
 }
@@ -42,10 +46,20 @@ impl diesel::connection::Instrumentation for StatementCounter {
         use diesel::connection::InstrumentationEvent;
         match event {
             InstrumentationEvent::StartEstablishConnection { url, .. } => self.url = Some(url.to_owned()),
-            InstrumentationEvent::StartQuery { .. } => {
+            InstrumentationEvent::StartQuery { query, .. } => {
                 if let Some(url) = &self.url {
                     let mut counts = STATEMENTS.lock().unwrap();
                     *counts.get_or_insert_with(HashMap::new).entry(url.clone()).or_default() += 1;
+                    drop(counts);
+                    let mut watched = WATCHED.lock().unwrap();
+                    if watched.iter().any(|(u, _, _)| u == url) {
+                        let text = query.to_string();
+                        for (u, prefix, last) in watched.iter_mut() {
+                            if u == url && text.starts_with(prefix.as_str()) {
+                                *last = text.clone();
+                            }
+                        }
+                    }
                 }
             }
             _ => {}
@@ -460,6 +474,19 @@ impl TestApp {
     }
 
     /// Statements run so far on this test's database, by every connection.
+    /// From now on, keeps the last statement of this database whose SQL starts with `prefix`.
+    pub fn watch_sql(&self, prefix: &str) {
+        WATCHED.lock().unwrap().push((self.database_url.clone(), prefix.to_owned(), String::new()));
+    }
+
+    /// The last statement watched with `prefix` ([`TestApp::watch_sql`]): its SQL and, after
+    /// ` -- binds: `, its values.
+    pub fn last_sql(&self, prefix: &str) -> String {
+        let watched = WATCHED.lock().unwrap();
+        let found = watched.iter().find(|(u, p, _)| *u == self.database_url && p == prefix);
+        found.map(|(_, _, last)| last.clone()).unwrap_or_default()
+    }
+
     pub fn statements(&self) -> usize {
         STATEMENTS.lock().unwrap().as_ref().and_then(|c| c.get(&self.database_url).copied()).unwrap_or(0)
     }

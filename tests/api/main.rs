@@ -14,6 +14,7 @@ mod layout;
 mod lists;
 mod metrics;
 mod openapi;
+mod plans;
 mod products;
 mod regions;
 mod retail;
