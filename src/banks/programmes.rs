@@ -41,11 +41,13 @@ pub struct ProgrammeInput {
     #[serde(default)]
     #[schema(value_type = ProgrammeKind, required = true)]
     pub kind: Field<ProgrammeKind>,
-    /// Smallest amount, rupiah.
+    /// Smallest amount, rupiah. A KUR programme lends within its kind's plafond band: super
+    /// mikro 1 to 10,000,000; mikro 10,000,001 to 100,000,000; kecil 100,000,001 to
+    /// 500,000,000 (422 `out_of_range` outside it); commercial credit any amount.
     #[serde(default)]
     #[schema(value_type = i64, required = true, minimum = 0, example = 10000001)]
     pub min_amount_idr: Field<i64>,
-    /// Largest amount, rupiah; at least the smallest.
+    /// Largest amount, rupiah; at least the smallest, and within the kind's plafond band.
     #[serde(default)]
     #[schema(value_type = i64, required = true, minimum = 0, example = 100000000)]
     pub max_amount_idr: Field<i64>,
@@ -213,10 +215,12 @@ pub(crate) fn check_programme(conn: &mut DbConnection, input: ProgrammeInput) ->
     }
     let name = check.text("name", input.name, 200);
     let kind = check.required("kind", input.kind);
+    // A KUR programme lends within its kind's plafond band; commercial credit anything.
+    let band = kind.and_then(ProgrammeKind::plafond).unwrap_or(0..=i64::MAX);
     let min = check.required("min_amount_idr", input.min_amount_idr);
-    let min = check.in_range("min_amount_idr", min, 0..=i64::MAX);
+    let min = check.in_range("min_amount_idr", min, band.clone());
     let max = check.required("max_amount_idr", input.max_amount_idr);
-    let max = check.in_range("max_amount_idr", max, 0..=i64::MAX);
+    let max = check.in_range("max_amount_idr", max, band);
     if let (Some(lo), Some(hi)) = (min, max)
         && hi < lo
     {

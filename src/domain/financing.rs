@@ -33,6 +33,19 @@ impl ProgrammeKind {
             ProgrammeKind::Commercial => "commercial",
         }
     }
+
+    /// The plafond band of a KUR kind, in rupiah (Permenko Perekonomian 1/2023): super mikro up
+    /// to Rp10 million, mikro above that up to Rp100 million, kecil above that up to Rp500
+    /// million. A programme of the kind lends only within it; commercial credit has no band.
+    pub fn plafond(self) -> Option<std::ops::RangeInclusive<i64>> {
+        const MILLION: i64 = 1_000_000;
+        match self {
+            ProgrammeKind::KurSuperMikro => Some(1..=10 * MILLION),
+            ProgrammeKind::KurMikro => Some(10 * MILLION + 1..=100 * MILLION),
+            ProgrammeKind::KurKecil => Some(100 * MILLION + 1..=500 * MILLION),
+            ProgrammeKind::Commercial => None,
+        }
+    }
 }
 
 /// Why an application is not eligible, as stable codes, in the order they are checked.

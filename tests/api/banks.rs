@@ -406,6 +406,65 @@ async fn programmes_are_kept_by_office_staff() {
 }
 
 #[actix_rt::test]
+async fn a_kur_programme_lends_only_within_its_plafond_band() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let programme = |kind: &str, min: i64, max: i64| {
+        json!({"bank_partner_id": 5, "name": "Uji Plafon", "kind": kind, "min_amount_idr": min,
+               "max_amount_idr": max, "interest_rate_bp": 600})
+    };
+    let before = app.count("financing_programmes");
+    // Outside the band: a super mikro of Rp50 m, a mikro from Rp10 m (its band starts above),
+    // a kecil up to Rp600 m.
+    for (kind, min, max, field) in [
+        ("kur_super_mikro", 1_000_000, 50_000_000, "max_amount_idr"),
+        ("kur_mikro", 10_000_000, 100_000_000, "min_amount_idr"),
+        ("kur_kecil", 100_000_001, 600_000_000, "max_amount_idr"),
+    ] {
+        let problem = app
+            .post("/api/v1/programmes")
+            .token(&officer)
+            .json(&programme(kind, min, max))
+            .send()
+            .await
+            .assert_problem(422);
+        assert_eq!(problem["errors"].as_array().unwrap().len(), 1, "{kind}: {problem}");
+        assert_eq!(
+            (problem["errors"][0]["field"].as_str(), problem["errors"][0]["code"].as_str()),
+            (Some(field), Some("out_of_range"))
+        );
+    }
+    assert_eq!(app.count("financing_programmes"), before, "nothing was created");
+    // The bands' edges, and commercial credit of any size.
+    for (kind, min, max) in [
+        ("kur_super_mikro", 1, 10_000_000),
+        ("kur_mikro", 10_000_001, 100_000_000),
+        ("kur_kecil", 100_000_001, 500_000_000),
+        ("commercial", 1, 2_000_000_000),
+    ] {
+        let reply =
+            app.post("/api/v1/programmes").token(&officer).json(&programme(kind, min, max)).send().await;
+        assert_eq!(reply.status, 201, "{kind}: {}", String::from_utf8_lossy(&reply.body));
+    }
+    // A change of kind is checked against the new kind's band, and refused changes nothing.
+    let path = format!("/api/v1/programmes/{BRI_KUR_MIKRO}");
+    let current = app.get(&path).token(&officer).send().await;
+    let etag = current.header("etag").unwrap();
+    let problem = app
+        .patch(&path)
+        .token(&officer)
+        .header("If-Match", &etag)
+        .json(&json!({"kind": "kur_super_mikro"}))
+        .send()
+        .await
+        .assert_problem(422);
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["min_amount_idr", "max_amount_idr"]);
+    assert_eq!(app.get(&path).token(&officer).send().await.json()["kind"], "kur_mikro");
+}
+
+#[actix_rt::test]
 async fn a_programme_stays_with_its_bank() {
     let app = spawn_app().await;
     let officer = app.token_for(Role::Officer).await;
