@@ -24,8 +24,9 @@ bad field in `errors`. Lists take `limit` (1–500, default 50) and an opaque `c
 page's `next_cursor`); `count=true` adds the exact `total`. Single resources carry an `ETag` (their \
 `version`); `PATCH` and `DELETE` honour `If-Match` and answer 412 when it names another version. \
 Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).",
-        license(name = "MIT"),
+        license(name = "MIT", url = "https://opensource.org/licenses/MIT"),
     ),
+    servers((url = "/", description = "The server that serves this document")),
     components(schemas(
         Problem,
         FieldError,
@@ -86,10 +87,34 @@ pub fn complete(mut doc: Document) -> Document {
         for (operation, conditional) in methods {
             if let Some(operation) = operation {
                 add_problems(operation, conditional);
+                // Public on purpose (the probes, the token endpoint): said, not left out.
+                operation.security.get_or_insert_with(Vec::new);
             }
         }
     }
+    drop_unreferenced_schemas(&mut doc);
     doc
+}
+
+/// Removes the schemas no part of the document refers to (types registered through a
+/// handler's signature whose answers are described by another schema), until none is left.
+fn drop_unreferenced_schemas(doc: &mut Document) {
+    loop {
+        let text = serde_json::to_string(&*doc).unwrap_or_default();
+        let Some(components) = doc.components.as_mut() else { return };
+        let unused: Vec<String> = components
+            .schemas
+            .keys()
+            .filter(|name| !text.contains(&format!("\"#/components/schemas/{name}\"")))
+            .cloned()
+            .collect();
+        if unused.is_empty() {
+            return;
+        }
+        for name in unused {
+            components.schemas.remove(&name);
+        }
+    }
 }
 
 fn add_problems(op: &mut Operation, conditional: bool) {
