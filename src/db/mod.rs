@@ -371,7 +371,15 @@ where
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        if let (Err(crate::error::AppError::Unavailable(_)), DbConnection::Pg(c)) = (&result, &mut *conn) {
+            // The connection may have died with the server: the pool drops it when it comes
+            // back instead of handing it to the next request (a read outside a transaction
+            // would otherwise leave diesel's connection looking healthy).
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error();
+        }
+        result
     })
     .await?
 }
