@@ -81,6 +81,7 @@ pub fn app(
     app.app_data(web::Data::new(state))
         .app_data(recorder)
         .app_data(limit)
+        .app_data(http::AllowedOrigins(origins.clone()))
         .app_data(web::PayloadConfig::new(limit.0))
         .app_data(RouteTable::from_spec(&doc))
         .app_data(http::query_config())
@@ -92,6 +93,7 @@ pub fn app(
         .default_service(web::to(http::fallback))
         .wrap(ErrorHandlers::new().default_handler(http::problemize))
         .wrap(cors(&origins))
+        .wrap(from_fn(http::refuse_foreign_origin))
         .wrap(from_fn(http::request_id))
         .wrap(from_fn(http::access::log))
         // Counted only when someone can read the figures (METRICS_ADDR set): off costs nothing.

@@ -144,8 +144,13 @@ fn add_problems(op: &mut Operation, conditional: bool) {
         add("401", "Missing, malformed, badly signed or expired token, or a disabled user");
         add("403", "The caller's role may not do this");
     }
-    if has_path_params {
-        add("404", "No such resource, or not in the caller's scope");
+    if has_path_params || secured {
+        // Bank and retail users see only their part of the API: the rest is 404 for them, as
+        // a record outside their scope is.
+        add(
+            "404",
+            "No such resource, not in the caller's scope, or a part of the API the caller's role does not see",
+        );
     }
     if conditional {
         add("412", "If-Match names another version");

@@ -180,9 +180,17 @@ async fn cors_allows_only_the_configured_origins() {
     assert_eq!(allowed.status, 200);
     assert_eq!(allowed.header("access-control-allow-origin").as_deref(), Some("https://app.example.test"));
 
+    // Refused, preflight or not: a problem document like every other answer, with its request id.
     let refused = preflight("https://evil.example").send().await;
-    assert!(refused.status.is_client_error());
+    let problem = refused.assert_problem(400);
+    assert!(problem["detail"].as_str().unwrap().contains("origin"), "{problem}");
     assert_eq!(refused.header("access-control-allow-origin"), None);
+    assert!(refused.header("x-request-id").is_some());
+    let simple = app.get("/api/v1/regions").header("origin", "https://evil.example").send().await;
+    simple.assert_problem(400);
+    assert_eq!(simple.header("access-control-allow-origin"), None);
+    // Without an Origin (not a browser's cross-origin call) nothing changes.
+    assert_eq!(app.get("/healthz").send().await.status, 200);
 }
 
 #[actix_rt::test]
