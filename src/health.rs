@@ -33,11 +33,13 @@ pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     .await?;
     // The list pages' pool of generic plans (PostgreSQL) must reach the database too; a
     // connection that died with the server is dropped here, as the main pool's is above.
-    db::run(&state.pool.generic_plans(), |conn| {
-        use diesel::r2d2::R2D2Connection;
-        Ok(conn.ping()?)
-    })
-    .await?;
+    if state.pool.has_generic_plans() {
+        db::run(&state.pool.generic_plans(), |conn| {
+            use diesel::r2d2::R2D2Connection;
+            Ok(conn.ping()?)
+        })
+        .await?;
+    }
     if current {
         Ok(HttpResponse::Ok().json(Health { status: "ok".into() }))
     } else {

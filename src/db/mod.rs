@@ -90,6 +90,11 @@ impl Pool {
         std::iter::once(&self.inner).chain(&self.generic)
     }
 
+    /// Whether [`Pool::generic_plans`] is a pool of its own (PostgreSQL).
+    pub fn has_generic_plans(&self) -> bool {
+        self.generic.is_some()
+    }
+
     /// The pool for queries whose generic plan is as good as any custom one, whatever the
     /// values: on PostgreSQL, connections with `plan_cache_mode = force_generic_plan`, so a
     /// prepared statement is planned once instead of at every execution (a list page's query
