@@ -195,6 +195,11 @@ fn serve() -> Result<(), String> {
     let addr = config.bind_addr;
     umkm_api::summary::spawn_folder(pool.clone())
         .map_err(|e| format!("cannot start the statistics' fold: {e}"))?;
+    // The banks' feed is current before the first pull (after an upgrade, or a day's change of
+    // the time-based rules while no instance ran), then re-evaluated every day.
+    umkm_api::banks::feed::run_logged(&pool);
+    umkm_api::banks::feed::spawn_daily(pool.clone())
+        .map_err(|e| format!("cannot start the bank feed's daily run: {e}"))?;
     let state = AppState::new(config, pool).map_err(describe)?;
 
     let base = format!("http://{addr}");

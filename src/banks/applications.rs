@@ -250,6 +250,7 @@ pub(crate) fn insert_application(
     let consented = crate::summary::consent_of(conn, row.business_id)?;
     crate::summary::Deltas::new().application(&row.facts(consented), 1).apply(conn)?;
     audit::record(conn, user, Action::Create, "application", id, &audit::snapshot(&row, &[]))?;
+    super::feed::refresh(conn, &[row.business_id])?;
     Ok(row)
 }
 

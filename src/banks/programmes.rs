@@ -273,6 +273,7 @@ pub(crate) fn change_programme(
     crate::versioned_update!(conn, financing_programmes, current.id, current.version, record)?;
     let changes = audit::diff(&current.record(), record, &[]);
     audit::record(conn, user, Action::Update, "programme", current.id, &changes)?;
+    super::feed::refresh_programme(conn, current.id)?;
     Ok(find_programme(conn, current.id)?)
 }
 

@@ -9,20 +9,26 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::applications::{ApplicationRow, ApplicationSort, visible};
+use super::applications::ApplicationRow;
+use super::feed::{ApplicantData, FeedRow, LeftReason, applicant_data};
 use super::scope;
-use super::verdicts::verdicts;
 use crate::auth::{Caller, within};
-use crate::db::schema::{applications, bank_partners, businesses, financing_programmes};
+use crate::db::schema::{applications, bank_feed, bank_partners};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::Scale;
 use crate::domain::financing::ApplicationStatus;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::http::list::{self, PageParams, Sort};
+use crate::http::list::{self, PageParams, Sort, SortField};
 use crate::state::AppState;
 
-/// An eligible applicant as a bank checks it: the application and the applicant's data.
+/// An applicant in a bank's pull: the application and the applicant's data.
+///
+/// In an incremental pull (`updated_since`) an applicant that **left** the pull since (it is no
+/// longer eligible, its owner withdrew consent, its programme closed) comes as `left: true`
+/// with `left_reason`, its ids and `updated_at`, and every other field null: the bank deletes
+/// it from its copy. Applying every entry of an incremental pull in order (upsert, or delete
+/// where `left`) gives exactly what a full pull gives.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EligibleApplicant {
     /// The application.
@@ -30,11 +36,11 @@ pub struct EligibleApplicant {
     /// The programme.
     pub programme_id: i64,
     /// Amount asked for, rupiah.
-    pub amount_requested_idr: i64,
+    pub amount_requested_idr: Option<i64>,
     /// What the money is for.
     pub purpose: Option<String>,
     /// The application's status.
-    pub status: ApplicationStatus,
+    pub status: Option<ApplicationStatus>,
     /// Amount approved, rupiah.
     pub amount_approved_idr: Option<i64>,
     /// The bank's reference.
@@ -42,23 +48,23 @@ pub struct EligibleApplicant {
     /// The applicant.
     pub business_id: i64,
     /// Business name.
-    pub business_name: String,
+    pub business_name: Option<String>,
     /// Owner's NIK (the applicant consented to share it with partner banks).
-    pub owner_nik: String,
+    pub owner_nik: Option<String>,
     /// Owner's name.
-    pub owner_name: String,
+    pub owner_name: Option<String>,
     /// Address.
-    pub address: String,
+    pub address: Option<String>,
     /// Village.
     pub village: Option<String>,
     /// District code.
-    pub district_code: String,
+    pub district_code: Option<String>,
     /// NIB.
     pub nib: Option<String>,
     /// NPWP.
     pub npwp: Option<String>,
     /// KBLI 2020 code.
-    pub kbli: String,
+    pub kbli: Option<String>,
     /// Start date.
     pub established_on: Option<NaiveDate>,
     /// Annual sales, rupiah.
@@ -69,8 +75,77 @@ pub struct EligibleApplicant {
     pub employees: Option<i32>,
     /// PP 7/2021 scale.
     pub scale: Option<Scale>,
-    /// When the application last changed (the pull's order and `updated_since`).
+    /// When what the bank sees of this applicant last changed: its eligibility, the
+    /// application, or the applicant's data above. The pull's order and `updated_since`.
     pub updated_at: DateTime<Utc>,
+    /// The applicant left the pull (incremental pulls only): delete it.
+    pub left: bool,
+    /// Why it left.
+    pub left_reason: Option<LeftReason>,
+}
+
+impl EligibleApplicant {
+    /// A listed applicant.
+    fn listed(f: &FeedRow, a: &ApplicationRow, b: &ApplicantData) -> EligibleApplicant {
+        EligibleApplicant {
+            application_id: f.application_id,
+            programme_id: f.programme_id,
+            amount_requested_idr: Some(a.amount_requested_idr),
+            purpose: a.purpose.clone(),
+            status: Some(a.status()),
+            amount_approved_idr: a.amount_approved_idr,
+            bank_reference: a.bank_reference.clone(),
+            business_id: f.business_id,
+            business_name: Some(b.name.clone()),
+            owner_nik: Some(b.owner_nik.clone()),
+            owner_name: Some(b.owner_name.clone()),
+            address: Some(b.address.clone()),
+            village: b.village.clone(),
+            district_code: Some(b.district_code.clone()),
+            nib: b.nib.clone(),
+            npwp: b.npwp.clone(),
+            kbli: Some(b.kbli.clone()),
+            established_on: b.established_on,
+            annual_revenue_idr: b.annual_revenue_idr,
+            capital_idr: b.capital_idr,
+            employees: b.employees,
+            scale: b.scale.as_deref().and_then(Scale::parse),
+            updated_at: f.changed_at.and_utc(),
+            left: false,
+            left_reason: None,
+        }
+    }
+
+    /// An applicant that left, for `reason`.
+    fn left(f: &FeedRow, reason: Option<LeftReason>) -> EligibleApplicant {
+        EligibleApplicant {
+            application_id: f.application_id,
+            programme_id: f.programme_id,
+            amount_requested_idr: None,
+            purpose: None,
+            status: None,
+            amount_approved_idr: None,
+            bank_reference: None,
+            business_id: f.business_id,
+            business_name: None,
+            owner_nik: None,
+            owner_name: None,
+            address: None,
+            village: None,
+            district_code: None,
+            nib: None,
+            npwp: None,
+            kbli: None,
+            established_on: None,
+            annual_revenue_idr: None,
+            capital_idr: None,
+            employees: None,
+            scale: None,
+            updated_at: f.changed_at.and_utc(),
+            left: true,
+            left_reason: reason,
+        }
+    }
 }
 
 /// Paging of the pull.
@@ -78,9 +153,11 @@ pub struct EligibleApplicant {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PullQuery {
-    /// Only applications changed at or after this time: the incremental pull.
+    /// The incremental pull: what changed at or after this time, the applicants that left
+    /// included (`left: true`). Pass the largest `updated_at` of the previous pull.
     pub updated_since: Option<DateTime<Utc>>,
-    /// Only applications with this status.
+    /// Only applications with this status (in an incremental pull, one whose status became
+    /// another comes as left, `left_reason: other_status`).
     pub status: Option<ApplicationStatus>,
     /// Rows per page, 1 to 500 (default 50). Ignored by CSV and NDJSON exports.
     pub limit: Option<i64>,
@@ -88,122 +165,96 @@ pub struct PullQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable)]
-struct ApplicantData {
-    id: i64,
-    name: String,
-    owner_nik: String,
-    owner_name: String,
-    address: String,
-    village: Option<String>,
-    district_code: String,
-    nib: Option<String>,
-    npwp: Option<String>,
-    kbli: String,
-    established_on: Option<NaiveDate>,
-    annual_revenue_idr: Option<i64>,
-    capital_idr: Option<i64>,
-    employees: Option<i32>,
-    scale: Option<String>,
+/// The pull's order: when what the bank sees changed, then the application's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FeedSort {
+    Id,
+    ChangedAt,
 }
 
-/// One page of the pull: eligible applications to `bank`'s open programmes, by (updated_at, id).
+impl SortField for FeedSort {
+    type Table = bank_feed::table;
+    type Row = FeedRow;
+    const ID: Self = FeedSort::Id;
+    const ALL: &'static [(&'static str, Self)] = &[("id", FeedSort::Id), ("updated_at", FeedSort::ChangedAt)];
+
+    crate::sort_columns!(bank_feed;
+        FeedSort::Id => (application_id, Int),
+        FeedSort::ChangedAt => (changed_at, Time),
+    );
+}
+
+/// What a pull asks for.
+#[derive(Debug, Clone, Copy)]
+struct PullFilter {
+    since: Option<DateTime<Utc>>,
+    status: Option<ApplicationStatus>,
+}
+
+/// One page of the pull of `bank`, in (`changed_at`, id) order: the listed applicants, and in
+/// an incremental pull also the ones that left.
 fn pull_page(
     conn: &mut DbConnection,
     bank: i64,
-    filter: &(Option<DateTime<Utc>>, Option<ApplicationStatus>),
-    sort: &Sort<ApplicationSort>,
+    filter: PullFilter,
+    sort: &Sort<FeedSort>,
     after: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<EligibleApplicant>, Option<String>)> {
-    let mut out = Vec::new();
-    let mut cursor = after.map(str::to_owned);
-    // Ineligible applications are skipped after the query, so a page may need several reads.
-    loop {
-        let mut q = visible(Some(bank)).filter(diesel::dsl::exists(
-            financing_programmes::table
-                .filter(financing_programmes::id.eq(applications::programme_id))
-                .filter(financing_programmes::open.eq(true)),
+    let mut q = bank_feed::table.filter(bank_feed::bank_partner_id.eq(bank)).into_boxed();
+    q = match filter.since {
+        // Only what the bank was ever shown can leave it: an application that was never
+        // listed stays unknown to the bank.
+        Some(since) => {
+            q.filter(bank_feed::shown.eq(true)).filter(bank_feed::changed_at.ge(since.naive_utc()))
+        }
+        None => q.filter(bank_feed::listed.eq(true)),
+    };
+    if let (None, Some(status)) = (filter.since, filter.status) {
+        q = q.filter(diesel::dsl::exists(
+            applications::table
+                .filter(applications::id.eq(bank_feed::application_id))
+                .filter(applications::status.eq(status.as_str())),
         ));
-        if let Some(since) = filter.0 {
-            q = q.filter(applications::updated_at.ge(since.naive_utc()));
-        }
-        if let Some(status) = filter.1 {
-            q = q.filter(applications::status.eq(status.as_str()));
-        }
-        let wanted = limit - i64::try_from(out.len()).unwrap_or(0);
-        let (rows, next) =
-            list::keyset(conn, q.select(ApplicationRow::as_select()), sort, cursor.as_deref(), wanted)?;
-        let verdicts = verdicts(conn, &rows)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.business_id).collect();
-        let mut data: HashMap<i64, ApplicantData> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let found: Vec<ApplicantData> = businesses::table
-                .filter(businesses::id.eq_any(chunk))
-                .select((
-                    businesses::id,
-                    businesses::name,
-                    businesses::owner_nik,
-                    businesses::owner_name,
-                    businesses::address,
-                    businesses::village,
-                    businesses::district_code,
-                    businesses::nib,
-                    businesses::npwp,
-                    businesses::kbli,
-                    businesses::established_on,
-                    businesses::annual_revenue_idr,
-                    businesses::capital_idr,
-                    businesses::employees,
-                    businesses::scale,
-                ))
-                .load(conn)?;
-            data.extend(found.into_iter().map(|b| (b.id, b)));
-        }
-        for (a, verdict) in rows.into_iter().zip(verdicts) {
-            let Some(b) = data.get(&a.business_id).filter(|_| verdict.eligible) else { continue };
-            out.push(EligibleApplicant {
-                status: a.status(),
-                application_id: a.id,
-                programme_id: a.programme_id,
-                amount_requested_idr: a.amount_requested_idr,
-                purpose: a.purpose,
-                amount_approved_idr: a.amount_approved_idr,
-                bank_reference: a.bank_reference,
-                business_id: b.id,
-                business_name: b.name.clone(),
-                owner_nik: b.owner_nik.clone(),
-                owner_name: b.owner_name.clone(),
-                address: b.address.clone(),
-                village: b.village.clone(),
-                district_code: b.district_code.clone(),
-                nib: b.nib.clone(),
-                npwp: b.npwp.clone(),
-                kbli: b.kbli.clone(),
-                established_on: b.established_on,
-                annual_revenue_idr: b.annual_revenue_idr,
-                capital_idr: b.capital_idr,
-                employees: b.employees,
-                scale: b.scale.as_deref().and_then(Scale::parse),
-                updated_at: a.updated_at.and_utc(),
-            });
-        }
-        match next {
-            Some(next) if i64::try_from(out.len()).unwrap_or(0) < limit => cursor = Some(next),
-            Some(next) => return Ok((out, Some(next))),
-            None => return Ok((out, None)),
-        }
     }
+    let (rows, next) = list::keyset(conn, q.select(FeedRow::as_select()), sort, after, limit)?;
+    let listed: Vec<i64> = rows.iter().filter(|f| f.listed).map(|f| f.application_id).collect();
+    let apps: HashMap<i64, ApplicationRow> = applications::table
+        .filter(applications::id.eq_any(&listed))
+        .select(ApplicationRow::as_select())
+        .load::<ApplicationRow>(conn)?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let business_ids: Vec<i64> = rows.iter().filter(|f| f.listed).map(|f| f.business_id).collect();
+    let data = applicant_data(conn, &business_ids)?;
+    let entries = rows
+        .iter()
+        .map(|f| {
+            let found = apps.get(&f.application_id).zip(data.get(&f.business_id));
+            match found.filter(|_| f.listed) {
+                Some((a, _)) if filter.status.is_some_and(|s| s != a.status()) => {
+                    EligibleApplicant::left(f, Some(LeftReason::OtherStatus))
+                }
+                Some((a, b)) => EligibleApplicant::listed(f, a, b),
+                None => EligibleApplicant::left(f, LeftReason::parse(&f.left_reason)),
+            }
+        })
+        .collect();
+    Ok((entries, next))
 }
 
 const PULL_CSV: &str = "application_id,programme_id,amount_requested_idr,purpose,status,amount_approved_idr,\
 bank_reference,business_id,business_name,owner_nik,owner_name,address,village,district_code,nib,npwp,kbli,\
-established_on,annual_revenue_idr,capital_idr,employees,scale,updated_at\n";
+established_on,annual_revenue_idr,capital_idr,employees,scale,updated_at,left,left_reason\n";
 
 /// The banks' pull: the eligible applications to this bank's open programmes, with the
 /// applicant data a bank checks, only of businesses that consented to bank sharing. Ordered by
-/// `updated_at` then id; `updated_since` gives an incremental pull. `Accept: text/csv` or
-/// `application/x-ndjson` streams the whole batch. A bank user may pull only its own bank.
+/// `updated_at` (when what the bank sees of the applicant last changed) then id.
+/// `updated_since` gives an incremental pull that also lists the applicants that left
+/// (`left: true`): applied in order to the bank's copy, it gives exactly the full pull.
+/// `Accept: text/csv` or `application/x-ndjson` streams the whole batch. A bank user may pull
+/// only its own bank.
 #[utoipa::path(
     tag = "banks",
     security(("bearer" = [])),
@@ -230,15 +281,15 @@ pub async fn eligible_applicants(
         return Err(AppError::NotFound);
     }
     let query = query.into_inner();
-    let sort = Sort::<ApplicationSort>::parse(Some("updated_at,id"), "updated_at,id")?;
-    let filter = (query.updated_since, query.status);
+    let sort = Sort::<FeedSort>::parse(Some("updated_at,id"), "updated_at,id")?;
+    let filter = PullFilter { since: query.updated_since, status: query.status };
     let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
     list::respond(
         &req,
         &state.pool,
         params,
         PULL_CSV,
-        move |conn, after, limit| pull_page(conn, bank, &filter, &sort, after, limit),
+        move |conn, after, limit| pull_page(conn, bank, filter, &sort, after, limit),
         |_| Ok(0),
     )
     .await

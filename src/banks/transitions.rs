@@ -171,6 +171,8 @@ pub(crate) fn change_application(
     deltas.apply(conn)?;
     let changes = audit::diff(current, &after, &[]);
     audit::record(conn, user, Action::Update, "application", current.id, &changes)?;
+    // Its business's other applications too: an approval here is financing elsewhere there.
+    super::feed::refresh(conn, &[current.business_id])?;
     Ok(after)
 }
 

@@ -306,6 +306,7 @@ pub fn update(
     deltas.apply(conn)?;
     let before = BusinessRecordRef::from(&current);
     audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &record, &PII))?;
+    crate::banks::feed::refresh(conn, &[id])?;
     Ok(find(conn, id)?)
 }
 

@@ -340,6 +340,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bank_feed (application_id) {
+        application_id -> BigInt,
+        bank_partner_id -> BigInt,
+        business_id -> BigInt,
+        programme_id -> BigInt,
+        listed -> Bool,
+        shown -> Bool,
+        left_reason -> Text,
+        fingerprint -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bank_feed_clocks (bank_partner_id) {
+        bank_partner_id -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
 diesel::joinable!(products -> businesses (business_id));
@@ -356,6 +377,8 @@ diesel::joinable!(applications -> financing_programmes (programme_id));
 diesel::joinable!(applications -> businesses (business_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    bank_feed,
+    bank_feed_clocks,
     regions,
     bank_partners,
     retail_partners,

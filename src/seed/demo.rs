@@ -104,5 +104,6 @@ pub fn demo(conn: &mut DbConnection, force: bool) -> Result<Summary, SeedError> 
     seeder.write_batch(conn, batch)?;
     seeder.write_registrations(conn, &trainings)?;
     Seeder::finish(conn)?;
+    crate::banks::feed::reevaluate(conn).map_err(|e| super::SeedError::Feed(e.to_string()))?;
     Ok(seeder.summary)
 }

@@ -36,6 +36,9 @@ pub enum SeedError {
     /// The database refused.
     #[error("database error: {0}")]
     Db(#[from] diesel::result::Error),
+    /// The banks' change feed could not be filled.
+    #[error("filling the banks' change feed: {0}")]
+    Feed(String),
 }
 
 /// How many rows of each kind a seed wrote.
@@ -166,5 +169,6 @@ pub fn generate(
     }
     seeder.write_registrations(conn, &training_rows)?;
     Seeder::finish(conn)?;
+    crate::banks::feed::reevaluate(conn).map_err(|e| SeedError::Feed(e.to_string()))?;
     Ok(seeder.summary)
 }

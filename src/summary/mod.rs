@@ -142,16 +142,19 @@ impl ApplicationFacts {
 }
 
 /// Whether business `id` consents to sharing with banks, for an application write's facts. On
-/// PostgreSQL the row is read `FOR SHARE`: a concurrent consent change waits for this
+/// PostgreSQL the row is read `FOR NO KEY UPDATE`: a concurrent consent change waits for this
 /// transaction, or this read waits for it and sees its result, so the application is never
 /// counted under a consent that another transaction is changing (see [`consent_changed`]).
+/// Not `FOR SHARE`: the same write takes this lock again for the banks' feed at its end
+/// (`crate::banks::feed::refresh`), and two transactions that each upgrade a share lock
+/// deadlock.
 pub fn consent_of(conn: &mut DbConnection, business_id: i64) -> QueryResult<bool> {
     #[derive(QueryableByName)]
     struct Consent {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         consented: bool,
     }
-    let lock = crate::db::locking(conn, " FOR SHARE");
+    let lock = crate::db::locking(conn, " FOR NO KEY UPDATE");
     diesel::sql_query(format!(
         "SELECT consented_to_bank_sharing_at IS NOT NULL AS consented FROM businesses WHERE id = $1{lock}"
     ))

@@ -308,6 +308,10 @@ pub fn update(
     );
     deltas.apply(conn)?;
     audit::record(conn, user_id, Action::Update, "registration", id, &audit::diff(&current, &after, &[]))?;
+    // An attended training waives a KUR super mikro programme's minimum age.
+    if current.status != after.status {
+        crate::banks::feed::refresh(conn, &[current.business_id])?;
+    }
     Ok(after)
 }
 

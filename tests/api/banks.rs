@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 use umkm_api::domain::role::Role;
 
-use crate::helpers::{PASSWORD, TestApp, business_json, spawn_app};
+use crate::helpers::{TestApp, apply, bank_token, business_json, consenting_business, spawn_app};
 
 /// Seeded by the migrations: BRI is bank 1 with KUR programmes 1 (super mikro), 2 (mikro) and
 /// 3 (kecil); BNI is bank 2 with programmes 4, 5 and 6.
@@ -9,29 +9,6 @@ const BRI: i64 = 1;
 const BNI: i64 = 2;
 const BRI_KUR_MIKRO: i64 = 2;
 const BNI_KUR_MIKRO: i64 = 5;
-
-async fn bank_token(app: &TestApp, bank: i64) -> String {
-    let email = format!("analis{bank}@bank.example");
-    app.create_user(&email, Role::Bank, Some(bank));
-    app.login(&email, PASSWORD).await
-}
-
-async fn consenting_business(app: &TestApp, officer: &str, n: usize) -> i64 {
-    let mut body = business_json(n);
-    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
-    app.create_business(officer, &body).await["id"].as_i64().unwrap()
-}
-
-async fn apply(app: &TestApp, officer: &str, business: i64, programme: i64, amount: i64) -> Value {
-    let reply = app
-        .post("/api/v1/applications")
-        .token(officer)
-        .json(&json!({"business_id": business, "programme_id": programme, "amount_requested_idr": amount, "purpose": "modal kerja"}))
-        .send()
-        .await;
-    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
-    reply.json()
-}
 
 async fn pull(app: &TestApp, token: &str, bank: i64, query: &str) -> Vec<Value> {
     let reply = app
@@ -270,12 +247,17 @@ async fn withdrawn_consent_leaves_the_pull_at_once_and_incremental_pulls_return_
         .map(|a| a["application_id"].as_i64().unwrap())
         .collect();
     assert_eq!(changed, [ids[3], ids[0]]);
-    let old: Vec<i64> = pull(&app, &bri, BRI, &format!("updated_since={}", since.replace('+', "%2B")))
-        .await
-        .iter()
-        .map(|a| a["application_id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(old.len(), 3, "the last row of the first pull and the two changes");
+    let old: Vec<(i64, bool)> =
+        pull(&app, &bri, BRI, &format!("updated_since={}", since.replace('+', "%2B")))
+            .await
+            .iter()
+            .map(|a| (a["application_id"].as_i64().unwrap(), a["left"].as_bool().unwrap()))
+            .collect();
+    assert_eq!(
+        old,
+        [(ids[4], false), (ids[1], true), (ids[3], false), (ids[0], false)],
+        "the last row of the first pull, the applicant that withdrew consent, and the two changes"
+    );
 
     // Paging by cursor visits every eligible applicant once.
     let mut seen = Vec::new();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::http::{Method, StatusCode, header::HeaderMap};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use umkm_api::app::app;
 use umkm_api::config::{Config, Secret};
 use umkm_api::db::{self, DbConnection, Pool};
@@ -516,4 +516,30 @@ impl TestApp {
             .unwrap()
             .n
     }
+}
+
+/// A bank user of `bank`, logged in.
+pub async fn bank_token(app: &TestApp, bank: i64) -> String {
+    let email = format!("analis{bank}@bank.example");
+    app.create_user(&email, Role::Bank, Some(bank));
+    app.login(&email, PASSWORD).await
+}
+
+/// A new business (`business_json(n)`) that consented to bank sharing; its id.
+pub async fn consenting_business(app: &TestApp, officer: &str, n: usize) -> i64 {
+    let mut body = business_json(n);
+    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
+    app.create_business(officer, &body).await["id"].as_i64().unwrap()
+}
+
+/// Files an application as `officer`; its JSON.
+pub async fn apply(app: &TestApp, officer: &str, business: i64, programme: i64, amount: i64) -> Value {
+    let reply = app
+        .post("/api/v1/applications")
+        .token(officer)
+        .json(&json!({"business_id": business, "programme_id": programme, "amount_requested_idr": amount, "purpose": "modal kerja"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    reply.json()
 }

@@ -8,6 +8,7 @@ mod banks;
 mod businesses;
 mod concurrency;
 mod errors;
+mod feed;
 mod health;
 mod helpers;
 mod layout;

@@ -1,0 +1,2 @@
+DROP TABLE bank_feed_clocks;
+DROP TABLE bank_feed;
