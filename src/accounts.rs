@@ -43,16 +43,19 @@ pub struct Account {
     pub retail_partner_id: Option<i64>,
     /// A disabled user cannot log in, and its tokens stop working.
     pub disabled: bool,
+    /// An API client's scopes; a client signs in with client credentials, never a password.
+    pub scopes: Option<String>,
 }
 
 impl Account {
     /// Whom a token for this account is issued to.
-    pub fn subject(&self) -> Subject {
+    pub fn subject(&self) -> Subject<'_> {
         Subject {
             id: self.id,
             role: self.role,
             bank_partner_id: self.bank_partner_id,
             retail_partner_id: self.retail_partner_id,
+            scope: None,
         }
     }
 
@@ -79,6 +82,8 @@ pub struct Identity {
     pub retail_partner_id: Option<i64>,
     /// A disabled user's tokens stop working.
     pub disabled: bool,
+    /// An API client's scopes (space-separated); `None` for a person.
+    pub scopes: Option<String>,
 }
 
 impl Identity {
@@ -145,6 +150,7 @@ mod tests {
             bank_partner_id: None,
             retail_partner_id: None,
             disabled: false,
+            scopes: None,
         }
     }
 

@@ -68,6 +68,10 @@ pub enum AppError {
     /// 403: the caller's role may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// 403: an API client's token lacks the scope this request needs (`None`: no scope
+    /// reaches it).
+    #[error("insufficient scope")]
+    InsufficientScope(Option<&'static str>),
     /// 404: no such resource, or not in the caller's scope.
     #[error("not found")]
     NotFound,
@@ -131,6 +135,7 @@ impl AppError {
             AppError::BadRequest(_) => ("bad-request", "Bad request"),
             AppError::Unauthorized(_) => ("unauthorized", "Authentication required"),
             AppError::Forbidden => ("forbidden", "Forbidden"),
+            AppError::InsufficientScope(_) => ("insufficient_scope", "Insufficient scope"),
             AppError::NotFound => ("not-found", "Not found"),
             AppError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             AppError::Conflict(_) => ("conflict", "Conflict"),
@@ -149,6 +154,8 @@ impl AppError {
         match self {
             AppError::BadRequest(m) | AppError::Unauthorized(m) | AppError::Conflict(m) => m.clone(),
             AppError::Forbidden => "your role may not do this".into(),
+            AppError::InsufficientScope(Some(scope)) => format!("the client's token lacks the scope {scope}"),
+            AppError::InsufficientScope(None) => "no scope of an API client reaches this".into(),
             AppError::NotFound => "no such resource".into(),
             AppError::MethodNotAllowed { allow } => {
                 format!("this path accepts {}", allow.join(", "))
@@ -193,7 +200,7 @@ impl ResponseError for AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => StatusCode::CONFLICT,

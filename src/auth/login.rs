@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use crate::db::schema::{login_failures, users};
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::http::Json;
+use crate::http::parse_json;
 use crate::state::AppState;
 
 /// Failed logins for one e-mail within this window count towards the limit.
@@ -51,7 +51,7 @@ pub struct TokenResponse {
 }
 
 /// When the throttle lets `email` try again, if it is locked now.
-fn locked_until(
+pub(super) fn locked_until(
     conn: &mut DbConnection,
     email: &str,
     now: NaiveDateTime,
@@ -67,7 +67,7 @@ fn locked_until(
     Ok((recent.len() >= LOGIN_MAX_FAILURES).then(|| recent.last().map(|oldest| *oldest + window)).flatten())
 }
 
-fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> AppResult<()> {
+pub(super) fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> AppResult<()> {
     let window = chrono::Duration::from_std(LOGIN_WINDOW).map_err(AppError::internal)?;
     diesel::delete(
         login_failures::table
@@ -83,7 +83,7 @@ fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> A
 
 /// Attempts on one e-mail take turns within this process: a lock per stripe of e-mails (an
 /// unrelated e-mail shares a stripe 1 time in 64, and then only waits for one password check).
-fn take_turn(email: &str) -> std::sync::MutexGuard<'static, ()> {
+pub(super) fn take_turn(email: &str) -> std::sync::MutexGuard<'static, ()> {
     use std::hash::{Hash, Hasher};
     static STRIPES: [std::sync::Mutex<()>; 64] = [const { std::sync::Mutex::new(()) }; 64];
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -133,7 +133,7 @@ fn attempt(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) ->
     let hash = user.as_ref().map_or(keys.dummy_hash(), |u| u.password_hash.as_str());
     let password_ok = verify_password(password, hash);
     match user {
-        Some(user) if password_ok && !user.disabled => {
+        Some(user) if password_ok && !user.disabled && user.scopes.is_none() => {
             diesel::delete(login_failures::table.filter(login_failures::email.eq(email))).execute(conn)?;
             // Not a change of the user record: no new version.
             diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
@@ -146,26 +146,56 @@ fn attempt(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) ->
     }
 }
 
-/// Log in: exchange an e-mail and password for an access token.
+/// Get an access token. A person logs in with JSON `{email, password}`; a partner's system
+/// (an API client) uses the OAuth 2.0 client credentials grant, form-encoded
+/// (`grant_type=client_credentials`, optional `scope`), authenticating with HTTP Basic
+/// (`client_secret_basic`) or `client_id` and `client_secret` in the form
+/// (`client_secret_post`).
 ///
-/// After five failed attempts for one e-mail within 15 minutes, further attempts are answered
-/// 429 with `Retry-After` until the oldest of them is 15 minutes old, even with the right
-/// password.
+/// After five failed attempts for one e-mail or client within 15 minutes, further attempts are
+/// answered 429 with `Retry-After` until the oldest of them is 15 minutes old, even with the
+/// right password or secret. The grant's errors are OAuth's JSON (`{error, error_description}`,
+/// RFC 6749 §5.2), not problem documents.
 #[utoipa::path(
     tag = "auth",
-    request_body = TokenRequest,
+    request_body(content(
+        (TokenRequest = "application/json"),
+        (super::clients::ClientCredentials = "application/x-www-form-urlencoded"),
+    )),
     responses(
-        (status = 200, description = "A new access token", body = TokenResponse),
-        (status = 401, description = "Unknown e-mail, wrong password or a disabled user (one answer for all)",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts for this e-mail",
-            body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 200, description = "A new access token (for a client, with the scopes granted)",
+            content((TokenResponse = "application/json"), (super::clients::ClientToken = "application/json"))),
+        (status = 400, description = "A malformed login (a problem document); for a client, `invalid_request`, `unsupported_grant_type` or `invalid_scope` (OAuth's error JSON)",
+            content((crate::error::Problem = "application/problem+json"), (super::clients::OAuthError = "application/json"))),
+        (status = 401, description = "Unknown e-mail, wrong password or a disabled user (one answer for all), a problem document; for a client, `invalid_client` (OAuth's error JSON)",
+            content((crate::error::Problem = "application/problem+json"), (super::clients::OAuthError = "application/json"))),
+        (status = 429, description = "Too many failed attempts for this e-mail or client",
+            content((crate::error::Problem = "application/problem+json"), (super::clients::OAuthError = "application/json")),
             headers(("Retry-After" = u64, description = "Seconds until the next attempt counts"))),
     ),
 )]
 #[post("/auth/token")]
-pub async fn issue_token(state: web::Data<AppState>, body: Json<TokenRequest>) -> AppResult<HttpResponse> {
-    let TokenRequest { email, password } = body.0;
+pub async fn issue_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let form = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.essence_str() == "application/x-www-form-urlencoded");
+    if form {
+        return super::clients::grant(&req, &state, &body).await;
+    }
+    let json = req.mime_type().ok().flatten().is_some_and(|m| {
+        m.type_() == actix_web::mime::APPLICATION
+            && (m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON))
+    });
+    if !json {
+        return Err(AppError::UnsupportedMediaType { expected: "application/json" });
+    }
+    let TokenRequest { email, password } = parse_json(&body)?;
     let keys = state.keys.clone();
     let ttl = keys.ttl_secs();
     let token = db::run(&state.pool, move |conn| login(conn, &keys, &email, &password)).await?;

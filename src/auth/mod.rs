@@ -5,6 +5,7 @@
 //! identities); managing users is `crate::users`, which depends on this module and not the
 //! other way round.
 
+pub mod clients;
 pub mod login;
 
 use std::future::Future;
@@ -20,6 +21,7 @@ pub use login::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
 use crate::accounts::Identity;
 use crate::db;
 use crate::domain::role::Role;
+use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -104,6 +106,20 @@ fn bearer_token(req: &HttpRequest) -> AppResult<String> {
     }
 }
 
+/// An API client's request: 403 unless a scope both held by the client now and granted to
+/// its token reaches it.
+fn allowed(req: &HttpRequest, held: &str, granted: Option<&str>) -> AppResult<()> {
+    use crate::domain::scope::{Access, split};
+    let held = split(held).unwrap_or_default();
+    let granted = granted.map(|g| split(g).unwrap_or_default());
+    match Scope::needed(req.method(), req.path()) {
+        Access::Open => Ok(()),
+        Access::Needs(scope) if held.contains(&scope) && granted.is_none_or(|g| g.contains(&scope)) => Ok(()),
+        Access::Needs(scope) => Err(AppError::InsufficientScope(Some(scope.as_str()))),
+        Access::Closed => Err(AppError::InsufficientScope(None)),
+    }
+}
+
 impl FromRequest for Caller {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
@@ -127,6 +143,9 @@ impl FromRequest for Caller {
             };
             match user {
                 Some(user) if !user.disabled => {
+                    if let Some(held) = &user.scopes {
+                        allowed(&req, held, claims.scope.as_deref())?;
+                    }
                     actix_web::HttpMessage::extensions_mut(&req)
                         .insert(crate::http::access::CallerId(user.id));
                     Ok(Caller {

@@ -30,11 +30,14 @@ pub struct Claims {
     pub exp: i64,
     /// A unique token id.
     pub jti: String,
+    /// An API client's token: the scopes granted (space-separated), at most the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Who a token is issued to.
 #[derive(Debug, Clone, Copy)]
-pub struct Subject {
+pub struct Subject<'a> {
     /// The user's id.
     pub id: i64,
     /// The user's role.
@@ -43,6 +46,8 @@ pub struct Subject {
     pub bank_partner_id: Option<i64>,
     /// The retail partner of a `retail` user.
     pub retail_partner_id: Option<i64>,
+    /// The scopes granted to an API client's token (space-separated); `None` for a person.
+    pub scope: Option<&'a str>,
 }
 
 /// Signing and verification keys, made once at start-up.
@@ -82,7 +87,7 @@ impl Keys {
     }
 
     /// A signed token for `user`.
-    pub fn issue(&self, user: &Subject) -> AppResult<String> {
+    pub fn issue(&self, user: &Subject<'_>) -> AppResult<String> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user.id.to_string(),
@@ -92,6 +97,7 @@ impl Keys {
             iat: now,
             exp: now + self.ttl_secs(),
             jti: uuid::Uuid::new_v4().to_string(),
+            scope: user.scope.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(AppError::internal)

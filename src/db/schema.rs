@@ -45,6 +45,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        scopes -> Nullable<Text>,
     }
 }
 
@@ -361,6 +362,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_secrets (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(client_secrets -> users (user_id));
 diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
 diesel::joinable!(products -> businesses (business_id));
@@ -377,6 +390,7 @@ diesel::joinable!(applications -> financing_programmes (programme_id));
 diesel::joinable!(applications -> businesses (business_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    client_secrets,
     bank_feed,
     bank_feed_clocks,
     regions,

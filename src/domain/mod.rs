@@ -7,6 +7,7 @@ pub mod codes;
 pub mod financing;
 pub mod masking;
 pub mod role;
+pub mod scope;
 pub mod selection;
 
 /// A rule a value broke: a stable code and a message for a person.

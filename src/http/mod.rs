@@ -211,6 +211,11 @@ pub async fn request_id(
     Ok(res)
 }
 
+/// Marks an error response whose shape a standard fixes (OAuth 2.0's token errors, RFC 6749
+/// §5.2): [`problemize`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnErrorShape;
+
 /// Rewrites any error response that is not already a problem document (actix's own 404s,
 /// 405s and 413s, the documentation server's) into one, so clients parse a single error shape.
 pub fn problemize<B: MessageBody + 'static>(
@@ -220,7 +225,7 @@ pub fn problemize<B: MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+    if is_problem || res.response().extensions().contains::<OwnErrorShape>() {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

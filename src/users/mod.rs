@@ -1,6 +1,7 @@
 //! Users: accounts, their roles and partner bindings. Managed by admins; the handlers here
 //! call the one create, update and delete of `model`.
 
+pub mod clients;
 mod model;
 
 pub use model::{
@@ -28,6 +29,12 @@ use crate::state::AppState;
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list_users).service(create_user).service(get_user).service(update_user).service(delete_user);
+    cfg.service(clients::create_api_client)
+        .service(clients::list_api_clients)
+        .service(clients::get_api_client)
+        .service(clients::add_api_client_secret)
+        .service(clients::revoke_api_client_secret)
+        .service(clients::revoke_api_client);
 }
 
 /// A user as the API shows it (never the password hash).
@@ -110,7 +117,8 @@ pub async fn list_users(
     let sort = Sort::<UserOrder>::parse(None, "id")?;
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let filtered = move || {
-        let mut q = users::table.into_boxed();
+        // People only: API clients are listed under `/api-clients`.
+        let mut q = users::table.filter(users::scopes.is_null()).into_boxed();
         if let Some(role) = query.role {
             q = q.filter(users::role.eq(role.as_str()));
         }

@@ -6,6 +6,7 @@ mod auth;
 mod backup;
 mod banks;
 mod businesses;
+mod clients;
 mod concurrency;
 mod errors;
 mod feed;
