@@ -87,6 +87,7 @@ pub fn complete(mut doc: Document) -> Document {
         for (operation, conditional) in methods {
             if let Some(operation) = operation {
                 add_problems(operation, conditional);
+                constrain_parameters(operation);
                 // Public on purpose (the probes, the token endpoint): said, not left out.
                 operation.security.get_or_insert_with(Vec::new);
             }
@@ -114,6 +115,37 @@ fn drop_unreferenced_schemas(doc: &mut Document) {
         for name in unused {
             components.schemas.remove(&name);
         }
+    }
+}
+
+/// The constraints of the parameters every list and write shares, declared from the values the
+/// server enforces, so that the document and the checks cannot drift: `limit`'s bounds
+/// (`http::list::MAX_LIMIT`), the shapes of `If-Match` and `Idempotency-Key`
+/// (`http::etag`, `http::idempotency`), a KBLI filter's (`businesses::filter`).
+fn constrain_parameters(op: &mut Operation) {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    for parameter in op.parameters.iter_mut().flatten() {
+        let RefOr::T(parameter) = parameter else { continue };
+        let schema = match (parameter.name.as_str(), &parameter.parameter_in) {
+            ("limit", ParameterIn::Query) => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1))
+                .maximum(Some(crate::http::list::MAX_LIMIT)),
+            ("kbli", ParameterIn::Query) => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::businesses::KBLI_FILTER_PATTERN)),
+            ("If-Match", ParameterIn::Header) => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::http::etag::IF_MATCH_PATTERN)),
+            ("Idempotency-Key", ParameterIn::Header) => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(crate::http::idempotency::MAX_KEY_LENGTH))
+                .pattern(Some("^[!-~]+$")),
+            _ => continue,
+        };
+        parameter.schema = Some(RefOr::T(schema.build().into()));
     }
 }
 

@@ -13,6 +13,10 @@ use crate::domain::codes::DistrictCode;
 use crate::error::{AppError, AppResult};
 use crate::http::list::Condition;
 
+/// What a `kbli` filter may be: a 5-digit KBLI 2020 code or a 2-digit division
+/// ([`BusinessFilter::validate`] checks the same; the OpenAPI document declares it).
+pub const KBLI_FILTER_PATTERN: &str = "^([0-9]{2}|[0-9]{5})$";
+
 /// Declares a struct holding the business filters, which are written only here.
 ///
 /// ```text

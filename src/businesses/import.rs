@@ -63,6 +63,10 @@ fn csv_rows(body: &[u8]) -> AppResult<Vec<Value>> {
 /// row is checked whole: its fields, its district against `/regions` and its NIB against the
 /// other rows and the stored businesses, even when another of its fields is bad.
 pub fn import(conn: &mut DbConnection, user_id: i64, rows: Vec<Value>) -> AppResult<usize> {
+    // An empty import is a mistake (a CSV with a header only, or none that names a field).
+    if rows.is_empty() {
+        return Err(AppError::invalid("rows", "required", "an import needs at least one business"));
+    }
     if rows.len() > MAX_IMPORT_ROWS {
         return Err(AppError::invalid(
             "rows",

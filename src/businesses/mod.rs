@@ -34,7 +34,7 @@ use crate::state::AppState;
 pub(crate) use filter::business_filter;
 #[cfg(test)]
 pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
-pub use filter::{BusinessFilter, ScaleFilter, SliceValue, SummarySlice};
+pub use filter::{BusinessFilter, KBLI_FILTER_PATTERN, ScaleFilter, SliceValue, SummarySlice};
 pub use input::BusinessInput;
 pub use model::{Business, BusinessRow, BusinessStatus, PII, find};
 

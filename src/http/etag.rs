@@ -7,6 +7,24 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
 use crate::error::{AppError, AppResult};
 
+/// What an `If-Match` header may be: `*` or a list of ETags (anything else is 400).
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[^",]*"( *, *(W/)?"[^",]*")*)$"#;
+
+/// Whether `value` has the shape [`IF_MATCH_PATTERN`] declares.
+fn well_formed(value: &str) -> bool {
+    let last = value.matches(',').count();
+    value == "*"
+        || value.split(',').enumerate().all(|(i, tag)| {
+            let tag = if i > 0 { tag.trim_start_matches(' ') } else { tag };
+            let tag = if i < last { tag.trim_end_matches(' ') } else { tag };
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            tag.len() >= 2
+                && tag.starts_with('"')
+                && tag.ends_with('"')
+                && !tag[1..tag.len() - 1].contains('"')
+        })
+}
+
 /// 201 with the record's `Location` and `ETag`.
 pub fn created(location: String, version: i32, body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Created()
@@ -46,7 +64,10 @@ impl FromRequest for IfMatch {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = if req.headers().contains_key(header::IF_MATCH) {
+        let malformed = req.headers().get_all(header::IF_MATCH).any(|v| !v.to_str().is_ok_and(well_formed));
+        let result = if malformed {
+            Err(AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into()))
+        } else if req.headers().contains_key(header::IF_MATCH) {
             <header::IfMatch as header::Header>::parse(req)
                 .map(|h| IfMatch(Some(h)))
                 .map_err(|_| AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into()))
@@ -60,6 +81,16 @@ impl FromRequest for IfMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_match_is_star_or_a_list_of_etags() {
+        for good in ["*", "\"1\"", "W/\"1\"", "\"1\", \"2\"", "\"1\" ,W/\"x\"", "\"\""] {
+            assert!(well_formed(good), "{good}");
+        }
+        for bad in ["", "null", "1", " \"1\"", "\"1\" ", "\"1\",", "\"a\"b\"", "**", "\"1\" \"2\""] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn if_match_passes_only_the_named_version() {

@@ -13,6 +13,9 @@ use crate::db::schema::idempotency_keys;
 use crate::db::{self, DbConnection};
 use crate::error::{AppError, AppResult};
 
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_KEY_LENGTH: usize = 255;
+
 /// The `Idempotency-Key` header of a request, if it sent one (1–255 visible ASCII characters).
 #[derive(Debug, Clone, Default)]
 pub struct IdempotencyKey(pub Option<String>);
@@ -27,7 +30,9 @@ impl FromRequest for IdempotencyKey {
             Some(value) => value
                 .to_str()
                 .ok()
-                .filter(|v| (1..=255).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+                .filter(|v| {
+                    (1..=MAX_KEY_LENGTH).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic())
+                })
                 .map(|v| IdempotencyKey(Some(v.to_owned())))
                 .ok_or_else(|| {
                     AppError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into())

@@ -306,6 +306,19 @@ async fn a_csv_import_uses_the_json_field_names() {
         .await
         .assert_problem(422);
     assert!(problem["errors"].as_array().unwrap().iter().any(|e| e["field"] == "rows[1].colour"));
+    // Nothing to import: a header alone, a CSV that is not one, an empty JSON array.
+    for (content_type, body) in
+        [("text/csv", "name,owner_name\n"), ("text/csv", "[]"), ("application/json", "[]")]
+    {
+        let problem = app
+            .post("/api/v1/businesses/import")
+            .token(&officer)
+            .raw(content_type, body)
+            .send()
+            .await
+            .assert_problem(422);
+        assert_eq!(problem["errors"][0]["field"], "rows", "{content_type} {body}");
+    }
     app.post("/api/v1/businesses/import")
         .token(&officer)
         .raw("application/xml", "<a/>")

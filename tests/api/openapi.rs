@@ -99,3 +99,53 @@ async fn every_role_gets_only_documented_statuses_from_the_reads() {
     }
     assert!(undocumented.is_empty(), "statuses the document does not list:\n{}", undocumented.join("\n"));
 }
+
+/// The shared parameters declare the constraints the server enforces, and the server holds to
+/// them: `limit` within its bounds, `If-Match` of its declared shape (400 otherwise; a
+/// well-formed but stale one is 412), a KBLI filter's pattern.
+#[actix_rt::test]
+async fn shared_parameters_declare_what_the_server_enforces() {
+    use umkm_api::http::list::MAX_LIMIT;
+    let app = spawn_app().await;
+    let doc = app.get("/api-docs/openapi.json").send().await.json();
+    let (mut limits, mut if_matches) = (0, 0);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                match p["name"].as_str().unwrap() {
+                    "limit" => {
+                        limits += 1;
+                        assert_eq!(p["schema"]["minimum"], 1, "{method} {path}");
+                        assert_eq!(p["schema"]["maximum"], MAX_LIMIT, "{method} {path}");
+                    }
+                    "If-Match" => {
+                        if_matches += 1;
+                        assert!(p["schema"]["pattern"].is_string(), "{method} {path}");
+                    }
+                    "kbli" => assert_eq!(p["schema"]["pattern"], "^([0-9]{2}|[0-9]{5})$", "{method} {path}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(limits >= 15 && if_matches >= 10, "{limits} limits, {if_matches} If-Match");
+
+    let admin = app.token_for(umkm_api::domain::role::Role::Admin).await;
+    for (limit, status) in [(0, 400), (1, 200), (MAX_LIMIT, 200), (MAX_LIMIT + 1, 400), (i64::MIN, 400)] {
+        let reply = app.get(&format!("/api/v1/regions?limit={limit}")).token(&admin).send().await;
+        assert_eq!(reply.status, status, "limit={limit}");
+    }
+    let business =
+        app.create_business(&admin, &crate::helpers::business_json(1)).await["id"].as_i64().unwrap();
+    let path = format!("/api/v1/businesses/{business}");
+    for (if_match, status) in [("null", 400), ("1", 400), ("\"9\"", 412), ("W/\"1\"", 412), ("\"1\"", 200)] {
+        let reply = app
+            .patch(&path)
+            .token(&admin)
+            .header("if-match", if_match)
+            .json(&serde_json::json!({"address": "Jl. Pola 1"}))
+            .send()
+            .await;
+        assert_eq!(reply.status, status, "If-Match: {if_match}");
+    }
+}
