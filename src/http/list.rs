@@ -340,10 +340,11 @@ pub struct PageParams {
 
 impl PageParams {
     /// The query's `limit`, `cursor` and `count`.
+    /// An empty `cursor=` is no cursor: the first page (as a form's empty field sends it).
     pub fn new(limit: Option<i64>, cursor: Option<&str>, count: Option<bool>) -> Self {
         PageParams {
             limit,
-            cursor: cursor.map(str::to_owned),
+            cursor: cursor.filter(|c| !c.is_empty()).map(str::to_owned),
             count: count == Some(true),
             generic_plans: false,
         }
