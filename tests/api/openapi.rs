@@ -135,6 +135,9 @@ async fn shared_parameters_declare_what_the_server_enforces() {
         let reply = app.get(&format!("/api/v1/regions?limit={limit}")).token(&admin).send().await;
         assert_eq!(reply.status, status, "limit={limit}");
     }
+    // An empty cursor (a form's empty field) is the first page.
+    let first = app.get("/api/v1/regions?limit=3").token(&admin).send().await.json();
+    assert_eq!(app.get("/api/v1/regions?limit=3&cursor=").token(&admin).send().await.json(), first);
     let business =
         app.create_business(&admin, &crate::helpers::business_json(1)).await["id"].as_i64().unwrap();
     let path = format!("/api/v1/businesses/{business}");
