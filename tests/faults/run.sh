@@ -36,5 +36,6 @@ run 120 instances.py --backend postgres
 run 300 metrics.py --backend sqlite
 run 300 metrics.py --backend postgres
 run 300 typescript_client.py
+run 300 docs_browser.py
 run 120 no_secrets_leak.py "${extra[@]}"
 rm -rf "$FAULTS_LOG_DIR"
