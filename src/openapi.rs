@@ -170,7 +170,10 @@ fn add_problems(op: &mut Operation, conditional: bool) {
         op.responses.responses.entry(status.to_owned()).or_insert(RefOr::T(problem));
     };
     if has_query || has_path_params || has_body {
-        add("400", "Malformed JSON, query string or path parameter");
+        add("400", "Malformed JSON, query string or path parameter, or an `Origin` CORS does not allow");
+    } else {
+        // Any request, the probes' too, from a browser origin CORS does not allow.
+        add("400", "The request's `Origin` is not one CORS allows (`CORS_ALLOWED_ORIGINS`)");
     }
     if secured {
         add("401", "Missing, malformed, badly signed or expired token, or a disabled user");
