@@ -14,7 +14,7 @@ use crate::http::{self, BodyLimit, RouteTable};
 use crate::state::AppState;
 use crate::{
     audit, auth, banks, businesses, health, metrics, openapi, products, regions, retail, stats, trainings,
-    users,
+    users, webhooks,
 };
 
 /// Every documented route. The OpenAPI document is collected from exactly these.
@@ -30,7 +30,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(banks::routes)
             .configure(trainings::routes)
             .configure(stats::routes)
-            .configure(audit::routes),
+            .configure(audit::routes)
+            .configure(webhooks::routes),
     );
 }
 

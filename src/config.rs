@@ -35,6 +35,9 @@ pub struct Config {
     /// `METRICS_ADDR`: where `/metrics` is served (Prometheus text format); off when unset.
     /// Never the API's address: metrics are for the operators' network only.
     pub metrics_addr: Option<SocketAddr>,
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`: webhooks may go to plain `http` and to private,
+    /// loopback and link-local addresses (tests, closed networks). Off by default.
+    pub webhook_allow_private_targets: bool,
 }
 
 /// A secret value whose `Debug` and `Display` never show it.
@@ -69,6 +72,7 @@ impl fmt::Debug for Config {
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("metrics_addr", &self.metrics_addr)
+            .field("webhook_allow_private_targets", &self.webhook_allow_private_targets)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +164,7 @@ impl Config {
                 Some(addr)
             }
         };
+        let webhook_allow_private_targets = parsed("WEBHOOK_ALLOW_PRIVATE_TARGETS", false, |_| Ok(()))?;
         let jwt_secret = match var("JWT_SECRET")? {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
                 return Err(invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes long")));
@@ -180,6 +185,7 @@ impl Config {
             cors_allowed_origins,
             max_body_bytes,
             metrics_addr,
+            webhook_allow_private_targets,
         })
     }
 }

@@ -28,3 +28,4 @@ pub mod stats;
 pub mod summary;
 pub mod trainings;
 pub mod users;
+pub mod webhooks;

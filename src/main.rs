@@ -223,6 +223,7 @@ fn serve() -> Result<(), String> {
     );
 
     actix_web::rt::System::new().block_on(async move {
+        umkm_api::webhooks::dispatch::spawn(state.pool.clone(), state.config.webhook_allow_private_targets);
         let exporter = match state.config.metrics_addr {
             None => None,
             Some(metrics_addr) => {

@@ -32,7 +32,9 @@ Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).",
         FieldError,
         crate::regions::Level,
         crate::businesses::ScaleFilter,
-        crate::stats::FinancingKey
+        crate::stats::FinancingKey,
+        crate::banks::events::ApplicantEvent,
+        crate::banks::events::StatusChangedEvent
     )),
     tags(
         (name = "auth", description = "Log in and who am I"),
@@ -45,6 +47,7 @@ Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).",
         (name = "trainings", description = "Training programmes, registrations and the selection of participants"),
         (name = "statistics", description = "Aggregates for the dashboards"),
         (name = "audit", description = "Who changed what (admin only)"),
+        (name = "webhooks", description = "Signed events pushed to partners' systems (admin only)"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
 )]
@@ -93,8 +96,92 @@ pub fn complete(mut doc: Document) -> Document {
             }
         }
     }
+    doc.webhooks = Some(webhooks());
     drop_unreferenced_schemas(&mut doc);
     doc
+}
+
+/// The events the server POSTs to partners' subscriptions (OpenAPI 3.1 `webhooks`), each with
+/// its Standard Webhooks headers and body.
+fn webhooks() -> utoipa::openapi::path::Paths {
+    use crate::webhooks::EventType;
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, PathItem, PathsBuilder};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::response::ResponsesBuilder;
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{Required, Schema};
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    let mut paths = PathsBuilder::new();
+    for event in EventType::ALL {
+        let data = match event {
+            EventType::ApplicantEligible | EventType::ApplicantUpdated | EventType::ApplicantLeft => {
+                "ApplicantEvent"
+            }
+            EventType::ApplicationStatusChanged => "StatusChangedEvent",
+            EventType::CurationSubmitted | EventType::CurationDecided => "Curation",
+            EventType::PlacementListed | EventType::PlacementDelisted => "Placement",
+        };
+        let body: Schema = ObjectBuilder::new()
+            .property(
+                "type",
+                ObjectBuilder::new().schema_type(Type::String).enum_values(Some([event.as_str()])),
+            )
+            .property(
+                "timestamp",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .property("data", Ref::from_schema_name(data))
+            .required("type")
+            .required("timestamp")
+            .required("data")
+            .into();
+        let operation = OperationBuilder::new()
+            .operation_id(Some(event.as_str()))
+            .tag("webhooks")
+            // No bearer token: the receiver authenticates the request by its signature.
+            .securities(Some(Vec::<utoipa::openapi::security::SecurityRequirement>::new()))
+            .summary(Some(format!("The `{}` event", event.as_str())))
+            .description(Some(
+                "POSTed to a subscription's URL, signed as Standard Webhooks specify: verify \
+                 `webhook-signature` over `{webhook-id}.{webhook-timestamp}.{body}` with the \
+                 subscription's secret, and use `webhook-id` to drop a repeated delivery.",
+            ))
+            .parameter(header("webhook-id", "The message's id: the same on every attempt and redelivery"))
+            .parameter(header("webhook-timestamp", "When this attempt was signed, seconds since the epoch"))
+            .parameter(header("webhook-signature", "`v1,` and the base64 HMAC-SHA256 signature"))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content("application/json", ContentBuilder::new().schema(Some(body)).build())
+                    .build(),
+            ))
+            .responses(
+                ResponsesBuilder::new()
+                    .response("2XX", ResponseBuilder::new().description("Received: the delivery is done"))
+                    .response(
+                        "4XX",
+                        ResponseBuilder::new().description("Not received: retried with backoff for 24 hours"),
+                    )
+                    .response(
+                        "5XX",
+                        ResponseBuilder::new().description("Not received: retried with backoff for 24 hours"),
+                    )
+                    .build(),
+            )
+            .build();
+        paths = paths.path(event.as_str(), PathItem::new(HttpMethod::Post, operation));
+    }
+    paths.build()
 }
 
 /// Removes the schemas no part of the document refers to (types registered through a

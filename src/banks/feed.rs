@@ -271,6 +271,7 @@ fn refresh_chunk(conn: &mut DbConnection, ids: &[i64]) -> AppResult<usize> {
     for (bank, rows) in moves {
         let at = tick(conn, bank)?;
         for (a, now) in rows {
+            announce(conn, a, stored.get(&a.id).is_some_and(|s| s.listed), &now, at)?;
             match stored.get(&a.id) {
                 Some(old) => {
                     diesel::update(bank_feed::table.find(a.id))
@@ -303,6 +304,34 @@ fn refresh_chunk(conn: &mut DbConnection, ids: &[i64]) -> AppResult<usize> {
         }
     }
     Ok(changed)
+}
+
+/// The bank's event for a move of its feed, in the same transaction: an applicant entered
+/// the pull, changed in it, or left it. Events are thin (ids and the time): the bank reads the
+/// data with an incremental pull from that time.
+fn announce(
+    conn: &mut DbConnection,
+    a: &ApplicationRow,
+    was: bool,
+    now: &Now,
+    at: NaiveDateTime,
+) -> AppResult<()> {
+    use crate::webhooks::{EventType, Partner, emit};
+    let event = match (was, now.listed) {
+        (false, true) => EventType::ApplicantEligible,
+        (true, true) => EventType::ApplicantUpdated,
+        (true, false) => EventType::ApplicantLeft,
+        (false, false) => return Ok(()),
+    };
+    let data = super::events::ApplicantEvent {
+        application_id: a.id,
+        programme_id: a.programme_id,
+        business_id: a.business_id,
+        updated_at: at.and_utc(),
+        left_reason: LeftReason::parse(now.left_reason),
+    };
+    emit(conn, Partner::Bank(a.bank_partner_id), event, data)?;
+    Ok(())
 }
 
 #[derive(QueryableByName)]

@@ -5,6 +5,7 @@
 //! them — only of businesses that consented to bank sharing — and nothing else (404).
 
 pub mod applications;
+pub mod events;
 pub mod feed;
 pub mod partners;
 pub mod programmes;

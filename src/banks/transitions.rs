@@ -171,6 +171,19 @@ pub(crate) fn change_application(
     deltas.apply(conn)?;
     let changes = audit::diff(current, &after, &[]);
     audit::record(conn, user, Action::Update, "application", current.id, &changes)?;
+    // The bank sees the applications of consenting businesses only, and so their events.
+    if current.status != after.status && consented {
+        let data = super::events::StatusChangedEvent {
+            application_id: after.id,
+            programme_id: after.programme_id,
+            business_id: after.business_id,
+            from: current.status(),
+            to: after.status(),
+            updated_at: after.updated_at.and_utc(),
+        };
+        let bank = crate::webhooks::Partner::Bank(after.bank_partner_id);
+        crate::webhooks::emit(conn, bank, crate::webhooks::EventType::ApplicationStatusChanged, data)?;
+    }
     // Its business's other applications too: an approval here is financing elsewhere there.
     super::feed::refresh(conn, &[current.business_id])?;
     Ok(after)

@@ -31,17 +31,21 @@ pub enum Scope {
     /// The dashboard statistics the partner's role sees.
     #[serde(rename = "stats:read")]
     StatsRead,
+    /// The partner's own webhook subscriptions and their delivery logs.
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::ApplicantsRead,
         Scope::ApplicationsWrite,
         Scope::ProductsRead,
         Scope::CurationsWrite,
         Scope::OutletsWrite,
         Scope::StatsRead,
+        Scope::WebhooksManage,
     ];
 
     /// The name in tokens and requests (`applicants:read`).
@@ -53,6 +57,7 @@ impl Scope {
             Scope::CurationsWrite => "curations:write",
             Scope::OutletsWrite => "outlets:write",
             Scope::StatsRead => "stats:read",
+            Scope::WebhooksManage => "webhooks:manage",
         }
     }
 
@@ -66,7 +71,7 @@ impl Scope {
         match self {
             Scope::ApplicantsRead | Scope::ApplicationsWrite => role == Role::Bank,
             Scope::ProductsRead | Scope::CurationsWrite | Scope::OutletsWrite => role == Role::Retail,
-            Scope::StatsRead => matches!(role, Role::Bank | Role::Retail),
+            Scope::StatsRead | Scope::WebhooksManage => matches!(role, Role::Bank | Role::Retail),
         }
     }
 
@@ -84,6 +89,7 @@ impl Scope {
             "products" | "businesses" | "retail-partners" if read => Access::Needs(Scope::ProductsRead),
             "curations" => Access::Needs(Scope::CurationsWrite),
             "outlets" | "placements" => Access::Needs(Scope::OutletsWrite),
+            "webhook-subscriptions" => Access::Needs(Scope::WebhooksManage),
             _ => Access::Closed,
         }
     }
@@ -142,6 +148,8 @@ mod tests {
         assert_eq!(Scope::needed(&Method::GET, "/api/v1/stats/financing"), Needs(Scope::StatsRead));
         assert_eq!(Scope::needed(&Method::POST, "/api/v1/curations"), Needs(Scope::CurationsWrite));
         assert_eq!(Scope::needed(&Method::DELETE, "/api/v1/placements/3"), Needs(Scope::OutletsWrite));
+        let log = "/api/v1/webhook-subscriptions/2/deliveries";
+        assert_eq!(Scope::needed(&Method::GET, log), Needs(Scope::WebhooksManage));
         assert_eq!(Scope::needed(&Method::GET, "/api/v1/auth/me"), Open);
         assert_eq!(Scope::needed(&Method::GET, "/api/v1/users"), Closed);
         assert_eq!(Scope::needed(&Method::PATCH, "/api/v1/businesses/1"), Closed);

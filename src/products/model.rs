@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Action};
-use crate::db::schema::{businesses, curations, outlets, placements, products};
+use crate::db::schema::{businesses, curations, products};
 use crate::db::{self, DbConnection};
 use crate::domain::codes::{BpomNumber, HalalCertificate, PirtNumber};
 use crate::error::AppResult;
@@ -336,31 +336,14 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch
     Ok(())
 }
 
-/// Deletes what deleting `products` takes with it, their placements and curations, each with its
-/// audit entry: the database would cascade them without one. The caller holds the products (or
+/// Deletes what deleting `products` takes with it, their placements (see
+/// [`crate::retail::delete_placements_of_products`]) and curations, each with its audit entry:
+/// the database would cascade them without one. The caller holds the products (or
 /// their business) locked.
 pub(crate) fn delete_dependants(conn: &mut DbConnection, user_id: i64, product_ids: &[i64]) -> AppResult<()> {
     let mut deltas = Deltas::new();
     for chunk in product_ids.chunks(500) {
-        let gone: Vec<(i64, i64, i64, Option<chrono::NaiveDate>)> =
-            diesel::delete(placements::table.filter(placements::product_id.eq_any(chunk)))
-                .returning((
-                    placements::id,
-                    placements::product_id,
-                    placements::outlet_id,
-                    placements::delisted_on,
-                ))
-                .get_results(conn)?;
-        for (_, product, outlet, delisted_on) in &gone {
-            if delisted_on.is_none() {
-                let partner: i64 =
-                    outlets::table.find(outlet).select(outlets::retail_partner_id).first(conn)?;
-                deltas.placement_listed(partner, *outlet, *product, -1);
-            }
-        }
-        let entries: Vec<(i64, Value)> =
-            gone.iter().map(|(id, p, _, _)| (*id, json!({"product_id": p}))).collect();
-        audit::record_many(conn, user_id, Action::Delete, "placement", &entries)?;
+        crate::retail::delete_placements_of_products(conn, user_id, chunk, &mut deltas)?;
         let gone: Vec<(i64, i64, i64, String)> =
             diesel::delete(curations::table.filter(curations::product_id.eq_any(chunk)))
                 .returning((

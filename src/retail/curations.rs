@@ -20,6 +20,7 @@ use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
 use crate::http::list::{self, PageParams, Sort};
 use crate::state::AppState;
+use crate::webhooks::{self, EventType, Partner};
 
 /// Where a curation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -224,7 +225,14 @@ fn insert_curation(conn: &mut DbConnection, user: i64, record: &CurationRecord) 
         "status": record.status,
     });
     audit::record(conn, user, Action::Create, "curation", id, &changes)?;
-    Ok(find_curation(conn, id)?)
+    let row = find_curation(conn, id)?;
+    webhooks::emit(
+        conn,
+        Partner::Retail(row.retail_partner_id),
+        EventType::CurationSubmitted,
+        Curation::from(row.clone()),
+    )?;
+    Ok(row)
 }
 
 /// Writes a curation's decision if it is still at the version read (412 otherwise), and the
@@ -248,6 +256,10 @@ fn change_curation(
     let after = find_curation(conn, current.id)?;
     let changes = audit::diff(&Curation::from(current.clone()), &Curation::from(after.clone()), &[]);
     audit::record(conn, user, Action::Update, "curation", current.id, &changes)?;
+    if after.status != current.status {
+        let partner = Partner::Retail(after.retail_partner_id);
+        webhooks::emit(conn, partner, EventType::CurationDecided, Curation::from(after.clone()))?;
+    }
     Ok(after)
 }
 

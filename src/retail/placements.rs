@@ -22,6 +22,7 @@ use crate::http::etag::{IfMatch, created, ok};
 use crate::http::input::{Check, Field};
 use crate::http::list::{self, PageParams, Sort, SortField};
 use crate::state::AppState;
+use crate::webhooks::{self, EventType, Partner};
 
 /// What a second listing of a product in the same outlet is told.
 const LISTED_ALREADY: &str = "the product is listed in this outlet already";
@@ -177,6 +178,12 @@ fn insert_placement(conn: &mut DbConnection, user: i64, record: &PlacementRecord
         crate::summary::Deltas::new()
             .placement_listed(partner, row.outlet_id, row.product_id, 1)
             .apply(conn)?;
+        webhooks::emit(
+            conn,
+            Partner::Retail(partner),
+            EventType::PlacementListed,
+            Placement::from(row.clone()),
+        )?;
     }
     Ok(row)
 }
@@ -208,10 +215,55 @@ fn change_placement(
         let partner = outlet_partner(conn, current.outlet_id)?;
         let mut deltas = crate::summary::Deltas::new();
         deltas.placement_listed(partner, current.outlet_id, current.product_id, sign).apply(conn)?;
+        let event = if sign > 0 { EventType::PlacementListed } else { EventType::PlacementDelisted };
+        webhooks::emit(conn, Partner::Retail(partner), event, Placement::from(after.clone()))?;
     }
     let changes = audit::diff(&Placement::from(current.clone()), &Placement::from(after.clone()), &[]);
     audit::record(conn, user, Action::Update, "placement", current.id, &changes)?;
     Ok(after)
+}
+
+/// Deletes the placements of `product_ids`, which are being deleted, each with its audit entry
+/// (the database would cascade them without one). One still on a shelf leaves the counts in
+/// `deltas` and is announced as delisted today. The caller holds the products locked.
+pub(crate) fn delete_with_products(
+    conn: &mut DbConnection,
+    user: i64,
+    product_ids: &[i64],
+    deltas: &mut crate::summary::Deltas,
+) -> AppResult<()> {
+    let gone: Vec<PlacementRow> =
+        diesel::delete(placements::table.filter(placements::product_id.eq_any(product_ids)))
+            .returning((
+                placements::id,
+                placements::product_id,
+                placements::outlet_id,
+                placements::listed_on,
+                placements::delisted_on,
+                placements::created_at,
+                placements::updated_at,
+                placements::version,
+            ))
+            .get_results(conn)?;
+    let listed: Vec<&PlacementRow> = gone.iter().filter(|p| p.delisted_on.is_none()).collect();
+    let outlet_ids: Vec<i64> = listed.iter().map(|p| p.outlet_id).collect();
+    let partners: std::collections::HashMap<i64, i64> = outlets::table
+        .filter(outlets::id.eq_any(&outlet_ids))
+        .select((outlets::id, outlets::retail_partner_id))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    for row in listed {
+        let partner = partners[&row.outlet_id];
+        deltas.placement_listed(partner, row.outlet_id, row.product_id, -1);
+        let today = db::now().date().max(row.listed_on);
+        let placement = Placement { delisted_on: Some(today), ..Placement::from(row.clone()) };
+        webhooks::emit(conn, Partner::Retail(partner), EventType::PlacementDelisted, placement)?;
+    }
+    let entries: Vec<(i64, serde_json::Value)> =
+        gone.iter().map(|p| (p.id, serde_json::json!({"product_id": p.product_id}))).collect();
+    audit::record_many(conn, user, Action::Delete, "placement", &entries)?;
+    Ok(())
 }
 
 /// Filters and paging of the placement list.

@@ -39,7 +39,7 @@ pub struct NewApiClient {
     pub retail_partner_id: Option<i64>,
     /// What its tokens may do: `applicants:read`, `applications:write` and `stats:read` for a
     /// bank's client; `products:read`, `curations:write`, `outlets:write` and `stats:read` for
-    /// a retailer's.
+    /// a retailer's; `webhooks:manage` (the partner's own subscriptions) for either.
     #[schema(example = json!(["applicants:read"]))]
     pub scopes: Vec<Scope>,
 }

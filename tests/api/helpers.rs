@@ -272,6 +272,7 @@ fn test_config(database_url: String) -> Config {
         max_body_bytes: TEST_BODY_LIMIT,
         // Metrics recorded (the tests scrape them through `TestApp::scrape`, not this address).
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        webhook_allow_private_targets: true,
     }
 }
 

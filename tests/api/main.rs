@@ -27,3 +27,4 @@ mod summary;
 mod summary_sequences;
 mod trainings;
 mod users;
+mod webhooks;

@@ -8,7 +8,7 @@ use crate::helpers::{PASSWORD, TestApp, business_json, spawn_app};
 /// Indomaret, seeded by the migrations.
 const INDOMARET: i64 = 1;
 
-async fn product(app: &TestApp, officer: &str, n: usize) -> (i64, i64) {
+pub(crate) async fn product(app: &TestApp, officer: &str, n: usize) -> (i64, i64) {
     let business = app.create_business(officer, &business_json(n)).await["id"].as_i64().unwrap();
     let reply = app
         .post("/api/v1/products")
@@ -20,7 +20,13 @@ async fn product(app: &TestApp, officer: &str, n: usize) -> (i64, i64) {
     (business, reply.json()["id"].as_i64().unwrap())
 }
 
-async fn outlet(app: &TestApp, token: &str, partner: Option<i64>, code: &str, district: &str) -> i64 {
+pub(crate) async fn outlet(
+    app: &TestApp,
+    token: &str,
+    partner: Option<i64>,
+    code: &str,
+    district: &str,
+) -> i64 {
     let mut body = json!({"code": code, "name": format!("Gerai {code}"), "district_code": district});
     if let Some(p) = partner {
         body["retail_partner_id"] = json!(p);
@@ -30,7 +36,7 @@ async fn outlet(app: &TestApp, token: &str, partner: Option<i64>, code: &str, di
     reply.json()["id"].as_i64().unwrap()
 }
 
-async fn submit(app: &TestApp, officer: &str, product: i64, partner: i64) -> i64 {
+pub(crate) async fn submit(app: &TestApp, officer: &str, product: i64, partner: i64) -> i64 {
     let reply = app
         .post("/api/v1/curations")
         .token(officer)
