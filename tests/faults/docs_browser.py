@@ -109,7 +109,8 @@ def main():
         try:
             base = f"http://127.0.0.1:{server.port}"
             doc = server.request("GET", "/api-docs/openapi.json").json()
-            operations = sum(len(item) for item in doc["paths"].values())
+            # Swagger UI lists the events (OpenAPI 3.1 `webhooks`) as operations too.
+            operations = sum(len(item) for part in ("paths", "webhooks") for item in doc.get(part, {}).values())
             shot = os.path.abspath(a.screenshot) if a.screenshot else os.path.join(LOG_DIR, "swagger-ui.png")
             script = os.path.join(tmp, "drive.py")
             with open(script, "w") as f:
