@@ -27,8 +27,9 @@ use crate::error::{AppError, AppResult};
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of an answer is read (and kept in the delivery log).
 pub const MAX_RESPONSE_BYTES: usize = 4096;
-/// How long a lease lasts: longer than an attempt can take.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long a lease lasts: twice what an attempt can take, so a dispatcher that died (its
+/// instance killed) holds its subscriptions' queues for at most this long.
+const LEASE: Duration = Duration::from_secs(10);
 /// Deliveries leased per round.
 const BATCH: i64 = 16;
 /// How long deliveries are retried before the subscription is disabled.
@@ -53,7 +54,9 @@ struct Leased {
     created_at: NaiveDateTime,
 }
 
-/// Leases the oldest undelivered, due delivery of up to [`BATCH`] active subscriptions.
+/// Leases the oldest undelivered, due delivery of up to [`BATCH`] active subscriptions. The
+/// heads of the queues come from one pass over the partial index of undelivered rows (a
+/// per-row `min(id)` made each lease cost the whole backlog: 0.6 s with 7,300 pending).
 fn lease(conn: &mut DbConnection) -> AppResult<Vec<(Leased, String, String)>> {
     let now = db::now();
     let until = now + chrono::Duration::from_std(LEASE).map_err(AppError::internal)?;
@@ -61,11 +64,11 @@ fn lease(conn: &mut DbConnection) -> AppResult<Vec<(Leased, String, String)>> {
     let leased: Vec<Leased> = diesel::sql_query(format!(
         "UPDATE webhook_deliveries SET leased_until = $1 WHERE id IN ( \
            SELECT d.id FROM webhook_deliveries d \
+           JOIN (SELECT subscription_id, min(id) AS head FROM webhook_deliveries \
+                 WHERE delivered_at IS NULL GROUP BY subscription_id) h ON h.head = d.id \
            JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-           WHERE s.active AND d.delivered_at IS NULL AND d.next_attempt_at <= $2 \
+           WHERE s.active AND d.next_attempt_at <= $2 \
              AND (d.leased_until IS NULL OR d.leased_until < $2) \
-             AND d.id = (SELECT min(e.id) FROM webhook_deliveries e \
-                         WHERE e.subscription_id = d.subscription_id AND e.delivered_at IS NULL) \
            ORDER BY d.id LIMIT $3{skip_locked}) \
          RETURNING id, subscription_id, message_id, payload, attempts, created_at"
     ))

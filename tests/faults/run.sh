@@ -35,6 +35,8 @@ run 120 instances.py --backend sqlite
 run 120 instances.py --backend postgres
 run 300 metrics.py --backend sqlite
 run 300 metrics.py --backend postgres
+run 300 webhooks.py --backend sqlite
+run 300 webhooks.py --backend postgres
 run 300 typescript_client.py
 run 300 docs_browser.py
 run 120 no_secrets_leak.py "${extra[@]}"
