@@ -45,6 +45,7 @@ fn cors(origins: &[String]) -> Cors {
             header::IF_MATCH,
             header::HeaderName::from_static("idempotency-key"),
             http::X_REQUEST_ID,
+            http::consistency::CONSISTENCY_TOKEN,
         ])
         .expose_headers([
             header::ETAG,
@@ -52,6 +53,7 @@ fn cors(origins: &[String]) -> Cors {
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,
             http::X_REQUEST_ID,
+            http::consistency::CONSISTENCY_TOKEN,
         ])
         .max_age(3600);
     for origin in origins {
@@ -92,6 +94,7 @@ pub fn app(
             HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
         }))
         .default_service(web::to(http::fallback))
+        .wrap(from_fn(http::consistency::track))
         .wrap(ErrorHandlers::new().default_handler(http::problemize))
         .wrap(cors(&origins))
         .wrap(from_fn(http::refuse_foreign_origin))

@@ -253,7 +253,7 @@ pub async fn list_audit_log(
     let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
     let page = move |conn: &mut DbConnection, after: Option<&str>, limit| {
         let mut q = audit_log::table.into_boxed();
-        if let Some(entity) = query.entity {
+        if let Some(entity) = query.entity.clone() {
             q = q.filter(audit_log::entity.eq(entity));
         }
         if let Some(id) = query.entity_id {

@@ -38,6 +38,12 @@ pub struct Config {
     /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`: webhooks may go to plain `http` and to private,
     /// loopback and link-local addresses (tests, closed networks). Off by default.
     pub webhook_allow_private_targets: bool,
+    /// `DATABASE_READ_URLS`: comma-separated PostgreSQL read replicas of `DATABASE_URL`, for
+    /// the reads that tolerate lag (lists, exports, statistics, the banks' pull). None by default.
+    pub database_read_urls: Vec<String>,
+    /// `REPLICA_MAX_LAG_MS`: a replica lagging more than this leaves the rotation until it
+    /// catches up.
+    pub replica_max_lag: Duration,
 }
 
 /// A secret value whose `Debug` and `Display` never show it.
@@ -73,6 +79,8 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("metrics_addr", &self.metrics_addr)
             .field("webhook_allow_private_targets", &self.webhook_allow_private_targets)
+            .field("read_replicas", &self.database_read_urls.len())
+            .field("replica_max_lag", &self.replica_max_lag)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +173,18 @@ impl Config {
             }
         };
         let webhook_allow_private_targets = parsed("WEBHOOK_ALLOW_PRIVATE_TARGETS", false, |_| Ok(()))?;
+        let database_read_urls: Vec<String> = var("DATABASE_READ_URLS")?
+            .map(|list| list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        if !database_read_urls.is_empty() && Backend::of_url(&database_url) != Backend::Postgres {
+            return Err(invalid("DATABASE_READ_URLS", "needs a PostgreSQL DATABASE_URL"));
+        }
+        if database_read_urls.iter().any(|u| Backend::of_url(u) != Backend::Postgres) {
+            return Err(invalid("DATABASE_READ_URLS", "each replica must be a postgres:// URL"));
+        }
+        let replica_max_lag = parsed("REPLICA_MAX_LAG_MS", 5000u64, |n| {
+            if (100..=3_600_000).contains(n) { Ok(()) } else { Err("must be between 100 and 3600000".into()) }
+        })?;
         let jwt_secret = match var("JWT_SECRET")? {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
                 return Err(invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes long")));
@@ -186,6 +206,8 @@ impl Config {
             max_body_bytes,
             metrics_addr,
             webhook_allow_private_targets,
+            database_read_urls,
+            replica_max_lag: Duration::from_millis(replica_max_lag),
         })
     }
 }

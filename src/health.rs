@@ -14,16 +14,22 @@ pub struct Health {
     /// `ok`.
     #[schema(example = "ok")]
     pub status: String,
+    /// `/readyz` with read replicas (`DATABASE_READ_URLS`): each one, and whether it is in
+    /// rotation. A replica out of rotation does not make the instance unready: the primary
+    /// serves its reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<crate::db::replicas::ReplicaHealth>>,
 }
 
 /// Alive: the process answers. Does not touch the database.
 #[utoipa::path(tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok".into() })
+    HttpResponse::Ok().json(Health { status: "ok".into(), replicas: None })
 }
 
-/// Ready: the database answers and every migration is applied.
+/// Ready: the database answers and every migration is applied. With read replicas, the answer
+/// lists each and whether it is in rotation.
 #[utoipa::path(tag = "health", responses((status = 200, description = "Ready to serve", body = Health)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
@@ -41,7 +47,8 @@ pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
         .await?;
     }
     if current {
-        Ok(HttpResponse::Ok().json(Health { status: "ok".into() }))
+        let replicas = state.pool.replicas().map(|r| r.health());
+        Ok(HttpResponse::Ok().json(Health { status: "ok".into(), replicas }))
     } else {
         Err(AppError::Unavailable("migrations are pending".into()))
     }

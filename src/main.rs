@@ -169,6 +169,10 @@ fn connect() -> Result<(Config, db::Pool), String> {
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
     }
+    drop(conn);
+    let pool = pool
+        .with_replicas(&config.database_read_urls, config.db_pool_size, config.replica_max_lag)
+        .map_err(|e| format!("read replicas: {e}"))?;
     Ok((config, pool))
 }
 

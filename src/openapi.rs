@@ -23,7 +23,12 @@ Errors are RFC 9457 problem documents (`application/problem+json`); validation p
 bad field in `errors`. Lists take `limit` (1–500, default 50) and an opaque `cursor` (the previous \
 page's `next_cursor`); `count=true` adds the exact `total`. Single resources carry an `ETag` (their \
 `version`); `PATCH` and `DELETE` honour `If-Match` and answer 412 when it names another version. \
-Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).",
+Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).\n\n\
+Read-your-writes: where the deployment has read replicas, lists, exports, statistics and the banks' \
+pull may be served by one, a little behind the primary. A successful write then answers a \
+`Consistency-Token` header; send the latest one you got as `Consistency-Token` on later requests and \
+they see at least that write, through any instance. Without the header a read may lag by up to the \
+deployment's bound (`REPLICA_MAX_LAG_MS`). A malformed token is 400.",
         license(name = "MIT", url = "https://opensource.org/licenses/MIT"),
     ),
     servers((url = "/", description = "The server that serves this document")),

@@ -102,7 +102,7 @@ pub async fn list_regions(
         if let Some(level) = query.level {
             q = q.filter(regions::level.eq(level.as_str()));
         }
-        if let Some(parent) = query.parent {
+        if let Some(parent) = query.parent.clone() {
             q = q.filter(regions::parent_code.eq(parent));
         }
         list::keyset(conn, q.select(Region::as_select()), &sort, after, limit)

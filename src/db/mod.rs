@@ -1,5 +1,6 @@
 //! The database: one connection type over PostgreSQL and SQLite, its pool and the embedded migrations.
 
+pub mod replicas;
 pub mod schema;
 pub mod text;
 
@@ -35,6 +36,8 @@ pub struct Pool {
     down: Arc<AtomicBool>,
     /// Set once, by the instance's metrics.
     observer: Arc<std::sync::OnceLock<CheckoutObserver>>,
+    /// PostgreSQL read replicas (`DATABASE_READ_URLS`), for the reads that tolerate lag.
+    replicas: Option<Arc<replicas::Replicas>>,
 }
 
 /// Connections of a [`Pool`].
@@ -67,6 +70,11 @@ impl Pool {
         }
     }
 
+    /// A connection within `wait`, for the replica checks: they must not wait a request's time.
+    pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn, r2d2::PoolError> {
+        self.inner.get_timeout(wait)
+    }
+
     /// Has `observer` called after every checkout from now on; a second observer is refused
     /// (returned), the first stays.
     pub fn observe_checkouts(&self, observer: CheckoutObserver) -> Result<(), CheckoutObserver> {
@@ -88,6 +96,25 @@ impl Pool {
 
     fn pools(&self) -> impl Iterator<Item = &r2d2::Pool<Manager>> {
         std::iter::once(&self.inner).chain(&self.generic)
+    }
+
+    /// This pool with read replicas at `urls` (`size` connections each, out of rotation when
+    /// they lag more than `max_lag`); see [`replicas`].
+    pub fn with_replicas(
+        mut self,
+        urls: &[String],
+        size: u32,
+        max_lag: Duration,
+    ) -> crate::error::AppResult<Pool> {
+        if !urls.is_empty() {
+            self.replicas = Some(replicas::Replicas::start(&self, urls, size, max_lag)?);
+        }
+        Ok(self)
+    }
+
+    /// The read replicas, when there are any.
+    pub fn replicas(&self) -> Option<&replicas::Replicas> {
+        self.replicas.as_deref()
     }
 
     /// Whether [`Pool::generic_plans`] is a pool of its own (PostgreSQL).
@@ -239,7 +266,7 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
         Backend::Sqlite => None,
     };
     let inner = builder().build(manager)?;
-    Ok(Pool { inner, generic, down, observer: Arc::default() })
+    Ok(Pool { inner, generic, down, observer: Arc::default(), replicas: None })
 }
 
 /// Error type of migration runs.

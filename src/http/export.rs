@@ -86,7 +86,7 @@ where
     K: Send + 'static,
     F: FnMut(&mut DbConnection, Option<&K>) -> AppResult<(Vec<R>, Option<K>)> + Send + 'static,
 {
-    let pool = pool.clone();
+    let pool = crate::db::replicas::for_stream(pool);
     // Check a connection out before answering, so that an unavailable database is a 503.
     let mut conn: Conn = web::block(move || pool.get()).await??;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);

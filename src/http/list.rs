@@ -277,13 +277,17 @@ pub async fn json_page<R, P, C>(
 ) -> AppResult<actix_web::HttpResponse>
 where
     R: Serialize + Send + 'static,
-    P: FnOnce(&mut DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)> + Send + 'static,
-    C: FnOnce(&mut DbConnection) -> AppResult<i64> + Send + 'static,
+    P: Fn(&mut DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)>
+        + Send
+        + Sync
+        + 'static,
+    C: Fn(&mut DbConnection) -> AppResult<i64> + Send + Sync + 'static,
 {
     let limit = limit(params.limit)?;
     // A count is not among the queries proven index-exact: it keeps the plans of the values.
     let pool = if params.generic_plans && !params.count { pool.generic_plans() } else { pool.clone() };
-    let result = crate::db::run(&pool, move |conn| {
+    // A list tolerates lag: a replica serves it when one may (see `crate::db::replicas`).
+    let result = crate::db::replicas::read(&pool, move |conn| {
         let total = if params.count { Some(count(conn)?) } else { None };
         let (data, next_cursor) = page(conn, params.cursor.as_deref(), limit)?;
         Ok(Page { data, next_cursor, total })
@@ -309,8 +313,11 @@ pub async fn respond<R, P, C>(
 ) -> AppResult<actix_web::HttpResponse>
 where
     R: Serialize + Send + 'static,
-    P: Fn(&mut DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)> + Send + 'static,
-    C: FnOnce(&mut DbConnection) -> AppResult<i64> + Send + 'static,
+    P: Fn(&mut DbConnection, Option<&str>, i64) -> AppResult<(Vec<R>, Option<String>)>
+        + Send
+        + Sync
+        + 'static,
+    C: Fn(&mut DbConnection) -> AppResult<i64> + Send + Sync + 'static,
 {
     use crate::http::export::{self, Format};
     let format = Format::of(req);

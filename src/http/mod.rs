@@ -4,6 +4,7 @@
 //! submodules. It depends on `db`, `domain` and `error` only.
 
 pub mod access;
+pub mod consistency;
 pub mod create;
 pub mod etag;
 pub mod export;

@@ -37,9 +37,10 @@ async fn answer<T: Serialize + Send + 'static>(
     req: &HttpRequest,
     state: &AppState,
     rows: Option<&str>,
-    compute: impl FnOnce(&mut DbConnection) -> AppResult<T> + Send + 'static,
+    compute: impl Fn(&mut DbConnection) -> AppResult<T> + Send + Sync + 'static,
 ) -> AppResult<HttpResponse> {
-    let stats = db::run(&state.pool, compute).await?;
+    // Statistics tolerate lag: a replica serves them when one may.
+    let stats = db::replicas::read(&state.pool, compute).await?;
     respond(req, &stats, rows)
 }
 

@@ -273,6 +273,8 @@ fn test_config(database_url: String) -> Config {
         // Metrics recorded (the tests scrape them through `TestApp::scrape`, not this address).
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         webhook_allow_private_targets: true,
+        database_read_urls: Vec::new(),
+        replica_max_lag: Duration::from_secs(5),
     }
 }
 
@@ -302,6 +304,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     }
     let mut config = test_config(url.clone());
     configure(&mut config);
+    let pool = pool
+        .with_replicas(&config.database_read_urls, config.db_pool_size, config.replica_max_lag)
+        .expect("read replicas");
     let state = AppState::new(config, pool.clone()).expect("application state");
     let metrics = state.metrics.clone();
     let server = actix_test::start(move || app(state.clone()));

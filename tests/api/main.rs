@@ -19,6 +19,7 @@ mod openapi;
 mod plans;
 mod products;
 mod regions;
+mod replicas;
 mod retail;
 mod schema;
 mod seed;
