@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The fault, load and abuse scripts (tests/faults/*.py), each against the real server binary on
 # a loopback port and bounded in time. Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and the
-# PostgreSQL server binaries (for outage.py's own cluster); metrics.py installs wrk and promtool
-# (Debian's wrk and prometheus packages) if they are missing. Extra arguments are files for the
+# PostgreSQL server binaries (for outage.py's and cluster.py's own clusters); metrics.py installs
+# wrk and promtool (Debian's wrk and prometheus packages), cluster.py HAProxy, if they are missing. Extra arguments are files for the
 # secrets check to read as well (CI passes the output of its test runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,6 +33,7 @@ run 300 backup.py --backend sqlite
 run 300 backup.py --backend postgres
 run 120 instances.py --backend sqlite
 run 120 instances.py --backend postgres
+run 300 cluster.py --short
 run 300 metrics.py --backend sqlite
 run 300 metrics.py --backend postgres
 run 300 webhooks.py --backend sqlite
