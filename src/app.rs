@@ -43,12 +43,14 @@ fn cors(origins: &[String]) -> Cors {
             header::CONTENT_TYPE,
             header::ACCEPT,
             header::IF_MATCH,
+            header::ACCEPT_LANGUAGE,
             header::HeaderName::from_static("idempotency-key"),
             http::X_REQUEST_ID,
             http::consistency::CONSISTENCY_TOKEN,
         ])
         .expose_headers([
             header::ETAG,
+            header::CONTENT_LANGUAGE,
             header::LOCATION,
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,
@@ -95,9 +97,11 @@ pub fn app(
         }))
         .default_service(web::to(http::fallback))
         .wrap(from_fn(http::consistency::track))
+        .wrap(from_fn(http::refuse_nul))
         .wrap(ErrorHandlers::new().default_handler(http::problemize))
         .wrap(cors(&origins))
         .wrap(from_fn(http::refuse_foreign_origin))
+        .wrap(from_fn(http::i18n::localize))
         .wrap(from_fn(http::request_id))
         .wrap(from_fn(http::access::log))
         // Counted only when someone can read the figures (METRICS_ADDR set): off costs nothing.

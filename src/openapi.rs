@@ -5,6 +5,7 @@ use actix_web::App;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa_actix_web::AppExt;
@@ -28,7 +29,10 @@ Read-your-writes: where the deployment has read replicas, lists, exports, statis
 pull may be served by one, a little behind the primary. A successful write then answers a \
 `Consistency-Token` header; send the latest one you got as `Consistency-Token` on later requests and \
 they see at least that write, through any instance. Without the header a read may lag by up to the \
-deployment's bound (`REPLICA_MAX_LAG_MS`). A malformed token is 400.",
+deployment's bound (`REPLICA_MAX_LAG_MS`). A malformed token is 400.\n\n\
+Problem answers are in English unless `Accept-Language` prefers Indonesian (`id`): then their \
+`title`, `detail` and field `message`s are in Bahasa Indonesia. `Content-Language` says which; \
+`type`, `status` and the field `code`s are the same in both.",
         license(name = "MIT", url = "https://opensource.org/licenses/MIT"),
     ),
     servers((url = "/", description = "The server that serves this document")),
@@ -101,6 +105,7 @@ pub fn complete(mut doc: Document) -> Document {
             }
         }
     }
+    add_links(&mut doc);
     doc.webhooks = Some(webhooks());
     drop_unreferenced_schemas(&mut doc);
     doc
@@ -187,6 +192,78 @@ fn webhooks() -> utoipa::openapi::path::Paths {
         paths = paths.path(event.as_str(), PathItem::new(HttpMethod::Post, operation));
     }
     paths.build()
+}
+
+/// OpenAPI links from each create to what can be done with what it created: a `201` of
+/// `POST /x` whose body has an `id` (or an object that has one, as `{"client": {"id"}}`) links
+/// to every operation of `/x/{id}` and of the paths below it that take only that id, passing
+/// the id from the body. Clients and stateful fuzzers follow them to real records.
+fn add_links(doc: &mut Document) {
+    use utoipa::openapi::link::LinkBuilder;
+    let schemas = doc.components.as_ref().map(|c| c.schemas.clone()).unwrap_or_default();
+    let resolve = |schema: &RefOr<Schema>| -> Option<Schema> {
+        match schema {
+            RefOr::Ref(r) => match schemas.get(r.ref_location.rsplit('/').next()?)? {
+                RefOr::T(s) => Some(s.clone()),
+                RefOr::Ref(_) => None,
+            },
+            RefOr::T(s) => Some(s.clone()),
+        }
+    };
+    // Where the created record's id is in the body: `/id`, or `/<property>/id`.
+    let id_pointer = |response: &utoipa::openapi::Response| -> Option<String> {
+        let RefOr::T(content) = response.content.get("application/json")? else { return None };
+        let Schema::Object(body) = resolve(content.schema.as_ref()?)? else { return None };
+        if body.properties.contains_key("id") {
+            return Some("$response.body#/id".into());
+        }
+        body.properties.iter().find_map(|(name, property)| match resolve(property)? {
+            Schema::Object(o) if o.properties.contains_key("id") => {
+                Some(format!("$response.body#/{name}/id"))
+            }
+            _ => None,
+        })
+    };
+    let mut links: Vec<(String, String, String, String)> = Vec::new(); // path, operation, parameter, pointer
+    for (path, item) in &doc.paths.paths {
+        let Some(RefOr::T(created)) = item.post.as_ref().and_then(|op| op.responses.responses.get("201"))
+        else {
+            continue;
+        };
+        let Some(pointer) = id_pointer(created) else { continue };
+        let below = format!("{path}/{{");
+        for (target, target_item) in doc.paths.paths.range(below.clone()..) {
+            if !target.starts_with(&below) {
+                break;
+            }
+            let rest = &target[below.len()..];
+            let Some((parameter, tail)) = rest.split_once('}') else { continue };
+            if tail.contains('{') {
+                continue;
+            }
+            // On the record itself every method but a create; below it, its creates too.
+            let post = if tail.is_empty() { &None } else { &target_item.post };
+            let operations =
+                [&target_item.get, &target_item.patch, &target_item.put, &target_item.delete, post];
+            for operation in operations.into_iter().flatten() {
+                if let Some(id) = &operation.operation_id {
+                    links.push((path.clone(), id.clone(), parameter.to_owned(), pointer.clone()));
+                }
+            }
+        }
+    }
+    for (path, operation, parameter, pointer) in links {
+        let item = doc.paths.paths.get_mut(&path);
+        let created = item.and_then(|i| i.post.as_mut()).and_then(|op| op.responses.responses.get_mut("201"));
+        if let Some(RefOr::T(response)) = created {
+            let link = LinkBuilder::new()
+                .operation_id(operation.clone())
+                .parameter(parameter, pointer)
+                .description("The record this request created")
+                .build();
+            response.links.insert(operation, RefOr::T(link));
+        }
+    }
 }
 
 /// Removes the schemas no part of the document refers to (types registered through a

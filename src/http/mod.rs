@@ -8,6 +8,7 @@ pub mod consistency;
 pub mod create;
 pub mod etag;
 pub mod export;
+pub mod i18n;
 pub mod idempotency;
 pub mod input;
 pub mod list;
@@ -145,6 +146,22 @@ pub fn path_config() -> web::PathConfig {
         let detail = detail.strip_prefix("Path deserialize error: ").unwrap_or(&detail);
         AppError::BadRequest(format!("invalid path parameter: {detail}")).into()
     })
+}
+
+/// Refuses a query string or path that encodes a NUL character (`%00`) with a 400 problem:
+/// no text the API stores or filters by may hold one, and PostgreSQL's text cannot (its error
+/// would otherwise surface as a 500 from deep inside a query).
+pub async fn refuse_nul(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let uri = req.uri();
+    let nul = |s: &str| s.contains("%00");
+    if nul(uri.path()) || uri.query().is_some_and(nul) {
+        let problem = AppError::BadRequest("the path and query string must not contain NUL (%00)".into());
+        return Ok(req.into_response(problem.error_response()).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// A request id is echoed only when it is short and plain; anything else gets a fresh one.

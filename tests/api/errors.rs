@@ -305,3 +305,55 @@ async fn one_422_names_format_and_database_problems_together() {
     let after: Vec<i64> = tables.iter().map(|t| app.count(t)).collect();
     assert_eq!(before, after, "a refused body changes nothing");
 }
+
+/// `Accept-Language: id`: the same problem in Bahasa Indonesia, codes and fields unchanged, as
+/// an officer's app shows it; English otherwise. Every role gets it (a bank user here).
+#[actix_rt::test]
+async fn problems_come_in_bahasa_indonesia_when_asked() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let mut body = business_json(1);
+    body.as_object_mut().unwrap().remove("name");
+    body["owner_nik"] = json!("12");
+    let english = app.post("/api/v1/businesses").token(&officer).json(&body).send().await;
+    let indonesian = app
+        .post("/api/v1/businesses")
+        .token(&officer)
+        .header("Accept-Language", "id-ID,id;q=0.9,en;q=0.8")
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(english.header("content-language").as_deref(), Some("en"));
+    assert_eq!(indonesian.header("content-language").as_deref(), Some("id"));
+    let (en, id) = (english.assert_problem(422), indonesian.assert_problem(422));
+    assert_eq!(en["title"], "Validation failed");
+    assert_eq!(id["title"], "Validasi gagal");
+    assert_eq!(id["detail"], "2 isian tidak valid");
+    assert_eq!(en["type"], id["type"]);
+    let fields = |p: &serde_json::Value| {
+        p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["field"].clone(), e["code"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fields(&en), fields(&id), "fields and codes are not translated");
+    let required = id["errors"].as_array().unwrap().iter().find(|e| e["field"] == "name").unwrap();
+    assert_eq!(required["message"], "wajib diisi");
+    for (e, i) in en["errors"].as_array().unwrap().iter().zip(id["errors"].as_array().unwrap()) {
+        assert_ne!(e["message"], i["message"], "{e} has no Indonesian");
+    }
+    assert_eq!(app.count("businesses"), 0);
+
+    let bank = crate::helpers::bank_token(&app, 1).await;
+    let reply = app.get("/api/v1/businesses/1").token(&bank).header("Accept-Language", "id").send().await;
+    assert_eq!(reply.header("content-language").as_deref(), Some("id"));
+    assert_eq!(reply.assert_problem(404)["title"], "Tidak ditemukan");
+    // English wins when it is preferred; a success carries no Content-Language.
+    let reply =
+        app.get("/api/v1/businesses/1").token(&bank).header("Accept-Language", "en, id;q=0.5").send().await;
+    assert_eq!(reply.assert_problem(404)["title"], "Not found");
+    let ok = app.get("/api/v1/regions").token(&bank).header("Accept-Language", "id").send().await;
+    assert_eq!((ok.status.as_u16(), ok.header("content-language")), (200, None));
+}
