@@ -205,7 +205,8 @@ def bench_backend(backend, args, n, workdir, rows):
             who = bank_token if name.startswith("bank") else token
             log(f"[{backend}] {name}")
             result = run_wrk(base, who, lua, args, workdir)
-            baseline = run_pgbench(db, sql, args, workdir) if sql and backend == "postgres" else None
+            baseline = (run_pgbench(db, sql, args, workdir)
+                        if sql and backend == "postgres" and not args.no_baseline else None)
             rows.append((name, backend, result, baseline))
         # The statistics one request at a time (a dashboard opened by one officer), and creates
         # at twice the concurrency: 32 writers appending to the same summary group.
@@ -266,6 +267,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--port", type=int, default=18080)
     p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip pgbench (bench/replica.sh: only the server's queries reach the nodes)")
     p.add_argument("--log-level", default="info", help="RUST_LOG of the server (info logs every request)")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
     args = p.parse_args()

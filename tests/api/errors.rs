@@ -142,6 +142,10 @@ async fn bad_path_and_query_parameters_are_400() {
     app.get("/api/v1/users?limit=501").token(&token).send().await.assert_problem(400);
     app.get("/api/v1/users?cursor=bm90LWEtY3Vyc29y").token(&token).send().await.assert_problem(400);
     app.get("/api/v1/regions?level=planet").token(&token).send().await.assert_problem(400);
+    // A NUL, which PostgreSQL's text cannot hold (it was a 500 there), in a query or a path.
+    let problem = app.get("/api/v1/regions?parent=35%0024").token(&token).send().await.assert_problem(400);
+    assert!(problem["detail"].as_str().unwrap().contains("NUL"));
+    app.get("/api/v1/regions/35%00").token(&token).send().await.assert_problem(400);
     // An injection attempt in a filter is only a value that matches nothing.
     let reply = app.get("/api/v1/regions?parent=35.24%27%20OR%20%271%27%3D%271").token(&token).send().await;
     assert_eq!(reply.status, 200);
