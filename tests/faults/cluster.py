@@ -89,11 +89,17 @@ class Node:
         self.name, self.tmp, self.data = name, tmp, data
         self.port = free_port()
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        self.log = os.path.join(LOG_DIR, f"cluster-{RUN}-pg-{name}.log")
+        # In the cluster's own directory: FAULTS_LOG_DIR (mktemp, mode 0700) is closed to the
+        # postgres user. `keep_log` copies it there at the end.
+        self.log = os.path.join(tmp, f"pg-{name}.log")
         if self.as_user and not os.path.exists(self.log):
             open(self.log, "a").close()
             shutil.chown(self.log, "postgres")
         self.url = f"postgres://umkm@127.0.0.1:{self.port}/umkm"
+
+    def keep_log(self):
+        if os.path.exists(self.log):
+            shutil.copy(self.log, os.path.join(LOG_DIR, f"cluster-{RUN}-pg-{self.name}.log"))
 
     def run(self, *args, timeout=120):
         done = subprocess.run([*self.as_user, *args], capture_output=True, text=True, timeout=timeout)
@@ -162,6 +168,7 @@ max_connections = 100
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = top
 """)
+    cleanup.add("keep the primary's log", primary.keep_log)
     primary.start()
     cleanup.add("stop the primary", primary.kill)
     primary.sql("CREATE DATABASE umkm", db="postgres")
@@ -169,6 +176,7 @@ pg_stat_statements.track = top
     replica = Node("replica", tmp, os.path.join(tmp, "replica"))
     replica.run(pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "umkm", "-D",
                 replica.data, "-R", "-X", "stream", "-c", "fast", "--no-sync")
+    cleanup.add("keep the replica's log", replica.keep_log)
     replica.start()
     cleanup.add("stop the replica", replica.kill)
     deadline = time.monotonic() + 30
