@@ -120,37 +120,53 @@ pub struct Delivery {
 
 type SubscriptionRow = (i64, Option<i64>, Option<i64>, String, String, bool, Option<String>, NaiveDateTime);
 
-fn find(conn: &mut DbConnection, id: i64) -> AppResult<Subscription> {
-    let (id, bank, retail, url, types, active, reason, created): SubscriptionRow =
-        webhook_subscriptions::table
-            .find(id)
-            .select((
-                webhook_subscriptions::id,
-                webhook_subscriptions::bank_partner_id,
-                webhook_subscriptions::retail_partner_id,
-                webhook_subscriptions::url,
-                webhook_subscriptions::event_types,
-                webhook_subscriptions::active,
-                webhook_subscriptions::disabled_reason,
-                webhook_subscriptions::created_at,
-            ))
-            .first(conn)?;
-    let pending: i64 = webhook_deliveries::table
-        .filter(webhook_deliveries::subscription_id.eq(id))
+/// The subscriptions `query` selects, by id, each with its count of undelivered deliveries:
+/// two queries however many there are.
+fn load(
+    conn: &mut DbConnection,
+    query: webhook_subscriptions::BoxedQuery<'static, db::Db>,
+) -> AppResult<Vec<Subscription>> {
+    let rows: Vec<SubscriptionRow> = query
+        .order(webhook_subscriptions::id)
+        .select((
+            webhook_subscriptions::id,
+            webhook_subscriptions::bank_partner_id,
+            webhook_subscriptions::retail_partner_id,
+            webhook_subscriptions::url,
+            webhook_subscriptions::event_types,
+            webhook_subscriptions::active,
+            webhook_subscriptions::disabled_reason,
+            webhook_subscriptions::created_at,
+        ))
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
+    let pending: std::collections::HashMap<i64, i64> = webhook_deliveries::table
+        .filter(webhook_deliveries::subscription_id.eq_any(&ids))
         .filter(webhook_deliveries::delivered_at.is_null())
-        .count()
-        .get_result(conn)?;
-    Ok(Subscription {
-        id,
-        bank_partner_id: bank,
-        retail_partner_id: retail,
-        url,
-        event_types: types.split_ascii_whitespace().filter_map(EventType::parse).collect(),
-        active,
-        disabled_reason: reason,
-        pending,
-        created_at: created.and_utc(),
-    })
+        .group_by(webhook_deliveries::subscription_id)
+        .select((webhook_deliveries::subscription_id, diesel::dsl::count_star()))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(id, bank, retail, url, types, active, reason, created)| Subscription {
+            id,
+            bank_partner_id: bank,
+            retail_partner_id: retail,
+            url,
+            event_types: types.split_ascii_whitespace().filter_map(EventType::parse).collect(),
+            active,
+            disabled_reason: reason,
+            pending: pending.get(&id).copied().unwrap_or(0),
+            created_at: created.and_utc(),
+        })
+        .collect())
+}
+
+fn find(conn: &mut DbConnection, id: i64) -> AppResult<Subscription> {
+    let query = webhook_subscriptions::table.filter(webhook_subscriptions::id.eq(id)).into_boxed();
+    load(conn, query)?.into_iter().next().ok_or(AppError::NotFound)
 }
 
 /// 403 unless the caller may manage subscriptions: admins, and bank and retail users for their
@@ -307,9 +323,7 @@ pub async fn list_subscriptions(state: web::Data<AppState>, caller: Caller) -> A
         if let Some(own) = retail {
             q = q.filter(webhook_subscriptions::retail_partner_id.eq(own));
         }
-        let ids: Vec<i64> =
-            q.order(webhook_subscriptions::id).select(webhook_subscriptions::id).load(conn)?;
-        ids.into_iter().map(|id| find(conn, id)).collect::<AppResult<Vec<_>>>()
+        load(conn, q)
     })
     .await?;
     Ok(HttpResponse::Ok().json(all))
