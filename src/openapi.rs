@@ -88,7 +88,7 @@ pub fn complete(mut doc: Document) -> Document {
                 .build(),
         ),
     );
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         let methods = [
             (&mut item.get, false),
             (&mut item.delete, true),
@@ -99,12 +99,13 @@ pub fn complete(mut doc: Document) -> Document {
         for (operation, conditional) in methods {
             if let Some(operation) = operation {
                 add_problems(operation, conditional);
-                constrain_parameters(operation);
+                constrain_parameters(path, operation);
                 // Public on purpose (the probes, the token endpoint): said, not left out.
                 operation.security.get_or_insert_with(Vec::new);
             }
         }
     }
+    patch_schemas(&mut doc);
     add_links(&mut doc);
     doc.webhooks = Some(webhooks());
     drop_unreferenced_schemas(&mut doc);
@@ -287,12 +288,65 @@ fn drop_unreferenced_schemas(doc: &mut Document) {
     }
 }
 
-/// The constraints of the parameters every list and write shares, declared from the values the
+/// A merge patch (RFC 7396) carries any subset of a record's fields: each `PATCH` whose body is
+/// declared as a create's `XInput` gets an `XPatch` of the same fields with none required,
+/// without the fields a patch may not carry.
+fn patch_schemas(doc: &mut Document) {
+    use utoipa::openapi::schema::Schema;
+    let components = doc.components.get_or_insert_with(Default::default);
+    for item in doc.paths.paths.values_mut() {
+        let Some(RefOr::T(body)) = item.patch.as_mut().and_then(|op| op.request_body.as_mut()) else {
+            continue;
+        };
+        for content in body.content.values_mut() {
+            let RefOr::T(content) = content else { continue };
+            let Some(RefOr::Ref(reference)) = &content.schema else { continue };
+            let Some(input) = reference.ref_location.strip_prefix("#/components/schemas/") else { continue };
+            let Some(stem) = input.strip_suffix("Input") else { continue };
+            let name = format!("{stem}Patch");
+            if !components.schemas.contains_key(&name) {
+                let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(input) else { continue };
+                let mut patch = object.clone();
+                patch.required.clear();
+                let excluded: &[&str] =
+                    if input == "TrainingInput" { &crate::trainings::trainings::NOT_PATCHED } else { &[] };
+                patch.properties.retain(|field, _| !excluded.contains(&field.as_str()));
+                patch.description = Some(format!(
+                    "A merge patch of a {}: any of the fields of `{input}`, null to clear an optional one.",
+                    stem.to_lowercase()
+                ));
+                components.schemas.insert(name.clone(), RefOr::T(Schema::Object(patch)));
+            }
+            content.schema = Some(RefOr::Ref(Ref::from_schema_name(name)));
+        }
+    }
+}
+
+/// The `sort` keys of the list at `path`, from the columns the list sorts by.
+fn sort_pattern(path: &str) -> Option<String> {
+    use crate::http::list::sort_pattern;
+    Some(match path {
+        "/api/v1/businesses" => sort_pattern::<crate::businesses::BusinessSort>(),
+        "/api/v1/products" | "/api/v1/businesses/{id}/products" => {
+            sort_pattern::<crate::products::ProductSort>()
+        }
+        "/api/v1/applications" => sort_pattern::<crate::banks::applications::ApplicationSort>(),
+        "/api/v1/trainings" => sort_pattern::<crate::trainings::trainings::TrainingSort>(),
+        "/api/v1/outlets" => sort_pattern::<crate::retail::OutletSort>(),
+        "/api/v1/placements" => sort_pattern::<crate::retail::PlacementSort>(),
+        _ => return None,
+    })
+}
+
+/// The constraints of the parameters lists and writes share, declared from the values the
 /// server enforces, so that the document and the checks cannot drift: `limit`'s bounds
-/// (`http::list::MAX_LIMIT`), the shapes of `If-Match` and `Idempotency-Key`
-/// (`http::etag`, `http::idempotency`), a KBLI filter's (`businesses::filter`).
-fn constrain_parameters(op: &mut Operation) {
+/// (`http::list::MAX_LIMIT`), `sort`'s keys (each list's `SortField`), a cursor's shape, `q`'s
+/// length and a district's shape (`http::list::check_filters`), `group_by`'s keys, the shapes
+/// of `If-Match` and `Idempotency-Key` (`http::etag`, `http::idempotency`), a KBLI filter's
+/// (`businesses::filter`).
+fn constrain_parameters(path: &str, op: &mut Operation) {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let text = |pattern: &str| ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
     for parameter in op.parameters.iter_mut().flatten() {
         let RefOr::T(parameter) = parameter else { continue };
         let schema = match (parameter.name.as_str(), &parameter.parameter_in) {
@@ -301,12 +355,22 @@ fn constrain_parameters(op: &mut Operation) {
                 .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
                 .minimum(Some(1))
                 .maximum(Some(crate::http::list::MAX_LIMIT)),
-            ("kbli", ParameterIn::Query) => ObjectBuilder::new()
+            ("sort", ParameterIn::Query) => match sort_pattern(path) {
+                Some(pattern) => text(&pattern),
+                None => continue,
+            },
+            ("cursor", ParameterIn::Query) => text(crate::http::list::CURSOR_PATTERN),
+            ("q", ParameterIn::Query) => ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some(crate::businesses::KBLI_FILTER_PATTERN)),
-            ("If-Match", ParameterIn::Header) => ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(crate::http::etag::IF_MATCH_PATTERN)),
+                .max_length(Some(crate::http::list::MAX_QUERY_TEXT)),
+            ("district", ParameterIn::Query) => text(crate::domain::codes::DistrictCode::PATTERN),
+            ("group_by", ParameterIn::Query) if path == "/api/v1/stats/businesses" => {
+                text(&crate::stats::BusinessKey::pattern())
+            }
+            ("kbli", ParameterIn::Query) => text(crate::businesses::KBLI_FILTER_PATTERN),
+            ("If-Match", ParameterIn::Header) => {
+                text(crate::http::etag::IF_MATCH_PATTERN).examples(["\"1\""])
+            }
             ("Idempotency-Key", ParameterIn::Header) => ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))

@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use crate::db::Db;
 use crate::db::schema::businesses;
 use crate::db::text::{like_pattern, lower};
-use crate::domain::codes::DistrictCode;
 use crate::error::{AppError, AppResult};
 use crate::http::list::Condition;
 
@@ -198,14 +197,7 @@ impl BusinessFilter {
         {
             return Err(AppError::BadRequest("kbli must be a 5-digit code or a 2-digit division".into()));
         }
-        if let Some(district) = &self.district {
-            DistrictCode::parse(district)
-                .map_err(|e| AppError::BadRequest(format!("district {}", e.message)))?;
-        }
-        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err(AppError::BadRequest("q must be at most 200 characters".into()));
-        }
-        Ok(())
+        crate::http::list::check_filters(self.q.as_deref(), self.district.as_deref())
     }
 
     /// The filters as a condition on the statistics' summary of businesses

@@ -190,6 +190,9 @@ impl Kbli {
 pub struct DistrictCode(String);
 
 impl DistrictCode {
+    /// The shape [`DistrictCode::parse`] accepts, as the OpenAPI document declares it.
+    pub const PATTERN: &'static str = r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}$";
+
     /// Parses the shape of a district code.
     pub fn parse(raw: &str) -> Result<DistrictCode, Invalid> {
         let code = raw.trim();

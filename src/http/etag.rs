@@ -43,18 +43,21 @@ pub fn etag(version: i32) -> header::ETag {
     header::ETag(header::EntityTag::new_strong(version.to_string()))
 }
 
-/// The versions a client named in `If-Match`, if it sent the header.
+/// The versions a client named in `If-Match`, if it sent the header. A malformed header is
+/// kept, not refused at once: it is answered 400 where the precondition is evaluated, after the
+/// record was found, so that a missing record is 404 whatever the header says.
 #[derive(Debug, Clone, Default)]
-pub struct IfMatch(Option<header::IfMatch>);
+pub struct IfMatch(Option<Result<header::IfMatch, ()>>);
 
 impl IfMatch {
-    /// 412 unless the header is absent, `*`, or names `version`.
+    /// 412 unless the header is absent, `*`, or names `version`; 400 if it is malformed.
     pub fn check(&self, version: i32) -> AppResult<()> {
         let current = header::EntityTag::new_strong(version.to_string());
         match &self.0 {
-            None | Some(header::IfMatch::Any) => Ok(()),
-            Some(header::IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&current)) => Ok(()),
-            Some(_) => Err(AppError::PreconditionFailed),
+            None | Some(Ok(header::IfMatch::Any)) => Ok(()),
+            Some(Ok(header::IfMatch::Items(tags))) if tags.iter().any(|t| t.strong_eq(&current)) => Ok(()),
+            Some(Ok(_)) => Err(AppError::PreconditionFailed),
+            Some(Err(())) => Err(AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into())),
         }
     }
 }
@@ -65,16 +68,14 @@ impl FromRequest for IfMatch {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let malformed = req.headers().get_all(header::IF_MATCH).any(|v| !v.to_str().is_ok_and(well_formed));
-        let result = if malformed {
-            Err(AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into()))
+        let parsed = if malformed {
+            Some(Err(()))
         } else if req.headers().contains_key(header::IF_MATCH) {
-            <header::IfMatch as header::Header>::parse(req)
-                .map(|h| IfMatch(Some(h)))
-                .map_err(|_| AppError::BadRequest("If-Match must be \"*\" or a list of ETags".into()))
+            Some(<header::IfMatch as header::Header>::parse(req).map_err(|_| ()))
         } else {
-            Ok(IfMatch(None))
+            None
         };
-        std::future::ready(result)
+        std::future::ready(Ok(IfMatch(parsed)))
     }
 }
 
@@ -95,10 +96,12 @@ mod tests {
     #[test]
     fn if_match_passes_only_the_named_version() {
         assert!(IfMatch(None).check(3).is_ok());
-        assert!(IfMatch(Some(header::IfMatch::Any)).check(3).is_ok());
-        let named = IfMatch(Some(header::IfMatch::Items(vec![header::EntityTag::new_strong("3".into())])));
+        assert!(IfMatch(Some(Ok(header::IfMatch::Any))).check(3).is_ok());
+        let named =
+            IfMatch(Some(Ok(header::IfMatch::Items(vec![header::EntityTag::new_strong("3".into())]))));
         assert!(named.check(3).is_ok());
         assert!(matches!(named.check(4), Err(AppError::PreconditionFailed)));
+        assert!(matches!(IfMatch(Some(Err(()))).check(3), Err(AppError::BadRequest(_))));
     }
 
     #[test]

@@ -149,7 +149,8 @@ pub struct Sort<F> {
 }
 
 impl<F: SortField> Sort<F> {
-    /// Parses `-created_at,name`; an unknown or repeated field is 400. Without `sort`, `default`.
+    /// Parses `-created_at,name`; an unknown field is 400, a repeated one keeps its first place
+    /// and direction. Without `sort`, `default`.
     pub fn parse(raw: Option<&str>, default: &str) -> AppResult<Sort<F>> {
         let spec = raw.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
         let mut keys: Vec<(F, Dir)> = Vec::new();
@@ -163,7 +164,7 @@ impl<F: SortField> Sort<F> {
                 AppError::BadRequest(format!("cannot sort by {name:?}; sort by {}", names.join(", ")))
             })?;
             if keys.iter().any(|(f, _)| *f == field) {
-                return Err(AppError::BadRequest(format!("sort names {name:?} twice")));
+                continue;
             }
             keys.push((field, dir));
             if field == F::ID {
@@ -389,6 +390,34 @@ pub fn limit(requested: Option<i64>) -> AppResult<i64> {
     }
 }
 
+/// The longest `q` a list accepts, in characters.
+pub const MAX_QUERY_TEXT: usize = 200;
+
+/// Checks the filters several lists share: `q` at most [`MAX_QUERY_TEXT`] characters, a
+/// `district` shaped as a district code ([`DistrictCode::PATTERN`](crate::domain::codes::DistrictCode::PATTERN)).
+pub fn check_filters(q: Option<&str>, district: Option<&str>) -> AppResult<()> {
+    if q.is_some_and(|q| q.chars().count() > MAX_QUERY_TEXT) {
+        return Err(AppError::BadRequest(format!("q must be at most {MAX_QUERY_TEXT} characters")));
+    }
+    if let Some(district) = district {
+        crate::domain::codes::DistrictCode::parse(district)
+            .map_err(|e| AppError::BadRequest(format!("district {}", e.message)))?;
+    }
+    Ok(())
+}
+
+/// The shape of every cursor [`encode_cursor`] makes (unpadded base64url), as declared in the
+/// OpenAPI document; only the server's own cursors decode, and an empty one is the first page.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]*$";
+
+/// The shape of a `sort` over `F`'s columns, as declared in the OpenAPI document: keys
+/// separated by commas, each with an optional `-` (descending) or `+`.
+pub fn sort_pattern<F: SortField>() -> String {
+    let names: Vec<&str> = F::ALL.iter().map(|(n, _)| *n).collect();
+    let key = format!("[-+]?({})", names.join("|"));
+    format!("^({key}(,{key})*)?$")
+}
+
 /// Encodes the sort key of the last row of a page as an opaque cursor.
 pub fn encode_cursor<K: Serialize>(key: &K) -> String {
     // Serializing plain keys (numbers, strings, timestamps) cannot fail.
@@ -452,7 +481,17 @@ mod tests {
         assert_eq!(sort.keys, vec![(ByEmail::Email, Dir::Desc), (ByEmail::Id, Dir::Desc)]);
         assert_eq!(Sort::<ByEmail>::parse(None, "id").unwrap().keys, vec![(ByEmail::Id, Dir::Asc)]);
         assert!(matches!(Sort::<ByEmail>::parse(Some("colour"), "id"), Err(AppError::BadRequest(_))));
-        assert!(matches!(Sort::<ByEmail>::parse(Some("email,-email"), "id"), Err(AppError::BadRequest(_))));
+        let repeated = Sort::<ByEmail>::parse(Some("email,-email"), "id").unwrap();
+        assert_eq!(repeated.keys, vec![(ByEmail::Email, Dir::Asc), (ByEmail::Id, Dir::Asc)]);
+        let pattern = regex_lite::Regex::new(&sort_pattern::<ByEmail>()).unwrap();
+        for good in ["", "email", "-email,+id", "email,email"] {
+            assert!(pattern.is_match(good), "{good}");
+            assert!(Sort::<ByEmail>::parse(Some(good), "id").is_ok(), "{good}");
+        }
+        for bad in ["colour", "email,", ",email", "--email", "email id"] {
+            assert!(!pattern.is_match(bad), "{bad}");
+            assert!(Sort::<ByEmail>::parse(Some(bad), "id").is_err(), "{bad}");
+        }
     }
 
     #[test]

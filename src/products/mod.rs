@@ -111,9 +111,7 @@ pub struct ProductQuery {
 impl ProductQuery {
     fn query(&self) -> AppResult<products::BoxedQuery<'static, Db>> {
         use products::dsl as p;
-        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err(AppError::BadRequest("q must be at most 200 characters".into()));
-        }
+        list::check_filters(self.q.as_deref(), None)?;
         let mut q = products::table.into_boxed();
         if let Some(business) = self.business_id {
             q = q.filter(p::business_id.eq(business));

@@ -10,6 +10,8 @@ mod outlets;
 mod partners;
 mod placements;
 
+pub(crate) use outlets::OutletSort;
+pub(crate) use placements::PlacementSort;
 pub(crate) use placements::delete_with_products as delete_placements_of_products;
 
 use utoipa_actix_web::service_config::ServiceConfig;

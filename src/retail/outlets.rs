@@ -352,6 +352,7 @@ pub async fn list_outlets(
 ) -> AppResult<HttpResponse> {
     let scope = scope(&caller)?;
     let query = query.into_inner();
+    list::check_filters(query.q.as_deref(), query.district.as_deref())?;
     let sort = Sort::<OutletSort>::parse(query.sort.as_deref(), "id")?;
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let counted = query.clone();

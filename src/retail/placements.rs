@@ -376,6 +376,7 @@ pub async fn list_placements(
 ) -> AppResult<HttpResponse> {
     let scope = scope(&caller)?;
     let query = query.into_inner();
+    list::check_filters(None, query.district.as_deref())?;
     let sort = Sort::<PlacementSort>::parse(query.sort.as_deref(), "id")?;
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let counted = query.clone();

@@ -47,6 +47,13 @@ impl BusinessKey {
         ("status", BusinessKey::Status),
     ];
 
+    /// The shape of `group_by`, as declared in the OpenAPI document.
+    pub fn pattern() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+        let key = format!("({})", names.join("|"));
+        format!("^{key}(,{key})?$")
+    }
+
     fn name(self) -> &'static str {
         Self::ALL.iter().find(|(_, k)| *k == self).map_or("", |(n, _)| n)
     }
@@ -108,7 +115,7 @@ impl BusinessKey {
         }
     }
 
-    /// Parses `group_by`: one or two keys, comma-separated.
+    /// Parses `group_by`: one or two keys, comma-separated (a key named twice is grouped once).
     pub fn parse_list(raw: &str) -> AppResult<Vec<BusinessKey>> {
         let keys = raw
             .split(',')
@@ -122,8 +129,9 @@ impl BusinessKey {
             .collect::<AppResult<Vec<_>>>()?;
         match keys.as_slice() {
             [_] => Ok(keys),
-            [a, b] if a != b => Ok(keys),
-            _ => Err(AppError::BadRequest("group_by takes one or two different keys".into())),
+            [a, b] if a == b => Ok(vec![*a]),
+            [_, _] => Ok(keys),
+            _ => Err(AppError::BadRequest("group_by takes one or two keys".into())),
         }
     }
 }
@@ -331,13 +339,18 @@ mod tests {
     }
 
     #[test]
-    fn group_by_takes_one_or_two_different_keys() {
+    fn group_by_takes_one_or_two_keys_as_its_pattern_says() {
         assert_eq!(
             BusinessKey::parse_list("district, scale").unwrap(),
             [BusinessKey::District, BusinessKey::Scale]
         );
-        for bad in ["", "colour", "scale,scale", "scale,status,is_ikm"] {
-            assert!(BusinessKey::parse_list(bad).is_err(), "{bad}");
+        assert_eq!(BusinessKey::parse_list("scale,scale").unwrap(), [BusinessKey::Scale]);
+        let pattern = regex_lite::Regex::new(&BusinessKey::pattern()).unwrap();
+        for good in ["district", "scale,scale", "kbli_division,established_year"] {
+            assert!(pattern.is_match(good) && BusinessKey::parse_list(good).is_ok(), "{good}");
+        }
+        for bad in ["", "colour", "scale,", "scale,status,is_ikm"] {
+            assert!(!pattern.is_match(bad) && BusinessKey::parse_list(bad).is_err(), "{bad}");
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::export::Format;
 use crate::state::AppState;
 
+pub(crate) use businesses::BusinessKey;
 pub use financing::FinancingKey;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.

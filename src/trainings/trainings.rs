@@ -293,6 +293,10 @@ pub fn create(conn: &mut DbConnection, user_id: i64, mut input: TrainingInput) -
     Ok(find(conn, id)?)
 }
 
+/// The fields of [`TrainingInput`] a merge patch may not carry: registrations are added
+/// through their own resource.
+pub const NOT_PATCHED: [&str; 1] = ["registrations"];
+
 /// Applies a merge patch to training `id` if it still has the version `if_match` names; writes
 /// its audit entry. Registrations are added through their own resource, not by a patch.
 pub fn update(
@@ -302,9 +306,9 @@ pub fn update(
     if_match: &IfMatch,
     patch: &Value,
 ) -> AppResult<TrainingRow> {
-    if patch.get("registrations").is_some() {
+    if NOT_PATCHED.iter().any(|field| patch.get(field).is_some()) {
         return Err(AppError::invalid(
-            "registrations",
+            NOT_PATCHED[0],
             "read_only",
             "add registrations with POST /trainings/{id}/registrations",
         ));

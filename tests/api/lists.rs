@@ -117,7 +117,7 @@ async fn filters_combine_and_count() {
         "kbli=1",
         "is_ikm=maybe",
         "sort=owner_nik",
-        "sort=name,name",
+        "sort=name,",
         "established_from=yesterday",
         "cursor=abc",
         "limit=0",
@@ -125,6 +125,15 @@ async fn filters_combine_and_count() {
     ] {
         app.get(&format!("/api/v1/businesses?{bad}")).token(&officer).send().await.assert_problem(400);
     }
+    // The shared filters are checked the same way on every list that has them.
+    let long_q = format!("/api/v1/outlets?q={}", "a".repeat(201));
+    for bad in ["/api/v1/outlets?district=35.24", "/api/v1/placements?district=x", &long_q] {
+        app.get(bad).token(&officer).send().await.assert_problem(400);
+    }
+    // A key named twice keeps its first place: the same order as naming it once.
+    let once = app.get("/api/v1/businesses?sort=-name&limit=5").token(&officer).send().await.json();
+    let twice = app.get("/api/v1/businesses?sort=-name,name&limit=5").token(&officer).send().await.json();
+    assert_eq!(once["data"], twice["data"]);
     // A cursor is bound to the sort it was issued for.
     let page = app.get("/api/v1/businesses?limit=2&sort=name").token(&officer).send().await.json();
     let cursor = page["next_cursor"].as_str().unwrap();
