@@ -173,6 +173,7 @@ pub struct AuditEntry {
     /// Who (the user's id).
     pub user_id: Option<i64>,
     /// What was done.
+    #[schema(example = "update")]
     pub action: String,
     /// The kind of record: `business`, `product`, …
     #[schema(example = "business")]

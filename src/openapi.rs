@@ -12,6 +12,8 @@ use utoipa_actix_web::AppExt;
 
 use crate::error::{FieldError, PROBLEM_JSON, Problem};
 
+mod examples;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -109,6 +111,7 @@ pub fn complete(mut doc: Document) -> Document {
     add_links(&mut doc);
     doc.webhooks = Some(webhooks());
     drop_unreferenced_schemas(&mut doc);
+    examples::add(&mut doc);
     doc
 }
 

@@ -37,6 +37,7 @@ pub struct ClientCredentials {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClientToken {
     /// The JWT to send as `Authorization: Bearer <access_token>`.
+    #[schema(example = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI3In0.c2lnbmF0dXJl")]
     pub access_token: String,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]
@@ -56,6 +57,7 @@ pub struct OAuthError {
     #[schema(example = "invalid_client")]
     pub error: String,
     /// What was wrong, for a person reading it.
+    #[schema(example = "unknown client or wrong secret")]
     pub error_description: String,
 }
 

@@ -41,6 +41,7 @@ pub struct TokenRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer <access_token>`.
+    #[schema(example = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl")]
     pub access_token: String,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]

@@ -155,7 +155,7 @@ fn row_number(field: &str) -> usize {
     security(("bearer" = [])),
     request_body(
         description = "A JSON array of businesses, or CSV with a header row of the same field names",
-        content((Vec<BusinessInput> = "application/json"), (String = "text/csv")),
+        content((Vec<BusinessInput> = "application/json"), (String = "text/csv", example = json!("name,owner_name,owner_nik,phone,kbli,district_code,address,employees\nKripik Ikan Bu Sri,Sri Wahyuni,3524055203900002,0812-3456-789,10750,35.24.14,Jl. Raya Paciran No. 12,6\n"))),
     ),
     responses(
         (status = 201, description = "Every row was created", body = ImportResult),

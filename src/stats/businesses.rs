@@ -140,6 +140,7 @@ impl BusinessKey {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BusinessStats {
     /// The keys grouped by, in order.
+    #[schema(example = json!(["scale"]))]
     pub group_by: Vec<String>,
     /// One row per group, ordered by the keys (as text), unknown values last.
     pub rows: Vec<BusinessGroup>,
@@ -304,7 +305,7 @@ crate::businesses::business_filter! {
     security(("bearer" = [])),
     params(BusinessStatsQuery),
     responses((status = 200, description = "One row per group, or CSV",
-        content((BusinessStats = "application/json"), (String = "text/csv")))),
+        content((BusinessStats = "application/json"), (String = "text/csv", example = json!("scale,count,employees,revenue_idr\nkecil,8,96,36162868000\nmikro,529,1327,159733176000\n"))))),
 )]
 #[get("/stats/businesses")]
 pub async fn business_statistics(

@@ -31,6 +31,7 @@ pub struct ProductStats {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CategoryRow {
     /// Category.
+    #[schema(example = "food")]
     pub category: String,
     /// Products.
     pub count: i64,
@@ -41,7 +42,7 @@ pub struct CategoryRow {
 #[utoipa::path(
     tag = "statistics",
     security(("bearer" = [])),
-    responses((status = 200, description = "Product figures, or CSV of the categories", content((ProductStats = "application/json"), (String = "text/csv")))),
+    responses((status = 200, description = "Product figures, or CSV of the categories", content((ProductStats = "application/json"), (String = "text/csv", example = json!("category,count\nagriculture,188\nbeverage,89\n"))))),
 )]
 #[get("/stats/products")]
 pub async fn product_statistics(
@@ -96,7 +97,7 @@ pub struct RetailStats {
 #[utoipa::path(
     tag = "statistics",
     security(("bearer" = [])),
-    responses((status = 200, description = "One row per partner, or CSV", content((RetailStats = "application/json"), (String = "text/csv")))),
+    responses((status = 200, description = "One row per partner, or CSV", content((RetailStats = "application/json"), (String = "text/csv", example = json!("retail_partner_id,brand,outlets,outlets_stocking_curated,curated_passed,curated_ikm_businesses,products_listed\n1,Indomaret,51,51,16,13,16\n"))))),
 )]
 #[get("/stats/retail")]
 pub async fn retail_statistics(

@@ -63,6 +63,7 @@ pub struct ApiClient {
     /// The client's id in this API (its `/users/{id}` too).
     pub id: i64,
     /// The OAuth `client_id`.
+    #[schema(example = "bjtm-kur-feed")]
     pub client_id: String,
     /// `bank` or `retail`.
     pub role: Role,
@@ -88,6 +89,7 @@ pub struct IssuedSecret {
     /// The new secret's id.
     pub secret_id: i64,
     /// The secret: shown this once, stored only as a hash.
+    #[schema(example = "cs_6QkXh2pT9vR4mW8yZ1bN3cL5dF7gJ0aS")]
     pub client_secret: String,
 }
 

@@ -84,6 +84,7 @@ pub struct NewSubscriptionAnswer {
     /// The subscription.
     pub subscription: Subscription,
     /// The Standard Webhooks signing secret (`whsec_…`).
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     pub secret: String,
 }
 
@@ -101,6 +102,7 @@ pub struct Delivery {
     /// Id (the order of delivery within the subscription).
     pub id: i64,
     /// The `webhook-id` sent (the same on a redelivery).
+    #[schema(example = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")]
     pub message_id: String,
     /// The event type.
     pub event_type: EventType,
