@@ -108,6 +108,7 @@ pub fn complete(mut doc: Document) -> Document {
         }
     }
     patch_schemas(&mut doc);
+    constrain_fields(&mut doc);
     add_links(&mut doc);
     doc.webhooks = Some(webhooks());
     drop_unreferenced_schemas(&mut doc);
@@ -325,6 +326,52 @@ fn patch_schemas(doc: &mut Document) {
     }
 }
 
+/// The shapes of the identity and registration numbers a body carries, by field name, from
+/// the parsers' own patterns (`domain::codes::patterns`).
+fn field_pattern(schema: &str, field: &str) -> Option<&'static str> {
+    use crate::domain::codes::patterns;
+    Some(match field {
+        "owner_nik" => patterns::NIK,
+        "nib" => patterns::NIB,
+        "npwp" => patterns::NPWP,
+        "kbli" => patterns::KBLI,
+        "district_code" => patterns::DISTRICT,
+        "phone" => patterns::PHONE,
+        "email" => patterns::EMAIL,
+        "pirt_number" => patterns::PIRT,
+        "bpom_number" => patterns::BPOM,
+        "halal_certificate" => patterns::HALAL,
+        "code" if schema.starts_with("BankPartner") || schema.starts_with("RetailPartner") => {
+            patterns::PARTNER_CODE
+        }
+        _ => return None,
+    })
+}
+
+/// Declares [`field_pattern`]'s shapes on the fields of what clients send (`…Input`,
+/// `…Patch`, `New…`).
+fn constrain_fields(doc: &mut Document) {
+    let Some(components) = doc.components.as_mut() else { return };
+    for (name, schema) in components.schemas.iter_mut() {
+        let sent = name.ends_with("Input") || name.ends_with("Patch") || name.starts_with("New");
+        let RefOr::T(Schema::Object(object)) = schema else { continue };
+        if !sent {
+            continue;
+        }
+        for (field, property) in object.properties.iter_mut() {
+            if let (Some(pattern), RefOr::T(Schema::Object(property))) =
+                (field_pattern(name, field), property)
+            {
+                // An optional number sent blank means none.
+                let nullable = serde_json::to_value(&property.schema_type)
+                    .is_ok_and(|t| t.as_array().is_some_and(|types| types.contains(&"null".into())));
+                property.pattern =
+                    Some(if nullable { format!(r"^\s*$|{pattern}") } else { pattern.to_owned() });
+            }
+        }
+    }
+}
+
 /// The `sort` keys of the list at `path`, from the columns the list sorts by.
 fn sort_pattern(path: &str) -> Option<String> {
     use crate::http::list::sort_pattern;
@@ -348,6 +395,8 @@ fn sort_pattern(path: &str) -> Option<String> {
 /// of `If-Match` and `Idempotency-Key` (`http::etag`, `http::idempotency`), a KBLI filter's
 /// (`businesses::filter`).
 fn constrain_parameters(path: &str, op: &mut Operation) {
+    // `http::refuse_nul`: no NUL anywhere in a path or query string.
+    const NO_NUL: &str = r"^[^\u0000]*$";
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
     let text = |pattern: &str| ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
     for parameter in op.parameters.iter_mut().flatten() {
@@ -363,10 +412,9 @@ fn constrain_parameters(path: &str, op: &mut Operation) {
                 None => continue,
             },
             ("cursor", ParameterIn::Query) => text(crate::http::list::CURSOR_PATTERN),
-            ("q", ParameterIn::Query) => ObjectBuilder::new()
-                .schema_type(Type::String)
-                .max_length(Some(crate::http::list::MAX_QUERY_TEXT)),
-            ("district", ParameterIn::Query) => text(crate::domain::codes::DistrictCode::PATTERN),
+            ("q", ParameterIn::Query) => text(NO_NUL).max_length(Some(crate::http::list::MAX_QUERY_TEXT)),
+            ("entity" | "parent", ParameterIn::Query) => text(NO_NUL),
+            ("district", ParameterIn::Query) => text(crate::domain::codes::patterns::DISTRICT),
             ("group_by", ParameterIn::Query) if path == "/api/v1/stats/businesses" => {
                 text(&crate::stats::BusinessKey::pattern())
             }

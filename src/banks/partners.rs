@@ -98,13 +98,11 @@ pub struct BankPartnerInput {
 /// Checks every field of `input` into one 422.
 pub(crate) fn check_bank_partner(input: BankPartnerInput) -> AppResult<BankPartnerRecord> {
     let mut check = Check::default();
-    let code = check.text("code", input.code, 20).map(|c| c.to_uppercase());
-    if code
-        .as_ref()
-        .is_some_and(|c| c.len() < 2 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-    {
+    let code = check.text("code", input.code, 20);
+    if code.as_ref().is_some_and(|c| !crate::domain::codes::is_partner_code(c)) {
         check.fail("code", "invalid_format", "must be 2 to 20 letters, digits or dashes");
     }
+    let code = code.map(|c| c.to_uppercase());
     let name = check.text("name", input.name, 200);
     check.finish(|| Some(BankPartnerRecord { code: code?, name: name? }))
 }

@@ -14,6 +14,21 @@ fn strip_separators(raw: &str) -> String {
     raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '/' | '(' | ')')).collect()
 }
 
+/// The separators [`strip_separators`] drops, as a regular-expression class, for the patterns
+/// the OpenAPI document declares.
+macro_rules! sep {
+    () => {
+        r"[ ./()\-]*"
+    };
+}
+
+pub mod patterns;
+
+/// Whether `code` (trimmed) is a partner code: 2 to 20 ASCII letters, digits or dashes.
+pub fn is_partner_code(code: &str) -> bool {
+    (2..=20).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// Province codes (Kemendagri), the first two digits of every region code.
 const PROVINCES: [u8; 38] = [
     11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65, 71, 72,
@@ -190,9 +205,6 @@ impl Kbli {
 pub struct DistrictCode(String);
 
 impl DistrictCode {
-    /// The shape [`DistrictCode::parse`] accepts, as the OpenAPI document declares it.
-    pub const PATTERN: &'static str = r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}$";
-
     /// Parses the shape of a district code.
     pub fn parse(raw: &str) -> Result<DistrictCode, Invalid> {
         let code = raw.trim();

@@ -394,7 +394,7 @@ pub fn limit(requested: Option<i64>) -> AppResult<i64> {
 pub const MAX_QUERY_TEXT: usize = 200;
 
 /// Checks the filters several lists share: `q` at most [`MAX_QUERY_TEXT`] characters, a
-/// `district` shaped as a district code ([`DistrictCode::PATTERN`](crate::domain::codes::DistrictCode::PATTERN)).
+/// `district` shaped as a district code ([`patterns::DISTRICT`](crate::domain::codes::patterns::DISTRICT)).
 pub fn check_filters(q: Option<&str>, district: Option<&str>) -> AppResult<()> {
     if q.is_some_and(|q| q.chars().count() > MAX_QUERY_TEXT) {
         return Err(AppError::BadRequest(format!("q must be at most {MAX_QUERY_TEXT} characters")));

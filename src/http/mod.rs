@@ -44,7 +44,7 @@ pub struct BodyLimit(pub usize);
 
 /// A JSON request body, deserialized strictly: unknown fields are rejected, and a field of the
 /// wrong type is reported by its path. Accepts `application/json`, any `+json` type (such as
-/// `application/merge-patch+json`), and nothing else.
+/// `application/merge-patch+json`), and nothing else; the document must be an object.
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
@@ -78,6 +78,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                     return Err(AppError::PayloadTooLarge { limit });
                 }
                 body.extend_from_slice(&chunk);
+            }
+            // Every JSON body this API takes is an object; serde would read an array as a
+            // struct's fields in order.
+            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                parse_json::<serde_json::Value>(&body)?;
+                return Err(AppError::invalid("body", "invalid_type", "must be a JSON object"));
             }
             parse_json(&body).map(Json)
         })

@@ -67,6 +67,13 @@ pub fn merged<I: DeserializeOwned>(
         }
     }
     merge_patch(&mut doc, patch);
+    // Merging drops a field set to null without a trace; kept as null, a field `I` does not
+    // have is refused like any unknown field, and one it has reads as absent.
+    if let (Value::Object(map), Value::Object(changes)) = (&mut doc, patch) {
+        for (field, _) in changes.iter().filter(|(_, v)| v.is_null()) {
+            map.insert(field.clone(), Value::Null);
+        }
+    }
     crate::http::parse_json(doc.to_string().as_bytes())
 }
 
@@ -163,6 +170,11 @@ mod tests {
         let err = merged::<Input>(&current, &json!({"code": "BNI"}), &[]).unwrap_err();
         assert!(matches!(err, AppError::Validation(ref e) if e[0].field == "code"), "{err:?}");
         assert!(matches!(merged::<Input>(&current, &json!([1]), &["code"]), Err(AppError::Validation(_))));
+        // A null for a field the input does not have is refused, not dropped unseen.
+        for unknown in [json!({"": null}), json!({"colour": null, "name": "b"})] {
+            let err = merged::<Input>(&current, &unknown, &["code"]).unwrap_err();
+            assert!(matches!(err, AppError::Validation(_)), "{unknown}: {err:?}");
+        }
     }
 
     #[test]

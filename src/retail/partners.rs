@@ -106,13 +106,11 @@ struct RetailPartnerRecord {
 
 fn check_partner(input: RetailPartnerInput) -> AppResult<RetailPartnerRecord> {
     let mut check = Check::default();
-    let code = check.text("code", input.code, 20).map(|c| c.to_uppercase());
-    if code
-        .as_ref()
-        .is_some_and(|c| c.len() < 2 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-    {
+    let code = check.text("code", input.code, 20);
+    if code.as_ref().is_some_and(|c| !crate::domain::codes::is_partner_code(c)) {
         check.fail("code", "invalid_format", "must be 2 to 20 letters, digits or dashes");
     }
+    let code = code.map(|c| c.to_uppercase());
     let name = check.text("name", input.name, 200);
     let brand = check.text("brand", input.brand, 100);
     check.finish(|| Some(RetailPartnerRecord { code: code?, name: name?, brand: brand? }))

@@ -67,6 +67,37 @@ async fn unknown_fields_and_wrong_types_are_422_naming_the_field() {
         .assert_problem(422);
     assert_eq!(problem["errors"][0]["field"], "password");
     assert_eq!(problem["errors"][0]["code"], "required");
+
+    // serde would read an array as the fields in order: a body must be an object.
+    let positional = json!(["x@y.test", "a long passphrase", "viewer"]);
+    let problem = app.post("/api/v1/users").token(&token).json(&positional).send().await.assert_problem(422);
+    assert_eq!(problem["errors"][0]["field"], "body");
+    let admin_id = app.get("/api/v1/auth/me").token(&token).send().await.json()["id"].clone();
+    for patch in [json!([]), json!("viewer"), json!(null)] {
+        app.patch(&format!("/api/v1/users/{admin_id}"))
+            .token(&token)
+            .json(&patch)
+            .send()
+            .await
+            .assert_problem(422);
+    }
+    // A null for a field a merge-patched record does not have is refused, not dropped.
+    let bank = app
+        .post("/api/v1/bank-partners")
+        .token(&token)
+        .json(&json!({"code": "TST", "name": "Bank Uji"}))
+        .send()
+        .await
+        .json()["id"]
+        .clone();
+    let problem = app
+        .patch(&format!("/api/v1/bank-partners/{bank}"))
+        .token(&token)
+        .json(&json!({"colour": null}))
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(problem["errors"][0]["field"], "colour");
     assert_eq!(user_count(&app), before);
 }
 
