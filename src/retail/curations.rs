@@ -438,11 +438,11 @@ pub async fn decide_curation(
                     return Err(AppError::invalid(
                         "status",
                         "invalid_transition",
-                        "a decision is passed or rejected",
+                        "must be passed or rejected",
                     ));
                 }
                 Some(_) if current.status != CurationStatus::Submitted.as_str() => {
-                    return Err(AppError::Conflict(format!("the curation was {} already", current.status)));
+                    return Err(AppError::Conflict(format!("the curation is {} already", current.status)));
                 }
                 Some(s) => (s.as_str().to_owned(), Some(db::now()), Some(user)),
             };

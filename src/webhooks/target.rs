@@ -63,15 +63,15 @@ pub fn check(url: &str, allow_private: bool) -> Result<Target, Refused> {
     if url.len() > MAX_URL_LENGTH {
         return Err(Refused(format!("at most {MAX_URL_LENGTH} characters")));
     }
-    let uri: actix_web::http::Uri = url.parse().map_err(|_| Refused("not a URL".into()))?;
+    let uri: actix_web::http::Uri = url.parse().map_err(|_| Refused("must be a URL".into()))?;
     let scheme = uri.scheme_str().unwrap_or("");
     let default_port = match scheme {
         "https" => 443,
         "http" if allow_private => 80,
-        "http" => return Err(Refused("must be https".into())),
+        "http" => return Err(Refused("must be an https URL".into())),
         _ => return Err(Refused("must be an https URL".into())),
     };
-    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| Refused("has no host".into()))?;
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| Refused("must name a host".into()))?;
     if url.contains('@') {
         return Err(Refused("must not carry credentials".into()));
     }
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn only_https_to_public_hosts_unless_allowed() {
-        assert_eq!(check("http://127.0.0.1:9/x", false).unwrap_err(), Refused("must be https".into()));
+        assert_eq!(check("http://127.0.0.1:9/x", false).unwrap_err(), Refused("must be an https URL".into()));
         assert!(check("https://127.0.0.1:9/x", false).unwrap_err().0.contains("not a public address"));
         assert!(check("https://[::1]/x", false).is_err());
         assert!(check("ftp://example.com/", false).is_err());
