@@ -359,8 +359,14 @@ fn constrain_fields(doc: &mut Document) {
             continue;
         }
         for (field, property) in object.properties.iter_mut() {
-            if let (Some(pattern), RefOr::T(Schema::Object(property))) =
-                (field_pattern(name, field), property)
+            let RefOr::T(Schema::Object(property)) = property else { continue };
+            let Some(pattern) = field_pattern(name, field) else {
+                // A text (`http::input::Check::text`): no control characters.
+                if property.max_length.is_some() && property.pattern.is_none() {
+                    property.pattern = Some(crate::http::input::TEXT_PATTERN.to_owned());
+                }
+                continue;
+            };
             {
                 // An optional number sent blank means none.
                 let nullable = serde_json::to_value(&property.schema_type)

@@ -8,6 +8,10 @@ use serde::{Deserialize, Deserializer};
 use crate::domain::Invalid;
 use crate::error::{AppError, FieldError};
 
+/// The characters a text field may hold, as the OpenAPI document declares it: anything but the
+/// control characters (Unicode `Cc`) other than tab and newline.
+pub const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$";
+
 /// One field of a request body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Field<T> {
@@ -87,14 +91,28 @@ impl Check {
 
     /// A required text of `min..=max` characters, trimmed.
     pub fn text(&mut self, field: &str, value: Field<String>, max: usize) -> Option<String> {
-        let text = self.required(field, value)?.trim().to_owned();
-        self.length(field, text, max)
+        let text = self.required(field, value)?;
+        self.no_control(field, &text)?;
+        self.length(field, text.trim().to_owned(), max)
     }
 
     /// An optional text of at most `max` characters, trimmed; empty means none.
     pub fn optional_text(&mut self, field: &str, value: Field<String>, max: usize) -> Option<String> {
-        let text = self.optional(field, value)?.trim().to_owned();
+        let text = self.optional(field, value)?;
+        self.no_control(field, &text)?;
+        let text = text.trim().to_owned();
         if text.is_empty() { None } else { self.length(field, text, max) }
+    }
+
+    /// Control characters other than tab and newline are refused anywhere in a text, before
+    /// it is trimmed, as [`TEXT_PATTERN`] declares.
+    fn no_control(&mut self, field: &str, text: &str) -> Option<()> {
+        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            self.fail(field, "invalid_format", "must not contain control characters");
+            None
+        } else {
+            Some(())
+        }
     }
 
     fn length(&mut self, field: &str, text: String, max: usize) -> Option<String> {
@@ -104,9 +122,6 @@ impl Check {
             None
         } else if n > max {
             self.fail(field, "too_long", format!("must be at most {max} characters"));
-            None
-        } else if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-            self.fail(field, "invalid_format", "must not contain control characters");
             None
         } else {
             Some(text)
@@ -195,5 +210,26 @@ mod tests {
         check.optional("c", body.c);
         let fields: Vec<_> = check.errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
         assert_eq!(fields, [("rows[2].a", "invalid_type"), ("rows[2].b", "required")]);
+    }
+
+    #[test]
+    fn texts_refuse_what_their_pattern_refuses() {
+        let pattern = regex_lite::Regex::new(TEXT_PATTERN).unwrap();
+        for (text, ok) in [
+            ("Jl. Raya\tNo. 12\n", true),
+            (" Kripik ", true),
+            ("a\u{1}b", false),
+            ("abc\r", false),
+            ("\u{85}", false),
+            ("x\u{7f}", false),
+        ] {
+            assert_eq!(pattern.is_match(text), ok, "{text:?}");
+            let mut check = Check::default();
+            assert_eq!(
+                check.optional_text("t", Field::Value(text.to_owned()), 100).is_some(),
+                ok,
+                "{text:?}"
+            );
+        }
     }
 }
