@@ -227,10 +227,12 @@ defaults
     timeout check 1s
     retries 3
     option redispatch 1
-    # A connection refused, or closed with no answer (an instance killed mid-request), is
-    # tried again on the other instance. POSTs carry an Idempotency-Key, so a retried write
-    # is replayed, not made twice.
-    retry-on conn-failure empty-response
+    # A connection refused, or closed with no answer or half an answer (an instance killed
+    # mid-request), is tried again on the other instance. POSTs carry an Idempotency-Key, so a
+    # retried write is replayed, not made twice.
+    retry-on conn-failure empty-response junk-response
+    # The whole request is read before it goes to an instance, so that a retry has all of it.
+    option http-buffer-request
 
 frontend api
     bind 127.0.0.1:{self.port}
@@ -349,18 +351,21 @@ class Load:
         return self
 
     def call(self, method, path, body=None, headers=None):
+        # An error is kept with when its request began and ended: one in flight at a kill began
+        # before it, and still belongs to it.
         at = time.monotonic()
         try:
             reply = request(self.port, method, path, body, self.token, headers)
         except (OSError, http.client.HTTPException) as e:
             with self.lock:
                 self.requests += 1
-                self.errors.append((at, method, path.split("?")[0], f"{type(e).__name__}: {e}"))
+                self.errors.append((at, time.monotonic(), method, path.split("?")[0], f"{type(e).__name__}: {e}"))
             return None
         with self.lock:
             self.requests += 1
             if reply.status >= 500:
-                self.errors.append((at, method, path.split("?")[0], f"{reply.status} {reply.body[:160]!r}"))
+                self.errors.append((at, time.monotonic(), method, path.split("?")[0],
+                                    f"{reply.status} {reply.body[:160]!r}"))
                 return None
         return reply
 
@@ -594,20 +599,28 @@ def phase_instance_killed(ctx, dwell):
         sent1 = proxy.sent().get(victim.short, 0)
     ctx["loads"].append(load)
     ctx["recovery"]["instance"] = recovery
-    window = [e for e in load.errors if killed <= e[0] <= killed + FAILOVER_WINDOW]
+    # In the window: in flight at some moment of it (begun before the kill and answered after it
+    # counts: it was sent to the instance that died).
+    window = [e for e in load.errors if e[1] >= killed and e[0] <= killed + FAILOVER_WINDOW]
     outside = [e for e in load.errors if e not in window]
     log(f"   restarted: UP in HAProxy {recovery:.2f} s after the restart began, then sent {sent1 - sent0} requests")
     log(f"   {load.figures()}")
-    log(f"   HAProxy sent {proxy.retried() - retried0} requests again (retry-on conn-failure empty-response, "
+    log(f"   HAProxy sent {proxy.retried() - retried0} requests again (retry-on conn-failure empty-response junk-response, "
         f"redispatched to the other instance)")
     log(f"   errors in the failover window ({FAILOVER_WINDOW:.0f} s after the kill): {len(window)}"
-        + "".join(f"\n     +{e[0] - killed:.2f} s {e[1]} {e[2]}: {e[3]}" for e in window[:10]))
+        + "".join(f"\n     {since(e, killed)} {e[2]} {e[3]}: {e[4]}" for e in window[:10]))
     ctx["failover_errors"] = len(window)
-    check(before == 0 and not outside, f"4. errors outside the failover window: {outside[:5]}")
+    check(before == 0 and not outside, "4. errors outside the failover window:"
+          + "".join(f"\n     {since(e, killed)} {e[2]} {e[3]}: {e[4]}" for e in outside[:5]))
     check(sent1 > sent0, f"4. HAProxy sent nothing to the restarted {victim.name}")
     load.verdict("4. instance killed", errors_allowed=True)
     lost = lost_writes(ctx)
     check(not lost, f"4. {len(lost)} acknowledged writes are not in the database: {lost[:5]}")
+
+
+def since(error, moment):
+    """When an error's request began and ended, in seconds from `moment`."""
+    return f"sent {error[0] - moment:+.2f} s, answered {error[1] - moment:+.2f} s"
 
 
 def lost_writes(ctx):
