@@ -348,32 +348,74 @@ fn field_pattern(schema: &str, field: &str) -> Option<&'static str> {
     })
 }
 
-/// Declares [`field_pattern`]'s shapes on the fields of what clients send (`…Input`,
-/// `…Patch`, `New…`).
+/// The schemas of what clients send: the request bodies of every operation.
+fn request_schemas(doc: &Document) -> std::collections::BTreeSet<String> {
+    let operations =
+        doc.paths.paths.values().flat_map(|item| {
+            [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten()
+        });
+    let contents = operations
+        .filter_map(|op| match &op.request_body {
+            Some(RefOr::T(body)) => Some(body.content.values()),
+            _ => None,
+        })
+        .flatten();
+    contents
+        .filter_map(|content| match content {
+            RefOr::T(content) => match &content.schema {
+                Some(RefOr::Ref(reference)) => {
+                    reference.ref_location.strip_prefix("#/components/schemas/").map(str::to_owned)
+                }
+                _ => None,
+            },
+            RefOr::Ref(_) => None,
+        })
+        .collect()
+}
+
+/// Declares on the fields of what clients send the characters the server takes: the shapes of
+/// [`field_pattern`]; for a text (`http::input::Check::text` and `optional_text`, the fields
+/// with a `maxLength`), no control characters, and not blank unless it may be left out; for
+/// any other string, no NUL (`http::input::nul_field` refuses one in any body).
 fn constrain_fields(doc: &mut Document) {
+    use crate::http::input::{NO_NUL_PATTERN, REQUIRED_TEXT_PATTERN, TEXT_PATTERN};
+    let sent = request_schemas(doc);
     let Some(components) = doc.components.as_mut() else { return };
     for (name, schema) in components.schemas.iter_mut() {
-        let sent = name.ends_with("Input") || name.ends_with("Patch") || name.starts_with("New");
         let RefOr::T(Schema::Object(object)) = schema else { continue };
-        if !sent {
+        if !sent.contains(name) {
             continue;
         }
         for (field, property) in object.properties.iter_mut() {
             let RefOr::T(Schema::Object(property)) = property else { continue };
-            let Some(pattern) = field_pattern(name, field) else {
-                // A text (`http::input::Check::text`): no control characters.
-                if property.max_length.is_some() && property.pattern.is_none() {
-                    property.pattern = Some(crate::http::input::TEXT_PATTERN.to_owned());
-                }
+            let types = serde_json::to_value(&property.schema_type).unwrap_or_default();
+            let has = |t: &str| types == t || types.as_array().is_some_and(|types| types.contains(&t.into()));
+            if !has("string") || property.enum_values.is_some() || property.format.is_some() {
                 continue;
-            };
-            {
-                // An optional number sent blank means none.
-                let nullable = serde_json::to_value(&property.schema_type)
-                    .is_ok_and(|t| t.as_array().is_some_and(|types| types.contains(&"null".into())));
-                property.pattern =
-                    Some(if nullable { format!(r"^\s*$|{pattern}") } else { pattern.to_owned() });
             }
+            let nullable = has("null");
+            property.pattern = Some(if let Some(pattern) = field_pattern(name, field) {
+                // An optional number sent blank means none.
+                if nullable { format!(r"^\s*$|{pattern}") } else { pattern.to_owned() }
+            } else if field == "password" {
+                // A new password's length (`users::model::check_password`); any characters
+                // but NUL. A login's is not checked: a wrong one is 401.
+                if name != "TokenRequest" {
+                    use crate::users::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+                    property.min_length = Some(MIN_PASSWORD_CHARS);
+                    property.max_length = Some(MAX_PASSWORD_CHARS);
+                }
+                NO_NUL_PATTERN.to_owned()
+            } else if property.pattern.is_some() {
+                continue;
+            } else if property.max_length.is_some() {
+                if !nullable {
+                    property.min_length = Some(1);
+                }
+                if nullable { TEXT_PATTERN } else { REQUIRED_TEXT_PATTERN }.to_owned()
+            } else {
+                NO_NUL_PATTERN.to_owned()
+            });
         }
     }
 }
@@ -402,7 +444,7 @@ fn sort_pattern(path: &str) -> Option<String> {
 /// (`businesses::filter`).
 fn constrain_parameters(path: &str, op: &mut Operation) {
     // `http::refuse_nul`: no NUL anywhere in a path or query string.
-    const NO_NUL: &str = r"^[^\u0000]*$";
+    const NO_NUL: &str = crate::http::input::NO_NUL_PATTERN;
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
     let text = |pattern: &str| ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
     for parameter in op.parameters.iter_mut().flatten() {

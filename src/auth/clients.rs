@@ -160,6 +160,10 @@ fn read_grant(req: &HttpRequest, body: &[u8]) -> Result<Grant, Refusal> {
         (None, Some(id), Some(secret)) => (id, secret, false),
         (None, _, _) => return Err(Refusal::Client { basic: false }),
     };
+    // No client's id holds a NUL (and PostgreSQL could not compare one).
+    if client_id.contains('\0') {
+        return Err(Refusal::Client { basic });
+    }
     Ok(Grant { client_id, secret, scope, basic })
 }
 

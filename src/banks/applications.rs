@@ -163,7 +163,7 @@ pub struct NewApplication {
     pub amount_requested_idr: Field<i64>,
     /// What the money is for.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000)]
     pub purpose: Field<String>,
 }
 
@@ -200,10 +200,7 @@ pub(crate) fn check_application(
     if amount.is_some_and(|a| a <= 0) {
         check.fail("amount_requested_idr", "out_of_range", "must be more than 0");
     }
-    let purpose = check.optional("purpose", new.purpose);
-    if purpose.as_ref().is_some_and(|p| p.chars().count() > 1000) {
-        check.fail("purpose", "too_long", "must be at most 1000 characters");
-    }
+    let purpose = check.optional_text("purpose", new.purpose, 1000);
     check.finish(|| {
         Some(ApplicationRecord {
             business_id: business?,

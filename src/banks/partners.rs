@@ -87,11 +87,11 @@ fn find_bank_partner(conn: &mut DbConnection, id: i64) -> QueryResult<BankPartne
 pub struct BankPartnerInput {
     /// Short code, 2–20 letters, digits or dashes; unique.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "BSI")]
+    #[schema(value_type = String, required = true, max_length = 20, example = "BSI")]
     pub code: Field<String>,
     /// Legal name.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "PT Bank Syariah Indonesia Tbk")]
+    #[schema(value_type = String, required = true, max_length = 200, example = "PT Bank Syariah Indonesia Tbk")]
     pub name: Field<String>,
 }
 

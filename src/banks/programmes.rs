@@ -35,7 +35,7 @@ pub struct ProgrammeInput {
     pub bank_partner_id: Field<i64>,
     /// Name.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "KUR Mikro")]
+    #[schema(value_type = String, required = true, max_length = 200, example = "KUR Mikro")]
     pub name: Field<String>,
     /// Kind.
     #[serde(default)]

@@ -36,7 +36,7 @@ pub struct ApplicationPatch {
     pub amount_approved_idr: Option<i64>,
     /// The bank's own reference.
     #[serde(default, deserialize_with = "crate::http::input::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub bank_reference: Option<Option<String>>,
     /// When the financing ends.
     #[serde(default, deserialize_with = "crate::http::input::present")]
@@ -44,6 +44,7 @@ pub struct ApplicationPatch {
     pub financing_ends_on: Option<Option<NaiveDate>>,
     /// What the money is for (office staff, while submitted).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub purpose: Option<String>,
 }
 
@@ -104,11 +105,7 @@ pub(crate) fn check_change(
             check.fail("purpose", "forbidden", "the applicant's purpose is not the bank's to change");
             None
         }
-        Some(p) if p.chars().count() > 1000 => {
-            check.fail("purpose", "too_long", "must be at most 1000 characters");
-            None
-        }
-        Some(p) => Some(p),
+        Some(p) => check.trimmed("purpose", p, 1000),
         None => current.purpose.clone(),
     };
     let programme = find_programme(conn, current.programme_id)?;
@@ -125,10 +122,10 @@ pub(crate) fn check_change(
     if status == ApplicationStatus::Approved && approved.is_none() {
         check.fail("amount_approved_idr", "required", "is required to approve");
     }
-    let reference = patch.bank_reference.unwrap_or_else(|| current.bank_reference.clone());
-    if reference.as_ref().is_some_and(|r| r.chars().count() > 100) {
-        check.fail("bank_reference", "too_long", "must be at most 100 characters");
-    }
+    let reference = match patch.bank_reference {
+        Some(reference) => reference.and_then(|r| check.trimmed("bank_reference", r, 100)),
+        None => current.bank_reference.clone(),
+    };
     check.finish(|| {
         Some(ApplicationChange {
             status,

@@ -40,15 +40,15 @@ pub struct BusinessInput {
     pub phone: Field<String>,
     /// E-mail. Personal data.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "srikripik@example.com")]
+    #[schema(value_type = Option<String>, max_length = 254, example = "srikripik@example.com")]
     pub email: Field<String>,
     /// NIB from OSS: 13 digits, unique.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "9120301234567")]
+    #[schema(value_type = Option<String>, max_length = 20, example = "9120301234567")]
     pub nib: Field<String>,
     /// NPWP: 15 digits, or 16 since 2024.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "012345678901000")]
+    #[schema(value_type = Option<String>, max_length = 30, example = "012345678901000")]
     pub npwp: Field<String>,
     /// Main sector as a 5-digit KBLI 2020 code; divisions 10–33 make the business an IKM.
     #[serde(default)]

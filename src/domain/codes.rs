@@ -268,11 +268,12 @@ impl Phone {
 pub struct Email(String);
 
 impl Email {
-    /// Parses an address: one `@`, something on each side, no spaces, at most 254 characters.
+    /// Parses an address: one `@`, something on each side, no spaces or control characters, at
+    /// most 254 characters.
     pub fn parse(raw: &str) -> Result<Email, Invalid> {
         let email = raw.trim().to_lowercase();
         let valid = email.len() <= 254
-            && !email.contains(char::is_whitespace)
+            && !email.contains(|c: char| c.is_whitespace() || c.is_control())
             && email.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && !domain.is_empty()

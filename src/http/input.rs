@@ -12,6 +12,47 @@ use crate::error::{AppError, FieldError};
 /// control characters (Unicode `Cc`) other than tab and newline.
 pub const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$";
 
+/// Any string a client sends: no NUL ([`nul_field`]).
+pub const NO_NUL_PATTERN: &str = r"^[^\u0000]*$";
+
+/// A required text: [`TEXT_PATTERN`]'s characters, at least one of them kept by trimming (not
+/// white space as `char::is_whitespace` has it: tab, newline, space, U+00A0, U+1680,
+/// U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000).
+pub const REQUIRED_TEXT_PATTERN: &str = concat!(
+    r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*",
+    r"[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
+    r"[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+);
+
+/// Where a JSON document holds a NUL character (`\u0000`), which no text of this API takes
+/// and PostgreSQL cannot store: the path of the first string or key that holds one, as
+/// serde's paths read (`rows[2].name`). `None` when there is none, or the document is not
+/// JSON (its parse says so).
+pub fn nul_field(body: &[u8]) -> Option<String> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    // An escape only where the backslash is not itself escaped: an odd run of them.
+    let escaped = body.windows(ESCAPE.len()).enumerate().any(|(at, window)| {
+        window == ESCAPE && body[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+    });
+    if !escaped {
+        return None;
+    }
+    fn find(value: &serde_json::Value, path: String) -> Option<String> {
+        let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        match value {
+            serde_json::Value::String(text) => text.contains('\0').then_some(path),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]")))
+            }
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+                if key.contains('\0') { Some(join(key)) } else { find(item, join(key)) }
+            }),
+            _ => None,
+        }
+    }
+    find(&serde_json::from_slice(body).ok()?, String::new())
+}
+
 /// One field of a request body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Field<T> {
@@ -89,42 +130,45 @@ impl Check {
         }
     }
 
-    /// A required text of `min..=max` characters, trimmed.
+    /// A required text of at most `max` characters, trimmed, not blank
+    /// ([`REQUIRED_TEXT_PATTERN`]).
     pub fn text(&mut self, field: &str, value: Field<String>, max: usize) -> Option<String> {
         let text = self.required(field, value)?;
-        self.no_control(field, &text)?;
-        self.length(field, text.trim().to_owned(), max)
+        self.shape(field, &text, max)?;
+        let text = text.trim();
+        if text.is_empty() {
+            self.fail(field, "required", "must not be empty");
+            return None;
+        }
+        Some(text.to_owned())
     }
 
-    /// An optional text of at most `max` characters, trimmed; empty means none.
+    /// An optional text of at most `max` characters, trimmed; blank means none.
     pub fn optional_text(&mut self, field: &str, value: Field<String>, max: usize) -> Option<String> {
         let text = self.optional(field, value)?;
-        self.no_control(field, &text)?;
-        let text = text.trim().to_owned();
-        if text.is_empty() { None } else { self.length(field, text, max) }
+        self.trimmed(field, text, max)
     }
 
-    /// Control characters other than tab and newline are refused anywhere in a text, before
-    /// it is trimmed, as [`TEXT_PATTERN`] declares.
-    fn no_control(&mut self, field: &str, text: &str) -> Option<()> {
+    /// A text sent as an optional field's new value ([`optional_text`](Self::optional_text)
+    /// for fields read without [`Field`]): checked, trimmed, and `None` when blank or refused.
+    pub fn trimmed(&mut self, field: &str, text: String, max: usize) -> Option<String> {
+        self.shape(field, &text, max)?;
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_owned())
+    }
+
+    /// What the document declares of a text, checked on the text as sent (before trimming):
+    /// no control characters but tab and newline ([`TEXT_PATTERN`]), at most `max` characters
+    /// (`maxLength`).
+    fn shape(&mut self, field: &str, text: &str, max: usize) -> Option<()> {
         if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             self.fail(field, "invalid_format", "must not contain control characters");
             None
-        } else {
-            Some(())
-        }
-    }
-
-    fn length(&mut self, field: &str, text: String, max: usize) -> Option<String> {
-        let n = text.chars().count();
-        if n == 0 {
-            self.fail(field, "required", "must not be empty");
-            None
-        } else if n > max {
+        } else if text.chars().count() > max {
             self.fail(field, "too_long", format!("must be at most {max} characters"));
             None
         } else {
-            Some(text)
+            Some(())
         }
     }
 
@@ -231,5 +275,45 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn required_texts_refuse_what_their_pattern_refuses() {
+        let pattern = regex_lite::Regex::new(REQUIRED_TEXT_PATTERN).unwrap();
+        // Every white space character `trim` removes, and a few it keeps.
+        let blanks: Vec<char> =
+            (0..=0x3000u32).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
+        assert_eq!(blanks.len(), 25, "{blanks:?}");
+        for c in blanks {
+            let text = format!(" {c}\t");
+            assert!(!pattern.is_match(&text), "{text:?}");
+            assert!(Check::default().text("t", Field::Value(text.clone()), 10).is_none(), "{text:?}");
+        }
+        for (text, ok) in [
+            (" Kripik ", true),
+            ("\u{feff}", true),
+            ("\u{200b}", true),
+            ("x", true),
+            ("", false),
+            ("a\u{1}b", false),
+            (" \u{85} ", false),
+        ] {
+            assert_eq!(pattern.is_match(text), ok, "{text:?}");
+            assert_eq!(
+                Check::default().text("t", Field::Value(text.to_owned()), 10).is_some(),
+                ok,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lengths_count_the_text_as_sent() {
+        let mut check = Check::default();
+        assert_eq!(check.text("a", Field::Value(" abc ".into()), 5).as_deref(), Some("abc"));
+        assert_eq!(check.text("b", Field::Value(" abcd ".into()), 5), None);
+        assert_eq!(check.optional_text("c", Field::Value("      ".into()), 5), None);
+        let fields: Vec<_> = check.errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        assert_eq!(fields, [("b", "too_long"), ("c", "too_long")]);
     }
 }

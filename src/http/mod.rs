@@ -98,6 +98,9 @@ mod mime_type {
 /// Parses a JSON document into `T`: a syntax error is 400, a document of the wrong shape is 422
 /// naming the field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+    if let Some(field) = input::nul_field(body) {
+        return Err(AppError::invalid(&field, "invalid_format", "must not contain control characters"));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -379,6 +382,27 @@ mod tests {
         assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("count", "required"));
 
         assert!(matches!(parse_json::<Body>(br#"{"name": "#), Err(AppError::BadRequest(_))));
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_text_is_refused_by_its_field() {
+        for (body, field) in [
+            (r#"{"name": "a\u0000b", "count": 1}"#, "name"),
+            (r#"{"name": "a", "rows": [{}, {"x": ["", "\u0000"]}]}"#, "rows[1].x[1]"),
+            (r#"{"a\u0000": 1}"#, "a\u{0}"),
+        ] {
+            let err = parse_json::<serde_json::Value>(body.as_bytes()).unwrap_err();
+            let AppError::Validation(errors) = err else { panic!("{err:?}") };
+            assert_eq!(
+                (errors[0].field.as_str(), errors[0].code.as_str()),
+                (field, "invalid_format"),
+                "{body}"
+            );
+        }
+        // An escaped backslash before `u0000` is text, not a NUL.
+        for body in [r#"{"name": "a\\u0000", "count": 1}"#, r#"{"name": "\\\\u0000", "count": 1}"#] {
+            assert!(parse_json::<Body>(body.as_bytes()).is_ok(), "{body}");
+        }
     }
 
     #[test]

@@ -82,15 +82,15 @@ pub struct ProductInput {
     pub unit: Field<String>,
     /// P-IRT number: 15 digits, digits 4–7 the issuing regency's code.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "206352401002025")]
+    #[schema(value_type = Option<String>, max_length = 30, example = "206352401002025")]
     pub pirt_number: Field<String>,
     /// BPOM number: `MD` or `ML` and 12 digits.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "MD224513001234")]
+    #[schema(value_type = Option<String>, max_length = 30, example = "MD224513001234")]
     pub bpom_number: Field<String>,
     /// BPJPH halal certificate: `ID` and 10–20 digits.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "ID35110000123450322")]
+    #[schema(value_type = Option<String>, max_length = 30, example = "ID35110000123450322")]
     pub halal_certificate: Field<String>,
     /// SNI certified; `false` when not given.
     #[serde(default)]

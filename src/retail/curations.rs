@@ -117,7 +117,7 @@ pub struct NewCuration {
     pub retail_partner_id: Field<i64>,
     /// Notes for the partner.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub notes: Field<String>,
 }
 
@@ -130,7 +130,7 @@ pub struct CurationDecision {
     pub status: Option<CurationStatus>,
     /// Notes, or `null` to clear them.
     #[serde(default, deserialize_with = "crate::http::input::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub notes: Option<Option<String>>,
 }
 
@@ -169,21 +169,13 @@ pub(super) fn passed(conn: &mut DbConnection, product: i64, partner: i64) -> Que
     .get_result(conn)
 }
 
-/// Notes are free text of at most 2000 characters.
-fn check_notes(check: &mut Check, notes: Option<&str>) {
-    if notes.is_some_and(|n| n.chars().count() > 2000) {
-        check.fail("notes", "too_long", "must be at most 2000 characters");
-    }
-}
-
 /// Checks every field of a submission, the product and partner against the database included,
 /// and answers one 422 naming every bad field.
 fn check_new_curation(conn: &mut DbConnection, new: NewCuration) -> AppResult<CurationRecord> {
     let mut check = Check::default();
     let product_id = check.required("product_id", new.product_id);
     let partner_id = check.required("retail_partner_id", new.retail_partner_id);
-    let notes = check.optional("notes", new.notes);
-    check_notes(&mut check, notes.as_deref());
+    let notes = check.optional_text("notes", new.notes, 2000);
     if let Some(p) = product_id
         && !diesel::select(diesel::dsl::exists(products::table.find(p))).get_result::<bool>(conn)?
     {
@@ -425,7 +417,7 @@ pub async fn decide_curation(
     let (id, user) = (id.into_inner(), caller.id);
     let decision = body.0;
     let mut check = Check::default();
-    check_notes(&mut check, decision.notes.clone().flatten().as_deref());
+    let notes = decision.notes.map(|notes| notes.and_then(|n| check.trimmed("notes", n, 2000)));
     check.finish(|| Some(()))?;
     let curation = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
@@ -446,7 +438,7 @@ pub async fn decide_curation(
                 }
                 Some(s) => (s.as_str().to_owned(), Some(db::now()), Some(user)),
             };
-            let notes = decision.notes.unwrap_or_else(|| current.notes.clone());
+            let notes = notes.unwrap_or_else(|| current.notes.clone());
             let record = CurationDecisionRecord { status, notes, decided_at, decided_by };
             change_curation(conn, user, &current, &record)
         })

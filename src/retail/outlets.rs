@@ -53,15 +53,15 @@ pub struct OutletInput {
     pub retail_partner_id: Field<i64>,
     /// The partner's store code, unique per partner.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "TJ7K")]
+    #[schema(value_type = String, required = true, max_length = 40, example = "TJ7K")]
     pub code: Field<String>,
     /// Name.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "Indomaret Babat Raya")]
+    #[schema(value_type = String, required = true, max_length = 200, example = "Indomaret Babat Raya")]
     pub name: Field<String>,
     /// Address.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub address: Field<String>,
     /// District code, which must exist in `/regions`.
     #[serde(default)]

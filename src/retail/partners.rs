@@ -83,15 +83,15 @@ impl RetailPartnerRow {
 pub struct RetailPartnerInput {
     /// Short code, 2–20 letters, digits or dashes; unique.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "ALF")]
+    #[schema(value_type = String, required = true, max_length = 20, example = "ALF")]
     pub code: Field<String>,
     /// Legal name.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "PT Sumber Alfaria Trijaya Tbk")]
+    #[schema(value_type = String, required = true, max_length = 200, example = "PT Sumber Alfaria Trijaya Tbk")]
     pub name: Field<String>,
     /// Brand.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "Alfamart")]
+    #[schema(value_type = String, required = true, max_length = 100, example = "Alfamart")]
     pub brand: Field<String>,
 }
 

@@ -262,7 +262,7 @@ pub struct RegistrationPatch {
     pub status: Option<RegistrationStatus>,
     /// New note, or `null` to clear it.
     #[serde(default, deserialize_with = "crate::http::input::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000)]
     pub note: Option<Option<String>>,
 }
 
@@ -283,13 +283,12 @@ pub fn update(
             "a registration can be marked attended once the training has started".into(),
         ));
     }
+    let mut check = Check::default();
     let note = match patch.note {
-        Some(Some(n)) if n.chars().count() > 1000 => {
-            return Err(AppError::invalid("note", "too_long", "must be at most 1000 characters"));
-        }
-        Some(n) => n,
+        Some(note) => note.and_then(|n| check.trimmed("note", n, 1000)),
         None => current.note.clone(),
     };
+    check.finish(|| Some(()))?;
     let status = patch.status.map_or(current.status.clone(), |s| s.as_str().to_owned());
     crate::versioned_update!(
         conn,

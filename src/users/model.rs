@@ -57,7 +57,7 @@ pub struct NewUser {
     /// E-mail; stored lower-cased.
     #[schema(example = "analis@bankjatim.co.id")]
     pub email: String,
-    /// At least 12 characters.
+    /// 12 to 256 characters (no NUL).
     #[schema(example = "a long passphrase")]
     pub password: String,
     /// Role.
@@ -80,7 +80,7 @@ pub struct UserPatch {
     /// New e-mail.
     #[serde(default)]
     pub email: Option<String>,
-    /// New password (at least 12 characters).
+    /// New password: 12 to 256 characters (no NUL).
     #[serde(default)]
     pub password: Option<String>,
     /// New role; the partner fields must fit it after the patch.

@@ -392,3 +392,86 @@ async fn problems_come_in_bahasa_indonesia_when_asked() {
     let ok = app.get("/api/v1/regions").token(&bank).header("Accept-Language", "id").send().await;
     assert_eq!((ok.status.as_u16(), ok.header("content-language")), (200, None));
 }
+
+/// PostgreSQL cannot store a NUL (SQLite can): a NUL anywhere in a JSON body is refused by its
+/// field, on both back ends alike, and the free texts refuse the other control characters
+/// too. Found with applications' `purpose` and `bank_reference`, a user's e-mail and a login,
+/// which answered 500 on PostgreSQL.
+#[actix_rt::test]
+async fn nul_and_control_characters_in_texts_are_422_and_change_nothing() {
+    const BRI: i64 = 1;
+    const BRI_KUR_MIKRO: i64 = 2;
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let officer = app.token_for(Role::Officer).await;
+    let business = crate::helpers::consenting_business(&app, &officer, 1).await;
+    let filed = crate::helpers::apply(&app, &officer, business, BRI_KUR_MIKRO, 5_000_000).await;
+    let application = format!("/api/v1/applications/{}", filed["id"]);
+    let bri = crate::helpers::bank_token(&app, BRI).await;
+    let users_before = user_count(&app);
+    let mut named = business_json(2);
+    named["name"] = json!("Kedai\u{0}Elok");
+    let cases = [
+        (Method::POST, "/api/v1/businesses", &officer, named, "name"),
+        (
+            Method::POST,
+            "/api/v1/applications",
+            &officer,
+            json!({"business_id": business, "programme_id": BRI_KUR_MIKRO,
+                   "amount_requested_idr": 1_000_000, "purpose": "modal\u{0}kerja"}),
+            "purpose",
+        ),
+        (Method::PATCH, &application, &bri, json!({"bank_reference": "BRI\u{0}1"}), "bank_reference"),
+        (Method::PATCH, &application, &bri, json!({"bank_reference": "BRI\u{1b}1"}), "bank_reference"),
+        (Method::PATCH, &application, &officer, json!({"purpose": "modal\u{7}"}), "purpose"),
+        (
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            json!({"email": "a\u{0}b@test.example",
+            "password": "a long enough password", "role": "viewer"}),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            json!({"email": "a\u{1}b@test.example",
+            "password": "a long enough password", "role": "viewer"}),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            json!({"email": "c@test.example",
+            "password": "a long enough\u{0}password", "role": "viewer"}),
+            "password",
+        ),
+    ];
+    for (method, path, token, body, field) in cases {
+        let reply = app.call(method.clone(), path).token(token).json(&body).send().await;
+        let problem = reply.assert_problem(422);
+        assert_eq!(problem["errors"][0]["field"], field, "{method} {path} {body}: {problem}");
+        assert_eq!(problem["errors"][0]["code"], "invalid_format", "{method} {path}: {problem}");
+    }
+    assert_eq!(app.count("businesses"), 1);
+    assert_eq!(app.count("applications"), 1);
+    assert_eq!(user_count(&app), users_before);
+    let kept = app.get(&application).token(&officer).send().await.json();
+    assert_eq!((kept["purpose"].as_str(), kept["bank_reference"].as_str()), (Some("modal kerja"), None));
+
+    // A login naming a NUL is a bad field, not an unknown user; a client id with one names no
+    // client.
+    let login = json!({"email": "admin\u{0}@test.example", "password": "whatever it is"});
+    let problem = app.post("/api/v1/auth/token").json(&login).send().await.assert_problem(422);
+    assert_eq!(problem["errors"][0]["field"], "email");
+    let form = "grant_type=client_credentials&client_id=umkm%00x&client_secret=s";
+    let reply = app
+        .post("/api/v1/auth/token")
+        .raw("application/x-www-form-urlencoded", form.as_bytes().to_vec())
+        .send()
+        .await;
+    assert_eq!(reply.status, 401, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["error"], "invalid_client");
+}

@@ -43,8 +43,12 @@ pub const PHONE: &str = concat!(
     sep!(),
     "){7,10})$"
 );
-/// [`Email`](super::Email): one `@`, no spaces, a domain not starting or ending with a dot.
-pub const EMAIL: &str = r"^\s*[^\s@]+@([^\s@.]|[^\s@.][^\s@]*[^\s@.])\s*$";
+/// [`Email`](super::Email): one `@`, no spaces or control characters, a domain not starting or
+/// ending with a dot.
+pub const EMAIL: &str = concat!(
+    r"^\s*[^\s@\u0000-\u001F\u007F-\u009F]+@([^\s@.\u0000-\u001F\u007F-\u009F]|",
+    r"[^\s@.\u0000-\u001F\u007F-\u009F][^\s@\u0000-\u001F\u007F-\u009F]*[^\s@.\u0000-\u001F\u007F-\u009F])\s*$"
+);
 /// [`BpomNumber`](super::BpomNumber): `MD` or `ML` and 12 digits, perhaps after `BPOM RI`.
 pub const BPOM: &str = r"^\s*([Bb]\s*[Pp]\s*[Oo]\s*[Mm]\s*[Rr]\s*[Ii]\s*)?[Mm]\s*[DdLl]\s*([0-9]\s*){12}$";
 /// [`HalalCertificate`](super::HalalCertificate): `ID` and 10 to 20 digits.
@@ -123,7 +127,18 @@ mod tests {
             (
                 EMAIL,
                 |v| Email::parse(v).is_ok(),
-                &["a@b", " Sri@Example.com ", "a@b.", "a@.b", "@b", "a@", "a b@c", "a@b@c"],
+                &[
+                    "a@b",
+                    " Sri@Example.com ",
+                    "a@b.",
+                    "a@.b",
+                    "@b",
+                    "a@",
+                    "a b@c",
+                    "a@b@c",
+                    "a\u{0}b@c",
+                    "a@b\u{7f}",
+                ],
             ),
             (
                 BPOM,
