@@ -8,14 +8,17 @@ use actix_web::middleware::{Condition, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, web};
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::http::{self, BodyLimit, RouteTable};
+use crate::http::{self, BodyLimit};
 use crate::state::AppState;
 use crate::{
     audit, auth, banks, businesses, health, metrics, openapi, products, regions, retail, stats, trainings,
     users, webhooks,
 };
+
+/// Where the OpenAPI document is served.
+const DOC_URL: &str = "/api-docs/openapi.json";
 
 /// Every documented route. The OpenAPI document is collected from exactly these.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -76,9 +79,9 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, doc) =
-        App::new().into_utoipa_app().openapi(openapi::base()).configure(routes).split_for_parts();
-    let doc = openapi::complete(doc);
+    // The document comes from these same routes, made once per process (`openapi::served`).
+    let app = App::new().into_utoipa_app().configure(routes).into_app();
+    let served = openapi::served();
     let origins = state.config.cors_allowed_origins.clone();
     let limit = BodyLimit(state.config.max_body_bytes);
     let recorder = web::Data::from(state.metrics.clone());
@@ -88,10 +91,15 @@ pub fn app(
         .app_data(limit)
         .app_data(http::AllowedOrigins(origins.clone()))
         .app_data(web::PayloadConfig::new(limit.0))
-        .app_data(RouteTable::from_spec(&doc))
+        .app_data(served.routes.clone())
         .app_data(http::query_config())
         .app_data(http::path_config())
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", doc))
+        .service(web::resource(DOC_URL).get(|| async {
+            HttpResponse::Ok()
+                .content_type(actix_web::mime::APPLICATION_JSON)
+                .body(openapi::served().json.clone())
+        }))
+        .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new([DOC_URL])))
         .service(web::resource("/docs").get(|| async {
             HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
         }))

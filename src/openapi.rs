@@ -76,6 +76,30 @@ pub fn spec() -> Document {
     complete(doc)
 }
 
+/// What the server keeps of the document: its JSON as served, and the route table it implies.
+pub struct Served {
+    /// `/api-docs/openapi.json`'s body.
+    pub json: actix_web::web::Bytes,
+    /// Which methods each path has (405 and `Allow` for the others).
+    pub routes: crate::http::RouteTable,
+}
+
+/// The document, made once per process on first use: every worker shares it, and it is
+/// serialized once rather than at every request.
+pub fn served() -> &'static Served {
+    static SERVED: std::sync::OnceLock<Served> = std::sync::OnceLock::new();
+    SERVED.get_or_init(|| {
+        let doc = spec();
+        // Cannot fail (string keys only); `the_committed_document_matches_the_served_one`
+        // would see an empty body.
+        let json = serde_json::to_vec(&doc).unwrap_or_else(|e| {
+            log::error!("the OpenAPI document does not serialize: {e}");
+            Vec::new()
+        });
+        Served { json: json.into(), routes: crate::http::RouteTable::from_spec(&doc) }
+    })
+}
+
 /// Adds the bearer scheme and, to every operation, the problem responses it can give, so that
 /// each handler lists only its success and its own specific failures.
 pub fn complete(mut doc: Document) -> Document {
