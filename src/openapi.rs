@@ -468,7 +468,7 @@ fn sort_pattern(path: &str) -> Option<String> {
 /// (`businesses::filter`).
 fn constrain_parameters(path: &str, op: &mut Operation) {
     // `http::refuse_nul`: no NUL anywhere in a path or query string.
-    const NO_NUL: &str = crate::http::input::NO_NUL_PATTERN;
+    use crate::http::input::NO_NUL_PATTERN as NO_NUL;
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
     let text = |pattern: &str| ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
     for parameter in op.parameters.iter_mut().flatten() {
