@@ -32,7 +32,7 @@ FAULTS_LOG_DIR (cluster-*.log).
 import argparse, glob, http.client, itertools, json, os, secrets, shutil, signal, socket, subprocess, sys
 import tempfile, threading, time, urllib.parse
 
-from common import LOG_DIR, Reply, Server, business, check, fail
+from common import LOG_DIR, Reply, Server, apt_install, business, check, free_port
 
 MAX_LAG_MS = 1000
 UNHEALTHY_BOUND = 1.5  # s: replica stopped -> /readyz says so (check every 250 ms; ~1 s promised)
@@ -51,17 +51,6 @@ def log(message):
 def pg_bin(name):
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
-
-
-def free_port(taken=set()):
-    """A free loopback port, never the same twice in this run (PostgreSQL binds late)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in taken and port != 5432:
-            taken.add(port)
-            return port
 
 
 class Cleanup:
@@ -305,15 +294,7 @@ backend instances
 
 
 def ensure_haproxy():
-    if shutil.which("haproxy"):
-        return
-    check(os.geteuid() == 0, "haproxy is not installed (apt-get install haproxy) and we are not root")
-    log("installing haproxy (Debian's package)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env, timeout=180)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "haproxy"], check=True, capture_output=True, env=env,
-                   timeout=180)
-    check(shutil.which("haproxy"), "haproxy still missing after apt-get install")
+    apt_install({"haproxy": "haproxy"})
 
 
 class Load:

@@ -3,7 +3,8 @@
 Standard library only. Every script prints the figures it measured and exits non-zero on the
 first broken promise, with a message saying which.
 """
-import http.client, json, os, secrets, signal, socket, subprocess, sys, tempfile, time, urllib.parse
+import http.client, json, os, random, secrets, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.parse
+import venv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("UMKM_BIN", os.path.join(ROOT, "target", "debug", "umkm-api"))
@@ -22,10 +23,67 @@ def check(condition, message):
         fail(message)
 
 
+# Ports for servers come from a range below the kernel's ephemeral ports (32768 and up on
+# Linux), so that no client connection of a script running beside this one can take a port
+# between the moment it is picked and the moment its server binds it (PostgreSQL binds seconds
+# later). run.sh gives each of its lanes a range of its own; never the same port twice here.
+PORTS = os.environ.get("FAULTS_PORTS", "20000-32000")
+_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    low, high = (int(part) for part in PORTS.split("-"))
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _given or port == 5432:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    fail(f"no free loopback port in {PORTS}")
+
+
+def cache_dir():
+    """Where the scripts keep what they install (virtualenvs), as .ci/run reports it."""
+    default = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "umkm-api")
+    return os.environ.get("UMKM_CACHE_DIR", default)
+
+
+def venv_python(name, requirement):
+    """A virtualenv under the cache with `requirement` (pinned) installed; its python. Made
+    again unless an earlier install finished (its `.ready` mark)."""
+    home = os.path.join(cache_dir(), name)
+    python = os.path.join(home, "bin", "python")
+    if not os.path.exists(os.path.join(home, ".ready")):
+        print(f"installing {requirement} into {home}", flush=True)
+        venv.create(home, with_pip=True, clear=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", requirement], check=True)
+        open(os.path.join(home, ".ready"), "w").close()
+    return home, python
+
+
+def apt_install(programs, no_recommends=False):
+    """Installs Debian's packages for the programs that are missing ({program: package})."""
+    missing = sorted({package for program, package in programs.items() if not shutil.which(program)})
+    if not missing:
+        return
+    print(f"installing Debian's {' '.join(missing)}", flush=True)
+    check(os.geteuid() == 0, f"{' '.join(missing)} missing (apt-get install them) and we are not root")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    # Waits for another apt-get (a script run beside this one) instead of failing on its lock.
+    install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq"]
+    install += ["--no-install-recommends"] if no_recommends else []
+    if subprocess.run(install + missing, capture_output=True, env=env, timeout=600).returncode != 0:
+        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-qq"], capture_output=True,
+                       env=env, timeout=600)
+        done = subprocess.run(install + missing, capture_output=True, text=True, env=env, timeout=600)
+        check(done.returncode == 0, f"apt-get install {' '.join(missing)} failed: {done.stderr[-2000:]}")
+    still = [program for program in programs if not shutil.which(program)]
+    check(not still, f"{' '.join(still)} still missing after apt-get install")
 
 
 class Reply:

@@ -11,36 +11,21 @@ chromium-driver, installed if missing) driven by selenium (PyPI, pinned, in a vi
 
     python3 tests/faults/docs_browser.py [--screenshot docs/swagger-ui.png]
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time, venv
+import argparse, json, os, subprocess, sys, tempfile, time
 
-from common import BINARY, LOG_DIR, Server, check
+from common import BINARY, LOG_DIR, Server, apt_install, check, venv_python
 
 SELENIUM = "4.27.1"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def ensure_chromium():
-    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
-        return
-    print("installing Debian's chromium and chromium-driver", flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env,
-                   capture_output=True)
+    apt_install({"chromium": "chromium", "chromedriver": "chromium-driver"})
 
 
 def selenium_python():
     """A virtualenv with selenium; its python."""
-    cache = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
-    home = os.path.join(cache, "umkm-api", f"selenium-{SELENIUM}")
-    python = os.path.join(home, "bin", "python")
-    if not os.path.exists(os.path.join(home, ".ready")):
-        print(f"installing selenium {SELENIUM} into {home}", flush=True)
-        shutil.rmtree(home, ignore_errors=True)
-        venv.create(home, with_pip=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", f"selenium=={SELENIUM}"], check=True)
-        open(os.path.join(home, ".ready"), "w").close()
-    return python
+    return venv_python(f"selenium-{SELENIUM}", f"selenium=={SELENIUM}")[1]
 
 
 # Runs inside the virtualenv: drives the page, prints one JSON line of findings.

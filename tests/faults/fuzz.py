@@ -16,9 +16,9 @@ schemathesis/schemathesis.toml names, per operation, the rejections a schema can
 (a stale If-Match, a body naming no record); schemathesis/hooks.py keeps made-up cursors out of
 valid requests.
 """
-import argparse, os, re, subprocess, sys, tempfile, time, venv
+import argparse, os, re, subprocess, sys, tempfile, time
 
-from common import BINARY, LOG_DIR, Server, check, pg_database
+from common import BINARY, LOG_DIR, Server, check, pg_database, venv_python
 
 VERSION = "4.32.5"
 # The configuration (statuses a schema cannot express, per operation) and the hooks (opaque
@@ -28,14 +28,8 @@ ROLES = ["admin", "bank", "retail", "viewer"]
 
 
 def schemathesis():
-    cache = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
-    home = os.path.join(cache, "umkm-api", f"schemathesis-{VERSION}")
-    exe = os.path.join(home, "bin", "schemathesis")
-    if not os.path.exists(exe):
-        print(f"installing schemathesis {VERSION} into {home}", flush=True)
-        venv.create(home, with_pip=True)
-        subprocess.run([os.path.join(home, "bin", "pip"), "install", "-q", f"schemathesis=={VERSION}"], check=True)
-    return exe
+    home, _ = venv_python(f"schemathesis-{VERSION}", f"schemathesis=={VERSION}")
+    return os.path.join(home, "bin", "schemathesis")
 
 
 def role_token(server, role):

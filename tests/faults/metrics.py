@@ -14,24 +14,13 @@ line is one JSON object, a request's access line carries its request id, user id
 template and status, and no secret is in the log. Every query of deploy/grafana/umkm-api.json
 parses.
 """
-import argparse, json, os, re, shutil, subprocess, tempfile, threading, time, urllib.request
+import argparse, json, os, re, signal, subprocess, tempfile, threading, time, urllib.request
 
-from common import ROOT, Server, business, check, fail, free_port, pg_database, sqlite_url
+from common import ROOT, Server, apt_install, business, check, fail, free_port, pg_database, sqlite_url
 
 BY_ID = 'umkm_http_requests_total{method="GET",route="/api/v1/businesses/{id}",status="200"}'
 BY_ID_TIMED = ('umkm_http_request_duration_seconds_count'
                '{method="GET",route="/api/v1/businesses/{id}",status="200"}')
-
-
-def ensure(program, package):
-    if shutil.which(program):
-        return
-    print(f"{program} is missing; installing Debian's {package}", flush=True)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    install = sudo + ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
-    if subprocess.run(install, capture_output=True).returncode != 0:
-        subprocess.run(sudo + ["apt-get", "update", "-q"], capture_output=True, timeout=300)
-        subprocess.run(install, check=True, capture_output=True, timeout=300)
 
 
 def scrape(port):
@@ -47,9 +36,12 @@ def sample(text, series):
     return 0.0
 
 
-def wrk(url, token, path, threads, connections, seconds, workdir, per_thread=None):
+def wrk(url, token, path, threads, connections, seconds, workdir, per_thread=None, done=None):
     """wrk for `seconds`, or with `per_thread` until each thread has had that many answers:
-    its one connection then sends nothing more, so the server answered exactly what wrk counts."""
+    its one connection then sends nothing more, so the server answered exactly what wrk counts.
+    wrk's main thread sleeps out `seconds` even when every thread has stopped; with `done` (a
+    condition polled meanwhile) it is interrupted as soon as that holds, and prints its count
+    as at the end of its time."""
     script = os.path.join(workdir, f"wrk-{connections}.lua")
     stop = ("" if per_thread is None else
             f"local answered = 0\nresponse = function(status, headers, body)\n"
@@ -57,12 +49,20 @@ def wrk(url, token, path, threads, connections, seconds, workdir, per_thread=Non
     with open(script, "w") as f:
         f.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n'
                 f'request = function() return wrk.format("GET", "{path}") end\n{stop}')
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", script, url],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout
-    done = re.search(r"(\d+) requests in", out)
-    check(done is not None, f"wrk printed no request count: {out!r}")
+    process = subprocess.Popen(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", script,
+                                url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done is not None:
+        deadline = time.monotonic() + seconds
+        while process.poll() is None and time.monotonic() < deadline and not done():
+            time.sleep(0.2)
+        time.sleep(1)  # the last answers counted by the server reach wrk
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # wrk stops, joins its threads and reports
+    out = process.communicate(timeout=seconds + 60)[0]
+    found = re.search(r"(\d+) requests in", out)
+    check(found is not None, f"wrk printed no request count: {out!r}")
     check("Non-2xx" not in out and "Socket errors" not in out, f"wrk saw errors: {out}")
-    return int(done.group(1))
+    return int(found.group(1))
 
 
 def json_logs(server, token, path, tag):
@@ -106,8 +106,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--backend", choices=["postgres", "sqlite"], required=True)
     a = p.parse_args()
-    ensure("wrk", "wrk")
-    ensure("promtool", "prometheus")
+    apt_install({"wrk": "wrk", "promtool": "prometheus"}, no_recommends=True)
     tag = f"[{a.backend}]"
     with tempfile.TemporaryDirectory() as workdir:
         url = pg_database("umkm_faults_metrics") if a.backend == "postgres" else sqlite_url(workdir)
@@ -124,7 +123,11 @@ def main():
 
             # Exact counts: one connection per thread, each stopping after 3,000 answers.
             before = scrape(metrics_port)
-            n = wrk(base, token, path, 2, 2, 120, workdir, per_thread=3000)
+
+            def answered():
+                return sample(scrape(metrics_port), BY_ID) - sample(before, BY_ID) >= 6000
+
+            n = wrk(base, token, path, 2, 2, 120, workdir, per_thread=3000, done=answered)
             after = scrape(metrics_port)
             counted = sample(after, BY_ID) - sample(before, BY_ID)
             timed = sample(after, BY_ID_TIMED) - sample(before, BY_ID_TIMED)

@@ -23,30 +23,17 @@ was sent. At the end: pending 0, every written event delivered, none that was no
 
     python3 tests/faults/webhooks.py --backend sqlite|postgres [--clients 32] [--before 3] [--down 10] [--pause 0.5]
 """
-import argparse, http.server, json, os, shutil, signal, subprocess, sys, tempfile, threading, time, venv
+import argparse, http.server, json, os, shutil, signal, sys, tempfile, threading, time
 
-from common import Server, business, check, fail, free_port, pg_database, sqlite_url
+from common import Server, business, check, fail, free_port, pg_database, sqlite_url, venv_python
 
 STANDARDWEBHOOKS = "1.0.1"
 EVENT_TYPES = ["curation.submitted", "curation.decided"]
 DRAIN_BOUND = 75.0  # seconds: the backoff after the outage (2, 4, 8, 16 s) or a lease left by the kill (10 s)
 
 
-def standardwebhooks_python():
-    """A virtualenv with standardwebhooks; its python."""
-    cache = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
-    home = os.path.join(cache, "umkm-api", f"standardwebhooks-{STANDARDWEBHOOKS}")
-    python = os.path.join(home, "bin", "python")
-    if not os.path.exists(os.path.join(home, ".ready")):
-        print(f"installing standardwebhooks {STANDARDWEBHOOKS} into {home}", flush=True)
-        venv.create(home, with_pip=True, clear=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", f"standardwebhooks=={STANDARDWEBHOOKS}"], check=True)
-        open(os.path.join(home, ".ready"), "w").close()
-    return home, python
-
-
 # Always under the virtualenv's python, so that the pinned version is the one that verifies.
-HOME, PYTHON = standardwebhooks_python()
+HOME, PYTHON = venv_python(f"standardwebhooks-{STANDARDWEBHOOKS}", f"standardwebhooks=={STANDARDWEBHOOKS}")
 if os.path.realpath(sys.prefix) != os.path.realpath(HOME):
     os.execv(PYTHON, [PYTHON, os.path.abspath(__file__), *sys.argv[1:]])
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError  # noqa: E402
