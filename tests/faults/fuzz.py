@@ -64,6 +64,10 @@ def main():
         server.start()
         try:
             tokens = {role: role_token(server, role) for role in roles}
+            # schemathesis keeps a .schemathesis cache in its working directory: one per back
+            # end, since run.sh runs both at once.
+            workdir = os.path.join(LOG_DIR, f"schemathesis-{a.backend}")
+            os.makedirs(workdir, exist_ok=True)
             for role in roles:
                 report = os.path.join(LOG_DIR, f"schemathesis-{a.backend}-{role}.txt")
                 started = time.monotonic()
@@ -75,7 +79,7 @@ def main():
                          "--workers", "1", "--generation-deterministic", "--request-timeout", "30"],
                         stdout=out, stderr=subprocess.STDOUT,
                         env=dict(os.environ, NO_COLOR="1", SCHEMATHESIS_HOOKS="hooks", PYTHONPATH=HERE),
-                        cwd=LOG_DIR)  # schemathesis keeps a .schemathesis cache in its working directory.
+                        cwd=workdir)
                 with open(report) as f:
                     text = f.read()
                 summary = text[text.rfind("SUMMARY"):] if "SUMMARY" in text else text[-3000:]

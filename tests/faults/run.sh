@@ -9,9 +9,10 @@
 # The scripts run in lanes side by side, each lane one script after another with its output in
 # a file of its own (printed whole when the lane ends) and its own range of server ports. A lane
 # holds scripts that share no database, cluster or port with another lane: schemathesis (the
-# longest, CPU-bound) in one; the short CPU-bound scripts one after another in the second, with
-# cluster.py (tight time bounds) last, when only schemathesis runs beside it; the scripts that
-# mostly wait (restarts, retries, outages) in the third.
+# longest, CPU-bound) on each back end in a lane of its own, cluster.py (tight time bounds)
+# after the SQLite one, when the short scripts are done and only schemathesis runs beside it;
+# the short CPU-bound scripts one after another in the third; the scripts that mostly wait
+# (restarts, retries, outages) in the fourth.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FAULTS_LOG_DIR=$(mktemp -d -t umkm-faults-XXXXXX)
@@ -69,10 +70,12 @@ lane() {
 }
 
 started=$SECONDS
-lane fuzz 20000-23999 \
+lane fuzz-sqlite 20000-22999 \
     "600 fuzz.py --backend sqlite --max-examples 50" \
+    "300 cluster.py --short"
+lane fuzz-postgres 23000-25999 \
     "600 fuzz.py --backend postgres --max-examples 50"
-lane load 24000-27999 \
+lane load 26000-28999 \
     "300 hostile.py --backend sqlite" \
     "300 hostile.py --backend postgres" \
     "180 load.py --backend sqlite --seconds 10" \
@@ -85,9 +88,8 @@ lane load 24000-27999 \
     "300 metrics.py --backend sqlite" \
     "300 metrics.py --backend postgres" \
     "300 typescript_client.py" \
-    "300 docs_browser.py" \
-    "300 cluster.py --short"
-lane wait 28000-31999 \
+    "300 docs_browser.py"
+lane wait 29000-31999 \
     "120 instances.py --backend sqlite" \
     "120 instances.py --backend postgres" \
     "300 webhooks.py --backend sqlite" \
