@@ -285,3 +285,74 @@ async fn a_change_of_user_reaches_every_instance_within_the_bound() {
     let late = until_status(&other, &token, "/api/v1/auth/me", 401).await;
     assert!(late <= IDENTITY_TTL + std::time::Duration::from_secs(1), "took {late:?}");
 }
+
+/// Moves every recorded login failure a day into the past (beyond the throttle's window).
+fn age_login_failures(app: &crate::helpers::TestApp) {
+    app.db(|c| {
+        let sql = match umkm_api::db::backend(c) {
+            umkm_api::db::Backend::Postgres => {
+                "UPDATE login_failures SET failed_at = failed_at - INTERVAL '1 day'"
+            }
+            umkm_api::db::Backend::Sqlite => {
+                "UPDATE login_failures SET failed_at = datetime(failed_at, '-1 day')"
+            }
+        };
+        diesel::sql_query(sql).execute(c).unwrap();
+    });
+}
+
+/// Issue 28, item 1: a login key longer than any e-mail or client id is refused before any
+/// database work and leaves nothing behind; a recorded failure keeps no e-mail; the expired
+/// failures of every key are purged, not only the failing key's.
+#[actix_rt::test]
+async fn overlong_login_keys_are_refused_unrecorded_and_failures_keep_no_email() {
+    let app = spawn_app().await;
+    let long = format!("{}@test.example", "a".repeat(1024 * 1024));
+    let reply =
+        app.post("/api/v1/auth/token").json(&json!({"email": long, "password": "guess"})).send().await;
+    let problem = reply.assert_problem(422);
+    assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
+    let form = format!("grant_type=client_credentials&client_id={}&client_secret=x", "c".repeat(1024 * 1024));
+    let reply = app.post("/api/v1/auth/token").raw("application/x-www-form-urlencoded", form).send().await;
+    assert_eq!(reply.status, 401, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["error"], "invalid_client");
+    assert_eq!(app.count("login_failures"), 0, "nothing recorded for keys no account can have");
+
+    app.watch_sql("INSERT INTO \"login_failures\"");
+    app.post("/api/v1/auth/token")
+        .json(&json!({"email": "Someone.Else@Test.Example", "password": "guess guess"}))
+        .send()
+        .await
+        .assert_problem(401);
+    let insert = app.last_sql("INSERT INTO \"login_failures\"");
+    assert!(!insert.is_empty(), "a failure was recorded");
+    assert!(!insert.to_lowercase().contains("someone.else"), "the e-mail is stored: {insert}");
+
+    age_login_failures(&app);
+    app.post("/api/v1/auth/token")
+        .json(&json!({"email": "another@test.example", "password": "guess guess"}))
+        .send()
+        .await
+        .assert_problem(401);
+    assert_eq!(app.count("login_failures"), 1, "the other key's expired failure is gone");
+}
+
+/// Issue 28, item 3: failures from one source never lock the right password out for another.
+#[actix_rt::test]
+async fn a_persons_failures_from_one_source_do_not_lock_out_another() {
+    let app = spawn_app().await;
+    app.create_user("officer@test.example", Role::Officer, None);
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let attempt = |password: &'static str| {
+        app.post("/api/v1/auth/token")
+            .from(attacker)
+            .json(&json!({"email": "officer@test.example", "password": password}))
+    };
+    for _ in 0..umkm_api::auth::LOGIN_MAX_FAILURES {
+        attempt("guess guess guess").send().await.assert_problem(401);
+    }
+    attempt(PASSWORD).send().await.assert_problem(429);
+    // The officer, at another machine, still logs in; the attacker stays locked.
+    app.login("officer@test.example", PASSWORD).await;
+    attempt(PASSWORD).send().await.assert_problem(429);
+}

@@ -236,3 +236,29 @@ async fn concurrent_rotations_leave_at_most_two_active_secrets() {
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
     assert_eq!(app.count("client_secrets WHERE revoked_at IS NULL"), 2);
 }
+
+/// Issue 28, item 3: a client id is not a secret (RFC 6749 §2.2). Whoever knows it and sends
+/// wrong secrets locks out their own source, never the bank's system with the right secret.
+#[actix_rt::test]
+async fn wrong_secrets_from_one_source_do_not_lock_the_bank_out() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let issued =
+        create_client(&app, &admin, json!({"bank_partner_id": BRI, "scopes": ["applicants:read"]})).await;
+    let id = issued["client"]["client_id"].as_str().unwrap().to_owned();
+    let secret = issued["client_secret"].as_str().unwrap().to_owned();
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let from_attacker = |secret: String| {
+        app.post(TOKEN)
+            .from(attacker)
+            .header("authorization", &basic(&id, &secret))
+            .raw(FORM, "grant_type=client_credentials")
+            .send()
+    };
+    for _ in 0..umkm_api::auth::LOGIN_MAX_FAILURES {
+        assert_oauth_error(&from_attacker("wrong".into()).await, 401, "invalid_client");
+    }
+    assert_oauth_error(&from_attacker(secret.clone()).await, 429, "invalid_client");
+    let reply = grant_basic(&app, &id, &secret, "grant_type=client_credentials").await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+}

@@ -284,3 +284,46 @@ async fn users_have_one_winner() {
     patch_race(&app, &admin, &path, "user", |i| json!({"email": format!("staf{i}@lamongan.example")})).await;
     delete_race(&app, &admin, &path, "user").await;
 }
+
+/// Issue 28, item 13: a precondition the client never sent cannot fail. `RACERS` PATCHes
+/// without `If-Match` at once all land, one after another: every answer 200, the version up by
+/// `RACERS`, one audit entry each (on PostgreSQL too, where the write re-reads and re-applies
+/// the merge patch when another writer got in first).
+#[actix_rt::test]
+async fn patches_without_if_match_all_land() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let retail = app.token_for(Role::Retail).await;
+    let business = app.create_business(&officer, &business_json(1)).await["id"].as_i64().unwrap();
+    let product = created(
+        &app,
+        &officer,
+        "/api/v1/products",
+        json!({"business_id": business, "name": "Wingko", "category": "food"}),
+    )
+    .await;
+    let outlet = created(
+        &app,
+        &retail,
+        "/api/v1/outlets",
+        json!({"code": "TBBT", "name": "Gerai", "district_code": "35.24.05"}),
+    )
+    .await;
+    let records = [
+        (format!("/api/v1/businesses/{business}"), "business", &officer),
+        (format!("/api/v1/products/{product}"), "product", &officer),
+        (format!("/api/v1/outlets/{outlet}"), "outlet", &retail),
+        ("/api/v1/programmes/2".to_owned(), "programme", &officer),
+    ];
+    for (path, entity, token) in records {
+        let before = version(&app, token, &path).await;
+        let id: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
+        let audited = audit_entries(&app, entity, id, "update");
+        let calls = (0..RACERS)
+            .map(|i| app.patch(&path).token(token).json(&json!({"name": format!("Nama {i}")})).send());
+        let statuses: Vec<u16> = join_all(calls).await.iter().map(|r| r.status.as_u16()).collect();
+        assert_eq!(statuses, [200; RACERS], "{path}");
+        assert_eq!(version(&app, token, &path).await, before + RACERS as i64, "{path}");
+        assert_eq!(audit_entries(&app, entity, id, "update"), audited + RACERS as i64, "{path}");
+    }
+}

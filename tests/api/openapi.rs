@@ -152,3 +152,57 @@ async fn shared_parameters_declare_what_the_server_enforces() {
         assert_eq!(reply.status, status, "If-Match: {if_match}");
     }
 }
+
+/// Issue 28, item 16: what the document says a login's 200 holds, a person's login and a
+/// client's grant both answer: every field it requires is there, and `scope` (a client's
+/// only) is not required.
+#[actix_rt::test]
+async fn both_kinds_of_login_answer_what_the_document_requires() {
+    let app = spawn_app().await;
+    let doc = app.get("/api-docs/openapi.json").send().await.json();
+    let content =
+        &doc["paths"]["/api/v1/auth/token"]["post"]["responses"]["200"]["content"]["application/json"];
+    let schemas: Vec<&Value> = match content["schema"].get("oneOf") {
+        Some(Value::Array(options)) => options.iter().collect(),
+        _ => vec![&content["schema"]],
+    };
+    let resolve = |schema: &Value| -> Value {
+        match schema["$ref"].as_str() {
+            Some(r) => doc["components"]["schemas"][r.rsplit('/').next().unwrap()].clone(),
+            None => schema.clone(),
+        }
+    };
+    let admin = app.token_for(umkm_api::domain::role::Role::Admin).await;
+    app.create_user("person@test.example", umkm_api::domain::role::Role::Viewer, None);
+    let person = app
+        .post("/api/v1/auth/token")
+        .json(&serde_json::json!({"email": "person@test.example", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .json();
+    let issued = app
+        .post("/api/v1/api-clients")
+        .token(&admin)
+        .json(&serde_json::json!({"bank_partner_id": 1, "scopes": ["applicants:read"]}))
+        .send()
+        .await
+        .json();
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        issued["client"]["client_id"].as_str().unwrap(),
+        issued["client_secret"].as_str().unwrap()
+    );
+    let client =
+        app.post("/api/v1/auth/token").raw("application/x-www-form-urlencoded", form).send().await.json();
+    assert!(client["scope"].is_string(), "{client}");
+    for (who, answer) in [("a person", &person), ("a client", &client)] {
+        let fits = schemas.iter().map(|s| resolve(s)).any(|schema| {
+            schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|field| answer.get(field.as_str().unwrap()).is_some())
+        });
+        assert!(fits, "{who}'s login {answer} lacks a field the document requires: {content}");
+    }
+}

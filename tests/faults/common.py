@@ -143,8 +143,10 @@ class Server:
             self.token = self.login()
         return self.token
 
-    def request(self, method, path, body=None, token=None, headers=None, timeout=30, raw=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method, path, body=None, token=None, headers=None, timeout=30, raw=None, source=None):
+        """`source`: another loopback address to send from (127.0.0.2 …), as another machine."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             all_headers = dict(headers or {})
             data = raw

@@ -110,6 +110,10 @@ if [ "${#failed[@]}" -gt 0 ]; then
     exit 1
 fi
 
+# Timing figures that another lane's load would distort: alone, after the lanes.
+lane_name=alone
+run 300 attacks.py --backend sqlite
+run 300 attacks.py --backend postgres
 lane_name=secrets
 run 120 no_secrets_leak.py "${extra[@]}"
 printf '\nscript times (wall, s), by lane:\n'
