@@ -2,8 +2,9 @@
 //! one line that names the variable; secrets are never printed.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::db::Backend;
@@ -44,6 +45,78 @@ pub struct Config {
     /// `REPLICA_MAX_LAG_MS`: a replica lagging more than this leaves the rotation until it
     /// catches up.
     pub replica_max_lag: Duration,
+    /// `TRUSTED_PROXIES`: comma-separated addresses or blocks (`10.0.0.0/8`) of the proxies in
+    /// front of the server, whose `X-Forwarded-For` names the client (the login throttle
+    /// counts by it). None by default: the socket's peer is the client.
+    pub trusted_proxies: Vec<Network>,
+}
+
+/// An address block, `10.0.0.0/8` or `2001:db8::/32`; a bare address is its own block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("{s:?} is not an address or block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be between 0 and {max}"))?,
+        };
+        // An IPv4 block written as IPv6 (`::ffff:10.0.0.0/104`) is that IPv4 block.
+        match (addr, canonical(addr)) {
+            (IpAddr::V6(_), IpAddr::V4(v4)) if prefix >= 96 => {
+                Ok(Network { addr: IpAddr::V4(v4), prefix: prefix - 96 })
+            }
+            (IpAddr::V6(_), IpAddr::V4(_)) => {
+                Err(format!("{s:?}: an IPv4-mapped block needs a prefix of 96 or more"))
+            }
+            _ => Ok(Network { addr, prefix }),
+        }
+    }
+}
+
+impl Network {
+    /// Whether `ip` lies in this block.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => same_prefix(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => same_prefix(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn same_prefix(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let bits = usize::from(bits);
+    let (whole, rest) = (bits / 8, bits % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    if rest == 0 {
+        return true;
+    }
+    let mask = 0xffu8 << (8 - rest);
+    (a[whole] & mask) == (b[whole] & mask)
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is that IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
 }
 
 /// A secret value whose `Debug` and `Display` never show it.
@@ -81,6 +154,7 @@ impl fmt::Debug for Config {
             .field("webhook_allow_private_targets", &self.webhook_allow_private_targets)
             .field("read_replicas", &self.database_read_urls.len())
             .field("replica_max_lag", &self.replica_max_lag)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +259,16 @@ impl Config {
         let replica_max_lag = parsed("REPLICA_MAX_LAG_MS", 5000u64, |n| {
             if (100..=3_600_000).contains(n) { Ok(()) } else { Err("must be between 100 and 3600000".into()) }
         })?;
+        let trusted_proxies = match var("TRUSTED_PROXIES")? {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?,
+        };
         let jwt_secret = match var("JWT_SECRET")? {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
                 return Err(invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes long")));
@@ -208,6 +292,7 @@ impl Config {
             webhook_allow_private_targets,
             database_read_urls,
             replica_max_lag: Duration::from_millis(replica_max_lag),
+            trusted_proxies,
         })
     }
 }
@@ -241,7 +326,13 @@ fn local_secret(dir: &Path) -> Result<Secret, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("{} cannot be read: {e}", path.display())),
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{} cannot be created: {e}", dir.display()))?;
+    // Readable by the owner only, like the database beside it (`crate::db::pool`).
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{} cannot be created: {e}", dir.display()))?;
     let secret = random_token(48);
     write_private(&path, secret.as_bytes())
         .map_err(|e| format!("{} cannot be written: {e}", path.display()))?;

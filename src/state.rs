@@ -22,6 +22,8 @@ pub struct AppState {
     pub identities: Arc<IdentityCache>,
     /// The instance's metrics.
     pub metrics: Arc<Metrics>,
+    /// The password and secret checks allowed at once (`crate::crypto::concurrent_checks`).
+    pub hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -29,7 +31,10 @@ impl AppState {
     pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
         let keys = Keys::new(&config.jwt_secret, config.access_token_ttl)?;
         let metrics = Arc::new(Metrics::new(&pool).map_err(crate::error::AppError::internal)?);
+        let hashing =
+            Arc::new(tokio::sync::Semaphore::new(crate::crypto::concurrent_checks(config.db_pool_size)));
         Ok(AppState {
+            hashing,
             pool,
             keys: Arc::new(keys),
             config: Arc::new(config),

@@ -10,13 +10,15 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::login::{locked_until, record_failure, take_turn};
-use crate::crypto::{Keys, Subject, verify_password};
-use crate::db::schema::{client_secrets, login_failures, users};
+use super::login::TokenResponse;
+use super::throttle::{self, MAX_ACCOUNT_CHARS, MAX_SECRET_CHARS, Reservation};
+use crate::crypto::Subject;
+use crate::db::schema::{client_secrets, users};
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
 use crate::domain::scope::{self, Scope};
 use crate::error::{AppError, AppResult};
+use crate::http::client_ip;
 
 /// The token request of the client credentials grant, form-encoded.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -31,23 +33,6 @@ pub struct ClientCredentials {
     pub client_id: Option<String>,
     /// With `client_secret_post`: the client's secret.
     pub client_secret: Option<String>,
-}
-
-/// A token issued to an API client (RFC 6749 §5.1).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ClientToken {
-    /// The JWT to send as `Authorization: Bearer <access_token>`.
-    #[schema(example = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI3In0.c2lnbmF0dXJl")]
-    pub access_token: String,
-    /// Always `Bearer`.
-    #[schema(example = "Bearer")]
-    pub token_type: String,
-    /// Seconds until the token expires.
-    #[schema(example = 3600)]
-    pub expires_in: i64,
-    /// The scopes granted (space-separated).
-    #[schema(example = "applicants:read stats:read")]
-    pub scope: String,
 }
 
 /// An OAuth 2.0 error answer (RFC 6749 §5.2).
@@ -160,8 +145,13 @@ fn read_grant(req: &HttpRequest, body: &[u8]) -> Result<Grant, Refusal> {
         (None, Some(id), Some(secret)) => (id, secret, false),
         (None, _, _) => return Err(Refusal::Client { basic: false }),
     };
-    // No client's id holds a NUL (and PostgreSQL could not compare one).
-    if client_id.contains('\0') {
+    // No client's id holds a NUL (and PostgreSQL could not compare one), or is longer than an
+    // account name can be; no secret is that long either. Refused before any database work,
+    // and not recorded by the throttle.
+    if client_id.contains('\0')
+        || client_id.chars().count() > MAX_ACCOUNT_CHARS
+        || secret.chars().count() > MAX_SECRET_CHARS
+    {
         return Err(Refusal::Client { basic });
     }
     Ok(Grant { client_id, secret, scope, basic })
@@ -178,23 +168,13 @@ struct Client {
     scopes: Option<String>,
 }
 
-/// What one grant attempt came to.
-enum Outcome {
-    Token { token: String, scope: String },
-    Refused(Refusal),
-}
+/// The ids and argon2 hashes of a client's secrets that are not revoked.
+type Secrets = Vec<(i64, String)>;
 
-/// Checks the throttle, the client and its secrets, and the scopes; records the outcome. The
-/// same throttle as a person's login, keyed by the client id.
-fn attempt(conn: &mut DbConnection, keys: &Keys, grant: &Grant) -> AppResult<Outcome> {
-    let now = db::now();
-    let key = grant.client_id.to_lowercase();
-    if let Some(until) = locked_until(conn, &key, now)? {
-        let wait = (until - now).to_std().unwrap_or(std::time::Duration::from_secs(1));
-        return Ok(Outcome::Refused(Refusal::Throttled(wait)));
-    }
+/// The client a grant names, if it exists, with its secrets that are not revoked.
+fn load_client(conn: &mut DbConnection, key: &str) -> AppResult<(Option<Client>, Secrets)> {
     let client: Option<Client> = users::table
-        .filter(users::email.eq(&key))
+        .filter(users::email.eq(key))
         .filter(users::scopes.is_not_null())
         .select((
             users::id,
@@ -206,7 +186,7 @@ fn attempt(conn: &mut DbConnection, keys: &Keys, grant: &Grant) -> AppResult<Out
         ))
         .first(conn)
         .optional()?;
-    let secrets: Vec<(i64, String)> = match &client {
+    let secrets = match &client {
         Some(c) => client_secrets::table
             .filter(client_secrets::user_id.eq(c.id))
             .filter(client_secrets::revoked_at.is_null())
@@ -214,43 +194,21 @@ fn attempt(conn: &mut DbConnection, keys: &Keys, grant: &Grant) -> AppResult<Out
             .load(conn)?,
         None => Vec::new(),
     };
-    // An unknown client costs one hash check too, as a wrong secret does.
-    let matched = if secrets.is_empty() {
-        verify_password(&grant.secret, keys.dummy_hash());
-        None
-    } else {
-        secrets.iter().find(|(_, hash)| verify_password(&grant.secret, hash)).map(|(id, _)| *id)
-    };
-    let (Some(client), Some(secret_id)) = (client.filter(|c| !c.disabled), matched) else {
-        record_failure(conn, &key, now)?;
-        return Ok(Outcome::Refused(Refusal::Client { basic: grant.basic }));
-    };
+    Ok((client, secrets))
+}
+
+/// The scopes a token gets: those asked for, all held by the client, or all it holds.
+fn granted(client: &Client, wanted: Option<&Vec<Scope>>) -> Result<Vec<Scope>, Refusal> {
     let held = scope::split(client.scopes.as_deref().unwrap_or("")).unwrap_or_default();
-    let granted = match &grant.scope {
-        None => held.clone(),
+    match wanted {
+        None => Ok(held),
         Some(wanted) => match wanted.iter().find(|s| !held.contains(s)) {
             Some(missing) => {
-                let why = format!("the client does not hold the scope {}", missing.as_str());
-                return Ok(Outcome::Refused(Refusal::Scope(why)));
+                Err(Refusal::Scope(format!("the client does not hold the scope {}", missing.as_str())))
             }
-            None => wanted.clone(),
+            None => Ok(wanted.clone()),
         },
-    };
-    diesel::delete(login_failures::table.filter(login_failures::email.eq(&key))).execute(conn)?;
-    diesel::update(users::table.find(client.id)).set(users::last_login_at.eq(now)).execute(conn)?;
-    diesel::update(client_secrets::table.find(secret_id))
-        .set(client_secrets::last_used_at.eq(now))
-        .execute(conn)?;
-    let role = Role::parse(&client.role).ok_or_else(|| AppError::internal("a client of an unknown role"))?;
-    let scope = scope::join(&granted);
-    let token = keys.issue(&Subject {
-        id: client.id,
-        role,
-        bank_partner_id: client.bank_partner_id,
-        retail_partner_id: client.retail_partner_id,
-        scope: Some(&scope),
-    })?;
-    Ok(Outcome::Token { token, scope })
+    }
 }
 
 /// Answers a form-encoded token request: the client credentials grant.
@@ -263,26 +221,68 @@ pub(super) async fn grant(
         Ok(grant) => grant,
         Err(refusal) => return Ok(refusal.answer()),
     };
-    let keys = state.keys.clone();
-    let ttl = keys.ttl_secs();
-    let outcome = db::run(&state.pool, move |conn| {
-        let _turn = take_turn(&grant.client_id.to_lowercase());
-        match db::backend(conn) {
-            db::Backend::Postgres => conn.transaction(|conn| {
-                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
-                    .bind::<diesel::sql_types::Text, _>(grant.client_id.to_lowercase())
-                    .execute(conn)?;
-                attempt(conn, &keys, &grant)
-            }),
-            db::Backend::Sqlite => attempt(conn, &keys, &grant),
+    let account = grant.client_id.to_lowercase();
+    let source = client_ip::source(req, &state.config.trusted_proxies);
+    let key = state.keys.throttle_key(&account, &source)?;
+    let _turn = throttle::take_turn(&key).await;
+    let counted = {
+        let key = key.clone();
+        db::run(&state.pool, move |conn| throttle::reserve(conn, &key, |conn| load_client(conn, &account)))
+            .await?
+    };
+    let (client, secrets) = match counted {
+        Reservation::Locked(wait) => return Ok(Refusal::Throttled(wait).answer()),
+        Reservation::Counted(found) => found,
+    };
+    // An unknown client costs one hash check too, as a wrong secret does.
+    let mut matched = None;
+    if secrets.is_empty() {
+        throttle::check(&state.hashing, grant.secret.clone(), state.keys.dummy_hash().to_owned()).await?;
+    }
+    for (id, hash) in secrets {
+        if throttle::check(&state.hashing, grant.secret.clone(), hash).await? {
+            matched = Some(id);
+            break;
         }
+    }
+    let (Some(client), Some(secret_id)) = (client.filter(|c| !c.disabled), matched) else {
+        return Ok(Refusal::Client { basic: grant.basic }.answer());
+    };
+    // The client authenticated: not a failure, whatever it asked for.
+    let scopes = granted(&client, grant.scope.as_ref());
+    let (client_id, granted_any) = (client.id, scopes.is_ok());
+    db::run(&state.pool, move |conn| {
+        throttle::succeeded(conn, &key)?;
+        if granted_any {
+            let now = db::now();
+            diesel::update(users::table.find(client_id)).set(users::last_login_at.eq(now)).execute(conn)?;
+            diesel::update(client_secrets::table.find(secret_id))
+                .set(client_secrets::last_used_at.eq(now))
+                .execute(conn)?;
+        }
+        Ok(())
     })
     .await?;
-    Ok(match outcome {
-        Outcome::Refused(refusal) => refusal.answer(),
-        Outcome::Token { token, scope } => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(ClientToken { access_token: token, token_type: "Bearer".into(), expires_in: ttl, scope }),
-    })
+    let scopes = match scopes {
+        Ok(scopes) => scopes,
+        Err(refusal) => return Ok(refusal.answer()),
+    };
+    let role = Role::parse(&client.role).ok_or_else(|| AppError::internal("a client of an unknown role"))?;
+    let scope = scope::join(&scopes);
+    let token = state.keys.issue(&Subject {
+        id: client.id,
+        role,
+        bank_partner_id: client.bank_partner_id,
+        retail_partner_id: client.retail_partner_id,
+        scope: Some(&scope),
+    })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: state.keys.ttl_secs(),
+            scope: Some(scope),
+        }))
 }

@@ -1,43 +1,36 @@
-//! Logging in: the password check behind a per-e-mail throttle kept in the database (so every
-//! instance counts the same attempts), and the caller's own view of itself.
-
-use std::time::Duration;
+//! Logging in: the password check behind the login throttle (`super::throttle`), and the
+//! caller's own view of itself.
 
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Caller;
+use super::throttle::{self, MAX_ACCOUNT_CHARS, MAX_SECRET_CHARS, Reservation};
 use crate::accounts::Account;
-use crate::crypto::{Keys, verify_password};
-use crate::db::schema::{login_failures, users};
-use crate::db::{self, DbConnection};
+use crate::db;
+use crate::db::schema::users;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::http::parse_json;
+use crate::http::{client_ip, parse_json};
 use crate::state::AppState;
-
-/// Failed logins for one e-mail within this window count towards the limit.
-pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Failed logins allowed within the window; the next attempt is answered 429.
-pub const LOGIN_MAX_FAILURES: usize = 5;
 
 /// A login: e-mail and password.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The user's e-mail (case-insensitive).
-    #[schema(example = "admin@localhost")]
+    #[schema(example = "admin@localhost", max_length = 254)]
     pub email: String,
     /// The user's password.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(example = "correct horse battery staple", max_length = 256)]
     pub password: String,
 }
 
-/// An issued access token.
+/// An issued access token: a person's, or an API client's with the scopes granted (RFC 6749
+/// §5.1). One schema for both, so that a client generated from the document reads either.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer <access_token>`.
@@ -49,102 +42,10 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     #[schema(example = 3600)]
     pub expires_in: i64,
-}
-
-/// When the throttle lets `email` try again, if it is locked now.
-pub(super) fn locked_until(
-    conn: &mut DbConnection,
-    email: &str,
-    now: NaiveDateTime,
-) -> AppResult<Option<NaiveDateTime>> {
-    let window = chrono::Duration::from_std(LOGIN_WINDOW).map_err(AppError::internal)?;
-    let recent: Vec<NaiveDateTime> = login_failures::table
-        .filter(login_failures::email.eq(email))
-        .filter(login_failures::failed_at.gt(now - window))
-        .order(login_failures::failed_at.desc())
-        .limit(i64::try_from(LOGIN_MAX_FAILURES).unwrap_or(i64::MAX))
-        .select(login_failures::failed_at)
-        .load(conn)?;
-    Ok((recent.len() >= LOGIN_MAX_FAILURES).then(|| recent.last().map(|oldest| *oldest + window)).flatten())
-}
-
-pub(super) fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) -> AppResult<()> {
-    let window = chrono::Duration::from_std(LOGIN_WINDOW).map_err(AppError::internal)?;
-    diesel::delete(
-        login_failures::table
-            .filter(login_failures::email.eq(email))
-            .filter(login_failures::failed_at.le(now - window)),
-    )
-    .execute(conn)?;
-    diesel::insert_into(login_failures::table)
-        .values((login_failures::email.eq(email), login_failures::failed_at.eq(now)))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Attempts on one e-mail take turns within this process: a lock per stripe of e-mails (an
-/// unrelated e-mail shares a stripe 1 time in 64, and then only waits for one password check).
-pub(super) fn take_turn(email: &str) -> std::sync::MutexGuard<'static, ()> {
-    use std::hash::{Hash, Hasher};
-    static STRIPES: [std::sync::Mutex<()>; 64] = [const { std::sync::Mutex::new(()) }; 64];
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    email.hash(&mut hasher);
-    let stripe = usize::try_from(hasher.finish() % 64).unwrap_or(0);
-    STRIPES[stripe].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// What one attempt came to.
-enum Attempt {
-    Token(String),
-    Wrong,
-    Locked(Duration),
-}
-
-/// The login. Attempts on one e-mail take turns, across instances too (on PostgreSQL an
-/// advisory lock on the e-mail, held by the transaction around the check; on SQLite the
-/// process is the only server), so the count of failures read is still true when the
-/// outcome is written: concurrent guesses cannot pass the limit, and concurrent logins with
-/// the right password are not counted as failures.
-fn login(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> AppResult<String> {
-    let email = email.trim().to_lowercase();
-    let _turn = take_turn(&email);
-    let attempt = match db::backend(conn) {
-        db::Backend::Postgres => conn.transaction(|conn| {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
-                .bind::<diesel::sql_types::Text, _>(&email)
-                .execute(conn)?;
-            attempt(conn, keys, &email, password)
-        })?,
-        db::Backend::Sqlite => attempt(conn, keys, &email, password)?,
-    };
-    match attempt {
-        Attempt::Token(token) => Ok(token),
-        Attempt::Wrong => Err(AppError::Unauthorized("the e-mail or password is wrong".into())),
-        Attempt::Locked(retry_after) => Err(AppError::TooManyRequests { retry_after }),
-    }
-}
-
-/// Checks the throttle, then the password, and records the outcome.
-fn attempt(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) -> AppResult<Attempt> {
-    let now = db::now();
-    if let Some(until) = locked_until(conn, email, now)? {
-        return Ok(Attempt::Locked((until - now).to_std().unwrap_or(Duration::from_secs(1))));
-    }
-    let user = Account::by_email(conn, email).optional()?;
-    let hash = user.as_ref().map_or(keys.dummy_hash(), |u| u.password_hash.as_str());
-    let password_ok = verify_password(password, hash);
-    match user {
-        Some(user) if password_ok && !user.disabled && user.scopes.is_none() => {
-            diesel::delete(login_failures::table.filter(login_failures::email.eq(email))).execute(conn)?;
-            // Not a change of the user record: no new version.
-            diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(now)).execute(conn)?;
-            Ok(Attempt::Token(keys.issue(&user.subject())?))
-        }
-        _ => {
-            record_failure(conn, email, now)?;
-            Ok(Attempt::Wrong)
-        }
-    }
+    /// An API client's token only: the scopes granted (space-separated). Absent for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "applicants:read stats:read")]
+    pub scope: Option<String>,
 }
 
 /// Get an access token. A person logs in with JSON `{email, password}`; a partner's system
@@ -153,9 +54,10 @@ fn attempt(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) ->
 /// (`client_secret_basic`) or `client_id` and `client_secret` in the form
 /// (`client_secret_post`).
 ///
-/// After five failed attempts for one e-mail or client within 15 minutes, further attempts are
-/// answered 429 with `Retry-After` until the oldest of them is 15 minutes old, even with the
-/// right password or secret. The grant's errors are OAuth's JSON (`{error, error_description}`,
+/// After five failed attempts on one e-mail or client from one source (an IPv4 address, an
+/// IPv6 /64; behind `TRUSTED_PROXIES`, the client they name) within 15 minutes, further
+/// attempts from that source are answered 429 with `Retry-After` until the oldest of them is 15
+/// minutes old, even with the right password or secret; other sources are not affected. The grant's errors are OAuth's JSON (`{error, error_description}`,
 /// RFC 6749 §5.2), not problem documents.
 #[utoipa::path(
     tag = "auth",
@@ -165,7 +67,7 @@ fn attempt(conn: &mut DbConnection, keys: &Keys, email: &str, password: &str) ->
     )),
     responses(
         (status = 200, description = "A new access token (for a client, with the scopes granted)",
-            content((TokenResponse = "application/json"), (super::clients::ClientToken = "application/json"))),
+            body = TokenResponse),
         (status = 400, description = "A malformed login (a problem document); for a client, `invalid_request`, `unsupported_grant_type` or `invalid_scope` (OAuth's error JSON)",
             content((crate::error::Problem = "application/problem+json"), (super::clients::OAuthError = "application/json"))),
         (status = 401, description = "Unknown e-mail, wrong password or a disabled user (one answer for all), a problem document; for a client, `invalid_client` (OAuth's error JSON)",
@@ -197,13 +99,50 @@ pub async fn issue_token(
         return Err(AppError::UnsupportedMediaType { expected: "application/json" });
     }
     let TokenRequest { email, password } = parse_json(&body)?;
-    let keys = state.keys.clone();
-    let ttl = keys.ttl_secs();
-    let token = db::run(&state.pool, move |conn| login(conn, &keys, &email, &password)).await?;
+    // Refused before any database work and not recorded: no account has such a name. Counted
+    // as sent, as the document's maxLength counts.
+    for (field, value, max) in
+        [("email", &email, MAX_ACCOUNT_CHARS), ("password", &password, MAX_SECRET_CHARS)]
+    {
+        if value.chars().count() > max {
+            return Err(AppError::invalid(field, "too_long", format!("must be at most {max} characters")));
+        }
+    }
+    let email = email.trim().to_lowercase();
+    let source = client_ip::source(&req, &state.config.trusted_proxies);
+    let key = state.keys.throttle_key(&email, &source)?;
+    let _turn = throttle::take_turn(&key).await;
+    let counted = {
+        let key = key.clone();
+        db::run(&state.pool, move |conn| {
+            throttle::reserve(conn, &key, |conn| Ok(Account::by_email(conn, &email).optional()?))
+        })
+        .await?
+    };
+    let user = match counted {
+        Reservation::Locked(retry_after) => return Err(AppError::TooManyRequests { retry_after }),
+        Reservation::Counted(user) => user,
+    };
+    // An unknown e-mail costs one hash check too, as a wrong password does.
+    let hash = user.as_ref().map_or_else(|| state.keys.dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let password_ok = throttle::check(&state.hashing, password, hash).await?;
+    let user = match user {
+        Some(user) if password_ok && !user.disabled && user.scopes.is_none() => user,
+        _ => return Err(AppError::Unauthorized("the e-mail or password is wrong".into())),
+    };
+    let token = state.keys.issue(&user.subject())?;
+    db::run(&state.pool, move |conn| {
+        throttle::succeeded(conn, &key)?;
+        // Not a change of the user record: no new version.
+        diesel::update(users::table.find(user.id)).set(users::last_login_at.eq(db::now())).execute(conn)?;
+        Ok(())
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse {
         access_token: token,
         token_type: "Bearer".into(),
-        expires_in: ttl,
+        expires_in: state.keys.ttl_secs(),
+        scope: None,
     }))
 }
 

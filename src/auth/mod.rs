@@ -7,6 +7,7 @@
 
 pub mod clients;
 pub mod login;
+pub mod throttle;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +17,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
-pub use login::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
+pub use throttle::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
 
 use crate::accounts::Identity;
 use crate::db;

@@ -223,7 +223,7 @@ pub async fn update_bank_partner(
     caller.require(&[Role::Admin])?;
     let (id, user) = (id.into_inner(), caller.id);
     let bank = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_bank_partner(conn, id)?;
             if_match.check(current.version)?;
             let input = merged(&BankPartner::from(current.clone()), &body.0, &[])?;

@@ -410,7 +410,7 @@ pub async fn update_programme(
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let programme = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_programme(conn, id)?;
             if_match.check(current.version)?;
             // Applications keep the bank of their programme: a programme cannot change banks.

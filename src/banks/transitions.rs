@@ -24,7 +24,7 @@ use crate::http::input::Check;
 use crate::state::AppState;
 
 /// A change to an application: the bank's decision, or the applicant's withdrawal.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationPatch {
     /// New status. Banks move their applications to `in_review`, `approved`, `rejected` and
@@ -211,10 +211,10 @@ pub async fn update_application(
     let scope = scope(&caller)?;
     let id = id.into_inner();
     let application = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_application(conn, id, scope)?;
             if_match.check(current.version)?;
-            let change = check_change(conn, &caller, &current, body.0)?;
+            let change = check_change(conn, &caller, &current, body.0.clone())?;
             let after = change_application(conn, caller.id, &current, &change)?;
             with_verdict(conn, after)
         })

@@ -258,7 +258,7 @@ pub async fn update_business(
     let id = id.into_inner();
     let user = caller.id;
     let business = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| model::update(conn, user, id, &if_match, &body.0))
+        if_match.write(conn, |conn| model::update(conn, user, id, &if_match, &body.0))
     })
     .await?;
     Ok(ok(business.version, Business::of(business, true)))
@@ -287,7 +287,7 @@ pub async fn delete_business(
     caller.require_office()?;
     let id = id.into_inner();
     let user = caller.id;
-    db::run(&state.pool, move |conn| db::write(conn, |conn| model::delete(conn, user, id, &if_match)))
+    db::run(&state.pool, move |conn| if_match.write(conn, |conn| model::delete(conn, user, id, &if_match)))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

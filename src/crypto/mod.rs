@@ -5,5 +5,5 @@
 mod password;
 mod tokens;
 
-pub use password::{hash_password, verify_password};
+pub use password::{concurrent_checks, hash_password, verify_password};
 pub use tokens::{Claims, Keys, Subject};

@@ -14,6 +14,14 @@ pub fn hash_password(password: &str) -> AppResult<String> {
         .map_err(AppError::internal)
 }
 
+/// The password checks a server runs at once: below its pool size, and leaving a core free of
+/// argon2 when the machine has more than one (see `crate::auth::throttle`).
+pub fn concurrent_checks(pool_size: u32) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let below_pool = usize::try_from(pool_size).unwrap_or(1).saturating_sub(1);
+    cores.saturating_sub(1).min(below_pool).max(1)
+}
+
 /// Whether `password` matches a stored argon2 hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)

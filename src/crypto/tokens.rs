@@ -59,6 +59,9 @@ pub struct Keys {
     /// A real hash of a random password, verified against when the e-mail is unknown so that
     /// the answer takes as long as for a known one.
     dummy_hash: String,
+    /// The key of the login throttle's keys (derived from the secret, so that every instance
+    /// counts under the same keys).
+    throttle: Vec<u8>,
 }
 
 impl Keys {
@@ -73,6 +76,7 @@ impl Keys {
             validation,
             ttl,
             dummy_hash: hash_password(&crate::config::random_token(24))?,
+            throttle: hmac_sha256(secret.expose(), b"umkm-api login throttle v1")?,
         })
     }
 
@@ -84,6 +88,14 @@ impl Keys {
     /// The hash verified against when a login names an unknown e-mail.
     pub fn dummy_hash(&self) -> &str {
         &self.dummy_hash
+    }
+
+    /// The login throttle's key for attempts on `account` (an e-mail or a client id) from
+    /// `source`: fixed length, and neither can be read back from it.
+    pub fn throttle_key(&self, account: &str, source: &str) -> AppResult<String> {
+        let message = [account.as_bytes(), b"\0", source.as_bytes()].concat();
+        let mac = hmac_sha256(&self.throttle, &message)?;
+        Ok(mac.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// A signed token for `user`.
@@ -120,4 +132,11 @@ impl Keys {
                 AppError::Unauthorized(reason.into())
             })
     }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> AppResult<Vec<u8>> {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).map_err(AppError::internal)?;
+    mac.update(message);
+    Ok(mac.finalize().into_bytes().to_vec())
 }

@@ -242,11 +242,11 @@ impl r2d2::ManageConnection for Manager {
 /// makes requests answer 503 until it is back, rather than keeping the server from starting.
 pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
     let manager = Manager::new(url);
-    if manager.backend == Backend::Sqlite
-        && let Some(dir) = Path::new(&manager.url).parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        // A directory that cannot be made shows up as a clear connection error later.
-        let _ = std::fs::create_dir_all(dir);
+    if manager.backend == Backend::Sqlite {
+        // A file that cannot be made shows up as a clear connection error later.
+        if let Err(e) = private_sqlite_files(Path::new(&manager.url)) {
+            log::warn!("the database's files could not be made readable by their owner only: {e}");
+        }
     }
     let down = manager.down.clone();
     let builder = || {
@@ -267,6 +267,36 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
     };
     let inner = builder().build(manager)?;
     Ok(Pool { inner, generic, down, observer: Arc::default(), replicas: None })
+}
+
+/// The embedded database holds identity numbers, webhook secrets and password hashes: its
+/// directory is made readable by the owner only (0700), and the database is created 0600
+/// before SQLite opens it, so that its WAL and shared-memory files, which SQLite creates with
+/// the database's permissions, are 0600 too. Files that exist already are narrowed to 0600;
+/// a directory that exists is left as it is (it may be shared on purpose).
+fn private_sqlite_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if path.as_os_str().is_empty() || path.to_str().is_some_and(|p| p.starts_with(':') || p.starts_with("file:")) {
+        return Ok(()); // in memory, or a URI that names its own mode
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 /// Error type of migration runs.

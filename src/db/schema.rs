@@ -52,7 +52,7 @@ diesel::table! {
 diesel::table! {
     login_failures (id) {
         id -> BigInt,
-        email -> Text,
+        key_hash -> Text,
         failed_at -> Timestamp,
     }
 }

@@ -62,6 +62,34 @@ impl IfMatch {
     }
 }
 
+/// How many times a write without `If-Match` runs again after another writer got in first.
+/// Each round some writer commits, so `n` concurrent writers need at most `n - 1` runs more.
+const RERUNS_WITHOUT_IF_MATCH: usize = 64;
+
+impl IfMatch {
+    /// Runs the versioned change `f` in a write transaction (`crate::db::write`). Without
+    /// `If-Match` the client named no version, so another writer changing the record between
+    /// this read and this write (PostgreSQL's READ COMMITTED lets both read the same version)
+    /// is no failed precondition of the client's: the whole change (read, merge patch, checks,
+    /// write) runs again on what is stored then, until it lands. With `If-Match`, the first 412
+    /// is the answer.
+    pub fn write<T>(
+        &self,
+        conn: &mut crate::db::DbConnection,
+        mut f: impl FnMut(&mut crate::db::DbConnection) -> AppResult<T>,
+    ) -> AppResult<T> {
+        let mut reruns = 0;
+        loop {
+            match crate::db::write(conn, &mut f) {
+                Err(AppError::PreconditionFailed) if self.0.is_none() && reruns < RERUNS_WITHOUT_IF_MATCH => {
+                    reruns += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+}
+
 impl FromRequest for IfMatch {
     type Error = AppError;
     type Future = std::future::Ready<Result<Self, AppError>>;

@@ -39,6 +39,20 @@ impl Format {
     }
 }
 
+/// A CSV cell for a JSON value. Text that a spreadsheet would run as a formula (starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's CSV injection) gets a leading `'`,
+/// which spreadsheets show as text and do not run; numbers stay numbers, and NDJSON and JSON
+/// keep every text exact. Every CSV the API writes goes through here.
+pub fn csv_cell(value: &serde_json::Value) -> std::borrow::Cow<'_, str> {
+    use serde_json::Value;
+    match value {
+        Value::Null => "".into(),
+        Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}").into(),
+        Value::String(s) => s.as_str().into(),
+        other => other.to_string().into(),
+    }
+}
+
 /// Encodes rows as CSV or NDJSON lines.
 struct Encoder {
     format: Format,
@@ -50,16 +64,18 @@ impl Encoder {
         let mut out = Vec::with_capacity(rows.len() * 256);
         match self.format {
             Format::Csv => {
-                let mut writer =
-                    csv::WriterBuilder::new().has_headers(!self.wrote_header).from_writer(&mut out);
+                let mut writer = csv::Writer::from_writer(&mut out);
                 for row in rows {
-                    writer.serialize(row).map_err(AppError::internal)?;
+                    let row = serde_json::to_value(row).map_err(AppError::internal)?;
+                    let fields = row.as_object().ok_or_else(|| AppError::internal("a CSV row is not an object"))?;
+                    if !self.wrote_header {
+                        writer.write_record(fields.keys()).map_err(AppError::internal)?;
+                        self.wrote_header = true;
+                    }
+                    let cells = fields.values().map(csv_cell);
+                    writer.write_record(cells.map(|c| c.into_owned())).map_err(AppError::internal)?;
                 }
                 writer.flush().map_err(AppError::internal)?;
-                drop(writer);
-                if !rows.is_empty() {
-                    self.wrote_header = true;
-                }
             }
             Format::Ndjson | Format::Page => {
                 for row in rows {

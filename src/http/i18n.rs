@@ -190,7 +190,8 @@ pub async fn localize(
     if !problem {
         return Ok(res);
     }
-    res.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    // Appended: CORS has said `Vary: Origin` already for an allowed origin.
+    res.headers_mut().append(header::VARY, HeaderValue::from_static("Accept-Language"));
     if !indonesian {
         res.headers_mut().insert(header::CONTENT_LANGUAGE, HeaderValue::from_static("en"));
         return Ok(res);

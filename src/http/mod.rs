@@ -4,6 +4,7 @@
 //! submodules. It depends on `db`, `domain` and `error` only.
 
 pub mod access;
+pub mod client_ip;
 pub mod consistency;
 pub mod create;
 pub mod etag;

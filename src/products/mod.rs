@@ -320,7 +320,7 @@ pub async fn update_product(
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let product = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| model::update(conn, user, id, &if_match, &body.0))
+        if_match.write(conn, |conn| model::update(conn, user, id, &if_match, &body.0))
     })
     .await?;
     Ok(ok(product.version, Product::from(product)))
@@ -345,7 +345,7 @@ pub async fn delete_product(
 ) -> AppResult<HttpResponse> {
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
-    db::run(&state.pool, move |conn| db::write(conn, |conn| model::delete(conn, user, id, &if_match)))
+    db::run(&state.pool, move |conn| if_match.write(conn, |conn| model::delete(conn, user, id, &if_match)))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

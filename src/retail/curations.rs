@@ -420,7 +420,7 @@ pub async fn decide_curation(
     let notes = decision.notes.map(|notes| notes.and_then(|n| check.trimmed("notes", n, 2000)));
     check.finish(|| Some(()))?;
     let curation = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_curation(conn, id)?;
             within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
@@ -438,7 +438,7 @@ pub async fn decide_curation(
                 }
                 Some(s) => (s.as_str().to_owned(), Some(db::now()), Some(user)),
             };
-            let notes = notes.unwrap_or_else(|| current.notes.clone());
+            let notes = notes.clone().unwrap_or_else(|| current.notes.clone());
             let record = CurationDecisionRecord { status, notes, decided_at, decided_by };
             change_curation(conn, user, &current, &record)
         })

@@ -446,7 +446,7 @@ pub async fn update_outlet(
     require_object(&body.0)?;
     let (id, user) = (id.into_inner(), caller.id);
     let outlet = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_outlet(conn, id)?;
             within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;
@@ -483,7 +483,7 @@ pub async fn delete_outlet(
     let scope = scope(&caller)?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_outlet(conn, id)?;
             within(scope, current.retail_partner_id)?;
             if_match.check(current.version)?;

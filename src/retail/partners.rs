@@ -236,7 +236,7 @@ pub async fn update_retail_partner(
     require_object(&body.0)?;
     let (id, user) = (id.into_inner(), caller.id);
     let partner = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_partner(conn, id)?;
             if_match.check(current.version)?;
             let record = check_partner(merged(&current.record(), &body.0, &[])?)?;

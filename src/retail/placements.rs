@@ -447,7 +447,7 @@ pub async fn update_placement(
     let scope = scope(&caller)?;
     let (id, user, patch) = (id.into_inner(), caller.id, body.0);
     let placement = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_placement(conn, id, scope)?;
             if_match.check(current.version)?;
             let listed_on = patch.listed_on.unwrap_or(current.listed_on);
@@ -481,7 +481,7 @@ pub async fn delete_placement(
     let scope = scope(&caller)?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let current = find_placement(conn, id, scope)?;
             if_match.check(current.version)?;
             if current.delisted_on.is_some() {

@@ -53,11 +53,7 @@ fn respond(req: &HttpRequest, body: &impl Serialize, rows: Option<&str>) -> AppR
     }
     let value = serde_json::to_value(body).map_err(AppError::internal)?;
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let cell = |v: &Value| match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let cell = crate::http::export::csv_cell;
     match rows.and_then(|field| value.get(field)).and_then(Value::as_array) {
         Some(rows) => {
             let headers: Vec<String> = rows
@@ -67,7 +63,8 @@ fn respond(req: &HttpRequest, body: &impl Serialize, rows: Option<&str>) -> AppR
                 .unwrap_or_default();
             writer.write_record(&headers).map_err(AppError::internal)?;
             for row in rows {
-                writer.write_record(headers.iter().map(|h| cell(&row[h]))).map_err(AppError::internal)?;
+                let cells = headers.iter().map(|h| cell(&row[h]).into_owned());
+                writer.write_record(cells).map_err(AppError::internal)?;
             }
         }
         None => {
@@ -86,7 +83,7 @@ fn respond(req: &HttpRequest, body: &impl Serialize, rows: Option<&str>) -> AppR
             flatten("", &value, &mut figures);
             writer.write_record(["metric", "value"]).map_err(AppError::internal)?;
             for (metric, v) in figures {
-                writer.write_record([metric, cell(&v)]).map_err(AppError::internal)?;
+                writer.write_record([metric.as_str(), &cell(&v)]).map_err(AppError::internal)?;
             }
         }
     }

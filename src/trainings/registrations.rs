@@ -254,7 +254,7 @@ pub fn create(
 }
 
 /// An officer's change to a registration.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationPatch {
     /// New status. `attended` only once the training has started.
@@ -427,8 +427,9 @@ pub async fn update_registration(
 ) -> AppResult<HttpResponse> {
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
-    let registration =
-        db::run(&state.pool, move |conn| db::write(conn, |conn| update(conn, user, id, &if_match, body.0)))
-            .await?;
+    let registration = db::run(&state.pool, move |conn| {
+        if_match.write(conn, |conn| update(conn, user, id, &if_match, body.0.clone()))
+    })
+    .await?;
     Ok(ok(registration.version, Registration::from(registration)))
 }

@@ -492,7 +492,7 @@ pub async fn update_training(
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let training = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
+        if_match.write(conn, |conn| {
             let row = update(conn, user, id, &if_match, &body.0)?;
             shown(conn, row)
         })

@@ -263,7 +263,7 @@ pub fn update(
     if_match: &IfMatch,
     patch: UserPatch,
 ) -> AppResult<UserRow> {
-    db::write(conn, |conn| {
+    if_match.write(conn, |conn| {
         let current = find(conn, id)?;
         if_match.check(current.version)?;
         let mut errors = Vec::new();
@@ -312,7 +312,7 @@ pub fn delete(conn: &mut DbConnection, actor: i64, id: i64, if_match: &IfMatch) 
     if id == actor {
         return Err(AppError::Conflict("you cannot delete your own account".into()));
     }
-    db::write(conn, |conn| {
+    if_match.write(conn, |conn| {
         let current = find(conn, id)?;
         if_match.check(current.version)?;
         crate::versioned_delete!(conn, users, id, current.version)?;

@@ -122,21 +122,21 @@ mod tests {
     #[test]
     fn addresses_that_embed_private_ipv4_and_special_purpose_blocks_are_not_public() {
         for ip in [
-            "64:ff9b::7f00:1",                      // NAT64 of 127.0.0.1
-            "64:ff9b::a9fe:a9fe",                   // NAT64 of 169.254.169.254
-            "64:ff9b:1::a00:1",                     // local-use NAT64
-            "2002:7f00:1::1",                       // 6to4 of 127.0.0.1
-            "2002:808:808::1",                      // 6to4, a deprecated relay mechanism
+            "64:ff9b::7f00:1",      // NAT64 of 127.0.0.1
+            "64:ff9b::a9fe:a9fe",   // NAT64 of 169.254.169.254
+            "64:ff9b:1::a00:1",     // local-use NAT64
+            "2002:7f00:1::1",       // 6to4 of 127.0.0.1
+            "2002:808:808::1",      // 6to4, a deprecated relay mechanism
             "2001:0:4136:e378:8000:63bf:3fff:fdd2", // Teredo
-            "::127.0.0.1",                          // IPv4-compatible
+            "::127.0.0.1",          // IPv4-compatible
             "::a9fe:a9fe",
-            "::ffff:0:7f00:1", // IPv4-translated
-            "fec0::1",         // site-local
-            "2001:2::1",       // benchmarking
-            "3fff::1",         // documentation (RFC 9637)
-            "192.0.0.8",       // IETF protocol assignments
-            "192.88.99.1",     // 6to4 relay anycast
-            "198.51.100.7",    // documentation
+            "::ffff:0:7f00:1",      // IPv4-translated
+            "fec0::1",              // site-local
+            "2001:2::1",            // benchmarking
+            "3fff::1",              // documentation (RFC 9637)
+            "192.0.0.8",            // IETF protocol assignments
+            "192.88.99.1",          // 6to4 relay anycast
+            "198.51.100.7",         // documentation
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -291,6 +291,7 @@ fn test_config(database_url: String) -> Config {
         webhook_allow_private_targets: true,
         database_read_urls: Vec::new(),
         replica_max_lag: Duration::from_secs(5),
+        trusted_proxies: Vec::new(),
     }
 }
 

@@ -424,19 +424,13 @@ async fn csv_exports_carry_no_live_formulas() {
     };
     let csv = export("/api/v1/businesses?sort=id", "text/csv").await;
     assert_eq!(csv.status, 200);
-    let expected: Vec<String> = names
-        .iter()
-        .map(|n| if n.starts_with(['=', '+', '-', '@']) { format!("'{n}") } else { (*n).to_owned() })
-        .collect();
+    let expected: Vec<String> =
+        names.iter().map(|n| if n.starts_with(['=', '+', '-', '@']) { format!("'{n}") } else { (*n).to_owned() }).collect();
     assert_eq!(cells(&csv.body, "name"), expected);
     let employees = cells(&csv.body, "employees");
     assert!(employees.iter().all(|e| e.parse::<i64>().is_ok()), "numbers stay numbers: {employees:?}");
     let outlets = export("/api/v1/outlets", "text/csv").await;
-    assert!(
-        cells(&outlets.body, "name").contains(&format!("'{formula}")),
-        "{}",
-        String::from_utf8_lossy(&outlets.body)
-    );
+    assert!(cells(&outlets.body, "name").contains(&format!("'{formula}")), "{}", String::from_utf8_lossy(&outlets.body));
 
     let ndjson = export("/api/v1/businesses?sort=id", "application/x-ndjson").await;
     let exact: Vec<String> = String::from_utf8(ndjson.body)

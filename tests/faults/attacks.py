@@ -21,7 +21,7 @@ import urllib.parse
 from common import Server, business, check, pg_database
 
 FLOOD_CLIENTS = 24
-READS = 300
+READS = 1000
 MAX_FAILURES = 5
 
 
@@ -36,11 +36,15 @@ def failures(backend, url):
 
 
 def database_bytes(backend, url):
+    """The database's size; SQLite's after a checkpoint, so that the write-ahead log's own
+    growth and reuse do not count."""
     if backend == "postgres":
         out = subprocess.run(["psql", "-X", "-At", url, "-c", "SELECT pg_database_size(current_database())"],
                              check=True, capture_output=True, text=True).stdout
         return int(out)
-    return sum(os.path.getsize(url + suffix) for suffix in ("", "-wal") if os.path.exists(url + suffix))
+    with sqlite3.connect(url) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return os.path.getsize(url)
 
 
 def reads(server, token, path, n):
@@ -80,7 +84,7 @@ def hostile_logins(server, backend, url, tag):
     check(statuses.get(422, 0) == 400 and statuses.get(401, 0) == 600,
           f"expected 400 x 422 (long e-mails) and 600 x 401 (100 wrong, 500 long client ids): {statuses}")
     check(rows - before_rows == 100, f"{rows - before_rows} failures recorded, not the 100 plausible ones")
-    check(grown < 2 * 1024 * 1024, f"the database grew {grown} bytes for 100 recorded failures")
+    check(grown < 1024 * 1024, f"the database grew {grown} bytes for 100 recorded failures")
 
 
 def attackers(port, stop, sent):
