@@ -276,7 +276,9 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
 /// a directory that exists is left as it is (it may be shared on purpose).
 fn private_sqlite_files(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    if path.as_os_str().is_empty() || path.to_str().is_some_and(|p| p.starts_with(':') || p.starts_with("file:")) {
+    if path.as_os_str().is_empty()
+        || path.to_str().is_some_and(|p| p.starts_with(':') || p.starts_with("file:"))
+    {
         return Ok(()); // in memory, or a URI that names its own mode
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {

@@ -41,16 +41,28 @@ impl Format {
 
 /// A CSV cell for a JSON value. Text that a spreadsheet would run as a formula (starting with
 /// `=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's CSV injection) gets a leading `'`,
-/// which spreadsheets show as text and do not run; numbers stay numbers, and NDJSON and JSON
-/// keep every text exact. Every CSV the API writes goes through here.
+/// which spreadsheets show as text and do not run. A signed number written as text (a phone
+/// number `+6281…`) runs nothing and stays as it is, as numbers do; NDJSON and JSON keep every
+/// text exact. Every CSV the API writes goes through here.
 pub fn csv_cell(value: &serde_json::Value) -> std::borrow::Cow<'_, str> {
     use serde_json::Value;
     match value {
         Value::Null => "".into(),
-        Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}").into(),
+        Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && !signed_number(s) => {
+            format!("'{s}").into()
+        }
         Value::String(s) => s.as_str().into(),
         other => other.to_string().into(),
     }
+}
+
+/// `+` or `-`, then digits with at most one decimal point: a number to a spreadsheet.
+fn signed_number(s: &str) -> bool {
+    let digits = &s[1..];
+    s.starts_with(['+', '-'])
+        && digits.chars().any(|c| c.is_ascii_digit())
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.matches('.').count() <= 1
 }
 
 /// Encodes rows as CSV or NDJSON lines.
@@ -67,7 +79,8 @@ impl Encoder {
                 let mut writer = csv::Writer::from_writer(&mut out);
                 for row in rows {
                     let row = serde_json::to_value(row).map_err(AppError::internal)?;
-                    let fields = row.as_object().ok_or_else(|| AppError::internal("a CSV row is not an object"))?;
+                    let fields =
+                        row.as_object().ok_or_else(|| AppError::internal("a CSV row is not an object"))?;
                     if !self.wrote_header {
                         writer.write_record(fields.keys()).map_err(AppError::internal)?;
                         self.wrote_header = true;

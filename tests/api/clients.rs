@@ -243,7 +243,8 @@ async fn concurrent_rotations_leave_at_most_two_active_secrets() {
 async fn wrong_secrets_from_one_source_do_not_lock_the_bank_out() {
     let app = spawn_app().await;
     let admin = app.token_for(Role::Admin).await;
-    let issued = create_client(&app, &admin, json!({"bank_partner_id": BRI, "scopes": ["applicants:read"]})).await;
+    let issued =
+        create_client(&app, &admin, json!({"bank_partner_id": BRI, "scopes": ["applicants:read"]})).await;
     let id = issued["client"]["client_id"].as_str().unwrap().to_owned();
     let secret = issued["client_secret"].as_str().unwrap().to_owned();
     let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();

@@ -319,7 +319,8 @@ async fn patches_without_if_match_all_land() {
         let before = version(&app, token, &path).await;
         let id: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
         let audited = audit_entries(&app, entity, id, "update");
-        let calls = (0..RACERS).map(|i| app.patch(&path).token(token).json(&json!({"name": format!("Nama {i}")})).send());
+        let calls = (0..RACERS)
+            .map(|i| app.patch(&path).token(token).json(&json!({"name": format!("Nama {i}")})).send());
         let statuses: Vec<u16> = join_all(calls).await.iter().map(|r| r.status.as_u16()).collect();
         assert_eq!(statuses, [200; RACERS], "{path}");
         assert_eq!(version(&app, token, &path).await, before + RACERS as i64, "{path}");

@@ -466,8 +466,12 @@ async fn nul_and_control_characters_in_texts_are_422_and_change_nothing() {
 async fn problems_to_an_allowed_origin_vary_by_origin_and_language() {
     let app = spawn_app().await;
     let token = app.token_for(Role::Viewer).await;
-    let reply =
-        app.get("/api/v1/businesses/999999").token(&token).header("origin", "https://app.example.test").send().await;
+    let reply = app
+        .get("/api/v1/businesses/999999")
+        .token(&token)
+        .header("origin", "https://app.example.test")
+        .send()
+        .await;
     reply.assert_problem(404);
     assert_eq!(reply.header("access-control-allow-origin").as_deref(), Some("https://app.example.test"));
     let vary: Vec<String> = reply

@@ -228,6 +228,9 @@ async fn csv_and_ndjson_exports_match_the_json_list() {
             for (name, cell) in headers.iter().zip(row.iter()) {
                 let expected = match &json[name] {
                     Value::Null => String::new(),
+                    // A masked phone (`+62812****233`) is no number to a spreadsheet: it is
+                    // quoted as a formula would be (see csv_exports_carry_no_live_formulas).
+                    Value::String(s) if s.starts_with('+') && s.contains('*') => format!("'{s}"),
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
@@ -424,13 +427,19 @@ async fn csv_exports_carry_no_live_formulas() {
     };
     let csv = export("/api/v1/businesses?sort=id", "text/csv").await;
     assert_eq!(csv.status, 200);
-    let expected: Vec<String> =
-        names.iter().map(|n| if n.starts_with(['=', '+', '-', '@']) { format!("'{n}") } else { (*n).to_owned() }).collect();
+    let expected: Vec<String> = names
+        .iter()
+        .map(|n| if n.starts_with(['=', '+', '-', '@']) { format!("'{n}") } else { (*n).to_owned() })
+        .collect();
     assert_eq!(cells(&csv.body, "name"), expected);
     let employees = cells(&csv.body, "employees");
     assert!(employees.iter().all(|e| e.parse::<i64>().is_ok()), "numbers stay numbers: {employees:?}");
     let outlets = export("/api/v1/outlets", "text/csv").await;
-    assert!(cells(&outlets.body, "name").contains(&format!("'{formula}")), "{}", String::from_utf8_lossy(&outlets.body));
+    assert!(
+        cells(&outlets.body, "name").contains(&format!("'{formula}")),
+        "{}",
+        String::from_utf8_lossy(&outlets.body)
+    );
 
     let ndjson = export("/api/v1/businesses?sort=id", "application/x-ndjson").await;
     let exact: Vec<String> = String::from_utf8(ndjson.body)

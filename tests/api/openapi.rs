@@ -160,7 +160,8 @@ async fn shared_parameters_declare_what_the_server_enforces() {
 async fn both_kinds_of_login_answer_what_the_document_requires() {
     let app = spawn_app().await;
     let doc = app.get("/api-docs/openapi.json").send().await.json();
-    let content = &doc["paths"]["/api/v1/auth/token"]["post"]["responses"]["200"]["content"]["application/json"];
+    let content =
+        &doc["paths"]["/api/v1/auth/token"]["post"]["responses"]["200"]["content"]["application/json"];
     let schemas: Vec<&Value> = match content["schema"].get("oneOf") {
         Some(Value::Array(options)) => options.iter().collect(),
         _ => vec![&content["schema"]],
@@ -191,11 +192,16 @@ async fn both_kinds_of_login_answer_what_the_document_requires() {
         issued["client"]["client_id"].as_str().unwrap(),
         issued["client_secret"].as_str().unwrap()
     );
-    let client = app.post("/api/v1/auth/token").raw("application/x-www-form-urlencoded", form).send().await.json();
+    let client =
+        app.post("/api/v1/auth/token").raw("application/x-www-form-urlencoded", form).send().await.json();
     assert!(client["scope"].is_string(), "{client}");
     for (who, answer) in [("a person", &person), ("a client", &client)] {
         let fits = schemas.iter().map(|s| resolve(s)).any(|schema| {
-            schema["required"].as_array().unwrap().iter().all(|field| answer.get(field.as_str().unwrap()).is_some())
+            schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|field| answer.get(field.as_str().unwrap()).is_some())
         });
         assert!(fits, "{who}'s login {answer} lacks a field the document requires: {content}");
     }
