@@ -363,3 +363,62 @@ async fn a_persons_failures_from_one_source_do_not_lock_out_another() {
 fn the_longest_password_checked_is_the_longest_a_user_can_set() {
     assert_eq!(umkm_api::auth::throttle::MAX_SECRET_CHARS, umkm_api::users::MAX_PASSWORD_CHARS);
 }
+
+/// Issue 28, item 5: a token ends with the event that should end it. A password change (by the
+/// API or the command line), a new role and a disable each end the tokens issued before; a
+/// user enabled again gets no old token back.
+#[actix_rt::test]
+async fn tokens_end_with_a_password_change_a_new_role_or_a_disable() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let id = app.create_user("staf@test.example", Role::Officer, None);
+    let path = format!("/api/v1/users/{id}");
+    let me = "/api/v1/auth/me";
+
+    let before = app.login("staf@test.example", PASSWORD).await;
+    let reply =
+        app.patch(&path).token(&admin).json(&json!({"password": "another long passphrase"})).send().await;
+    assert_eq!(reply.status, 200);
+    app.get(me).token(&before).send().await.assert_problem(401);
+    let after = app.login("staf@test.example", "another long passphrase").await;
+    assert_eq!(app.get(me).token(&after).send().await.status, 200);
+
+    // The command line's reset (another process: this instance learns of it within the bound).
+    app.db(|c| umkm_api::users::reset_password(c, "staf@test.example", PASSWORD)).unwrap();
+    until_status(&app, &after, me, 401).await;
+    let current = app.login("staf@test.example", PASSWORD).await;
+
+    let reply = app.patch(&path).token(&admin).json(&json!({"role": "viewer"})).send().await;
+    assert_eq!(reply.status, 200);
+    app.get(me).token(&current).send().await.assert_problem(401);
+    let viewer = app.login("staf@test.example", PASSWORD).await;
+
+    assert_eq!(app.patch(&path).token(&admin).json(&json!({"disabled": true})).send().await.status, 200);
+    app.get(me).token(&viewer).send().await.assert_problem(401);
+    assert_eq!(app.patch(&path).token(&admin).json(&json!({"disabled": false})).send().await.status, 200);
+    let problem = app.get(me).token(&viewer).send().await.assert_problem(401);
+    assert!(problem["detail"].as_str().unwrap().contains("log in again"), "{problem}");
+    let fresh = app.login("staf@test.example", PASSWORD).await;
+    assert_eq!(app.get(me).token(&fresh).send().await.json()["role"], "viewer");
+}
+
+/// Issue 28, item 7: a token names the deployment that issued it. Another deployment's database
+/// with the same `JWT_SECRET` (a staging copy) refuses it, though a user of that id exists there.
+#[actix_rt::test]
+async fn a_token_of_one_deployment_is_refused_by_another_with_the_same_secret() {
+    let production = spawn_app().await;
+    let staging = spawn_app().await;
+    let token = production.token_for(Role::Admin).await;
+    let local = staging.token_for(Role::Admin).await;
+    let (ours, theirs) = (
+        production.get("/api/v1/auth/me").token(&token).send().await.json(),
+        staging.get("/api/v1/auth/me").token(&local).send().await.json(),
+    );
+    assert_eq!(ours["id"], theirs["id"], "the same user id exists in both");
+    let problem = staging.get("/api/v1/auth/me").token(&token).send().await.assert_problem(401);
+    assert!(problem["detail"].as_str().unwrap().contains("deployment"), "{problem}");
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert!(claims["iss"].as_str().is_some_and(|i| !i.is_empty()), "{claims}");
+    assert_eq!(claims["aud"], claims["iss"], "{claims}");
+}

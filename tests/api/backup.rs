@@ -350,3 +350,35 @@ async fn pg_dump_missing_or_older_than_the_server_is_refused_in_one_line() {
         assert!(!out.exists());
     }
 }
+
+/// Issue 28, item 7: a restore starts a new deployment. A token issued before it is refused
+/// after, even when its user id now names someone else (the officer created next).
+#[actix_rt::test]
+async fn tokens_issued_before_a_restore_are_refused_after_it() {
+    let target = empty_database();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("before.backup");
+    let viewer_token = {
+        let first = TestApp::serve(&target.url);
+        first.token_for(Role::Admin).await;
+        backup::backup(&target.url, &file, &quietly).unwrap();
+        let viewer = first.create_user("viewer@restore.test", Role::Viewer, None);
+        let token = first.login("viewer@restore.test", PASSWORD).await;
+        assert_eq!(first.get("/api/v1/auth/me").token(&token).send().await.json()["id"], viewer);
+        token
+    };
+    backup::restore(&target.url, &file, true).unwrap();
+    let again = TestApp::serve(&target.url);
+    let officer = again.create_user("officer@restore.test", Role::Officer, None);
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            viewer_token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], officer.to_string(), "the old token's id names the new officer");
+    again.get("/api/v1/auth/me").token(&viewer_token).send().await.assert_problem(401);
+    drop(again);
+}

@@ -262,3 +262,102 @@ async fn wrong_secrets_from_one_source_do_not_lock_the_bank_out() {
     let reply = grant_basic(&app, &id, &secret, "grant_type=client_credentials").await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
 }
+
+/// Issue 28, item 5: a token minted with a secret stops working when that secret is revoked;
+/// a token of the client's other secret keeps working.
+#[actix_rt::test]
+async fn a_token_ends_with_the_secret_that_minted_it() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let issued = create_client(&app, &admin, json!({"bank_partner_id": BRI, "scopes": ["stats:read"]})).await;
+    let (client, id) =
+        (issued["client"]["id"].as_i64().unwrap(), issued["client"]["client_id"].as_str().unwrap());
+    let (first, first_id) =
+        (issued["client_secret"].as_str().unwrap(), issued["secret_id"].as_i64().unwrap());
+    let rotated =
+        app.post(&format!("/api/v1/api-clients/{client}/secrets")).token(&admin).send().await.json();
+    let second = rotated["client_secret"].as_str().unwrap();
+    let token = |reply: Reply| reply.json()["access_token"].as_str().unwrap().to_owned();
+    let old = token(grant_basic(&app, id, first, "grant_type=client_credentials").await);
+    let new = token(grant_basic(&app, id, second, "grant_type=client_credentials").await);
+    let stats = "/api/v1/stats/financing?group_by=status";
+    assert_eq!(app.get(stats).token(&old).send().await.status, 200);
+
+    let path = format!("/api/v1/api-clients/{client}/secrets/{first_id}");
+    assert_eq!(app.delete(&path).token(&admin).send().await.status, 204);
+    app.get(stats).token(&old).send().await.assert_problem(401);
+    assert_eq!(app.get(stats).token(&new).send().await.status, 200);
+}
+
+/// Issue 28, item 6: `/users/{id}` manages people; an API client is not one (404), so it can
+/// neither be un-revoked, moved to another bank nor made an admin there.
+#[actix_rt::test]
+async fn the_users_endpoints_do_not_reach_api_clients() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let issued =
+        create_client(&app, &admin, json!({"bank_partner_id": BRI, "scopes": ["applicants:read"]})).await;
+    let client = issued["client"]["id"].as_i64().unwrap();
+    let (id, secret) =
+        (issued["client"]["client_id"].as_str().unwrap(), issued["client_secret"].as_str().unwrap());
+    let token = grant_basic(&app, id, secret, "grant_type=client_credentials").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/users/{client}");
+    app.get(&path).token(&admin).send().await.assert_problem(404);
+    for patch in [json!({"bank_partner_id": BNI}), json!({"role": "admin"}), json!({"disabled": false})] {
+        app.patch(&path).token(&admin).json(&patch).send().await.assert_problem(404);
+    }
+    app.delete(&path).token(&admin).send().await.assert_problem(404);
+    let shown = app.get(&format!("/api/v1/api-clients/{client}")).token(&admin).send().await.json();
+    assert_eq!((shown["role"].as_str(), shown["bank_partner_id"].as_i64()), (Some("bank"), Some(BRI)));
+    let pull =
+        app.get(&format!("/api/v1/bank-partners/{BRI}/eligible-applicants")).token(&token).send().await;
+    assert_eq!(pull.status, 200);
+
+    // Revoked, it stays revoked: `/users` cannot enable it again.
+    assert_eq!(app.delete(&format!("/api/v1/api-clients/{client}")).token(&admin).send().await.status, 204);
+    app.patch(&path).token(&admin).json(&json!({"disabled": false})).send().await.assert_problem(404);
+    let shown = app.get(&format!("/api/v1/api-clients/{client}")).token(&admin).send().await.json();
+    assert_eq!(shown["revoked"], true);
+    app.get(&format!("/api/v1/bank-partners/{BRI}/eligible-applicants"))
+        .token(&token)
+        .send()
+        .await
+        .assert_problem(401);
+}
+
+/// Issue 28, item 15: an API client has a version and an `ETag`; a stale `If-Match` is 412 and
+/// changes nothing; a new secret answers 201 with its `Location`.
+#[actix_rt::test]
+async fn api_clients_have_versions_and_a_new_secret_has_a_location() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let issued = create_client(&app, &admin, json!({"bank_partner_id": BRI, "scopes": ["stats:read"]})).await;
+    let client = issued["client"]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/api-clients/{client}");
+    let read = app.get(&path).token(&admin).send().await;
+    let version = read.json()["version"].as_i64().expect("a version");
+    assert_eq!(read.header("etag"), Some(format!("\"{version}\"")));
+
+    let rotated = app.post(&format!("{path}/secrets")).token(&admin).send().await;
+    assert_eq!(rotated.status, 201);
+    let secret_id = rotated.json()["secret_id"].as_i64().unwrap();
+    assert_eq!(rotated.header("location"), Some(format!("{path}/secrets/{secret_id}")));
+    let shown = app.get(&format!("{path}/secrets/{secret_id}")).token(&admin).send().await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.json()["id"], secret_id);
+    let now = app.get(&path).token(&admin).send().await.json()["version"].as_i64().unwrap();
+    assert!(now > version, "a new secret changes the client");
+
+    let stale = format!("\"{version}\"");
+    let revoke_secret = format!("{path}/secrets/{secret_id}");
+    app.delete(&revoke_secret).token(&admin).header("if-match", &stale).send().await.assert_problem(412);
+    app.delete(&path).token(&admin).header("if-match", &stale).send().await.assert_problem(412);
+    let shown = app.get(&path).token(&admin).send().await.json();
+    assert_eq!(shown["revoked"], false);
+    assert!(shown["secrets"].as_array().unwrap().iter().all(|s| s["revoked_at"].is_null()));
+    let reply = app.delete(&path).token(&admin).header("if-match", &format!("\"{now}\"")).send().await;
+    assert_eq!(reply.status, 204);
+}

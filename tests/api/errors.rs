@@ -483,3 +483,37 @@ async fn problems_to_an_allowed_origin_vary_by_origin_and_language() {
         assert!(vary.iter().any(|v| v == needed), "Vary {vary:?} lacks {needed}");
     }
 }
+
+/// Issue 28, item 17: a NUL in one field is one bad field among the others, in a create and in
+/// each row of an import (`rows[N]`, N counting from 1), and nothing is written.
+#[actix_rt::test]
+async fn a_nul_is_one_bad_field_among_the_others() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let mut body = business_json(1);
+    body["name"] = json!("Kedai\u{0}Elok");
+    body["kbli"] = json!("nope");
+    body["employees"] = json!(-4);
+    let problem = app.post("/api/v1/businesses").token(&officer).json(&body).send().await.assert_problem(422);
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["name", "kbli", "employees"], "{problem}");
+    assert_eq!(problem["errors"][0]["code"], "invalid_format");
+
+    let mut first = business_json(2);
+    first["kbli"] = json!("nope");
+    let mut second = business_json(3);
+    second["owner_name"] = json!("Sri\u{0}");
+    second["phone"] = json!("12");
+    let problem = app
+        .post("/api/v1/businesses/import")
+        .token(&officer)
+        .json(&json!([first, second]))
+        .send()
+        .await
+        .assert_problem(422);
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["rows[1].kbli", "rows[2].owner_name", "rows[2].phone"], "{problem}");
+    assert_eq!(app.count("businesses"), 0);
+}

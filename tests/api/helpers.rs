@@ -528,6 +528,17 @@ impl TestApp {
         String::from_utf8(reply.body().limit(16 * 1024 * 1024).await.unwrap().to_vec()).unwrap()
     }
 
+    /// `GET path` on the instance's operators' listener (`METRICS_ADDR` in production).
+    pub async fn operator(&self, path: &str) -> Reply {
+        let (metrics, pool) = (self.metrics.clone(), self.pool.clone());
+        let exporter = actix_test::start(move || {
+            umkm_api::metrics::exporter(actix_web::web::Data::from(metrics.clone()), pool.clone())
+        });
+        let mut reply = exporter.get(path).send().await.expect("the operators' listener answers");
+        let body = reply.body().limit(16 * 1024 * 1024).await.unwrap().to_vec();
+        Reply { status: reply.status(), headers: reply.headers().clone(), body }
+    }
+
     /// Counts the rows of a table.
     pub fn count(&self, table: &str) -> i64 {
         #[derive(QueryableByName)]

@@ -69,3 +69,46 @@ async fn replicas_out_of_rotation_leave_every_read_to_the_primary() {
     let export = app.get("/api/v1/businesses").token(&officer).header("Accept", "text/csv").send().await;
     assert_eq!(export.status, 200);
 }
+
+/// Issue 28, item 8: a Consistency-Token is what a write answered, not any position: one made
+/// up (the farthest position there is, which would send every read to the primary) is refused
+/// on both back ends.
+#[actix_rt::test]
+async fn a_made_up_consistency_token_is_refused() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    for forged in ["FFFFFFFF/FFFFFFFF", "0/16B3740"] {
+        let problem = app
+            .get("/api/v1/businesses")
+            .token(&officer)
+            .header("Consistency-Token", forged)
+            .send()
+            .await
+            .assert_problem(400);
+        assert!(problem["detail"].as_str().unwrap().contains("Consistency-Token"), "{forged}: {problem}");
+    }
+}
+
+/// Issue 28, item 12: the public `/readyz` says ready or not, and nothing of the replicas'
+/// hosts, ports or errors; the operators' listener (`METRICS_ADDR`) has the detail.
+#[actix_rt::test]
+async fn readyz_keeps_the_replicas_detail_for_operators() {
+    let Some(primary) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        return; // Replicas are PostgreSQL's.
+    };
+    let down = "postgres://postgres@127.0.0.1:1/nowhere".to_owned();
+    let app = spawn_app_with(|config| config.database_read_urls = vec![primary.clone(), down]).await;
+    actix_rt::time::sleep(Duration::from_millis(1000)).await; // the first checks
+    let public = app.get("/readyz").send().await;
+    assert_eq!(public.status, 200);
+    let body = String::from_utf8(public.body.clone()).unwrap();
+    for secret in ["127.0.0.1:1", "nowhere", "unreachable", "standby", "reason"] {
+        assert!(!body.contains(secret), "the public /readyz tells {secret:?}: {body}");
+    }
+    let detail = app.operator("/readyz").await;
+    assert_eq!(detail.status, 200);
+    let replicas = detail.json()["replicas"].as_array().cloned().unwrap_or_default();
+    assert_eq!(replicas.len(), 2, "{}", String::from_utf8_lossy(&detail.body));
+    assert_eq!(replicas[1]["name"], "127.0.0.1:1/nowhere");
+    assert!(replicas[1]["reason"].as_str().unwrap().starts_with("unreachable"), "{replicas:?}");
+}

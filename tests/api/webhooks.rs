@@ -37,6 +37,11 @@ struct Receiver {
 
 impl Receiver {
     fn start(fail_first: usize) -> Receiver {
+        Receiver::answering_after(fail_first, Duration::ZERO)
+    }
+
+    /// A receiver that takes `delay` to answer each request (a slow partner system).
+    fn answering_after(fail_first: usize, delay: Duration) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -78,6 +83,7 @@ impl Receiver {
                             *c += 1;
                             *c
                         };
+                        std::thread::sleep(delay);
                         let status = if n <= fail_first { "500 Internal Server Error" } else { "200 OK" };
                         if n > fail_first {
                             store.lock().unwrap().push(Received {
@@ -416,4 +422,152 @@ async fn two_instances_send_each_event_once_and_in_order() {
     ids.dedup();
     assert_eq!(ids.len(), applications.len());
     drop(other);
+}
+
+/// A retailer's subscription to the curation events, made by its user.
+async fn subscribe_retailer(app: &TestApp, retail: &str, url: &str) -> Value {
+    let body = json!({"url": url, "event_types": ["curation.submitted", "curation.decided"]});
+    let reply = app.post("/api/v1/webhook-subscriptions").token(retail).json(&body).send().await;
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    reply.json()["subscription"].clone()
+}
+
+/// Issue 28, item 14: what happens while a subscription is paused is held, and sent in order
+/// once it is active again.
+#[actix_rt::test]
+async fn a_paused_subscription_holds_its_events_and_resumes_in_order() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let retail = app.token_for(Role::Retail).await;
+    let receiver = Receiver::start(0);
+    let subscription = subscribe_retailer(&app, &retail, &receiver.url).await;
+    let (id, partner) =
+        (subscription["id"].as_i64().unwrap(), subscription["retail_partner_id"].as_i64().unwrap());
+    let path = format!("/api/v1/webhook-subscriptions/{id}");
+    let reply = app.patch(&path).token(&retail).json(&json!({"active": false})).send().await;
+    assert_eq!((reply.status.as_u16(), reply.json()["active"].as_bool()), (200, Some(false)));
+    dispatch::spawn(app.pool.clone(), true);
+
+    let mut products = Vec::new();
+    for n in 1..=3 {
+        let (_, product_id) = product(&app, &officer, n).await;
+        submit(&app, &officer, product_id, partner).await;
+        products.push(product_id);
+    }
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    assert!(receiver.got.lock().unwrap().is_empty(), "nothing is sent while paused");
+    assert_eq!(app.get(&path).token(&retail).send().await.json()["pending"], 3, "held");
+
+    let reply = app.patch(&path).token(&retail).json(&json!({"active": true})).send().await;
+    assert_eq!(reply.status, 200);
+    let got = receiver.wait_for(3).await;
+    let sent: Vec<i64> = got
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["data"]["product_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sent, products, "every held event, in the order written");
+}
+
+/// Issue 28, item 4: a partner whose receiver is slow delays no other partner's deliveries.
+/// Three of a bank's subscriptions go to a receiver that takes 4 s per answer, with a backlog;
+/// a retailer's four events still arrive within a few seconds.
+#[actix_rt::test]
+async fn a_slow_partner_does_not_delay_another_partners_deliveries() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let officer = app.token_for(Role::Officer).await;
+    let retail = app.token_for(Role::Retail).await;
+    let slow = Receiver::answering_after(0, Duration::from_secs(4));
+    for _ in 0..3 {
+        subscribe(&app, &admin, BRI, &slow.url).await;
+    }
+    for n in 0..6 {
+        let business = consenting_business(&app, &officer, 100 + n).await;
+        apply(&app, &officer, business, BRI_KUR_MIKRO, 20_000_000).await;
+    }
+    let fast = Receiver::start(0);
+    let partner = subscribe_retailer(&app, &retail, &fast.url).await["retail_partner_id"].as_i64().unwrap();
+    let mut products = Vec::new();
+    for n in 1..=2 {
+        products.push(product(&app, &officer, n).await.1);
+    }
+    for product_id in products {
+        let curation = submit(&app, &officer, product_id, partner).await;
+        let reply = app
+            .patch(&format!("/api/v1/curations/{curation}"))
+            .token(&retail)
+            .json(&json!({"status": "passed"}))
+            .send()
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    dispatch::spawn(app.pool.clone(), true);
+    let started = Instant::now();
+    let got = fast.wait_for(4).await;
+    let took = started.elapsed();
+    assert_eq!(got.len(), 4, "the retailer's events arrive");
+    assert!(took < Duration::from_secs(5), "the retailer waited {took:?} behind the slow bank");
+}
+
+/// Issue 28, item 4: subscriptions per partner and redeliveries are bounded.
+#[actix_rt::test]
+async fn subscriptions_per_partner_and_redeliveries_are_bounded() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let officer = app.token_for(Role::Officer).await;
+    let max = 10usize; // the documented bound
+    let receiver = Receiver::start(0);
+    let mut first = 0;
+    for n in 0..max {
+        let (id, _) = subscribe(&app, &admin, BRI, &receiver.url).await;
+        if n == 0 {
+            first = id;
+        }
+    }
+    let body = json!({"bank_partner_id": BRI, "url": receiver.url, "event_types": ["applicant.left"]});
+    let problem =
+        app.post("/api/v1/webhook-subscriptions").token(&admin).json(&body).send().await.assert_problem(409);
+    assert!(problem["detail"].as_str().unwrap().contains(&max.to_string()), "{problem}");
+    assert_eq!(app.count("webhook_subscriptions"), i64::try_from(max).unwrap());
+    let other = json!({"bank_partner_id": BNI, "url": receiver.url, "event_types": ["applicant.left"]});
+    assert_eq!(app.post("/api/v1/webhook-subscriptions").token(&admin).json(&other).send().await.status, 201);
+
+    // An event not yet delivered (no dispatcher runs) is queued once: asking again is 409.
+    let business = consenting_business(&app, &officer, 1).await;
+    apply(&app, &officer, business, BRI_KUR_MIKRO, 20_000_000).await;
+    let log =
+        app.get(&format!("/api/v1/webhook-subscriptions/{first}/deliveries")).token(&admin).send().await;
+    let delivery = log.json()[0]["id"].as_i64().unwrap();
+    let redeliver = format!("/api/v1/webhook-subscriptions/{first}/deliveries/{delivery}/redeliver");
+    app.post(&redeliver).token(&admin).send().await.assert_problem(409);
+    let pending = app.get(&format!("/api/v1/webhook-subscriptions/{first}")).token(&admin).send().await;
+    assert_eq!(pending.json()["pending"], 1);
+}
+
+/// Issue 28, item 15: a subscription has a version and an `ETag`; a stale `If-Match` is 412
+/// and changes nothing.
+#[actix_rt::test]
+async fn subscriptions_have_versions() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let (id, _) = subscribe(&app, &admin, BRI, "http://127.0.0.1:9/hook").await;
+    let path = format!("/api/v1/webhook-subscriptions/{id}");
+    let read = app.get(&path).token(&admin).send().await;
+    let version = read.json()["version"].as_i64().expect("a version");
+    assert_eq!(read.header("etag"), Some(format!("\"{version}\"")));
+    let paused = app
+        .patch(&path)
+        .token(&admin)
+        .header("if-match", &format!("\"{version}\""))
+        .json(&json!({"active": false}))
+        .send()
+        .await;
+    assert_eq!(paused.status, 200);
+    assert_eq!(paused.header("etag"), Some(format!("\"{}\"", version + 1)));
+    let stale = format!("\"{version}\"");
+    let reply =
+        app.patch(&path).token(&admin).header("if-match", &stale).json(&json!({"active": true})).send().await;
+    reply.assert_problem(412);
+    app.delete(&path).token(&admin).header("if-match", &stale).send().await.assert_problem(412);
+    assert_eq!(app.get(&path).token(&admin).send().await.json()["active"], false);
 }
