@@ -14,7 +14,7 @@ use diesel::prelude::*;
 
 use crate::crypto::Subject;
 use crate::db::DbConnection;
-use crate::db::schema::users;
+use crate::db::schema::{client_secrets, users};
 use crate::domain::role::Role;
 
 /// How long an instance trusts an identity it read: the bound on how late another instance's
@@ -45,6 +45,8 @@ pub struct Account {
     pub disabled: bool,
     /// An API client's scopes; a client signs in with client credentials, never a password.
     pub scopes: Option<String>,
+    /// Raised by a password change, a new role or partner and a disable: older tokens end.
+    pub token_generation: i32,
 }
 
 impl Account {
@@ -56,6 +58,8 @@ impl Account {
             bank_partner_id: self.bank_partner_id,
             retail_partner_id: self.retail_partner_id,
             scope: None,
+            generation: self.token_generation,
+            secret_id: None,
         }
     }
 
@@ -65,16 +69,29 @@ impl Account {
     }
 }
 
-/// What an authenticated request needs of its user (no credentials).
+/// The row [`Identity`] is read from.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
+struct IdentityRow {
+    id: i64,
+    email: String,
+    #[diesel(deserialize_as = String)]
+    role: Role,
+    bank_partner_id: Option<i64>,
+    retail_partner_id: Option<i64>,
+    disabled: bool,
+    scopes: Option<String>,
+    token_generation: i32,
+}
+
+/// What an authenticated request needs of its user (no credentials).
+#[derive(Debug, Clone)]
 pub struct Identity {
     /// Id.
     pub id: i64,
     /// Lower-cased e-mail.
     pub email: String,
     /// Role.
-    #[diesel(deserialize_as = String)]
     pub role: Role,
     /// Bank partner of a `bank` user.
     pub bank_partner_id: Option<i64>,
@@ -84,12 +101,38 @@ pub struct Identity {
     pub disabled: bool,
     /// An API client's scopes (space-separated); `None` for a person.
     pub scopes: Option<String>,
+    /// Tokens of another generation are refused.
+    pub token_generation: i32,
+    /// An API client's secrets that are not revoked: a token granted with another is refused.
+    pub live_secrets: Vec<i64>,
 }
 
 impl Identity {
     /// The identity of user `id`, if the user exists.
     pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Identity>> {
-        users::table.find(id).select(Identity::as_select()).first(conn).optional()
+        let Some(row) = users::table.find(id).select(IdentityRow::as_select()).first(conn).optional()? else {
+            return Ok(None);
+        };
+        let live_secrets = if row.scopes.is_some() {
+            client_secrets::table
+                .filter(client_secrets::user_id.eq(id))
+                .filter(client_secrets::revoked_at.is_null())
+                .select(client_secrets::id)
+                .load(conn)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(Identity {
+            id: row.id,
+            email: row.email,
+            role: row.role,
+            bank_partner_id: row.bank_partner_id,
+            retail_partner_id: row.retail_partner_id,
+            disabled: row.disabled,
+            scopes: row.scopes,
+            token_generation: row.token_generation,
+            live_secrets,
+        }))
     }
 }
 
@@ -151,6 +194,8 @@ mod tests {
             retail_partner_id: None,
             disabled: false,
             scopes: None,
+            token_generation: 1,
+            live_secrets: Vec::new(),
         }
     }
 

@@ -29,7 +29,11 @@ pub struct AppState {
 impl AppState {
     /// State for `config`, using `pool`.
     pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
-        let keys = Keys::new(&config.jwt_secret, config.access_token_ttl)?;
+        let deployment = {
+            let mut conn = pool.get().map_err(|e| crate::error::AppError::Unavailable(e.to_string()))?;
+            crate::db::deployment::current(&mut conn)?
+        };
+        let keys = Keys::new(&config.jwt_secret, config.access_token_ttl, &deployment)?;
         let metrics = Arc::new(Metrics::new(&pool).map_err(crate::error::AppError::internal)?);
         let hashing =
             Arc::new(tokio::sync::Semaphore::new(crate::crypto::concurrent_checks(config.db_pool_size)));

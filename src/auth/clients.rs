@@ -166,6 +166,7 @@ struct Client {
     retail_partner_id: Option<i64>,
     disabled: bool,
     scopes: Option<String>,
+    token_generation: i32,
 }
 
 /// The ids and argon2 hashes of a client's secrets that are not revoked.
@@ -183,6 +184,7 @@ fn load_client(conn: &mut DbConnection, key: &str) -> AppResult<(Option<Client>,
             users::retail_partner_id,
             users::disabled,
             users::scopes,
+            users::token_generation,
         ))
         .first(conn)
         .optional()?;
@@ -275,6 +277,8 @@ pub(super) async fn grant(
         bank_partner_id: client.bank_partner_id,
         retail_partner_id: client.retail_partner_id,
         scope: Some(&scope),
+        generation: client.token_generation,
+        secret_id: Some(secret_id),
     })?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

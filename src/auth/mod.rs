@@ -134,9 +134,16 @@ impl FromRequest for Caller {
             let claims = state.keys.verify(&token?)?;
             let id: i64 =
                 claims.sub.parse().map_err(|_| AppError::Unauthorized("the token is malformed".into()))?;
+            // A token newer than the identity cached (a generation raised, a secret made on
+            // another instance since it was read) reads it again rather than being refused.
+            let stale = |user: &Identity| {
+                user.token_generation < claims.generation
+                    || (user.scopes.is_some()
+                        && !claims.secret_id.is_some_and(|s| user.live_secrets.contains(&s)))
+            };
             let user = match state.identities.get(id) {
-                Some(cached) => cached,
-                None => {
+                Some(cached) if !cached.as_ref().is_some_and(stale) => cached,
+                _ => {
                     let read = db::run(&state.pool, move |conn| Ok(Identity::by_id(conn, id)?)).await?;
                     state.identities.put(id, read.clone());
                     read
@@ -144,7 +151,19 @@ impl FromRequest for Caller {
             };
             match user {
                 Some(user) if !user.disabled => {
+                    if claims.generation != user.token_generation {
+                        return Err(AppError::Unauthorized(
+                            "the token was issued before the user's password, role, partner or state \
+                             changed; log in again"
+                                .into(),
+                        ));
+                    }
                     if let Some(held) = &user.scopes {
+                        if !claims.secret_id.is_some_and(|s| user.live_secrets.contains(&s)) {
+                            return Err(AppError::Unauthorized(
+                                "the secret this token was granted with is revoked; get a new token".into(),
+                            ));
+                        }
                         allowed(&req, held, claims.scope.as_deref())?;
                     }
                     actix_web::HttpMessage::extensions_mut(&req)

@@ -102,19 +102,34 @@ pub fn verify(file: &Path) -> Result<Manifest> {
 /// Restores `from` into the database at `database_url`, which must hold no data unless `force`
 /// (then everything in it is replaced), and applies the migrations newer than the backup.
 /// Stop the servers using that database first.
+///
+/// The restored database is a new deployment (`crate::db::deployment`): tokens issued before,
+/// whose user ids may now name other people, are refused.
 pub fn restore(database_url: &str, from: &Path, force: bool) -> Result<Restored> {
-    match (Backend::of_url(database_url), archive::manifest(from)?.backend()?) {
-        (Backend::Sqlite, Backend::Sqlite) => sqlite::restore(&sqlite_path(database_url), from, force),
-        (Backend::Postgres, Backend::Postgres) => postgres::restore(database_url, from, force),
-        (Backend::Sqlite, Backend::Postgres) => Err(BackupError::new(format!(
-            "{} is a PostgreSQL backup, and DATABASE_URL names an SQLite database",
-            from.display()
-        ))),
-        (Backend::Postgres, Backend::Sqlite) => Err(BackupError::new(format!(
-            "{} is an SQLite backup, and DATABASE_URL names a PostgreSQL database",
-            from.display()
-        ))),
-    }
+    let restored = match (Backend::of_url(database_url), archive::manifest(from)?.backend()?) {
+        (Backend::Sqlite, Backend::Sqlite) => sqlite::restore(&sqlite_path(database_url), from, force)?,
+        (Backend::Postgres, Backend::Postgres) => postgres::restore(database_url, from, force)?,
+        (Backend::Sqlite, Backend::Postgres) => {
+            return Err(BackupError::new(format!(
+                "{} is a PostgreSQL backup, and DATABASE_URL names an SQLite database",
+                from.display()
+            )));
+        }
+        (Backend::Postgres, Backend::Sqlite) => {
+            return Err(BackupError::new(format!(
+                "{} is an SQLite backup, and DATABASE_URL names a PostgreSQL database",
+                from.display()
+            )));
+        }
+    };
+    let renewed = crate::db::pool(database_url, 1)
+        .map_err(|e| e.to_string())
+        .and_then(|pool| pool.get().map_err(|e| e.to_string()))
+        .and_then(|mut conn| crate::db::deployment::renew(&mut conn).map_err(|e| e.to_string()));
+    renewed.map_err(|e| {
+        BackupError::new(format!("restored, but the new deployment id could not be written: {e}"))
+    })?;
+    Ok(restored)
 }
 
 /// The SQLite file a database URL names.

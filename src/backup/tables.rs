@@ -11,9 +11,10 @@ use crate::db::{self, Backend, DbConnection};
 
 /// Diesel's record of the migrations applied.
 pub(super) const MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
-/// Tables the migrations fill with reference data: rows there alone are not "data" that a
-/// restore would overwrite.
-const REFERENCE_TABLES: [&str; 4] = ["regions", "bank_partners", "retail_partners", "financing_programmes"];
+/// Tables the migrations fill with reference data, and the deployment id a first start makes:
+/// rows there alone are not "data" that a restore would overwrite.
+const REFERENCE_TABLES: [&str; 5] =
+    ["regions", "bank_partners", "retail_partners", "financing_programmes", "deployment"];
 
 #[derive(diesel::QueryableByName)]
 struct Name {

@@ -33,6 +33,18 @@ pub struct Claims {
     /// An API client's token: the scopes granted (space-separated), at most the client's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The deployment that issued it (`crate::db::deployment`), as `urn:umkm-api:deployment:<id>`.
+    pub iss: String,
+    /// The deployment it is for: the issuer itself.
+    pub aud: String,
+    /// The user's token generation when it was issued: a password change, a new role or
+    /// partner and a disable raise the user's, and end every token of an older one.
+    #[serde(default)]
+    pub generation: i32,
+    /// An API client's token: the id of the secret it was granted with; revoking that secret
+    /// ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_id: Option<i64>,
 }
 
 /// Who a token is issued to.
@@ -48,6 +60,10 @@ pub struct Subject<'a> {
     pub retail_partner_id: Option<i64>,
     /// The scopes granted to an API client's token (space-separated); `None` for a person.
     pub scope: Option<&'a str>,
+    /// The user's token generation.
+    pub generation: i32,
+    /// An API client's token: the secret it was granted with.
+    pub secret_id: Option<i64>,
 }
 
 /// Signing and verification keys, made once at start-up.
@@ -62,13 +78,20 @@ pub struct Keys {
     /// The key of the login throttle's keys (derived from the secret, so that every instance
     /// counts under the same keys).
     throttle: Vec<u8>,
+    /// The key that signs consistency tokens (derived from the secret and the deployment).
+    consistency: Vec<u8>,
+    /// `iss` and `aud` of every token: the deployment.
+    issuer: String,
 }
 
 impl Keys {
-    /// Keys for `secret`, issuing tokens that live `ttl`.
-    pub fn new(secret: &Secret, ttl: Duration) -> AppResult<Keys> {
+    /// Keys for `secret`, issuing tokens that live `ttl` in the name of `deployment`.
+    pub fn new(secret: &Secret, ttl: Duration, deployment: &str) -> AppResult<Keys> {
+        let issuer = format!("urn:umkm-api:deployment:{deployment}");
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iat", "iss", "aud"]);
+        validation.set_issuer(&[&issuer]);
+        validation.set_audience(&[&issuer]);
         validation.leeway = 30;
         Ok(Keys {
             encoding: EncodingKey::from_secret(secret.expose()).map_err(AppError::internal)?,
@@ -77,6 +100,11 @@ impl Keys {
             ttl,
             dummy_hash: hash_password(&crate::config::random_token(24))?,
             throttle: hmac_sha256(secret.expose(), b"umkm-api login throttle v1")?,
+            consistency: hmac_sha256(
+                secret.expose(),
+                format!("umkm-api consistency v1 {issuer}").as_bytes(),
+            )?,
+            issuer,
         })
     }
 
@@ -110,6 +138,10 @@ impl Keys {
             exp: now + self.ttl_secs(),
             jti: uuid::Uuid::new_v4().to_string(),
             scope: user.scope.map(str::to_owned),
+            iss: self.issuer.clone(),
+            aud: self.issuer.clone(),
+            generation: user.generation,
+            secret_id: user.secret_id,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(AppError::internal)
@@ -127,10 +159,23 @@ impl Keys {
                     ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                         "the token must be signed with HS256"
                     }
+                    ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                        "the token was issued by another deployment, or before a restore; log in again"
+                    }
+                    ErrorKind::MissingRequiredClaim(claim) if claim == "iss" || claim == "aud" => {
+                        "the token names no deployment; log in again"
+                    }
                     _ => "the token is malformed",
                 };
                 AppError::Unauthorized(reason.into())
             })
+    }
+}
+
+impl Keys {
+    /// The MAC of a consistency token's `message` (`crate::http::consistency`).
+    pub fn consistency_mac(&self, message: &[u8]) -> AppResult<Vec<u8>> {
+        hmac_sha256(&self.consistency, message)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The database: one connection type over PostgreSQL and SQLite, its pool and the embedded migrations.
 
+pub mod deployment;
 pub mod replicas;
 pub mod schema;
 pub mod text;

@@ -46,6 +46,15 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> Integer,
         scopes -> Nullable<Text>,
+        token_generation -> Integer,
+    }
+}
+
+diesel::table! {
+    deployment (singleton) {
+        singleton -> Integer,
+        id -> Text,
+        started_at -> Timestamp,
     }
 }
 
@@ -385,6 +394,7 @@ diesel::table! {
         disabled_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> Integer,
     }
 }
 
@@ -423,6 +433,7 @@ diesel::joinable!(applications -> financing_programmes (programme_id));
 diesel::joinable!(applications -> businesses (business_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    deployment,
     webhook_subscriptions,
     webhook_deliveries,
     client_secrets,

@@ -319,8 +319,9 @@ pub async fn add_api_client_secret(
     Ok(HttpResponse::Created().json(issued))
 }
 
-/// Revoke one of a client's secrets (admins): it gets no more tokens. Tokens it got stay
-/// valid until they expire; revoke the client to stop them.
+/// Revoke one of a client's secrets (admins): it gets no more tokens, and the tokens it got
+/// stop working at once on this instance and within 5 seconds on the others; tokens of the
+/// client's other secret keep working.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -353,6 +354,8 @@ pub async fn revoke_api_client_secret(
         })
     })
     .await?;
+    // The tokens of that secret end: at once here, within the identity cache's bound elsewhere.
+    state.identities.forget(id);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -381,6 +384,7 @@ pub async fn revoke_api_client(
                     users::disabled.eq(true),
                     users::updated_at.eq(now),
                     users::version.eq(users::version + 1),
+                    users::token_generation.eq(users::token_generation + 1),
                 ))
                 .execute(conn)?;
             diesel::update(client_secrets::table.filter(client_secrets::user_id.eq(id)))

@@ -48,6 +48,8 @@ pub struct UserRow {
     pub updated_at: NaiveDateTime,
     /// Starts at 1, +1 on each change.
     pub version: i32,
+    /// Raised by a password change, a new role or partner and a disable: older tokens end.
+    pub token_generation: i32,
 }
 
 /// A new user.
@@ -99,9 +101,9 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-/// Finds a user by id.
+/// Finds a user (a person: API clients are `crate::users::clients`' and not found here).
 pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<UserRow> {
-    users::table.find(id).select(UserRow::as_select()).first(conn)
+    users::table.find(id).filter(users::scopes.is_null()).select(UserRow::as_select()).first(conn)
 }
 
 /// Whether any user exists (for the first start).
@@ -287,6 +289,14 @@ pub fn update(
             return Err(AppError::Validation(errors));
         }
         let hash = patch.password.as_deref().map(crypto::hash_password).transpose()?;
+        let disabled = patch.disabled.unwrap_or(current.disabled);
+        // What ends the tokens issued so far: a new password, role or partner, or a disable (and
+        // an enable gives none of them back).
+        let ends_tokens = hash.is_some()
+            || role != current.role
+            || bank != current.bank_partner_id
+            || retail != current.retail_partner_id
+            || disabled != current.disabled;
         crate::versioned_update!(
             conn,
             users,
@@ -298,7 +308,8 @@ pub fn update(
                 users::role.eq(role.as_str()),
                 users::bank_partner_id.eq(bank),
                 users::retail_partner_id.eq(retail),
-                users::disabled.eq(patch.disabled.unwrap_or(current.disabled)),
+                users::disabled.eq(disabled),
+                users::token_generation.eq(current.token_generation + i32::from(ends_tokens)),
             )
         )?;
         let after = find(conn, id)?;
@@ -364,9 +375,16 @@ pub fn reset_password(conn: &mut DbConnection, email: &str, password: &str) -> A
     db::write(conn, |conn| {
         let current: UserRow = users::table
             .filter(users::email.eq(email.trim().to_lowercase()))
+            .filter(users::scopes.is_null())
             .select(UserRow::as_select())
             .first(conn)?;
-        crate::versioned_update!(conn, users, current.id, current.version, users::password_hash.eq(&hash))?;
+        crate::versioned_update!(
+            conn,
+            users,
+            current.id,
+            current.version,
+            (users::password_hash.eq(&hash), users::token_generation.eq(current.token_generation + 1))
+        )?;
         let after = find(conn, current.id)?;
         audit::record_by(conn, None, Action::Update, "user", current.id, &changes(&current, &after))?;
         Ok(())

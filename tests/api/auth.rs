@@ -121,8 +121,11 @@ async fn a_successful_login_clears_earlier_failures() {
     assert_eq!(failures, 0);
 }
 
-fn claims(sub: &str, iat: i64, exp: i64) -> serde_json::Value {
-    json!({"sub": sub, "role": "admin", "iat": iat, "exp": exp, "jti": "t"})
+/// A token's claims as this deployment issues them (its `iss` and `aud`, generation 1).
+fn claims(app: &crate::helpers::TestApp, sub: &str, iat: i64, exp: i64) -> serde_json::Value {
+    let issuer = app.issuer();
+    json!({"sub": sub, "role": "admin", "iat": iat, "exp": exp, "jti": "t", "iss": issuer, "aud": issuer,
+           "generation": 1})
 }
 
 #[actix_rt::test]
@@ -133,7 +136,7 @@ async fn expired_tokens_are_refused() {
     let key = EncodingKey::from_secret(TEST_SECRET).unwrap();
     let expired = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &claims(&id.to_string(), now - 7200, now - 3600),
+        &claims(&app, &id.to_string(), now - 7200, now - 3600),
         &key,
     )
     .unwrap();
@@ -143,9 +146,12 @@ async fn expired_tokens_are_refused() {
     assert!(body["detail"].as_str().unwrap().contains("expired"));
 
     // The same claims, still valid, are accepted: the refusal above is the expiry.
-    let valid =
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(&id.to_string(), now, now + 600), &key)
-            .unwrap();
+    let valid = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(&app, &id.to_string(), now, now + 600),
+        &key,
+    )
+    .unwrap();
     assert_eq!(app.get("/api/v1/auth/me").token(&valid).send().await.status, 200);
 }
 
@@ -157,19 +163,20 @@ async fn tokens_signed_with_another_key_or_algorithm_are_refused() {
 
     let other_key = EncodingKey::from_secret(b"another-secret-that-is-also-32-bytes-long").unwrap();
     let forged =
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(&id, now, now + 600), &other_key)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(&app, &id, now, now + 600), &other_key)
             .unwrap();
     app.get("/api/v1/auth/me").token(&forged).send().await.assert_problem(401);
 
     // The right key with another HMAC algorithm: the algorithm is pinned to HS256.
     let key = EncodingKey::from_secret(TEST_SECRET).unwrap();
     let hs512 =
-        jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims(&id, now, now + 600), &key).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims(&app, &id, now, now + 600), &key)
+            .unwrap();
     app.get("/api/v1/auth/me").token(&hs512).send().await.assert_problem(401);
 
     // `alg: none`, unsigned.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&id, now, now + 600)).unwrap());
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&app, &id, now, now + 600)).unwrap());
     for unsigned in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
         app.get("/api/v1/auth/me").token(&unsigned).send().await.assert_problem(401);
     }
@@ -270,13 +277,19 @@ async fn a_change_of_user_reaches_every_instance_within_the_bound() {
     assert_eq!(app.get("/api/v1/businesses").token(&token).send().await.status, 200);
     assert_eq!(other.get("/api/v1/businesses").token(&token).send().await.status, 200);
 
-    // A new role: at once on the instance that made the change, within the bound on the other.
+    // A new role ends the token: at once on the instance that made the change, within the
+    // bound on the other.
     let demoted =
         app.patch(&path).token(&admin).json(&json!({"role": "bank", "bank_partner_id": 1})).send().await;
     assert_eq!(demoted.status, 200);
-    app.get("/api/v1/businesses").token(&token).send().await.assert_problem(404);
-    let late = until_status(&other, &token, "/api/v1/businesses", 404).await;
+    app.get("/api/v1/businesses").token(&token).send().await.assert_problem(401);
+    let late = until_status(&other, &token, "/api/v1/businesses", 401).await;
     assert!(late <= IDENTITY_TTL + std::time::Duration::from_secs(1), "took {late:?}");
+    // A new token has the new role on both at once (the other reads the user again for it).
+    let token = app.login("staf@lamongan.example", PASSWORD).await;
+    assert_eq!(app.get("/api/v1/auth/me").token(&token).send().await.status, 200);
+    app.get("/api/v1/businesses").token(&token).send().await.assert_problem(404);
+    other.get("/api/v1/businesses").token(&token).send().await.assert_problem(404);
 
     // Disabled: the same.
     assert_eq!(other.get("/api/v1/auth/me").token(&token).send().await.status, 200);

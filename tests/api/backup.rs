@@ -12,7 +12,6 @@ use diesel::connection::SimpleConnection;
 use umkm_api::backup::{self, Progress};
 use umkm_api::db::{self, Backend, DbConnection};
 use umkm_api::domain::role::Role;
-use umkm_api::users::{self, NewUser};
 
 use crate::helpers::*;
 
@@ -134,15 +133,14 @@ async fn a_backup_made_at_the_previous_migration_restores_and_serves_under_the_l
              'active', {yes}, '2026-01-02 03:04:05', '2026-01-02 03:04:05', 1)"
         ))
         .unwrap();
-        let new = NewUser {
-            email: "office@older.test".into(),
-            password: PASSWORD.into(),
-            role: Role::Officer,
-            bank_partner_id: None,
-            retail_partner_id: None,
-            disabled: false,
-        };
-        users::create(&mut conn, None, new).unwrap();
+        // That release's user row (today's `users::create` writes columns it did not have).
+        let hash = umkm_api::crypto::hash_password(PASSWORD).unwrap();
+        conn.batch_execute(&format!(
+            "INSERT INTO users (email, password_hash, role, disabled, created_at, updated_at, version) VALUES \
+             ('office@older.test', '{hash}', 'officer', {no}, '2026-01-02 03:04:05', '2026-01-02 03:04:05', 1)",
+            no = if backend == Backend::Postgres { "FALSE" } else { "0" }
+        ))
+        .unwrap();
         // That release keeps the statistics' summary with every write (from migration 9 on);
         // the row above went in as SQL, so the summary is made the way `stats rebuild` does.
         umkm_api::summary::rebuild(&mut conn).unwrap();

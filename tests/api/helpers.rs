@@ -539,6 +539,13 @@ impl TestApp {
         Reply { status: reply.status(), headers: reply.headers().clone(), body }
     }
 
+    /// The `iss` (and `aud`) of the tokens this deployment issues.
+    pub fn issuer(&self) -> String {
+        use umkm_api::db::schema::deployment;
+        let id: String = self.db(|c| deployment::table.select(deployment::id).first(c)).unwrap();
+        format!("urn:umkm-api:deployment:{id}")
+    }
+
     /// Counts the rows of a table.
     pub fn count(&self, table: &str) -> i64 {
         #[derive(QueryableByName)]

@@ -1,0 +1,3 @@
+ALTER TABLE webhook_subscriptions DROP COLUMN version;
+DROP TABLE deployment;
+ALTER TABLE users DROP COLUMN token_generation;

@@ -1,0 +1,12 @@
+-- Issue 28, items 5, 7 and 15. A user's tokens carry its generation: a password change, a new
+-- role or partner and a disable raise it, and the tokens issued before stop working. Tokens name
+-- the deployment that issued them, one random id per database (made at the first start, made
+-- again by a restore), so that a copy with the same JWT_SECRET or a restored database refuses
+-- them. Subscriptions get the version every other resource has.
+ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE deployment (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    id TEXT NOT NULL,
+    started_at TIMESTAMP NOT NULL
+);
+ALTER TABLE webhook_subscriptions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
