@@ -215,7 +215,17 @@ pub async fn track(
     result
 }
 
-/// The metrics listener's application: `GET /metrics` and nothing else.
+/// The operators' readiness (`GET /readyz` on `METRICS_ADDR`): the public `/readyz`'s checks, and
+/// with read replicas (`DATABASE_READ_URLS`) each one, whether it is in rotation and why not. A
+/// replica out of rotation does not make the instance unready: the primary serves its reads.
+async fn readyz_detail(pool: web::Data<Pool>) -> Result<HttpResponse, crate::error::AppError> {
+    crate::db::readiness(&pool).await?;
+    let replicas = pool.replicas().map(|r| r.health());
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "replicas": replicas})))
+}
+
+/// The metrics listener's application, for operators: `GET /metrics`, and `GET /readyz` with
+/// the read replicas' detail.
 pub fn exporter(
     metrics: web::Data<Metrics>,
     pool: Pool,
@@ -228,12 +238,16 @@ pub fn exporter(
         InitError = (),
     >,
 > {
-    App::new().app_data(metrics).app_data(web::Data::new(pool)).route(
-        "/metrics",
-        web::get().to(|metrics: web::Data<Metrics>, pool: web::Data<Pool>| async move {
-            HttpResponse::Ok()
-                .content_type("text/plain; version=0.0.4; charset=utf-8")
-                .body(metrics.render(&pool))
-        }),
-    )
+    App::new()
+        .app_data(metrics)
+        .app_data(web::Data::new(pool))
+        .route(
+            "/metrics",
+            web::get().to(|metrics: web::Data<Metrics>, pool: web::Data<Pool>| async move {
+                HttpResponse::Ok()
+                    .content_type("text/plain; version=0.0.4; charset=utf-8")
+                    .body(metrics.render(&pool))
+            }),
+        )
+        .route("/readyz", web::get().to(readyz_detail))
 }

@@ -172,10 +172,28 @@ impl Keys {
     }
 }
 
+/// Bytes of a consistency token's MAC kept (128 bits).
+const CONSISTENCY_MAC_BYTES: usize = 16;
+
 impl Keys {
-    /// The MAC of a consistency token's `message` (`crate::http::consistency`).
-    pub fn consistency_mac(&self, message: &[u8]) -> AppResult<Vec<u8>> {
-        hmac_sha256(&self.consistency, message)
+    /// The MAC of a consistency token's `message` (`crate::http::consistency`), base64url.
+    pub fn consistency_mac(&self, message: &[u8]) -> AppResult<String> {
+        use base64::Engine;
+        let mac = hmac_sha256(&self.consistency, message)?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac[..CONSISTENCY_MAC_BYTES]))
+    }
+
+    /// Whether `mac` (base64url) is this deployment's MAC of `message`, compared in constant time.
+    pub fn consistency_mac_matches(&self, message: &[u8], mac: &str) -> bool {
+        use base64::Engine;
+        use hmac::{Hmac, KeyInit, Mac};
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(mac) else { return false };
+        if tag.len() != CONSISTENCY_MAC_BYTES {
+            return false;
+        }
+        let Ok(mut check) = Hmac::<sha2::Sha256>::new_from_slice(&self.consistency) else { return false };
+        check.update(message);
+        check.verify_truncated_left(&tag).is_ok()
     }
 }
 

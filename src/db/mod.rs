@@ -506,3 +506,16 @@ where
 
 /// The back end type of [`DbConnection`], for boxed queries and expressions.
 pub type Db = <DbConnection as diesel::Connection>::Backend;
+
+/// Ready to serve, or why not (`/readyz`): the database answers and every migration is applied.
+pub async fn readiness(pool: &Pool) -> crate::error::AppResult<()> {
+    use crate::error::AppError;
+    let current =
+        run(pool, |conn| migrations_current(conn).map_err(|e| AppError::Unavailable(e.to_string()))).await?;
+    // The list pages' pool of generic plans (PostgreSQL) must reach the database too; a
+    // connection that died with the server is dropped here, as the main pool's is above.
+    if pool.has_generic_plans() {
+        run(&pool.generic_plans(), |conn| Ok(conn.ping()?)).await?;
+    }
+    if current { Ok(()) } else { Err(AppError::Unavailable("migrations are pending".into())) }
+}

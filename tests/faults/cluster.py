@@ -409,8 +409,9 @@ class Load:
 
 
 def readyz(server):
+    """The replica as the instance's operators' /readyz (on METRICS_ADDR) describes it."""
     try:
-        reply = request(server.port, "GET", "/readyz", timeout=5)
+        reply = request(server.metrics_port, "GET", "/readyz", timeout=5)
     except (OSError, http.client.HTTPException) as e:
         return None, str(e)
     if reply.status != 200:
@@ -731,6 +732,9 @@ def main():
             server.secret, server.password, server.short = shared["JWT_SECRET"], shared["UMKM_ADMIN_PASSWORD"], short
             server.port = free_port()
             server.env["BIND_ADDR"] = f"127.0.0.1:{server.port}"
+            # The replicas' detail is the operators' (the public /readyz says ready or not).
+            server.metrics_port = free_port()
+            server.env["METRICS_ADDR"] = f"127.0.0.1:{server.metrics_port}"
             try:
                 with open(server.log_path) as f:
                     server.log_offset_lines = sum(1 for _ in f)
