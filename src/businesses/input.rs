@@ -13,7 +13,7 @@ use crate::domain::Invalid;
 use crate::domain::classification;
 use crate::domain::codes::{DistrictCode, Email, Kbli, Nib, Nik, Npwp, Phone};
 use crate::error::{AppError, AppResult};
-use crate::http::input::{Check, Field};
+use crate::http::input::{self, Check, Field};
 
 use super::BusinessStatus;
 
@@ -282,11 +282,22 @@ pub fn read_input(body: &mut Value, check: &mut Check) -> AppResult<Option<Busin
 
 /// Reads and checks a business as a client sent it (a create or a row of an import): its shape
 /// and every field, all into `check`.
+///
+/// A NUL (which no text takes) is one bad field among the others: recorded, taken out, and the
+/// rest checked as usual; a field's NUL is its only problem named.
 pub fn check_input(mut body: Value, check: &mut Check, now: NaiveDateTime) -> AppResult<Checked> {
-    Ok(match read_input(&mut body, check)? {
+    let nul: Vec<String> = input::nul_paths(&body).iter().map(|field| check.field_name(field)).collect();
+    if !nul.is_empty() {
+        check.errors.extend(nul.iter().map(|field| crate::http::nul_error(field)));
+        body = input::without_nul(body);
+    }
+    let checked = match read_input(&mut body, check)? {
         Some(input) => check_fields(input, check, now),
         None => Checked::default(),
-    })
+    };
+    let mut named = std::collections::HashSet::new();
+    check.errors.retain(|e| !nul.contains(&e.field) || named.insert(e.field.clone()));
+    Ok(checked)
 }
 
 #[cfg(test)]

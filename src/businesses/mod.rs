@@ -24,11 +24,11 @@ use crate::db::schema::businesses;
 use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::http::Json;
 use crate::http::create::{self, Created};
 use crate::http::etag::{IfMatch, ok};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::list::{self, Page, PageParams, Sort, SortField};
+use crate::http::{Document, Json};
 use crate::state::AppState;
 
 pub(crate) use filter::business_filter;
@@ -188,7 +188,7 @@ pub async fn create_business(
     state: web::Data<AppState>,
     caller: Caller,
     key: IdempotencyKey,
-    body: Json<Value>,
+    body: Document,
 ) -> AppResult<HttpResponse> {
     caller.require_office()?;
     let user = caller.id;

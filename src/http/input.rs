@@ -12,7 +12,7 @@ use crate::error::{AppError, FieldError};
 /// control characters (Unicode `Cc`) other than tab and newline.
 pub const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$";
 
-/// Any string a client sends: no NUL ([`nul_field`]).
+/// Any string a client sends: no NUL ([`nul_fields`]).
 pub const NO_NUL_PATTERN: &str = r"^[^\u0000]*$";
 
 /// A required text: [`TEXT_PATTERN`]'s characters, at least one of them kept by trimming (not
@@ -25,32 +25,61 @@ pub const REQUIRED_TEXT_PATTERN: &str = concat!(
 );
 
 /// Where a JSON document holds a NUL character (`\u0000`), which no text of this API takes
-/// and PostgreSQL cannot store: the path of the first string or key that holds one, as
-/// serde's paths read (`rows[2].name`). `None` when there is none, or the document is not
-/// JSON (its parse says so).
-pub fn nul_field(body: &[u8]) -> Option<String> {
+/// and PostgreSQL cannot store: the path of every string or key that holds one, as serde's
+/// paths read (`rows[2].name`). Empty when there is none, or the document is not JSON (its
+/// parse says so).
+pub fn nul_fields(body: &[u8]) -> Vec<String> {
     const ESCAPE: &[u8] = b"\\u0000";
     // An escape only where the backslash is not itself escaped: an odd run of them.
     let escaped = body.windows(ESCAPE.len()).enumerate().any(|(at, window)| {
         window == ESCAPE && body[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
     });
     if !escaped {
-        return None;
+        return Vec::new();
     }
-    fn find(value: &serde_json::Value, path: String) -> Option<String> {
+    serde_json::from_slice(body).map(|value| nul_paths(&value)).unwrap_or_default()
+}
+
+/// The paths of the strings and keys of `value` that hold a NUL, in document order.
+pub fn nul_paths(value: &serde_json::Value) -> Vec<String> {
+    fn visit(value: &serde_json::Value, path: String, found: &mut Vec<String>) {
         let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
         match value {
-            serde_json::Value::String(text) => text.contains('\0').then_some(path),
+            serde_json::Value::String(text) if text.contains('\0') => found.push(path),
             serde_json::Value::Array(items) => {
-                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]")))
+                for (i, item) in items.iter().enumerate() {
+                    visit(item, format!("{path}[{i}]"), found);
+                }
             }
-            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
-                if key.contains('\0') { Some(join(key)) } else { find(item, join(key)) }
-            }),
-            _ => None,
+            serde_json::Value::Object(fields) => {
+                for (key, item) in fields {
+                    if key.contains('\0') {
+                        found.push(join(&key.replace('\0', "")));
+                    } else {
+                        visit(item, join(key), found);
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    find(&serde_json::from_slice(body).ok()?, String::new())
+    let mut found = Vec::new();
+    visit(value, String::new(), &mut found);
+    found
+}
+
+/// `value` with every NUL taken out of its strings and keys: what is checked of a document
+/// whose NULs were already recorded as bad fields, so that its other fields are checked too.
+pub fn without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(text.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (k.replace('\0', ""), without_nul(v))).collect())
+        }
+        other => other,
+    }
 }
 
 /// One field of a request body.
@@ -91,6 +120,11 @@ impl Check {
     /// A check whose field names start with `prefix` (`rows[3].`).
     pub fn with_prefix(prefix: impl Into<String>) -> Self {
         Check { prefix: prefix.into(), errors: Vec::new() }
+    }
+
+    /// The name `field`'s problems are recorded under (`rows[3].name`).
+    pub fn field_name(&self, field: &str) -> String {
+        format!("{}{field}", self.prefix)
     }
 
     /// Records a problem with `field`.

@@ -54,40 +54,66 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().map_or(256 * 1024, |l| l.0);
-        let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
-            m.type_() == mime_type::APPLICATION
-                && (m.subtype() == mime_type::JSON || m.suffix() == Some(mime_type::JSON))
-        });
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !is_json {
-                return Err(AppError::UnsupportedMediaType { expected: "application/json" });
-            }
-            if declared_length.is_some_and(|n| n > limit) {
+        let body = read_object(req, payload);
+        Box::pin(async move { parse_json(&body.await?).map(Json) })
+    }
+}
+
+/// A JSON object read as a `Value` with its NULs kept, for the handlers that check every field
+/// themselves (`crate::businesses`): a NUL is then one bad field among the others of the 422
+/// (`input::nul_paths`), not the only one named. The same media types and limits as [`Json`].
+#[derive(Debug)]
+pub struct Document(pub serde_json::Value);
+
+impl FromRequest for Document {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_object(req, payload);
+        Box::pin(async move { parse_document(&body.await?).map(Document) })
+    }
+}
+
+/// Reads a JSON request body whole, within the body limit: 415 unless JSON, 413 when too
+/// large, 400 or 422 unless an object.
+fn read_object(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = AppResult<web::BytesMut>> + use<> {
+    let limit = req.app_data::<BodyLimit>().map_or(256 * 1024, |l| l.0);
+    let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
+        m.type_() == mime_type::APPLICATION
+            && (m.subtype() == mime_type::JSON || m.suffix() == Some(mime_type::JSON))
+    });
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    async move {
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType { expected: "application/json" });
+        }
+        if declared_length.is_some_and(|n| n > limit) {
+            return Err(AppError::PayloadTooLarge { limit });
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| AppError::BadRequest(format!("unreadable body: {e}")))?;
+            if body.len() + chunk.len() > limit {
                 return Err(AppError::PayloadTooLarge { limit });
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| AppError::BadRequest(format!("unreadable body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(AppError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            // Every JSON body this API takes is an object; serde would read an array as a
-            // struct's fields in order.
-            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-                parse_json::<serde_json::Value>(&body)?;
-                return Err(AppError::invalid("body", "invalid_type", "must be a JSON object"));
-            }
-            parse_json(&body).map(Json)
-        })
+            body.extend_from_slice(&chunk);
+        }
+        // Every JSON body this API takes is an object; serde would read an array as a
+        // struct's fields in order.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            parse_json::<serde_json::Value>(&body)?;
+            return Err(AppError::invalid("body", "invalid_type", "must be a JSON object"));
+        }
+        Ok(body)
     }
 }
 
@@ -99,8 +125,9 @@ mod mime_type {
 /// Parses a JSON document into `T`: a syntax error is 400, a document of the wrong shape is 422
 /// naming the field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> AppResult<T> {
-    if let Some(field) = input::nul_field(body) {
-        return Err(AppError::invalid(&field, "invalid_format", "must not contain control characters"));
+    let nul = input::nul_fields(body);
+    if !nul.is_empty() {
+        return Err(AppError::Validation(nul.iter().map(|field| nul_error(field)).collect()));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
@@ -113,6 +140,17 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> AppResult<T> {
             _ => AppError::BadRequest(format!("malformed JSON: {inner}")),
         }
     })
+}
+
+/// The problem of a field that holds a NUL.
+pub fn nul_error(field: &str) -> FieldError {
+    FieldError::new(field, "invalid_format", "must not contain control characters")
+}
+
+/// Parses a JSON document into a `Value`, NULs kept: for a handler that checks every field
+/// itself and reports a NUL as one bad field among the others (see [`Document`]).
+pub fn parse_document(body: &[u8]) -> AppResult<serde_json::Value> {
+    serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))
 }
 
 /// Turns serde's message about a document of the wrong shape into a field error.
@@ -390,7 +428,7 @@ mod tests {
         for (body, field) in [
             (r#"{"name": "a\u0000b", "count": 1}"#, "name"),
             (r#"{"name": "a", "rows": [{}, {"x": ["", "\u0000"]}]}"#, "rows[1].x[1]"),
-            (r#"{"a\u0000": 1}"#, "a\u{0}"),
+            (r#"{"a\u0000": 1}"#, "a"),
         ] {
             let err = parse_json::<serde_json::Value>(body.as_bytes()).unwrap_err();
             let AppError::Validation(errors) = err else { panic!("{err:?}") };
@@ -400,6 +438,12 @@ mod tests {
                 "{body}"
             );
         }
+        // Every field holding one is named.
+        let err =
+            parse_json::<serde_json::Value>(br#"{"a": "\u0000", "b": "ok", "c": ["\u0000"]}"#).unwrap_err();
+        let AppError::Validation(errors) = err else { panic!("{err:?}") };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["a", "c[0]"]);
         // An escaped backslash before `u0000` is text, not a NUL.
         for body in [r#"{"name": "a\\u0000", "count": 1}"#, r#"{"name": "\\\\u0000", "count": 1}"#] {
             assert!(parse_json::<Body>(body.as_bytes()).is_ok(), "{body}");

@@ -24,6 +24,7 @@ use crate::domain::role::Role;
 use crate::domain::scope::{self, Scope};
 use crate::error::{AppError, AppResult, OnConflict};
 use crate::http::Json;
+use crate::http::etag::{self, IfMatch};
 use crate::state::AppState;
 
 /// Active secrets a client may hold at once: the current one and, during a rotation, the next.
@@ -79,6 +80,8 @@ pub struct ApiClient {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Its secrets, newest first.
     pub secrets: Vec<SecretView>,
+    /// Starts at 1, +1 on each change (a secret made or revoked included); also the `ETag`.
+    pub version: i32,
 }
 
 /// A secret, shown once.
@@ -93,7 +96,8 @@ pub struct IssuedSecret {
     pub client_secret: String,
 }
 
-type ClientRow = (i64, String, String, Option<i64>, Option<i64>, bool, Option<String>, Option<NaiveDateTime>);
+type ClientRow =
+    (i64, String, String, Option<i64>, Option<i64>, bool, Option<String>, Option<NaiveDateTime>, i32);
 
 fn find(conn: &mut DbConnection, id: i64) -> AppResult<ApiClient> {
     let row: ClientRow = users::table
@@ -108,6 +112,7 @@ fn find(conn: &mut DbConnection, id: i64) -> AppResult<ApiClient> {
             users::disabled,
             users::scopes,
             users::last_login_at,
+            users::version,
         ))
         .first(conn)?;
     let secrets: Vec<(i64, NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
@@ -121,7 +126,7 @@ fn find(conn: &mut DbConnection, id: i64) -> AppResult<ApiClient> {
                 client_secrets::revoked_at,
             ))
             .load(conn)?;
-    let (id, client_id, role, bank, retail, disabled, scopes, last_used) = row;
+    let (id, client_id, role, bank, retail, disabled, scopes, last_used, version) = row;
     Ok(ApiClient {
         id,
         client_id,
@@ -140,7 +145,16 @@ fn find(conn: &mut DbConnection, id: i64) -> AppResult<ApiClient> {
                 revoked_at: revoked.map(|t| t.and_utc()),
             })
             .collect(),
+        version,
     })
+}
+
+/// A change of client `id`'s secrets is a change of the client: a new version.
+fn bump_version(conn: &mut DbConnection, id: i64) -> AppResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::version.eq(users::version + 1), users::updated_at.eq(db::now())))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// A new secret for client `id`: 409 when it already has [`MAX_ACTIVE_SECRETS`] active.
@@ -167,6 +181,7 @@ fn add_secret(conn: &mut DbConnection, user: i64, id: i64) -> AppResult<(i64, St
         .returning(client_secrets::id)
         .get_result(conn)?;
     audit::record(conn, user, Action::Create, "client_secret", secret_id, &json!({"client": id}))?;
+    bump_version(conn, id)?;
     Ok((secret_id, secret))
 }
 
@@ -272,7 +287,8 @@ pub async fn list_api_clients(state: web::Data<AppState>, caller: Caller) -> App
     tag = "users",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The client's id")),
-    responses((status = 200, description = "The client", body = ApiClient)),
+    responses((status = 200, description = "The client", body = ApiClient,
+        headers(("ETag" = String, description = "The client's version")))),
 )]
 #[get("/api-clients/{id}")]
 pub async fn get_api_client(
@@ -283,7 +299,27 @@ pub async fn get_api_client(
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     let client = db::run(&state.pool, move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(client))
+    Ok(etag::ok(client.version, client))
+}
+
+/// One of a client's secrets, without the secret (admins).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The client's id"), ("secret_id" = i64, Path, description = "The secret's id")),
+    responses((status = 200, description = "The secret, without the secret", body = SecretView)),
+)]
+#[get("/api-clients/{id}/secrets/{secret_id}")]
+pub async fn get_api_client_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+) -> AppResult<HttpResponse> {
+    caller.require(&[Role::Admin])?;
+    let (id, secret_id) = path.into_inner();
+    let client = db::run(&state.pool, move |conn| find(conn, id)).await?;
+    let secret = client.secrets.into_iter().find(|s| s.id == secret_id).ok_or(AppError::NotFound)?;
+    Ok(HttpResponse::Ok().json(secret))
 }
 
 /// Make another secret for a client, for a rotation (admins): both work until the old one is
@@ -291,9 +327,13 @@ pub async fn get_api_client(
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The client's id")),
+    params(
+        ("id" = i64, Path, description = "The client's id"),
+        ("If-Match" = Option<String>, Header, description = "The client's ETag last read; 412 if it changed since"),
+    ),
     responses(
-        (status = 201, description = "The client, with the new secret", body = IssuedSecret),
+        (status = 201, description = "The client, with the new secret", body = IssuedSecret,
+            headers(("Location" = String, description = "The new secret's URL"), ("ETag" = String, description = "The client's new version"))),
         (status = 409, description = "Two secrets are active, or the client is revoked",
             body = crate::error::Problem, content_type = "application/problem+json"),
     ),
@@ -303,12 +343,16 @@ pub async fn add_api_client_secret(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
     let (id, user) = (id.into_inner(), caller.id);
     let issued = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
-            if find(conn, id)?.revoked {
+            db::lock_row(conn, "users", id)?;
+            let client = find(conn, id)?;
+            if_match.check(client.version)?;
+            if client.revoked {
                 return Err(AppError::Conflict("the client is revoked".into()));
             }
             let (secret_id, client_secret) = add_secret(conn, user, id)?;
@@ -316,7 +360,11 @@ pub async fn add_api_client_secret(
         })
     })
     .await?;
-    Ok(HttpResponse::Created().json(issued))
+    let location = format!("/api/v1/api-clients/{id}/secrets/{}", issued.secret_id);
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .insert_header(etag::etag(issued.client.version))
+        .json(issued))
 }
 
 /// Revoke one of a client's secrets (admins): it gets no more tokens, and the tokens it got
@@ -325,7 +373,11 @@ pub async fn add_api_client_secret(
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The client's id"), ("secret_id" = i64, Path, description = "The secret's id")),
+    params(
+        ("id" = i64, Path, description = "The client's id"),
+        ("secret_id" = i64, Path, description = "The secret's id"),
+        ("If-Match" = Option<String>, Header, description = "The client's ETag last read; 412 if it changed since"),
+    ),
     responses((status = 204, description = "Revoked")),
 )]
 #[delete("/api-clients/{id}/secrets/{secret_id}")]
@@ -333,11 +385,14 @@ pub async fn revoke_api_client_secret(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
     let ((id, secret_id), user) = (path.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
+            db::lock_row(conn, "users", id)?;
+            if_match.check(find(conn, id)?.version)?;
             let revoked = diesel::update(
                 client_secrets::table
                     .find(secret_id)
@@ -350,6 +405,7 @@ pub async fn revoke_api_client_secret(
                 return Err(AppError::NotFound);
             }
             audit::record(conn, user, Action::Delete, "client_secret", secret_id, &json!({"client": id}))?;
+            bump_version(conn, id)?;
             Ok::<_, AppError>(())
         })
     })
@@ -364,7 +420,10 @@ pub async fn revoke_api_client_secret(
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The client's id")),
+    params(
+        ("id" = i64, Path, description = "The client's id"),
+        ("If-Match" = Option<String>, Header, description = "The client's ETag last read; 412 if it changed since"),
+    ),
     responses((status = 204, description = "Revoked")),
 )]
 #[delete("/api-clients/{id}")]
@@ -372,12 +431,14 @@ pub async fn revoke_api_client(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
-            find(conn, id)?;
+            db::lock_row(conn, "users", id)?;
+            if_match.check(find(conn, id)?.version)?;
             let now = db::now();
             diesel::update(users::table.find(id))
                 .set((

@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(clients::list_api_clients)
         .service(clients::get_api_client)
         .service(clients::add_api_client_secret)
+        .service(clients::get_api_client_secret)
         .service(clients::revoke_api_client_secret)
         .service(clients::revoke_api_client);
 }

@@ -26,6 +26,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::http::Json;
+use crate::http::etag::{self, IfMatch};
 use crate::state::AppState;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
@@ -72,10 +73,12 @@ pub struct Subscription {
     pub active: bool,
     /// Why it was disabled.
     pub disabled_reason: Option<String>,
-    /// Deliveries not yet made.
+    /// Deliveries not yet made (held while it is not active, see [`dispatch::MAX_HELD`]).
     pub pending: i64,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Starts at 1, +1 on each change; also the `ETag`.
+    pub version: i32,
 }
 
 /// A new subscription with its signing secret, shown this once.
@@ -120,7 +123,8 @@ pub struct Delivery {
     pub last_error: Option<String>,
 }
 
-type SubscriptionRow = (i64, Option<i64>, Option<i64>, String, String, bool, Option<String>, NaiveDateTime);
+type SubscriptionRow =
+    (i64, Option<i64>, Option<i64>, String, String, bool, Option<String>, NaiveDateTime, i32);
 
 /// The subscriptions `query` selects, by id, each with its count of undelivered deliveries:
 /// two queries however many there are.
@@ -139,6 +143,7 @@ fn load(
             webhook_subscriptions::active,
             webhook_subscriptions::disabled_reason,
             webhook_subscriptions::created_at,
+            webhook_subscriptions::version,
         ))
         .load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
@@ -152,7 +157,7 @@ fn load(
         .collect();
     Ok(rows
         .into_iter()
-        .map(|(id, bank, retail, url, types, active, reason, created)| Subscription {
+        .map(|(id, bank, retail, url, types, active, reason, created, version)| Subscription {
             id,
             bank_partner_id: bank,
             retail_partner_id: retail,
@@ -162,6 +167,7 @@ fn load(
             disabled_reason: reason,
             pending: pending.get(&id).copied().unwrap_or(0),
             created_at: created.and_utc(),
+            version,
         })
         .collect())
 }
@@ -198,7 +204,8 @@ fn find_visible(conn: &mut DbConnection, caller: &Caller, id: i64) -> AppResult<
     tag = "webhooks",
     security(("bearer" = [])),
     request_body = NewSubscription,
-    responses((status = 201, description = "The subscription and its signing secret", body = NewSubscriptionAnswer)),
+    responses((status = 201, description = "The subscription and its signing secret", body = NewSubscriptionAnswer,
+        headers(("Location" = String, description = "The subscription's URL"), ("ETag" = String, description = "Its version")))),
 )]
 #[post("/webhook-subscriptions")]
 pub async fn create_subscription(
@@ -304,6 +311,7 @@ pub async fn create_subscription(
     let location = format!("/api/v1/webhook-subscriptions/{}", subscription.id);
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::LOCATION, location))
+        .insert_header(etag::etag(subscription.version))
         .json(NewSubscriptionAnswer { subscription, secret }))
 }
 
@@ -336,7 +344,8 @@ pub async fn list_subscriptions(state: web::Data<AppState>, caller: Caller) -> A
     tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The subscription's id")),
-    responses((status = 200, description = "The subscription", body = Subscription)),
+    responses((status = 200, description = "The subscription", body = Subscription,
+        headers(("ETag" = String, description = "The subscription's version")))),
 )]
 #[get("/webhook-subscriptions/{id}")]
 pub async fn get_subscription(
@@ -346,7 +355,8 @@ pub async fn get_subscription(
 ) -> AppResult<HttpResponse> {
     may_manage(&caller)?;
     let id = id.into_inner();
-    Ok(HttpResponse::Ok().json(db::run(&state.pool, move |conn| find_visible(conn, &caller, id)).await?))
+    let subscription = db::run(&state.pool, move |conn| find_visible(conn, &caller, id)).await?;
+    Ok(etag::ok(subscription.version, subscription))
 }
 
 /// Enable a subscription again (after 24 hours of failed deliveries disabled it), or disable
@@ -355,33 +365,39 @@ pub async fn get_subscription(
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The subscription's id")),
+    params(
+        ("id" = i64, Path, description = "The subscription's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the subscription changed since"),
+    ),
     request_body(content = SubscriptionPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The subscription", body = Subscription)),
+    responses((status = 200, description = "The subscription", body = Subscription,
+        headers(("ETag" = String, description = "The subscription's new version")))),
 )]
 #[patch("/webhook-subscriptions/{id}")]
 pub async fn update_subscription(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    if_match: IfMatch,
     body: Json<SubscriptionPatch>,
 ) -> AppResult<HttpResponse> {
     may_manage(&caller)?;
     let (id, active, user) = (id.into_inner(), body.0.active, caller.id);
     let subscription = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
-            find_visible(conn, &caller, id)?;
+        if_match.write(conn, |conn| {
+            let current = find_visible(conn, &caller, id)?;
+            if_match.check(current.version)?;
             let now = db::now();
-            let changed = diesel::update(webhook_subscriptions::table.find(id))
-                .set((
+            crate::versioned_update!(
+                conn,
+                webhook_subscriptions,
+                id,
+                current.version,
+                (
                     webhook_subscriptions::active.eq(active),
-                    webhook_subscriptions::disabled_reason.eq(None::<String>),
-                    webhook_subscriptions::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            if changed == 0 {
-                return Err(AppError::NotFound);
-            }
+                    webhook_subscriptions::disabled_reason.eq(None::<String>)
+                )
+            )?;
             if active {
                 // Resume now, not at the backed-off time of the last failure.
                 diesel::update(
@@ -405,7 +421,7 @@ pub async fn update_subscription(
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(subscription))
+    Ok(etag::ok(subscription.version, subscription))
 }
 
 /// Delete a subscription and its delivery log (admins; a partner's user, its own partner's);
@@ -413,7 +429,10 @@ pub async fn update_subscription(
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The subscription's id")),
+    params(
+        ("id" = i64, Path, description = "The subscription's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the subscription changed since"),
+    ),
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/webhook-subscriptions/{id}")]
@@ -421,17 +440,17 @@ pub async fn delete_subscription(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    if_match: IfMatch,
 ) -> AppResult<HttpResponse> {
     may_manage(&caller)?;
     let (id, user) = (id.into_inner(), caller.id);
     db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
-            find_visible(conn, &caller, id)?;
+        if_match.write(conn, |conn| {
+            let current = find_visible(conn, &caller, id)?;
+            if_match.check(current.version)?;
             diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::subscription_id.eq(id)))
                 .execute(conn)?;
-            if diesel::delete(webhook_subscriptions::table.find(id)).execute(conn)? == 0 {
-                return Err(AppError::NotFound);
-            }
+            crate::versioned_delete!(conn, webhook_subscriptions, id, current.version)?;
             crate::audit::record(
                 conn,
                 user,
