@@ -395,6 +395,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        events_dropped -> BigInt,
     }
 }
 

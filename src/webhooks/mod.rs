@@ -6,6 +6,7 @@
 //! with the `webhooks:manage` scope) manages its own partner's, and sees no other (404). A
 //! subscription's signing secret is shown once, when it is made.
 
+pub mod deliveries;
 pub mod dispatch;
 pub mod outbox;
 pub mod sign;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+pub use deliveries::Delivery;
 pub use outbox::{EventType, Partner, emit};
 
 use crate::auth::Caller;
@@ -36,8 +38,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(get_subscription)
         .service(update_subscription)
         .service(delete_subscription)
-        .service(list_deliveries)
-        .service(redeliver);
+        .service(deliveries::list_deliveries)
+        .service(deliveries::redeliver);
 }
 
 /// A new subscription.
@@ -73,8 +75,12 @@ pub struct Subscription {
     pub active: bool,
     /// Why it was disabled.
     pub disabled_reason: Option<String>,
-    /// Deliveries not yet made (held while it is not active, see [`dispatch::MAX_HELD`]).
+    /// Deliveries not yet made: held while it is not active, at most 10,000 (then the oldest
+    /// are dropped).
     pub pending: i64,
+    /// Events dropped from a queue that held more than 10,000 undelivered: re-read them (a
+    /// bank's feed, the retailer's curations and placements).
+    pub events_dropped: i64,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Starts at 1, +1 on each change; also the `ETag`.
@@ -99,32 +105,8 @@ pub struct SubscriptionPatch {
     pub active: bool,
 }
 
-/// One delivery of one event to one subscription.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Delivery {
-    /// Id (the order of delivery within the subscription).
-    pub id: i64,
-    /// The `webhook-id` sent (the same on a redelivery).
-    #[schema(example = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")]
-    pub message_id: String,
-    /// The event type.
-    pub event_type: EventType,
-    /// When the event happened.
-    pub created_at: DateTime<Utc>,
-    /// Attempts made.
-    pub attempts: i32,
-    /// When it was delivered (a 2xx answer).
-    pub delivered_at: Option<DateTime<Utc>>,
-    /// When the next attempt is due, while undelivered.
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    /// The last attempt's HTTP status.
-    pub last_status: Option<i32>,
-    /// The last attempt's error.
-    pub last_error: Option<String>,
-}
-
 type SubscriptionRow =
-    (i64, Option<i64>, Option<i64>, String, String, bool, Option<String>, NaiveDateTime, i32);
+    (i64, Option<i64>, Option<i64>, String, String, bool, Option<String>, NaiveDateTime, i32, i64);
 
 /// The subscriptions `query` selects, by id, each with its count of undelivered deliveries:
 /// two queries however many there are.
@@ -144,6 +126,7 @@ fn load(
             webhook_subscriptions::disabled_reason,
             webhook_subscriptions::created_at,
             webhook_subscriptions::version,
+            webhook_subscriptions::events_dropped,
         ))
         .load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
@@ -157,7 +140,7 @@ fn load(
         .collect();
     Ok(rows
         .into_iter()
-        .map(|(id, bank, retail, url, types, active, reason, created, version)| Subscription {
+        .map(|(id, bank, retail, url, types, active, reason, created, version, dropped)| Subscription {
             id,
             bank_partner_id: bank,
             retail_partner_id: retail,
@@ -166,6 +149,7 @@ fn load(
             active,
             disabled_reason: reason,
             pending: pending.get(&id).copied().unwrap_or(0),
+            events_dropped: dropped,
             created_at: created.and_utc(),
             version,
         })
@@ -204,8 +188,12 @@ fn find_visible(conn: &mut DbConnection, caller: &Caller, id: i64) -> AppResult<
     tag = "webhooks",
     security(("bearer" = [])),
     request_body = NewSubscription,
-    responses((status = 201, description = "The subscription and its signing secret", body = NewSubscriptionAnswer,
-        headers(("Location" = String, description = "The subscription's URL"), ("ETag" = String, description = "Its version")))),
+    responses(
+        (status = 201, description = "The subscription and its signing secret", body = NewSubscriptionAnswer,
+            headers(("Location" = String, description = "The subscription's URL"), ("ETag" = String, description = "Its version"))),
+        (status = 409, description = "The partner has 10 subscriptions, the most it may have",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
 )]
 #[post("/webhook-subscriptions")]
 pub async fn create_subscription(
@@ -279,6 +267,26 @@ pub async fn create_subscription(
             if !exists {
                 let field = if bank_partner_id.is_some() { "bank_partner_id" } else { "retail_partner_id" };
                 return Err(AppError::invalid(field, "unknown", "no such partner"));
+            }
+            // The partner's row, locked: two creates at once cannot both pass the count.
+            let (table, partner) = match (bank_partner_id, retail_partner_id) {
+                (Some(b), _) => ("bank_partners", b),
+                (_, r) => ("retail_partners", r.unwrap_or_default()),
+            };
+            db::lock_row(conn, table, partner)?;
+            let held: i64 = webhook_subscriptions::table
+                .filter(
+                    webhook_subscriptions::bank_partner_id
+                        .eq(bank_partner_id)
+                        .or(webhook_subscriptions::retail_partner_id.eq(retail_partner_id)),
+                )
+                .count()
+                .get_result(conn)?;
+            if held >= dispatch::MAX_SUBSCRIPTIONS_PER_PARTNER {
+                return Err(AppError::Conflict(format!(
+                    "the partner has {} subscriptions, the most it may have; delete one first",
+                    dispatch::MAX_SUBSCRIPTIONS_PER_PARTNER
+                )));
             }
             let now = db::now();
             let id: i64 = diesel::insert_into(webhook_subscriptions::table)
@@ -359,9 +367,10 @@ pub async fn get_subscription(
     Ok(etag::ok(subscription.version, subscription))
 }
 
-/// Enable a subscription again (after 24 hours of failed deliveries disabled it), or disable
-/// it (admins; a partner's user, its own partner's). Enabled again, it resumes with its oldest
-/// undelivered event.
+/// Enable a subscription again (after 24 hours of failed deliveries disabled it), or pause it
+/// (admins; a partner's user, its own partner's). While it is not active its events are held
+/// (at most 10,000, then the oldest are dropped and counted in `events_dropped`); enabled
+/// again, it resumes with its oldest undelivered event, in order.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -464,129 +473,4 @@ pub async fn delete_subscription(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The delivery log of a subscription (admins; a partner's user, its own partner's): its
-/// latest 100 deliveries, newest first.
-#[utoipa::path(
-    tag = "webhooks",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The subscription's id")),
-    responses((status = 200, description = "The latest deliveries", body = Vec<Delivery>)),
-)]
-#[get("/webhook-subscriptions/{id}/deliveries")]
-pub async fn list_deliveries(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<i64>,
-) -> AppResult<HttpResponse> {
-    may_manage(&caller)?;
-    let id = id.into_inner();
-    let deliveries = db::run(&state.pool, move |conn| {
-        find_visible(conn, &caller, id)?;
-        type Row = (
-            i64,
-            String,
-            String,
-            NaiveDateTime,
-            i32,
-            Option<NaiveDateTime>,
-            NaiveDateTime,
-            Option<i32>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = webhook_deliveries::table
-            .filter(webhook_deliveries::subscription_id.eq(id))
-            .order(webhook_deliveries::id.desc())
-            .limit(100)
-            .select((
-                webhook_deliveries::id,
-                webhook_deliveries::message_id,
-                webhook_deliveries::event_type,
-                webhook_deliveries::created_at,
-                webhook_deliveries::attempts,
-                webhook_deliveries::delivered_at,
-                webhook_deliveries::next_attempt_at,
-                webhook_deliveries::last_status,
-                webhook_deliveries::last_error,
-            ))
-            .load(conn)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, message_id, kind, created, attempts, delivered, next, status, error)| {
-                Some(Delivery {
-                    id,
-                    message_id,
-                    event_type: EventType::parse(&kind)?,
-                    created_at: created.and_utc(),
-                    attempts,
-                    delivered_at: delivered.map(|t| t.and_utc()),
-                    next_attempt_at: delivered.is_none().then(|| next.and_utc()),
-                    last_status: status,
-                    last_error: error,
-                })
-            })
-            .collect::<Vec<_>>())
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(deliveries))
-}
-
-/// Send a delivery again (admins; a partner's user, its own partner's): a new delivery of the
-/// same event, with the same `webhook-id`, at the end of the subscription's queue.
-#[utoipa::path(
-    tag = "webhooks",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The subscription's id"), ("delivery_id" = i64, Path, description = "The delivery's id")),
-    responses((status = 202, description = "Queued again", body = Delivery)),
-)]
-#[post("/webhook-subscriptions/{id}/deliveries/{delivery_id}/redeliver")]
-pub async fn redeliver(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(i64, i64)>,
-) -> AppResult<HttpResponse> {
-    may_manage(&caller)?;
-    let (id, delivery) = path.into_inner();
-    let queued = db::run(&state.pool, move |conn| {
-        db::write(conn, |conn| {
-            find_visible(conn, &caller, id)?;
-            let (message_id, kind, payload): (String, String, String) = webhook_deliveries::table
-                .find(delivery)
-                .filter(webhook_deliveries::subscription_id.eq(id))
-                .select((
-                    webhook_deliveries::message_id,
-                    webhook_deliveries::event_type,
-                    webhook_deliveries::payload,
-                ))
-                .first(conn)?;
-            let now = db::now();
-            let new_id: i64 = diesel::insert_into(webhook_deliveries::table)
-                .values((
-                    webhook_deliveries::subscription_id.eq(id),
-                    webhook_deliveries::message_id.eq(&message_id),
-                    webhook_deliveries::event_type.eq(&kind),
-                    webhook_deliveries::payload.eq(&payload),
-                    webhook_deliveries::created_at.eq(now),
-                    webhook_deliveries::next_attempt_at.eq(now),
-                ))
-                .returning(webhook_deliveries::id)
-                .get_result(conn)?;
-            let event_type =
-                EventType::parse(&kind).ok_or_else(|| AppError::internal("unknown event type"))?;
-            Ok::<_, AppError>(Delivery {
-                id: new_id,
-                message_id,
-                event_type,
-                created_at: now.and_utc(),
-                attempts: 0,
-                delivered_at: None,
-                next_attempt_at: Some(now.and_utc()),
-                last_status: None,
-                last_error: None,
-            })
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Accepted().json(queued))
 }

@@ -109,15 +109,16 @@ pub enum Partner {
     Retail(i64),
 }
 
-/// Writes `event` with `data` for every active subscription of `partner` that wants it. The
-/// body sent is `{"type", "timestamp", "data"}`; `data` must hold only what the partner may see.
+/// Writes `event` with `data` for every subscription of `partner` that wants it, active or not:
+/// a paused or disabled subscription holds its events until it is active again. The body sent
+/// is `{"type", "timestamp", "data"}`; `data` must hold only what the partner may see.
 pub fn emit(
     conn: &mut DbConnection,
     partner: Partner,
     event: EventType,
     data: impl Serialize,
 ) -> AppResult<usize> {
-    let mut q = webhook_subscriptions::table.filter(webhook_subscriptions::active.eq(true)).into_boxed();
+    let mut q = webhook_subscriptions::table.into_boxed();
     q = match partner {
         Partner::Bank(id) => q.filter(webhook_subscriptions::bank_partner_id.eq(id)),
         Partner::Retail(id) => q.filter(webhook_subscriptions::retail_partner_id.eq(id)),

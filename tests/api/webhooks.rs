@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 use umkm_api::domain::role::Role;
 use umkm_api::webhooks::{dispatch, sign};
@@ -515,7 +516,7 @@ async fn subscriptions_per_partner_and_redeliveries_are_bounded() {
     let app = spawn_app().await;
     let admin = app.token_for(Role::Admin).await;
     let officer = app.token_for(Role::Officer).await;
-    let max = 10usize; // the documented bound
+    let max = usize::try_from(dispatch::MAX_SUBSCRIPTIONS_PER_PARTNER).unwrap();
     let receiver = Receiver::start(0);
     let mut first = 0;
     for n in 0..max {
@@ -570,4 +571,75 @@ async fn subscriptions_have_versions() {
     reply.assert_problem(412);
     app.delete(&path).token(&admin).header("if-match", &stale).send().await.assert_problem(412);
     assert_eq!(app.get(&path).token(&admin).send().await.json()["active"], false);
+}
+
+/// The bounds hold under concurrent requests (on PostgreSQL, READ COMMITTED): 16 creates at once
+/// leave the partner its 10 subscriptions, 8 redeliveries of one event queue it once.
+#[actix_rt::test]
+async fn concurrent_creates_and_redeliveries_stay_within_the_bounds() {
+    use futures_util::future::join_all;
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let officer = app.token_for(Role::Officer).await;
+    let body = json!({"bank_partner_id": BRI, "url": "http://127.0.0.1:9/hook", "event_types": ["applicant.eligible"]});
+    let creates = (0..16).map(|_| app.post("/api/v1/webhook-subscriptions").token(&admin).json(&body).send());
+    let statuses: Vec<u16> = join_all(creates).await.iter().map(|r| r.status.as_u16()).collect();
+    let max = usize::try_from(dispatch::MAX_SUBSCRIPTIONS_PER_PARTNER).unwrap();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), max, "{statuses:?}");
+    assert!(statuses.iter().all(|s| [201, 409].contains(s)), "{statuses:?}");
+    assert_eq!(app.count("webhook_subscriptions"), i64::try_from(max).unwrap());
+
+    // An event delivered (marked so here: no dispatcher runs), then redelivered 8 times at once.
+    let business = consenting_business(&app, &officer, 1).await;
+    apply(&app, &officer, business, BRI_KUR_MIKRO, 20_000_000).await;
+    let subscription =
+        app.get("/api/v1/webhook-subscriptions").token(&admin).send().await.json()[0]["id"].as_i64().unwrap();
+    app.db(|c| {
+        diesel::sql_query("UPDATE webhook_deliveries SET delivered_at = created_at").execute(c).unwrap()
+    });
+    let log = app
+        .get(&format!("/api/v1/webhook-subscriptions/{subscription}/deliveries"))
+        .token(&admin)
+        .send()
+        .await;
+    let delivery = log.json()[0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/webhook-subscriptions/{subscription}/deliveries/{delivery}/redeliver");
+    let statuses: Vec<u16> = join_all((0..8).map(|_| app.post(&path).token(&admin).send()))
+        .await
+        .iter()
+        .map(|r| r.status.as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    let pending =
+        app.get(&format!("/api/v1/webhook-subscriptions/{subscription}")).token(&admin).send().await;
+    assert_eq!(pending.json()["pending"], 1);
+}
+
+/// Issue 28, item 14: the bound of a held queue. Over 10,000 undelivered events, the oldest are
+/// dropped (the dispatcher trims every minute) and counted in `events_dropped`.
+#[actix_rt::test]
+async fn a_queue_over_its_bound_drops_its_oldest_events_and_counts_them() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let (id, _) = subscribe(&app, &admin, BRI, "http://127.0.0.1:9/hook").await;
+    let over = dispatch::MAX_HELD + 5;
+    app.db(|c| {
+        diesel::sql_query(format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {over}) \
+             INSERT INTO webhook_deliveries (subscription_id, message_id, event_type, payload, created_at, \
+             next_attempt_at, attempts) SELECT {id}, 'msg_' || i, 'applicant.left', '{{}}', \
+             '2026-01-01 00:00:00', '2026-01-01 00:00:00', 0 FROM n"
+        ))
+        .execute(c)
+        .unwrap()
+    });
+    assert_eq!(app.db(dispatch::trim).unwrap(), 5);
+    let shown = app.get(&format!("/api/v1/webhook-subscriptions/{id}")).token(&admin).send().await.json();
+    assert_eq!(
+        (shown["pending"].as_i64(), shown["events_dropped"].as_i64()),
+        (Some(dispatch::MAX_HELD), Some(5))
+    );
+    let oldest = app.count("webhook_deliveries WHERE message_id IN ('msg_1', 'msg_5')");
+    assert_eq!((oldest, app.count("webhook_deliveries WHERE message_id = 'msg_6'")), (0, 1));
+    assert_eq!(app.db(dispatch::trim).unwrap(), 0, "within the bound: nothing more");
 }

@@ -2,7 +2,8 @@
 -- role or partner and a disable raise it, and the tokens issued before stop working. Tokens name
 -- the deployment that issued them, one random id per database (made at the first start, made
 -- again by a restore), so that a copy with the same JWT_SECRET or a restored database refuses
--- them. Subscriptions get the version every other resource has.
+-- them. Subscriptions get the version every other resource has, and count the events dropped
+-- from a queue held over its bound (the oldest go first).
 ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE deployment (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -10,3 +11,4 @@ CREATE TABLE deployment (
     started_at TIMESTAMP NOT NULL
 );
 ALTER TABLE webhook_subscriptions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE webhook_subscriptions ADD COLUMN events_dropped BIGINT NOT NULL DEFAULT 0;
