@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""What an attacker who can reach /auth/token does to everyone else (issue 28, items 1-3):
+"""What an attacker who can reach /auth/token, or a partner with a slow system, does to everyone
+else (issue 28, items 1-4):
 
     python3 tests/faults/attacks.py [--backend sqlite|postgres]
 
@@ -12,15 +13,20 @@
    database connection held, at most one check per spare core).
 3. A bank's client id in someone else's hands: five wrong secrets from 127.0.0.2 lock that
    source out (429), while the bank's system at 127.0.0.1 still gets its token.
+4. A slow partner: a bank's three subscriptions go to a receiver that answers after 4.5 s,
+   with a backlog of 18 events; a retailer's receiver (answering at once) gets its 4 events
+   within 2 s of the last one's write (deliveries complete independently, partners in turns).
 
 Timing-sensitive: run.sh runs it alone, after the lanes.
 """
-import argparse, multiprocessing, os, secrets, sqlite3, statistics, subprocess, tempfile, threading, time
-import urllib.parse
+import argparse, http.server, multiprocessing, os, secrets, sqlite3, statistics, subprocess, tempfile, threading
+import time, urllib.parse
 
-from common import Server, business, check, pg_database
+from common import Server, business, check, free_port, pg_database
 
 FLOOD_CLIENTS = 24
+SLOW_ANSWER = 4.5  # s: the slow bank's receiver
+FAST_BOUND = 2.0  # s: the retailer's events after the last one's write
 READS = 1000
 MAX_FAILURES = 5
 
@@ -146,15 +152,97 @@ def lockout(server, token, tag):
     check(right == 200, f"the bank's right secret answered {right} during someone else's failures")
 
 
+class Receiver:
+    """A webhook receiver on loopback answering 200 after `delay`; the time each request came."""
+
+    def __init__(self, delay):
+        self.delay, self.arrivals, self.lock = delay, [], threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver.lock:
+                    receiver.arrivals.append(time.monotonic())
+                time.sleep(receiver.delay)
+                try:
+                    self.send_response(200)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+
+    def count(self):
+        with self.lock:
+            return len(self.arrivals)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def slow_partner(server, token, tag):
+    slow, fast = Receiver(SLOW_ANSWER), Receiver(0)
+    try:
+        for _ in range(3):
+            reply = server.request("POST", "/api/v1/webhook-subscriptions", {
+                "bank_partner_id": 1, "url": slow.url, "event_types": ["applicant.eligible"]}, token)
+            check(reply.status == 201, f"a bank's subscription answered {reply.status}: {reply.body[:200]!r}")
+        reply = server.request("POST", "/api/v1/webhook-subscriptions", {
+            "retail_partner_id": 1, "url": fast.url, "event_types": ["curation.submitted"]}, token)
+        check(reply.status == 201, f"the retailer's subscription answered {reply.status}: {reply.body[:200]!r}")
+        for n in range(6):  # the bank's backlog: 6 applicants x 3 subscriptions
+            made = server.request("POST", "/api/v1/businesses", business(1000 + n), token)
+            check(made.status == 201, f"a business answered {made.status}")
+            applied = server.request("POST", "/api/v1/applications", {
+                "business_id": made.json()["id"], "programme_id": 2, "amount_requested_idr": 20_000_000,
+                "purpose": "modal kerja"}, token)
+            check(applied.status == 201, f"an application answered {applied.status}: {applied.body[:200]!r}")
+        deadline = time.monotonic() + 10
+        while slow.count() < 3 and time.monotonic() < deadline:  # the slow bank's first deliveries under way
+            time.sleep(0.05)
+        check(slow.count() >= 3, "the slow bank's deliveries never started")
+        for n in range(4):
+            made = server.request("POST", "/api/v1/businesses", business(2000 + n), token)
+            product = server.request("POST", "/api/v1/products", {
+                "business_id": made.json()["id"], "name": f"Produk {n}", "category": "food"}, token)
+            check(product.status == 201, f"a product answered {product.status}")
+            submitted = server.request("POST", "/api/v1/curations", {
+                "product_id": product.json()["id"], "retail_partner_id": 1}, token)
+            check(submitted.status == 201, f"a curation answered {submitted.status}: {submitted.body[:200]!r}")
+        written = time.monotonic()
+        while fast.count() < 4 and time.monotonic() < written + 30:
+            time.sleep(0.01)
+        check(fast.count() == 4, f"the retailer got {fast.count()} of its 4 events in 30 s")
+        took = max(fast.arrivals) - written
+        print(f"{tag} a retailer's 4 events arrived {max(took, 0) * 1000:.0f} ms after the last one's write, beside a "
+              f"bank whose receiver answers in {SLOW_ANSWER} s (3 subscriptions, 18 events; "
+              f"{slow.count()} of them sent so far)")
+        check(took <= FAST_BOUND, f"the retailer waited {took:.1f} s behind the slow bank (at most {FAST_BOUND} s)")
+    finally:
+        slow.stop()
+        fast.stop()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--backend", choices=["postgres", "sqlite"], default="sqlite")
-    p.add_argument("--only", choices=["logins", "flood", "lockout"], help="one of the three parts")
+    p.add_argument("--only", choices=["logins", "flood", "lockout", "webhooks"], help="one of the four parts")
     a = p.parse_args()
     tag = f"[{a.backend}]"
     with tempfile.TemporaryDirectory() as tmp:
         url = pg_database("umkm_faults_attacks") if a.backend == "postgres" else f"{tmp}/attacks.sqlite3"
-        server = Server(f"attacks-{a.backend}", url, {"RUST_LOG": "info", "MAX_BODY_BYTES": str(8 * 1024 * 1024)})
+        server = Server(f"attacks-{a.backend}", url, {"RUST_LOG": "info", "MAX_BODY_BYTES": str(8 * 1024 * 1024),
+                                                      "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"})
         server.start()
         try:
             token = server.admin()
@@ -167,6 +255,8 @@ def main():
                 flood(server, token, path, tag)
             if a.only in (None, "lockout"):
                 lockout(server, token, tag)
+            if a.only in (None, "webhooks"):
+                slow_partner(server, token, tag)
         finally:
             server.stop()
     print(f"attacks ({a.backend}): ok")
