@@ -36,7 +36,7 @@ pub(crate) use filter::business_filter;
 pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
 pub use filter::{BusinessFilter, KBLI_FILTER_PATTERN, ScaleFilter, SliceValue, SummarySlice};
 pub use input::BusinessInput;
-pub use model::{Business, BusinessRow, BusinessStatus, PII, find};
+pub use model::{Business, BusinessRow, BusinessStatus, PII, View, find};
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -108,16 +108,50 @@ business_filter! {
     }
 }
 
-/// One page (or chunk) of businesses after `after`.
+/// One page (or chunk) of businesses after `after`: of the businesses `curated_by` a retail
+/// partner only, when given.
 fn page(
     conn: &mut DbConnection,
     filter: &BusinessFilter,
+    curated_by: Option<i64>,
     sort: &Sort<BusinessSort>,
     after: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<BusinessRow>, Option<String>)> {
-    let q = filter.query();
+    let q = confined(filter.query(), curated_by);
     list::keyset(conn, q.select(BusinessRow::as_select()), sort, after, limit)
+}
+
+/// `query`, of the businesses with a product in retail partner `curated_by`'s curations when
+/// given (a retail user's businesses).
+fn confined(
+    query: businesses::BoxedQuery<'static, db::Db>,
+    curated_by: Option<i64>,
+) -> businesses::BoxedQuery<'static, db::Db> {
+    use crate::db::schema::{curations, products};
+    match curated_by {
+        None => query,
+        Some(partner) => query.filter(
+            businesses::id.eq_any(
+                products::table
+                    .inner_join(curations::table)
+                    .filter(curations::retail_partner_id.eq(partner))
+                    .select(products::business_id),
+            ),
+        ),
+    }
+}
+
+/// 404 unless a retail user's partner curates a product of business `id`.
+fn within_curations(conn: &mut DbConnection, id: i64, curated_by: Option<i64>) -> AppResult<()> {
+    use crate::db::schema::{curations, products};
+    let Some(partner) = curated_by else { return Ok(()) };
+    let curated = products::table
+        .inner_join(curations::table)
+        .filter(curations::retail_partner_id.eq(partner))
+        .filter(products::business_id.eq(id));
+    let seen: bool = diesel::select(diesel::dsl::exists(curated.select(products::id))).get_result(conn)?;
+    if seen { Ok(()) } else { Err(AppError::NotFound) }
 }
 
 /// The header line of an empty CSV export.
@@ -129,7 +163,9 @@ is_ikm,industry_scale,created_at,updated_at,version\n";
 ///
 /// With `Accept: text/csv` or `Accept: application/x-ndjson` every matching row is streamed
 /// (no page limit) in the same order. Bank users get 404: they see businesses only as
-/// applicants. Viewers and retail users see personal data masked.
+/// applicants. Viewers and retail users see personal data masked, and a retail user only the
+/// businesses with a product in its partner's curations (`BusinessView` has the table of who
+/// sees which field).
 #[utoipa::path(
     tag = "businesses",
     security(("bearer" = [])),
@@ -153,9 +189,9 @@ pub async fn list_businesses(
     let filter = query.filter();
     filter.validate()?;
     let sort = Sort::<BusinessSort>::parse(query.sort.as_deref(), "id")?;
-    let pii = caller.sees_pii();
+    let (view, curated_by) = (View::of(caller.role), caller.retail_scope());
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count)
-        .with_generic_plans(sort.by_id() && filter.index_exact());
+        .with_generic_plans(sort.by_id() && filter.index_exact() && curated_by.is_none());
     let counted = filter.clone();
     list::respond(
         &req,
@@ -163,10 +199,13 @@ pub async fn list_businesses(
         params,
         CSV_HEADER,
         move |conn, after, limit| {
-            let (rows, next) = page(conn, &filter, &sort, after, limit)?;
-            Ok((rows.into_iter().map(|b| Business::of(b, pii)).collect::<Vec<_>>(), next))
+            let (rows, next) = page(conn, &filter, curated_by, &sort, after, limit)?;
+            Ok((rows.into_iter().map(|b| Business::of(b, view)).collect::<Vec<_>>(), next))
         },
-        move |conn| Ok(counted.count(conn)?),
+        move |conn| match curated_by {
+            None => Ok(counted.count(conn)?),
+            Some(_) => Ok(confined(counted.query(), curated_by).count().get_result(conn)?),
+        },
     )
     .await
 }
@@ -201,7 +240,7 @@ pub async fn create_business(
         Ok(Created {
             location: format!("/api/v1/businesses/{id}"),
             version: business.version,
-            body: serde_json::to_value(Business::of(business, true)).map_err(AppError::internal)?,
+            body: serde_json::to_value(Business::of(business, View::Full)).map_err(AppError::internal)?,
         })
     })
     .await
@@ -222,9 +261,13 @@ pub async fn get_business(
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(HIDDEN_FROM)?;
-    let id = id.into_inner();
-    let business = db::run(&state.pool, move |conn| Ok(find(conn, id)?)).await?;
-    Ok(ok(business.version, Business::of(business, caller.sees_pii())))
+    let (id, curated_by) = (id.into_inner(), caller.retail_scope());
+    let business = db::run(&state.pool, move |conn| {
+        within_curations(conn, id, curated_by)?;
+        Ok(find(conn, id)?)
+    })
+    .await?;
+    Ok(ok(business.version, Business::of(business, View::of(caller.role))))
 }
 
 /// Change a business (JSON merge patch; `null` clears a field; honours `If-Match`).
@@ -261,7 +304,7 @@ pub async fn update_business(
         if_match.write(conn, |conn| model::update(conn, user, id, &if_match, &body.0))
     })
     .await?;
-    Ok(ok(business.version, Business::of(business, true)))
+    Ok(ok(business.version, Business::of(business, View::Full)))
 }
 
 /// Delete a business and its products (honours `If-Match`).

@@ -13,6 +13,7 @@ use crate::db::schema::{businesses, products, registrations};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::{self, Scale};
 use crate::domain::masking;
+use crate::domain::role::Role;
 use crate::error::{AppResult, OnConflict};
 use crate::http::etag::IfMatch;
 use crate::http::input::Check;
@@ -104,7 +105,20 @@ impl BusinessRow {
     }
 }
 
-/// A business as the API shows it.
+/// A business as the API shows it. What each role sees of it (masked: `S*** W***`,
+/// `3524********0002`, `+62812****789`, `s***@example.com`, `Jl. ***`, `01**********000`;
+/// withheld: `null`):
+///
+/// | field | admin | officer | viewer | retail | bank |
+/// | --- | --- | --- | --- | --- | --- |
+/// | `id`, `name`, `nib`, `kbli`, `district_code`, `village`, `employees`, `established_on`, `status`, `scale`, `scale_basis`, `is_ikm`, `industry_scale`, `created_at`, `updated_at`, `version` | shown | shown | shown | shown | 404 |
+/// | `owner_name`, `owner_nik`, `phone`, `email`, `address` | shown | shown | masked | masked | 404 |
+/// | `npwp` | shown | shown | masked | withheld | 404 |
+/// | `capital_idr`, `annual_revenue_idr`, `consented_to_bank_sharing_at` | shown | shown | shown | withheld | 404 |
+///
+/// A retail user sees only the businesses with a product in its partner's curations (any
+/// other is 404, and absent from its lists and exports); a bank's user sees businesses only as
+/// applicants, with consent.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = BusinessView)]
 pub struct Business {
@@ -112,7 +126,7 @@ pub struct Business {
     pub id: i64,
     /// Name.
     pub name: String,
-    /// Owner's name.
+    /// Owner's name; masked (`S*** W***`) for viewers and retail users.
     pub owner_name: String,
     /// Owner's NIK; masked (`3524********0002`) for viewers and retail users.
     pub owner_nik: String,
@@ -122,7 +136,7 @@ pub struct Business {
     pub email: Option<String>,
     /// NIB.
     pub nib: Option<String>,
-    /// NPWP.
+    /// NPWP; masked for viewers, `null` for retail users.
     pub npwp: Option<String>,
     /// KBLI 2020 code.
     pub kbli: String,
@@ -130,11 +144,11 @@ pub struct Business {
     pub district_code: String,
     /// Village.
     pub village: Option<String>,
-    /// Address.
+    /// Address; masked (`Jl. ***`) for viewers and retail users.
     pub address: String,
-    /// Capital excluding land and buildings, rupiah.
+    /// Capital excluding land and buildings, rupiah; `null` for retail users.
     pub capital_idr: Option<i64>,
-    /// Annual sales, rupiah.
+    /// Annual sales, rupiah; `null` for retail users.
     pub annual_revenue_idr: Option<i64>,
     /// Workers.
     pub employees: Option<i32>,
@@ -142,7 +156,7 @@ pub struct Business {
     pub established_on: Option<NaiveDate>,
     /// Trading status.
     pub status: BusinessStatus,
-    /// Consent to share data with partner banks.
+    /// Consent to share data with partner banks; `null` for retail users.
     pub consented_to_bank_sharing_at: Option<DateTime<Utc>>,
     /// PP 7/2021 scale: by annual sales when known, else by capital; `null` when neither is known.
     pub scale: Option<Scale>,
@@ -167,29 +181,58 @@ fn parse_stored<'a, T: Deserialize<'a>>(name: &'a str) -> Option<T> {
     T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(name)).ok()
 }
 
+/// How much of a business a caller sees: the role × field table of the README and of
+/// [`Business`]'s documentation (`tests/api/disclosure.rs` holds the answers to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Office staff: every field as stored.
+    Full,
+    /// Viewers: the owner's name, NIK, phone, e-mail and NPWP and the address masked.
+    Masked,
+    /// Retail users, for a curation: masked as viewers, and neither the money, nor the NPWP,
+    /// nor the consent to banks.
+    Curation,
+}
+
+impl View {
+    /// The view of a caller of `role` (a bank's user sees no business: 404 before this).
+    pub fn of(role: Role) -> View {
+        match role {
+            Role::Admin | Role::Officer => View::Full,
+            Role::Retail => View::Curation,
+            Role::Viewer | Role::Bank => View::Masked,
+        }
+    }
+}
+
 impl Business {
-    /// The view of `b` for a caller who does (`pii`) or does not see personal data.
-    pub fn of(b: BusinessRow, pii: bool) -> Business {
-        let mask = |value: String, f: fn(&str) -> String| if pii { value } else { f(&value) };
+    /// The view of `b` for a caller who sees it as `view`.
+    pub fn of(b: BusinessRow, view: View) -> Business {
+        let full = view == View::Full;
+        let curation = view == View::Curation;
+        let mask = |value: String, f: fn(&str) -> String| if full { value } else { f(&value) };
         Business {
             id: b.id,
             name: b.name,
-            owner_name: b.owner_name,
+            owner_name: mask(b.owner_name, masking::name),
             owner_nik: mask(b.owner_nik, masking::nik),
             phone: mask(b.phone, masking::phone),
             email: b.email.map(|e| mask(e, masking::email)),
             nib: b.nib,
-            npwp: b.npwp,
+            npwp: b.npwp.filter(|_| !curation).map(|n| mask(n, masking::npwp)),
             kbli: b.kbli,
             district_code: b.district_code,
             village: b.village,
-            address: b.address,
-            capital_idr: b.capital_idr,
-            annual_revenue_idr: b.annual_revenue_idr,
+            address: mask(b.address, masking::address),
+            capital_idr: b.capital_idr.filter(|_| !curation),
+            annual_revenue_idr: b.annual_revenue_idr.filter(|_| !curation),
             employees: b.employees,
             established_on: b.established_on,
             status: parse_stored(&b.status).unwrap_or(BusinessStatus::Active),
-            consented_to_bank_sharing_at: b.consented_to_bank_sharing_at.map(|t| t.and_utc()),
+            consented_to_bank_sharing_at: b
+                .consented_to_bank_sharing_at
+                .filter(|_| !curation)
+                .map(|t| t.and_utc()),
             scale: b.scale.as_deref().and_then(Scale::parse),
             scale_basis: b.scale_basis.as_deref().and_then(parse_stored),
             is_ikm: b.is_ikm,
@@ -283,7 +326,7 @@ pub fn update(
     let mut check = Check::default();
     let mut known = patch.clone();
     read_input(&mut known, &mut check)?;
-    let input: BusinessInput = merged(&Business::of(current.clone(), true), &known, &DERIVED)?;
+    let input: BusinessInput = merged(&Business::of(current.clone(), View::Full), &known, &DERIVED)?;
     let checked = check_fields(input, &mut check, db::now());
     if let Some(code) = &checked.district_code
         && *code != current.district_code

@@ -34,6 +34,26 @@ pub fn email(value: &str) -> String {
     }
 }
 
+/// `Sri Wahyuni` → `S*** W***`: each word's first letter.
+pub fn name(value: &str) -> String {
+    let words: Vec<String> =
+        value.split_whitespace().map(|w| format!("{}***", w.chars().next().unwrap_or('*'))).collect();
+    if words.is_empty() { "***".into() } else { words.join(" ") }
+}
+
+/// `Jl. Raya Paciran No. 12` → `Jl. ***`: the kind of place, not where.
+pub fn address(value: &str) -> String {
+    match value.split_whitespace().next() {
+        Some(first) if value.split_whitespace().nth(1).is_some() => format!("{first} ***"),
+        _ => "***".into(),
+    }
+}
+
+/// `012345678901000` → `01**********000`.
+pub fn npwp(value: &str) -> String {
+    mask_middle(value, 2, 3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +65,10 @@ mod tests {
         assert_eq!(phone("+62322321456"), "+62322***456");
         assert_eq!(email("budi.santoso@example.com"), "b***@example.com");
         assert_eq!(nik("123"), "***");
+        assert_eq!(name("Sri Wahyuni"), "S*** W***");
+        assert_eq!(name(" "), "***");
+        assert_eq!(address("Jl. Raya Paciran No. 12"), "Jl. ***");
+        assert_eq!(address("Paciran"), "***");
+        assert_eq!(npwp("012345678901000"), "01**********000");
     }
 }

@@ -39,6 +39,20 @@ async fn viewers_and_retail_read_masked_and_banks_see_nothing() {
     let officer = app.token_for(Role::Officer).await;
     let created = app.create_business(&officer, &business_json(7)).await;
     let path = format!("/api/v1/businesses/{}", created["id"]);
+    // A retail user sees the businesses its partner curates a product of (tests/api/disclosure.rs).
+    let product = app
+        .post("/api/v1/products")
+        .token(&officer)
+        .json(&json!({"business_id": created["id"], "name": "Kerupuk", "category": "food"}))
+        .send()
+        .await
+        .json()["id"]
+        .clone();
+    let reply = app
+        .post("/api/v1/curations")
+        .token(&officer)
+        .json(&json!({"product_id": product, "retail_partner_id": 1}));
+    assert_eq!(reply.send().await.status, 201);
 
     for role in [Role::Viewer, Role::Retail] {
         let token = app.token_for(role).await;
