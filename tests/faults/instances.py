@@ -1,8 +1,9 @@
 """Two server processes on one database: a change of user made through one reaches the other.
 
 Each instance trusts a user row it read for at most IDENTITY_TTL (src/accounts.rs, 5 s), so a
-user disabled, or given another role, through instance A must be refused by instance B within
-that bound, and by A at once. On PostgreSQL: two processes on one database. On SQLite the one
+token ended through instance A (its user disabled, or given another role) must be refused by
+instance B within that bound, and by A at once; the token the user gets by logging in again is
+good on B at once (a token newer than B's cached row makes B read the row again). On PostgreSQL: two processes on one database. On SQLite the one
 process knows its own writes: the change is refused at once, with no wait.
 
     python3 instances.py --backend postgres
@@ -56,9 +57,14 @@ def main():
             check(got == 200, f"{server.name}: the officer's list gave {got}")
 
         results = []
-        changes = [("role officer -> bank", {"role": "bank", "bank_partner_id": 1}, "/api/v1/businesses?limit=1", 404),
+        changes = [("role officer -> bank", {"role": "bank", "bank_partner_id": 1}, "/api/v1/auth/me", 401),
                    ("disabled", {"disabled": True}, "/api/v1/auth/me", 401)]
-        for what, patch, path, refused in changes:
+        for n, (what, patch, path, refused) in enumerate(changes):
+            if n > 0:  # the token the change before ended: log in again, good everywhere at once
+                token = a.login(officer["email"], officer["password"])
+                for server in servers:
+                    got = server.request("GET", path, token=token).status
+                    check(got == 200, f"{server.name}: a new token after '{changes[n - 1][0]}' gave {got}")
             version = a.request("GET", f"/api/v1/users/{user}", token=admin)
             check(version.status == 200, f"reading the user gave {version.status}")
             changed = a.request("PATCH", f"/api/v1/users/{user}", patch, token=admin,
