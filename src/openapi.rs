@@ -511,6 +511,11 @@ fn add_problems(op: &mut Operation, conditional: bool) {
     let has_parameter = |location: ParameterIn| {
         op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == location))
     };
+    // A POST that takes If-Match (a client's new secret) is conditional too.
+    let conditional = conditional
+        || op.parameters.iter().flatten().any(
+            |p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Header && p.name == "If-Match"),
+        );
     let has_path_params = has_parameter(ParameterIn::Path);
     let has_query = has_parameter(ParameterIn::Query);
     let has_body = op.request_body.is_some();

@@ -260,7 +260,7 @@ established_on,annual_revenue_idr,capital_idr,employees,scale,updated_at,left,le
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The bank's id"), PullQuery),
     responses((status = 200, description = "A page of eligible applicants, or all of them as CSV or NDJSON",
-        content((crate::http::list::Page<EligibleApplicant> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<EligibleApplicant> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/bank-partners/{id}/eligible-applicants")]
 pub async fn eligible_applicants(

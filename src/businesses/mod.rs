@@ -174,7 +174,7 @@ is_ikm,industry_scale,created_at,updated_at,version\n";
         content(
             (Page<Business> = "application/json"),
             (String = "text/csv"),
-            (String = "application/x-ndjson"),
+            (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         ))),
 )]
 #[get("/businesses")]

@@ -1,7 +1,8 @@
-//! The cryptography of logging in, with no knowledge of users or requests: argon2id password
-//! hashes and HS256 access tokens. Authentication (`crate::auth`), user management and the
-//! application state build on it.
+//! The cryptography of the service, with no knowledge of users or requests: argon2id password
+//! hashes and HS256 access tokens (authentication, user management and the application state
+//! build on them), and the keys of personal data at rest (`keyring`).
 
+pub mod keyring;
 mod password;
 mod tokens;
 

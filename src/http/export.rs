@@ -1,6 +1,7 @@
-//! Streaming exports of lists: `Accept: text/csv` or `application/x-ndjson` returns every
-//! matching row, read from the database in chunks and written as it goes, so memory stays
-//! bounded whatever the number of rows.
+//! Exports of lists: `Accept: text/csv` or `application/x-ndjson` returns every matching row,
+//! read from the database in chunks and written as it goes, so memory stays bounded whatever the
+//! number of rows; `Accept: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`
+//! returns them as one XLSX workbook (`super::xlsx`), sent once complete.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,10 +23,13 @@ pub enum Format {
     Csv,
     /// Every row as one JSON object per line.
     Ndjson,
+    /// Every row in one XLSX worksheet.
+    Xlsx,
 }
 
 impl Format {
-    /// Chooses by `Accept`: `text/csv` or `application/x-ndjson` export, anything else a page.
+    /// Chooses by `Accept`: a `text/csv`, `application/x-ndjson` or XLSX export, anything else a
+    /// page.
     pub fn of(req: &HttpRequest) -> Format {
         let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
         let wants = |media: &str| accept.split(',').any(|part| part.trim().starts_with(media));
@@ -33,6 +37,8 @@ impl Format {
             Format::Csv
         } else if wants("application/x-ndjson") {
             Format::Ndjson
+        } else if wants(super::xlsx::MEDIA_TYPE) {
+            Format::Xlsx
         } else {
             Format::Page
         }
@@ -90,7 +96,8 @@ impl Encoder {
                 }
                 writer.flush().map_err(AppError::internal)?;
             }
-            Format::Ndjson | Format::Page => {
+            // An XLSX export is `workbook`'s, not a stream.
+            Format::Ndjson | Format::Page | Format::Xlsx => {
                 for row in rows {
                     serde_json::to_writer(&mut out, row).map_err(AppError::internal)?;
                     out.push(b'\n');
@@ -118,6 +125,9 @@ where
     let pool = crate::db::replicas::for_stream(pool);
     // Check a connection out before answering, so that an unavailable database is a 503.
     let mut conn: Conn = web::block(move || pool.get()).await??;
+    if format == Format::Xlsx {
+        return workbook(conn, empty_csv_header, next_chunk).await;
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);
     actix_web::rt::task::spawn_blocking(move || {
         let mut encoder = Encoder { format, wrote_header: false };
@@ -154,4 +164,45 @@ where
         _ => "application/x-ndjson",
     };
     Ok(HttpResponse::Ok().content_type(content_type).streaming(body))
+}
+
+/// Every row that `next_chunk` yields, as one XLSX workbook (see [`stream`]).
+async fn workbook<R, K, F>(mut conn: Conn, header: &'static str, mut next_chunk: F) -> AppResult<HttpResponse>
+where
+    R: Serialize + Send + 'static,
+    K: Send + 'static,
+    F: FnMut(&mut DbConnection, Option<&K>) -> AppResult<(Vec<R>, Option<K>)> + Send + 'static,
+{
+    let bytes = web::block(move || -> AppResult<Vec<u8>> {
+        // The columns are the rows' fields, as in CSV; the list's header line when it has none.
+        let mut sheet: Option<super::xlsx::Sheet> = None;
+        let mut after: Option<K> = None;
+        loop {
+            let (rows, last) = next_chunk(&mut conn, after.as_ref())?;
+            for row in &rows {
+                let row = serde_json::to_value(row).map_err(AppError::internal)?;
+                let sheet = match &mut sheet {
+                    Some(sheet) => sheet,
+                    None => {
+                        let names = row.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+                        sheet.insert(super::xlsx::Sheet::new(names)?)
+                    }
+                };
+                sheet.push(&row)?;
+            }
+            if i64::try_from(rows.len()).unwrap_or(0) < CHUNK || last.is_none() {
+                break;
+            }
+            after = last;
+        }
+        match sheet {
+            Some(sheet) => sheet.finish(),
+            None => super::xlsx::Sheet::with_csv_header(header)?.finish(),
+        }
+    })
+    .await??;
+    Ok(HttpResponse::Ok()
+        .content_type(super::xlsx::MEDIA_TYPE)
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"export.xlsx\""))
+        .body(bytes))
 }

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod input;
 pub mod list;
 pub mod patch;
+pub mod xlsx;
 
 pub use etag::IfMatch;
 

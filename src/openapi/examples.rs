@@ -40,7 +40,9 @@ pub fn add(doc: &mut Document) {
             }
             for (status, response) in operation.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else { continue };
-                let is_export = |m: &str| m == "text/csv" || m == "application/x-ndjson";
+                let is_export = |m: &str| {
+                    m == "text/csv" || m == "application/x-ndjson" || m == crate::http::xlsx::MEDIA_TYPE
+                };
                 for (media_type, content) in response.content.iter_mut() {
                     let RefOr::T(content) = content else { continue };
                     if content.example.is_some() || is_export(media_type) {
@@ -73,6 +75,9 @@ pub fn add(doc: &mut Document) {
 /// One row of an export in `media_type`.
 fn export(media_type: &str, row: &Value) -> Option<Value> {
     let fields = row.as_object()?;
+    if media_type == crate::http::xlsx::MEDIA_TYPE {
+        return None; // A zip archive: no text example.
+    }
     if media_type == "application/x-ndjson" {
         return Some(Value::String(format!("{row}\n")));
     }
@@ -221,6 +226,9 @@ mod tests {
         let mut found = Vec::new();
         let mut collect = |place: String, contents: Option<&Value>| {
             for (media_type, content) in contents.and_then(Value::as_object).into_iter().flatten() {
+                if media_type == crate::http::xlsx::MEDIA_TYPE {
+                    continue; // A zip archive: no text to give as an example.
+                }
                 let schema = content.get("schema").cloned().unwrap_or(json!({}));
                 found.push((format!("{place} {media_type}"), content.get("example").cloned(), schema));
             }

@@ -188,7 +188,7 @@ async fn list(
     security(("bearer" = [])),
     params(ProductQuery),
     responses((status = 200, description = "A page of products, or all of them as CSV or NDJSON",
-        content((Page<Product> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((Page<Product> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/products")]
 pub async fn list_products(
@@ -221,7 +221,7 @@ pub struct BusinessProductsQuery {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The business's id"), BusinessProductsQuery),
     responses((status = 200, description = "A page of the business's products",
-        content((Page<Product> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((Page<Product> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/businesses/{id}/products")]
 pub async fn list_business_products(

@@ -310,7 +310,7 @@ const CURATION_CSV: &str =
     security(("bearer" = [])),
     params(CurationQuery),
     responses((status = 200, description = "A page of curations, or all as CSV or NDJSON",
-        content((crate::http::list::Page<Curation> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<Curation> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/curations")]
 pub async fn list_curations(

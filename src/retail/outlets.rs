@@ -341,7 +341,7 @@ const OUTLET_CSV: &str =
     security(("bearer" = [])),
     params(OutletQuery),
     responses((status = 200, description = "A page of outlets, or all as CSV or NDJSON",
-        content((crate::http::list::Page<Outlet> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<Outlet> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/outlets")]
 pub async fn list_outlets(

@@ -365,7 +365,7 @@ const PLACEMENT_CSV: &str = "id,product_id,outlet_id,listed_on,delisted_on,creat
     security(("bearer" = [])),
     params(PlacementQuery),
     responses((status = 200, description = "A page of placements, or all as CSV or NDJSON",
-        content((crate::http::list::Page<Placement> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson")))),
+        content((crate::http::list::Page<Placement> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/placements")]
 pub async fn list_placements(

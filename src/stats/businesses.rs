@@ -305,7 +305,7 @@ crate::businesses::business_filter! {
     security(("bearer" = [])),
     params(BusinessStatsQuery),
     responses((status = 200, description = "One row per group, or CSV",
-        content((BusinessStats = "application/json"), (String = "text/csv", example = json!("scale,count,employees,revenue_idr\nkecil,8,96,36162868000\nmikro,529,1327,159733176000\n"))))),
+        content((BusinessStats = "application/json"), (String = "text/csv", example = json!("scale,count,employees,revenue_idr\nkecil,8,96,36162868000\nmikro,529,1327,159733176000\n")), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/stats/businesses")]
 pub async fn business_statistics(

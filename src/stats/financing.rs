@@ -139,7 +139,7 @@ pub struct FinancingStats {
     tag = "statistics",
     security(("bearer" = [])),
     params(FinancingStatsQuery),
-    responses((status = 200, description = "One row per group, or CSV", content((FinancingStats = "application/json"), (String = "text/csv", example = json!("key,label,applications,requested_idr,approved_idr\n1,BSI,23,693343000,297993000\n"))))),
+    responses((status = 200, description = "One row per group, or CSV", content((FinancingStats = "application/json"), (String = "text/csv", example = json!("key,label,applications,requested_idr,approved_idr\n1,BSI,23,693343000,297993000\n")), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/stats/financing")]
 pub async fn financing_statistics(

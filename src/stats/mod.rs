@@ -45,47 +45,55 @@ async fn answer<T: Serialize + Send + 'static>(
     respond(req, &stats, rows)
 }
 
-/// Answers JSON, or with `Accept: text/csv` a table: the `rows` array when there is one, else
-/// every figure as a `metric,value` line (`businesses.by_scale.mikro,12`).
+/// Answers JSON, or with `Accept: text/csv` (or XLSX's media type) a table: the `rows` array
+/// when there is one, else every figure as a `metric,value` line (`businesses.by_scale.mikro,12`).
 fn respond(req: &HttpRequest, body: &impl Serialize, rows: Option<&str>) -> AppResult<HttpResponse> {
-    if Format::of(req) != Format::Csv {
+    let format = Format::of(req);
+    if !matches!(format, Format::Csv | Format::Xlsx) {
         return Ok(HttpResponse::Ok().json(body));
     }
     let value = serde_json::to_value(body).map_err(AppError::internal)?;
+    let (headers, table): (Vec<String>, Vec<Value>) =
+        match rows.and_then(|field| value.get(field)).and_then(Value::as_array) {
+            Some(rows) => {
+                let headers = rows
+                    .first()
+                    .and_then(Value::as_object)
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
+                (headers, rows.clone())
+            }
+            None => {
+                fn flatten(prefix: &str, v: &Value, out: &mut Vec<Value>) {
+                    match v {
+                        Value::Object(map) => {
+                            for (k, v) in map {
+                                let path =
+                                    if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                                flatten(&path, v, out);
+                            }
+                        }
+                        other => out.push(serde_json::json!({"metric": prefix, "value": other})),
+                    }
+                }
+                let mut figures = Vec::new();
+                flatten("", &value, &mut figures);
+                (vec!["metric".into(), "value".into()], figures)
+            }
+        };
+    if format == Format::Xlsx {
+        let mut sheet = crate::http::xlsx::Sheet::new(headers)?;
+        for row in &table {
+            sheet.push(row)?;
+        }
+        return Ok(HttpResponse::Ok().content_type(crate::http::xlsx::MEDIA_TYPE).body(sheet.finish()?));
+    }
     let mut writer = csv::Writer::from_writer(Vec::new());
     let cell = crate::http::export::csv_cell;
-    match rows.and_then(|field| value.get(field)).and_then(Value::as_array) {
-        Some(rows) => {
-            let headers: Vec<String> = rows
-                .first()
-                .and_then(Value::as_object)
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default();
-            writer.write_record(&headers).map_err(AppError::internal)?;
-            for row in rows {
-                let cells = headers.iter().map(|h| cell(&row[h]).into_owned());
-                writer.write_record(cells).map_err(AppError::internal)?;
-            }
-        }
-        None => {
-            fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
-                match v {
-                    Value::Object(map) => {
-                        for (k, v) in map {
-                            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                            flatten(&path, v, out);
-                        }
-                    }
-                    other => out.push((prefix.to_owned(), other.clone())),
-                }
-            }
-            let mut figures = Vec::new();
-            flatten("", &value, &mut figures);
-            writer.write_record(["metric", "value"]).map_err(AppError::internal)?;
-            for (metric, v) in figures {
-                writer.write_record([metric.as_str(), &cell(&v)]).map_err(AppError::internal)?;
-            }
-        }
+    writer.write_record(&headers).map_err(AppError::internal)?;
+    for row in &table {
+        let cells = headers.iter().map(|h| cell(&row[h]).into_owned());
+        writer.write_record(cells).map_err(AppError::internal)?;
     }
     let bytes = writer.into_inner().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(bytes))

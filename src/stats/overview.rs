@@ -245,7 +245,7 @@ fn financing_section(conn: &mut DbConnection, bank: Option<i64>) -> AppResult<Fi
     tag = "statistics",
     security(("bearer" = [])),
     responses((status = 200, description = "The figures, or CSV lines of metric and value",
-        content((Overview = "application/json"), (String = "text/csv", example = json!("metric,value\nbusinesses.total,540\nbusinesses.active,496\n"))))),
+        content((Overview = "application/json"), (String = "text/csv", example = json!("metric,value\nbusinesses.total,540\nbusinesses.active,496\n")), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/stats/overview")]
 pub async fn overview_statistics(

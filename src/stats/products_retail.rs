@@ -42,7 +42,7 @@ pub struct CategoryRow {
 #[utoipa::path(
     tag = "statistics",
     security(("bearer" = [])),
-    responses((status = 200, description = "Product figures, or CSV of the categories", content((ProductStats = "application/json"), (String = "text/csv", example = json!("category,count\nagriculture,188\nbeverage,89\n"))))),
+    responses((status = 200, description = "Product figures, or CSV of the categories", content((ProductStats = "application/json"), (String = "text/csv", example = json!("category,count\nagriculture,188\nbeverage,89\n")), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/stats/products")]
 pub async fn product_statistics(
@@ -97,7 +97,7 @@ pub struct RetailStats {
 #[utoipa::path(
     tag = "statistics",
     security(("bearer" = [])),
-    responses((status = 200, description = "One row per partner, or CSV", content((RetailStats = "application/json"), (String = "text/csv", example = json!("retail_partner_id,brand,outlets,outlets_stocking_curated,curated_passed,curated_ikm_businesses,products_listed\n1,Indomaret,51,51,16,13,16\n"))))),
+    responses((status = 200, description = "One row per partner, or CSV", content((RetailStats = "application/json"), (String = "text/csv", example = json!("retail_partner_id,brand,outlets,outlets_stocking_curated,curated_passed,curated_ikm_businesses,products_listed\n1,Indomaret,51,51,16,13,16\n")), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/stats/retail")]
 pub async fn retail_statistics(

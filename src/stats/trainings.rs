@@ -94,7 +94,7 @@ pub fn training_stats(conn: &mut DbConnection) -> QueryResult<TrainingStats> {
 #[utoipa::path(
     tag = "statistics",
     security(("bearer" = [])),
-    responses((status = 200, description = "Training figures, or CSV per training", content((TrainingStats = "application/json"), (String = "text/csv", example = json!("training_id,title,capacity,registrants,selected,waitlisted,attended\n1,Pelatihan Peningkatan Mutu dan Kemasan Produk IKM,100,234,100,134,93\n"))))),
+    responses((status = 200, description = "Training figures, or CSV per training", content((TrainingStats = "application/json"), (String = "text/csv", example = json!("training_id,title,capacity,registrants,selected,waitlisted,attended\n1,Pelatihan Peningkatan Mutu dan Kemasan Produk IKM,100,234,100,134,93\n")), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
 )]
 #[get("/stats/trainings")]
 pub async fn training_statistics(

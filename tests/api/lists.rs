@@ -449,3 +449,53 @@ async fn csv_exports_carry_no_live_formulas() {
         .collect();
     assert_eq!(exact, names);
 }
+
+/// The text of `name` in the XLSX (zip) `bytes`.
+fn xlsx_part(bytes: &[u8], name: &str) -> String {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("an XLSX is a zip archive");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name(name).expect("the part is there"), &mut text).unwrap();
+    text
+}
+
+/// Issue 29: an XLSX export holds the list's rows with every NIK, NIB and phone whole, as
+/// text (opened from CSV, a spreadsheet keeps 15 digits of a 16-digit NIK); a text starting
+/// with `=` is a text, never a formula; the statistics' tables export the same way.
+#[actix_rt::test]
+async fn an_xlsx_export_keeps_identity_numbers_whole_as_text() {
+    const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    let app = spawn_app().await;
+    let officer = seeded(&app, 3, |n, b| {
+        if n == 2 {
+            b["name"] = json!("=HYPERLINK(\"https://evil.example\")");
+        }
+    })
+    .await;
+    let nik = business_json(1)["owner_nik"].as_str().unwrap().to_owned();
+    let reply = app.get("/api/v1/businesses").token(&officer).header("accept", XLSX).send().await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.header("content-type").as_deref(), Some(XLSX));
+    let sheet = xlsx_part(&reply.body, "xl/worksheets/sheet1.xml");
+    assert_eq!(sheet.matches("<row ").count(), 4, "a header and three rows: {sheet}");
+    assert!(sheet.contains(&format!("<t>{nik}</t>")), "the NIK whole, as a text cell");
+    assert!(!sheet.contains(&format!("<v>{nik}</v>")), "not a number");
+    assert!(sheet.contains("<t>+628120000001</t>"), "the phone as text: {sheet}");
+    assert!(!sheet.contains("<f>"), "no formula");
+    assert!(sheet.contains("<t>owner_nik</t>") && sheet.contains("<t>=HYPERLINK("), "{sheet}");
+
+    // A viewer's export is masked as its pages are; an empty one still has its header row.
+    let viewer = app.token_for(Role::Viewer).await;
+    let masked = app.get("/api/v1/businesses").token(&viewer).header("accept", XLSX).send().await;
+    let sheet = xlsx_part(&masked.body, "xl/worksheets/sheet1.xml");
+    assert!(!sheet.contains(&nik) && sheet.contains("<t>3524********"), "{sheet}");
+    let none =
+        app.get("/api/v1/businesses?district=35.24.01").token(&officer).header("accept", XLSX).send().await;
+    let sheet = xlsx_part(&none.body, "xl/worksheets/sheet1.xml");
+    assert_eq!(sheet.matches("<row ").count(), 1, "{sheet}");
+    assert!(sheet.contains("<t>owner_nik</t>"));
+
+    let stats = app.get("/api/v1/stats/overview").token(&officer).header("accept", XLSX).send().await;
+    assert_eq!((stats.status.as_u16(), stats.header("content-type").as_deref()), (200, Some(XLSX)));
+    let sheet = xlsx_part(&stats.body, "xl/worksheets/sheet1.xml");
+    assert!(sheet.contains("<t>businesses.total</t>"), "{sheet}");
+}
