@@ -18,7 +18,6 @@ use crate::db::{self, DbConnection};
 use crate::domain::role::Role;
 use crate::domain::scope::{self, Scope};
 use crate::error::{AppError, AppResult};
-use crate::http::client_ip;
 
 /// The token request of the client credentials grant, form-encoded.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -223,16 +222,9 @@ pub(super) async fn grant(
         Ok(grant) => grant,
         Err(refusal) => return Ok(refusal.answer()),
     };
-    let account = grant.client_id.to_lowercase();
-    let source = client_ip::source(req, &state.config.trusted_proxies);
-    let key = state.keys.throttle_key(&account, &source)?;
-    let _turn = throttle::take_turn(&key).await;
-    let counted = {
-        let key = key.clone();
-        db::run(&state.pool, move |conn| throttle::reserve(conn, &key, |conn| load_client(conn, &account)))
-            .await?
-    };
-    let (client, secrets) = match counted {
+    let attempt = throttle::attempt(state, req, grant.client_id.to_lowercase(), load_client).await?;
+    let key = attempt.key.clone();
+    let (client, secrets) = match attempt.reservation {
         Reservation::Locked(wait) => return Ok(Refusal::Throttled(wait).answer()),
         Reservation::Counted(found) => found,
     };

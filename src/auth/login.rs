@@ -14,7 +14,7 @@ use crate::db;
 use crate::db::schema::users;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::http::{client_ip, parse_json};
+use crate::http::parse_json;
 use crate::state::AppState;
 
 /// A login: e-mail and password.
@@ -109,17 +109,11 @@ pub async fn issue_token(
         }
     }
     let email = email.trim().to_lowercase();
-    let source = client_ip::source(&req, &state.config.trusted_proxies);
-    let key = state.keys.throttle_key(&email, &source)?;
-    let _turn = throttle::take_turn(&key).await;
-    let counted = {
-        let key = key.clone();
-        db::run(&state.pool, move |conn| {
-            throttle::reserve(conn, &key, |conn| Ok(Account::by_email(conn, &email).optional()?))
-        })
-        .await?
-    };
-    let user = match counted {
+    let attempt =
+        throttle::attempt(&state, &req, email, |conn, email| Ok(Account::by_email(conn, email).optional()?))
+            .await?;
+    let key = attempt.key.clone();
+    let user = match attempt.reservation {
         Reservation::Locked(retry_after) => return Err(AppError::TooManyRequests { retry_after }),
         Reservation::Counted(user) => user,
     };

@@ -61,6 +61,36 @@ pub async fn take_turn(key: &str) -> tokio::sync::MutexGuard<'static, ()> {
     STRIPES[stripe].lock().await
 }
 
+/// An attempt on one account from one source, counted: its throttle key, its turn (held until
+/// the attempt is over) and what [`reserve`] decided.
+pub struct Attempt<T> {
+    /// The throttle's key of account and source (for [`succeeded`]).
+    pub key: String,
+    /// Locked, or counted with what the attempt needs.
+    pub reservation: Reservation<T>,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// Starts an attempt on `account` (an e-mail or a client id, lower-cased) from the request's
+/// source (`crate::http::client_ip`): waits for the key's turn, then [`reserve`]s it, reading
+/// what the attempt needs with `load`. The login and the client credentials grant both begin
+/// here.
+pub async fn attempt<T: Send + 'static>(
+    state: &crate::state::AppState,
+    req: &actix_web::HttpRequest,
+    account: String,
+    load: impl FnOnce(&mut DbConnection, &str) -> AppResult<T> + Send + 'static,
+) -> AppResult<Attempt<T>> {
+    let source = crate::http::client_ip::source(req, &state.config.trusted_proxies);
+    let key = state.keys.throttle_key(&account, &source)?;
+    let turn = take_turn(&key).await;
+    let reservation = {
+        let key = key.clone();
+        db::run(&state.pool, move |conn| reserve(conn, &key, |conn| load(conn, &account))).await?
+    };
+    Ok(Attempt { key, reservation, _turn: turn })
+}
+
 /// In one short transaction holding the key's lock (an advisory lock on PostgreSQL, the write
 /// lock on SQLite), so that the count read is still true when the attempt is written: refuses
 /// while the key has [`LOGIN_MAX_FAILURES`] failures in the window; otherwise records this

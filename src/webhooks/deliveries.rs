@@ -158,17 +158,7 @@ pub async fn redeliver(
                 )));
             }
             let now = db::now();
-            let new_id: i64 = diesel::insert_into(webhook_deliveries::table)
-                .values((
-                    webhook_deliveries::subscription_id.eq(id),
-                    webhook_deliveries::message_id.eq(&message_id),
-                    webhook_deliveries::event_type.eq(&kind),
-                    webhook_deliveries::payload.eq(&payload),
-                    webhook_deliveries::created_at.eq(now),
-                    webhook_deliveries::next_attempt_at.eq(now),
-                ))
-                .returning(webhook_deliveries::id)
-                .get_result(conn)?;
+            let new_id = super::outbox::queue(conn, id, &message_id, &kind, &payload, now)?;
             let event_type =
                 EventType::parse(&kind).ok_or_else(|| AppError::internal("unknown event type"))?;
             Ok::<_, AppError>(Delivery {

@@ -138,16 +138,30 @@ pub fn emit(
     let body = serde_json::to_string(&Event { kind: event, timestamp: now.and_utc(), data })
         .map_err(crate::error::AppError::internal)?;
     for subscription in &wanted {
-        diesel::insert_into(webhook_deliveries::table)
-            .values((
-                webhook_deliveries::subscription_id.eq(subscription),
-                webhook_deliveries::message_id.eq(&message_id),
-                webhook_deliveries::event_type.eq(event.as_str()),
-                webhook_deliveries::payload.eq(&body),
-                webhook_deliveries::created_at.eq(now),
-                webhook_deliveries::next_attempt_at.eq(now),
-            ))
-            .execute(conn)?;
+        queue(conn, *subscription, &message_id, event.as_str(), &body, now)?;
     }
     Ok(wanted.len())
+}
+
+/// Queues a delivery of an event (its `webhook-id`, type and body) at the end of `subscription`'s
+/// queue, due `now`; its id. An event's first delivery and every redelivery come through here.
+pub fn queue(
+    conn: &mut DbConnection,
+    subscription: i64,
+    message_id: &str,
+    event_type: &str,
+    payload: &str,
+    now: chrono::NaiveDateTime,
+) -> AppResult<i64> {
+    Ok(diesel::insert_into(webhook_deliveries::table)
+        .values((
+            webhook_deliveries::subscription_id.eq(subscription),
+            webhook_deliveries::message_id.eq(message_id),
+            webhook_deliveries::event_type.eq(event_type),
+            webhook_deliveries::payload.eq(payload),
+            webhook_deliveries::created_at.eq(now),
+            webhook_deliveries::next_attempt_at.eq(now),
+        ))
+        .returning(webhook_deliveries::id)
+        .get_result(conn)?)
 }
