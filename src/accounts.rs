@@ -105,6 +105,9 @@ pub struct Identity {
     pub token_generation: i32,
     /// An API client's secrets that are not revoked: a token granted with another is refused.
     pub live_secrets: Vec<i64>,
+    /// An API client's newest secret, revoked or not (0 for none): a token of a newer one was
+    /// granted after this was read.
+    pub newest_secret: i64,
 }
 
 impl Identity {
@@ -113,15 +116,16 @@ impl Identity {
         let Some(row) = users::table.find(id).select(IdentityRow::as_select()).first(conn).optional()? else {
             return Ok(None);
         };
-        let live_secrets = if row.scopes.is_some() {
+        let secrets: Vec<(i64, bool)> = if row.scopes.is_some() {
             client_secrets::table
                 .filter(client_secrets::user_id.eq(id))
-                .filter(client_secrets::revoked_at.is_null())
-                .select(client_secrets::id)
+                .select((client_secrets::id, client_secrets::revoked_at.is_null()))
                 .load(conn)?
         } else {
             Vec::new()
         };
+        let live_secrets = secrets.iter().filter(|(_, live)| *live).map(|(id, _)| *id).collect();
+        let newest_secret = secrets.iter().map(|(id, _)| *id).max().unwrap_or(0);
         Ok(Some(Identity {
             id: row.id,
             email: row.email,
@@ -132,6 +136,7 @@ impl Identity {
             scopes: row.scopes,
             token_generation: row.token_generation,
             live_secrets,
+            newest_secret,
         }))
     }
 }
@@ -196,6 +201,7 @@ mod tests {
             scopes: None,
             token_generation: 1,
             live_secrets: Vec::new(),
+            newest_secret: 0,
         }
     }
 

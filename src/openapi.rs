@@ -30,7 +30,7 @@ Times are UTC in RFC 3339; money is whole rupiah in 64-bit integers (`*_idr`).\n
 Read-your-writes: where the deployment has read replicas, lists, exports, statistics and the banks' \
 pull may be served by one, a little behind the primary. A successful write then answers a \
 `Consistency-Token` header; send the latest one you got as `Consistency-Token` on later requests and \
-they see at least that write, through any instance, for 60 seconds (an older token is ignored). \
+they see at least that write, through any instance, for at least 60 seconds (an older token is ignored). \
 Send it back as given: it is signed, and one that is malformed or not a write's answer is 400. \
 Without the header a read may lag by up to the deployment's bound (`REPLICA_MAX_LAG_MS`).\n\n\
 Problem answers are in English unless `Accept-Language` prefers Indonesian (`id`): then their \

@@ -135,11 +135,11 @@ impl FromRequest for Caller {
             let id: i64 =
                 claims.sub.parse().map_err(|_| AppError::Unauthorized("the token is malformed".into()))?;
             // A token newer than the identity cached (a generation raised, a secret made on
-            // another instance since it was read) reads it again rather than being refused.
+            // another instance since it was read) reads it again rather than being refused; a
+            // token of a secret known and revoked is refused from the cache.
             let stale = |user: &Identity| {
                 user.token_generation < claims.generation
-                    || (user.scopes.is_some()
-                        && !claims.secret_id.is_some_and(|s| user.live_secrets.contains(&s)))
+                    || (user.scopes.is_some() && claims.secret_id.is_some_and(|s| s > user.newest_secret))
             };
             let user = match state.identities.get(id) {
                 Some(cached) if !cached.as_ref().is_some_and(stale) => cached,

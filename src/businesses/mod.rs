@@ -142,7 +142,8 @@ fn confined(
     }
 }
 
-/// 404 unless a retail user's partner curates a product of business `id`.
+/// 404 unless a retail user's partner curates a product of business `id` (`curated_by`, the
+/// caller's `retail_scope`); nothing to check for anyone else.
 fn within_curations(conn: &mut DbConnection, id: i64, curated_by: Option<i64>) -> AppResult<()> {
     use crate::db::schema::{curations, products};
     let Some(partner) = curated_by else { return Ok(()) };

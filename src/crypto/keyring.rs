@@ -11,8 +11,9 @@
 //!   possible NIKs number about 2×10^10, which an unkeyed hash would give up to an offline search.
 //!   Stored as `<key id>.<hex>`.
 //!
-//! The keys live in a key file (`DATA_KEY_FILE`) outside the database, so that neither the
-//! database, its write-ahead log nor a backup holds them. The file is text, one key a line:
+//! The keys are to live in a key file outside the database (wired with the persons of issue
+//! 29, not yet), so that neither the database, its write-ahead log nor a backup holds them. The
+//! file is text, one key a line:
 //!
 //! ```text
 //! # umkm-api data keys: keep them outside the database and its backups
@@ -22,7 +23,7 @@
 //! ```
 //!
 //! The `active` key of each kind seals new values; the others still open the values sealed with
-//! them until a rotation has re-encrypted those (`umkm-api keys rotate`).
+//! them until a rotation has re-encrypted those.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -413,6 +413,7 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         last_status -> Nullable<Integer>,
         last_error -> Nullable<Text>,
+        first_attempted_at -> Nullable<Timestamp>,
     }
 }
 

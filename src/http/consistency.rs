@@ -5,9 +5,9 @@
 //! token back on a later request is served its reads by a replica only once that replica has
 //! replayed the position, else by the primary, so it sees its own write through any instance.
 //!
-//! A token holds for [`TOKEN_TTL`]: by then every replica in rotation (lagging at most
-//! `REPLICA_MAX_LAG_MS`, a few seconds) has replayed it, and an older one is ignored. One that
-//! is malformed or whose MAC is not this deployment's is refused with 400 on either back end;
+//! A token holds for [`TOKEN_TTL`], or `REPLICA_MAX_LAG_MS` and 5 seconds when that is longer:
+//! by then every replica in rotation has replayed it, and an older one is ignored. One that is
+//! malformed or whose MAC is not this deployment's is refused with 400 on either back end;
 //! without replicas no token is given.
 
 use std::time::Duration;
@@ -27,8 +27,14 @@ use crate::state::AppState;
 /// The header that carries the token, both ways.
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("consistency-token");
 
-/// How long a token holds.
+/// How long a token holds at least.
 pub const TOKEN_TTL: Duration = Duration::from_secs(60);
+
+/// How long a token holds with replicas that may lag `max_lag`: past it, every replica in
+/// rotation has replayed it.
+pub fn token_ttl(max_lag: Duration) -> Duration {
+    TOKEN_TTL.max(max_lag + Duration::from_secs(5))
+}
 
 /// The token for position `lsn`, made at `now` (seconds since the epoch).
 pub fn seal(keys: &Keys, lsn: Lsn, now: i64) -> AppResult<String> {
@@ -36,16 +42,16 @@ pub fn seal(keys: &Keys, lsn: Lsn, now: i64) -> AppResult<String> {
     Ok(format!("{body}.{}", keys.consistency_mac(body.as_bytes())?))
 }
 
-/// The position a token sent at `now` asks reads to see: `Lsn(0)` once it is older than
-/// [`TOKEN_TTL`]; `None` when it is malformed or not this deployment's.
-pub fn open(keys: &Keys, token: &str, now: i64) -> Option<Lsn> {
+/// The position a token sent at `now` asks reads to see: `Lsn(0)` once it is older than `ttl`;
+/// `None` when it is malformed or not this deployment's.
+pub fn open(keys: &Keys, token: &str, now: i64, ttl: Duration) -> Option<Lsn> {
     let (body, mac) = token.rsplit_once('.')?;
     let (lsn, made) = body.split_once('.')?;
     let (lsn, made) = (Lsn::parse(lsn)?, made.parse::<i64>().ok()?);
     if !keys.consistency_mac_matches(body.as_bytes(), mac) {
         return None;
     }
-    let ttl = i64::try_from(TOKEN_TTL.as_secs()).unwrap_or(i64::MAX);
+    let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     Some(if now.saturating_sub(made) > ttl { Lsn::default() } else { lsn })
 }
 
@@ -59,7 +65,11 @@ pub async fn track(
     let now = chrono::Utc::now().timestamp();
     let token = match (req.headers().get(&CONSISTENCY_TOKEN), &state) {
         (None, _) | (_, None) => Lsn::default(),
-        (Some(value), Some(state)) => match value.to_str().ok().and_then(|t| open(&state.keys, t, now)) {
+        (Some(value), Some(state)) => match value
+            .to_str()
+            .ok()
+            .and_then(|t| open(&state.keys, t, now, token_ttl(state.config.replica_max_lag)))
+        {
             Some(lsn) => lsn,
             None => {
                 let problem = AppError::BadRequest(
@@ -104,12 +114,22 @@ mod tests {
         let lsn = Lsn::parse("16/B374D848").unwrap();
         let token = seal(&ours, lsn, 1_000).unwrap();
         assert!(token.starts_with("16/B374D848.1000."), "{token}");
-        assert_eq!(open(&ours, &token, 1_000), Some(lsn));
-        assert_eq!(open(&ours, &token, 1_060), Some(lsn));
-        assert_eq!(open(&ours, &token, 1_061), Some(Lsn::default()), "past its time, ignored");
+        assert_eq!(open(&ours, &token, 1_000, TOKEN_TTL), Some(lsn));
+        assert_eq!(open(&ours, &token, 1_060, TOKEN_TTL), Some(lsn));
+        assert_eq!(open(&ours, &token, 1_061, TOKEN_TTL), Some(Lsn::default()), "past its time, ignored");
+        // Replicas allowed to lag 10 minutes: the token holds as long.
+        let long = token_ttl(Duration::from_secs(600));
+        assert_eq!(long, Duration::from_secs(605));
+        assert_eq!(open(&ours, &token, 1_600, long), Some(lsn));
         // Another deployment with the same secret, another secret, a changed position or time.
-        assert_eq!(open(&keys(b"a-secret-that-is-at-least-32-bytes-long!", "two"), &token, 1_000), None);
-        assert_eq!(open(&keys(b"another-secret-at-least-32-bytes-long!!!", "one"), &token, 1_000), None);
+        assert_eq!(
+            open(&keys(b"a-secret-that-is-at-least-32-bytes-long!", "two"), &token, 1_000, TOKEN_TTL),
+            None
+        );
+        assert_eq!(
+            open(&keys(b"another-secret-at-least-32-bytes-long!!!", "one"), &token, 1_000, TOKEN_TTL),
+            None
+        );
         let mac = token.rsplit_once('.').unwrap().1;
         for forged in [
             format!("FFFFFFFF/FFFFFFFF.1000.{mac}"),
@@ -119,7 +139,7 @@ mod tests {
             "16/B374D848.1000.".to_owned(),
             format!("16/B374D848.x.{mac}"),
         ] {
-            assert_eq!(open(&ours, &forged, 1_000), None, "{forged}");
+            assert_eq!(open(&ours, &forged, 1_000, TOKEN_TTL), None, "{forged}");
         }
     }
 }

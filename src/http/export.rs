@@ -123,11 +123,11 @@ where
     F: FnMut(&mut DbConnection, Option<&K>) -> AppResult<(Vec<R>, Option<K>)> + Send + 'static,
 {
     let pool = crate::db::replicas::for_stream(pool);
+    if format == Format::Xlsx {
+        return workbook(pool, empty_csv_header, next_chunk).await;
+    }
     // Check a connection out before answering, so that an unavailable database is a 503.
     let mut conn: Conn = web::block(move || pool.get()).await??;
-    if format == Format::Xlsx {
-        return workbook(conn, empty_csv_header, next_chunk).await;
-    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);
     actix_web::rt::task::spawn_blocking(move || {
         let mut encoder = Encoder { format, wrote_header: false };
@@ -166,14 +166,18 @@ where
     Ok(HttpResponse::Ok().content_type(content_type).streaming(body))
 }
 
-/// Every row that `next_chunk` yields, as one XLSX workbook (see [`stream`]).
-async fn workbook<R, K, F>(mut conn: Conn, header: &'static str, mut next_chunk: F) -> AppResult<HttpResponse>
+/// Every row that `next_chunk` yields, as one XLSX workbook (see [`stream`]): built in a
+/// temporary file, at most [`super::xlsx::MAX_AT_ONCE`] at a time, then sent from the file.
+async fn workbook<R, K, F>(pool: Pool, header: &'static str, mut next_chunk: F) -> AppResult<HttpResponse>
 where
     R: Serialize + Send + 'static,
     K: Send + 'static,
     F: FnMut(&mut DbConnection, Option<&K>) -> AppResult<(Vec<R>, Option<K>)> + Send + 'static,
 {
-    let bytes = web::block(move || -> AppResult<Vec<u8>> {
+    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(super::xlsx::MAX_AT_ONCE);
+    let turn = TURNS.acquire().await.map_err(AppError::internal)?;
+    let mut conn: Conn = web::block(move || pool.get()).await??;
+    let file = web::block(move || -> AppResult<std::fs::File> {
         // The columns are the rows' fields, as in CSV; the list's header line when it has none.
         let mut sheet: Option<super::xlsx::Sheet> = None;
         let mut after: Option<K> = None;
@@ -196,13 +200,36 @@ where
             after = last;
         }
         match sheet {
-            Some(sheet) => sheet.finish(),
-            None => super::xlsx::Sheet::with_csv_header(header)?.finish(),
+            Some(sheet) => sheet.finish_to_file(),
+            None => super::xlsx::Sheet::with_csv_header(header)?.finish_to_file(),
         }
     })
     .await??;
+    drop(turn);
+    let length = file.metadata().map_err(AppError::internal)?.len();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);
+    actix_web::rt::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = file;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tx.blocking_send(Ok(web::Bytes::copy_from_slice(&buffer[..n]))).is_err() {
+                        return; // The client went away.
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(AppError::internal(e)));
+                    return;
+                }
+            }
+        }
+    });
+    let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     Ok(HttpResponse::Ok()
         .content_type(super::xlsx::MEDIA_TYPE)
         .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"export.xlsx\""))
-        .body(bytes))
+        .body(actix_web::body::SizedStream::new(length, body)))
 }

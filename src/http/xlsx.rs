@@ -5,8 +5,9 @@
 //! and booleans are numbers and booleans; `null` is an empty cell.
 //!
 //! The worksheet is written in rust_xlsxwriter's constant-memory mode (rows go to a temporary
-//! file as they come), and the workbook is sent whole once complete: a zip archive cannot be
-//! streamed before its end is known.
+//! file as they come), and a list's workbook is written to a temporary file and sent from it once
+//! complete (a zip archive cannot be streamed before its end is known), so memory stays bounded;
+//! [`MAX_AT_ONCE`] are built at a time.
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde_json::Value;
@@ -15,6 +16,10 @@ use crate::error::{AppError, AppResult};
 
 /// The media type of an XLSX workbook.
 pub const MEDIA_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// Workbooks of lists built at once; more wait their turn (each holds a connection, a blocking
+/// thread and a temporary file while it is built).
+pub const MAX_AT_ONCE: usize = 2;
 
 /// Data rows a worksheet holds at most (Excel's 1,048,576 rows, one of them the header).
 pub const MAX_ROWS: u32 = 1_048_575;
@@ -80,9 +85,19 @@ impl Sheet {
         Ok(())
     }
 
-    /// The finished workbook's bytes.
+    /// The finished workbook's bytes (a small table's).
     pub fn finish(mut self) -> AppResult<Vec<u8>> {
         self.workbook.save_to_buffer().map_err(internal)
+    }
+
+    /// The finished workbook in an unnamed temporary file, read from its start: a list's export,
+    /// sent from the file rather than held in memory.
+    pub fn finish_to_file(mut self) -> AppResult<std::fs::File> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = tempfile::tempfile().map_err(AppError::internal)?;
+        self.workbook.save_to_writer(&mut file).map_err(internal)?;
+        file.seek(SeekFrom::Start(0)).map_err(AppError::internal)?;
+        Ok(file)
     }
 }
 

@@ -215,7 +215,8 @@ pub struct BusinessProductsQuery {
     pub count: Option<bool>,
 }
 
-/// List the products of one business (404 if there is no such business).
+/// List the products of one business (404 if there is no such business, or for a retail user
+/// one its partner curates no product of).
 #[utoipa::path(
     tag = "products",
     security(("bearer" = [])),
@@ -232,8 +233,13 @@ pub async fn list_business_products(
     query: web::Query<BusinessProductsQuery>,
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(HIDDEN_FROM)?;
-    let id = id.into_inner();
-    let exists = db::run(&state.pool, move |conn| Ok(model::business_exists(conn, id)?)).await?;
+    let (id, curated_by) = (id.into_inner(), caller.retail_scope());
+    // A business a retail user does not curate from is not there for it, as `GET /businesses/{id}`.
+    let exists = db::run(&state.pool, move |conn| {
+        Ok(model::business_exists(conn, id)?
+            && curated_by.map_or(Ok(true), |r| model::curates(conn, r, id))?)
+    })
+    .await?;
     if !exists {
         return Err(AppError::NotFound);
     }

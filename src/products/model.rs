@@ -211,6 +211,16 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<ProductRow> {
     products::table.find(id).select(ProductRow::as_select()).first(conn)
 }
 
+/// Whether retail partner `partner` curates a product of business `business` (any status).
+pub(super) fn curates(conn: &mut DbConnection, partner: i64, business: i64) -> QueryResult<bool> {
+    use crate::db::schema::curations;
+    let curated = products::table
+        .inner_join(curations::table)
+        .filter(curations::retail_partner_id.eq(partner))
+        .filter(products::business_id.eq(business));
+    diesel::select(diesel::dsl::exists(curated.select(products::id))).get_result(conn)
+}
+
 /// Whether a business with id `id` exists.
 pub(super) fn business_exists(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(businesses::table.find(id))).get_result(conn)

@@ -299,7 +299,8 @@ crate::businesses::business_filter! {
 }
 
 /// Business figures grouped by one or two keys: count, workers and annual sales per group,
-/// computed by the database. Accepts the business list's filters. Bank users get 404.
+/// computed by the database. Accepts the business list's filters. Bank and retail users get
+/// 404: a name search narrows a group to one business, and neither sees the register's sales.
 #[utoipa::path(
     tag = "statistics",
     security(("bearer" = [])),
@@ -314,7 +315,7 @@ pub async fn business_statistics(
     caller: Caller,
     query: web::Query<BusinessStatsQuery>,
 ) -> AppResult<HttpResponse> {
-    caller.hidden_from(&[Role::Bank])?;
+    caller.hidden_from(&[Role::Bank, Role::Retail])?;
     let keys = BusinessKey::parse_list(&query.group_by)?;
     let filter = query.filter();
     filter.validate()?;

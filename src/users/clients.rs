@@ -80,7 +80,8 @@ pub struct ApiClient {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Its secrets, newest first.
     pub secrets: Vec<SecretView>,
-    /// Starts at 1, +1 on each change (a secret made or revoked included); also the `ETag`.
+    /// Starts at 1, +1 on each change (a secret made or revoked included; not `last_used_at`,
+    /// which every token moves); also the `ETag`.
     pub version: i32,
 }
 
@@ -181,7 +182,6 @@ fn add_secret(conn: &mut DbConnection, user: i64, id: i64) -> AppResult<(i64, St
         .returning(client_secrets::id)
         .get_result(conn)?;
     audit::record(conn, user, Action::Create, "client_secret", secret_id, &json!({"client": id}))?;
-    bump_version(conn, id)?;
     Ok((secret_id, secret))
 }
 
@@ -356,6 +356,7 @@ pub async fn add_api_client_secret(
                 return Err(AppError::Conflict("the client is revoked".into()));
             }
             let (secret_id, client_secret) = add_secret(conn, user, id)?;
+            bump_version(conn, id)?;
             Ok(IssuedSecret { client: find(conn, id)?, secret_id, client_secret })
         })
     })

@@ -15,14 +15,15 @@
 //! A failed delivery is retried with exponential backoff (2 s, 4 s, … at most an hour apart);
 //! when its first attempt is 24 hours old, the subscription is disabled, with the reason, until
 //! an admin enables it again. Events keep being queued for a subscription that is paused or
-//! disabled, and are sent in order once it is active again; a queue holds at most [`MAX_HELD`]
-//! undelivered events, beyond which the oldest are dropped and counted (`events_dropped`).
+//! disabled, and are sent in order once it is active again (their 24 hours start again then);
+//! every minute a queue over [`MAX_HELD`] undelivered events loses its oldest, counted in
+//! `events_dropped`.
 //! Targets are checked again before every attempt (`target.rs`), the connection goes to the
 //! address checked, no redirect is followed, an attempt times out after [`TIMEOUT`], and at most
 //! [`MAX_RESPONSE_BYTES`] of an answer are read.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -70,7 +71,7 @@ struct Leased {
     message_id: String,
     payload: String,
     attempts: i32,
-    created_at: NaiveDateTime,
+    first_attempted_at: Option<NaiveDateTime>,
 }
 
 /// A candidate for a lease: a due head of an active subscription's queue.
@@ -130,7 +131,7 @@ fn lease(conn: &mut DbConnection, free: usize) -> AppResult<Vec<(Leased, String,
         webhook_deliveries::message_id,
         webhook_deliveries::payload,
         webhook_deliveries::attempts,
-        webhook_deliveries::created_at,
+        webhook_deliveries::first_attempted_at,
     ))
     .get_results(conn)?;
     let subscriptions: Vec<i64> = leased.iter().map(|l| l.subscription_id).collect();
@@ -154,6 +155,10 @@ fn lease(conn: &mut DbConnection, free: usize) -> AppResult<Vec<(Leased, String,
 pub fn trim(conn: &mut DbConnection) -> AppResult<i64> {
     use diesel::dsl::count_star;
     let now = db::now();
+    if db::backend(conn) == db::Backend::Postgres {
+        // No dispatcher leases meanwhile: a row chosen below is not in flight when deleted.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(72418)::text").execute(conn)?;
+    }
     let over: Vec<(i64, i64)> = webhook_deliveries::table
         .filter(webhook_deliveries::delivered_at.is_null())
         .group_by(webhook_deliveries::subscription_id)
@@ -172,12 +177,17 @@ pub fn trim(conn: &mut DbConnection) -> AppResult<i64> {
             .load(conn)?;
         let mut gone = 0;
         for chunk in oldest.chunks(1000) {
-            gone += diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(chunk)))
-                .execute(conn)?;
+            let idle = webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(chunk)).filter(
+                webhook_deliveries::leased_until.is_null().or(webhook_deliveries::leased_until.lt(now)),
+            );
+            gone += diesel::delete(idle).execute(conn)?;
         }
         let gone = i64::try_from(gone).unwrap_or(i64::MAX);
         diesel::update(webhook_subscriptions::table.find(subscription))
-            .set(webhook_subscriptions::events_dropped.eq(webhook_subscriptions::events_dropped + gone))
+            .set((
+                webhook_subscriptions::events_dropped.eq(webhook_subscriptions::events_dropped + gone),
+                webhook_subscriptions::version.eq(webhook_subscriptions::version + 1),
+            ))
             .execute(conn)?;
         log::warn!(
             "webhook subscription {subscription}: {gone} undelivered events dropped (over {MAX_HELD} held)"
@@ -226,9 +236,11 @@ fn record(conn: &mut DbConnection, leased: &Leased, outcome: &Outcome) -> AppRes
         return Ok(());
     }
     let next = now + chrono::Duration::from_std(backoff(attempts)).map_err(AppError::internal)?;
+    let first = leased.first_attempted_at.unwrap_or(now);
     diesel::update(row)
         .set((
             webhook_deliveries::attempts.eq(attempts),
+            webhook_deliveries::first_attempted_at.eq(first),
             webhook_deliveries::next_attempt_at.eq(next),
             webhook_deliveries::leased_until.eq(None::<NaiveDateTime>),
             webhook_deliveries::last_status.eq(status),
@@ -236,7 +248,7 @@ fn record(conn: &mut DbConnection, leased: &Leased, outcome: &Outcome) -> AppRes
         ))
         .execute(conn)?;
     let give_up = chrono::Duration::from_std(GIVE_UP_AFTER).map_err(AppError::internal)?;
-    if now - leased.created_at >= give_up {
+    if now - first >= give_up {
         let last = match (&outcome.status, &outcome.error) {
             (Some(s), _) => format!("HTTP {s}"),
             (None, Some(e)) => e.clone(),
@@ -248,6 +260,7 @@ fn record(conn: &mut DbConnection, leased: &Leased, outcome: &Outcome) -> AppRes
                 webhook_subscriptions::disabled_reason
                     .eq(format!("deliveries failed for 24 hours (last attempt: {last}); enable it again when the receiver is fixed")),
                 webhook_subscriptions::updated_at.eq(now),
+                webhook_subscriptions::version.eq(webhook_subscriptions::version + 1),
             ))
             .execute(conn)?;
         log::warn!(
@@ -325,23 +338,39 @@ async fn deliver(pool: Pool, client: &awc::Client, allow_private: bool, leased: 
     }
 }
 
-/// Runs the dispatcher on the current actix system until the process ends.
+/// Runs the dispatcher on the current actix system until the process ends: the deliveries,
+/// and beside them the minutely trim of the queues over [`MAX_HELD`].
 pub fn spawn(pool: Pool, allow_private: bool) {
+    let trimming = pool.clone();
     actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(TRIM_EVERY).await;
+            if let Err(err) = db::run(&trimming, |conn| db::write(conn, trim)).await {
+                log::warn!("webhook queues not trimmed, will retry: {err}");
+            }
+        }
+    });
+    actix_web::rt::spawn(async move {
+        use futures_util::future::{Either, select};
         let client = awc::Client::builder().timeout(TIMEOUT).max_redirects(0).finish();
         let mut flying = FuturesUnordered::new();
-        let mut trimmed = Instant::now();
         loop {
-            if trimmed.elapsed() >= TRIM_EVERY {
-                trimmed = Instant::now();
-                if let Err(err) = db::run(&pool, |conn| db::write(conn, trim)).await {
-                    log::warn!("webhook queues not trimmed, will retry: {err}");
-                }
-            }
             let free = MAX_IN_FLIGHT - flying.len();
             let mut pause = IDLE;
             if free > 0 {
-                match db::run(&pool, move |conn| db::write(conn, |conn| lease(conn, free))).await {
+                // The deliveries in flight go on while the lease waits for its turn.
+                let mut leasing =
+                    Box::pin(db::run(&pool, move |conn| db::write(conn, |conn| lease(conn, free))));
+                let leased = loop {
+                    if flying.is_empty() {
+                        break leasing.await;
+                    }
+                    match select(leasing, flying.next()).await {
+                        Either::Left((leased, _)) => break leased,
+                        Either::Right((_, still)) => leasing = still,
+                    }
+                };
+                match leased {
                     Ok(leased) => {
                         for one in leased {
                             flying.push(deliver(pool.clone(), &client, allow_private, one));
@@ -359,7 +388,7 @@ pub fn spawn(pool: Pool, allow_private: bool) {
             if flying.is_empty() {
                 sleep.await;
             } else {
-                futures_util::future::select(flying.next(), Box::pin(sleep)).await;
+                select(flying.next(), Box::pin(sleep)).await;
             }
         }
     });

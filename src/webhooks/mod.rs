@@ -75,15 +75,16 @@ pub struct Subscription {
     pub active: bool,
     /// Why it was disabled.
     pub disabled_reason: Option<String>,
-    /// Deliveries not yet made: held while it is not active, at most 10,000 (then the oldest
-    /// are dropped).
+    /// Deliveries not yet made: held while it is not active; every minute a queue over 10,000
+    /// loses its oldest.
     pub pending: i64,
     /// Events dropped from a queue that held more than 10,000 undelivered: re-read them (a
     /// bank's feed, the retailer's curations and placements).
     pub events_dropped: i64,
     /// Created.
     pub created_at: DateTime<Utc>,
-    /// Starts at 1, +1 on each change; also the `ETag`.
+    /// Starts at 1, +1 on each change (the dispatcher's disabling it or dropping its events
+    /// included; not `pending`, which moves with every delivery); also the `ETag`.
     pub version: i32,
 }
 
@@ -414,7 +415,11 @@ pub async fn update_subscription(
                         .filter(webhook_deliveries::subscription_id.eq(id))
                         .filter(webhook_deliveries::delivered_at.is_null()),
                 )
-                .set(webhook_deliveries::next_attempt_at.eq(now))
+                .set((
+                    webhook_deliveries::next_attempt_at.eq(now),
+                    // A held event's day of retries starts now, not when it was written.
+                    webhook_deliveries::first_attempted_at.eq(None::<NaiveDateTime>),
+                ))
                 .execute(conn)?;
             }
             let changes = serde_json::json!({"active": active});

@@ -125,6 +125,16 @@ async fn each_role_receives_what_the_role_field_table_says() {
         let others = app.get(&format!("/api/v1/businesses/{other}")).token(&token).send().await;
         if *role == "retail" {
             others.assert_problem(404);
+            // Nor through its products, nor the statistics' name search over sales.
+            app.get(&format!("/api/v1/businesses/{other}/products"))
+                .token(&token)
+                .send()
+                .await
+                .assert_problem(404);
+            let own = app.get(&format!("/api/v1/businesses/{curated}/products")).token(&token).send().await;
+            assert_eq!(own.status, 200);
+            let stats = format!("/api/v1/stats/businesses?group_by=status&q={}", "Usaha");
+            app.get(&stats).token(&token).send().await.assert_problem(404);
             assert_eq!(listed.len(), 1, "{role}: {page}");
             assert_eq!(exported.len(), 1, "{role}");
             let counted = app.get("/api/v1/businesses?count=true").token(&token).send().await.json();

@@ -76,7 +76,10 @@ async fn replicas_out_of_rotation_leave_every_read_to_the_primary() {
 async fn a_made_up_consistency_token_is_refused() {
     let app = spawn_app().await;
     let officer = app.token_for(Role::Officer).await;
-    for forged in ["FFFFFFFF/FFFFFFFF", "0/16B3740"] {
+    // A bare position, and one in the token's form with a MAC of no deployment.
+    let now = chrono::Utc::now().timestamp();
+    let shaped = format!("FFFFFFFF/FFFFFFFF.{now}.AAAAAAAAAAAAAAAAAAAAAA");
+    for forged in ["FFFFFFFF/FFFFFFFF", "0/16B3740", shaped.as_str()] {
         let problem = app
             .get("/api/v1/businesses")
             .token(&officer)

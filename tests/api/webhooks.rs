@@ -633,13 +633,31 @@ async fn a_queue_over_its_bound_drops_its_oldest_events_and_counts_them() {
         .execute(c)
         .unwrap()
     });
-    assert_eq!(app.db(dispatch::trim).unwrap(), 5);
+    // The newest delivered: a redelivery of it would hold more than the bound, so it is refused.
+    let last = format!("msg_{over}");
+    app.db(|c| {
+        diesel::sql_query(format!(
+            "UPDATE webhook_deliveries SET delivered_at = created_at WHERE message_id = '{last}'"
+        ))
+        .execute(c)
+        .unwrap()
+    });
+    let delivered: i64 = {
+        use diesel::prelude::*;
+        use umkm_api::db::schema::webhook_deliveries as d;
+        app.db(|c| d::table.filter(d::message_id.eq(&last)).select(d::id).first(c)).unwrap()
+    };
+    let redeliver = format!("/api/v1/webhook-subscriptions/{id}/deliveries/{delivered}/redeliver");
+    let problem = app.post(&redeliver).token(&admin).send().await.assert_problem(409);
+    assert!(problem["detail"].as_str().unwrap().contains("10000 undelivered"), "{problem}");
+
+    assert_eq!(app.db(dispatch::trim).unwrap(), 4);
     let shown = app.get(&format!("/api/v1/webhook-subscriptions/{id}")).token(&admin).send().await.json();
     assert_eq!(
         (shown["pending"].as_i64(), shown["events_dropped"].as_i64()),
-        (Some(dispatch::MAX_HELD), Some(5))
+        (Some(dispatch::MAX_HELD), Some(4))
     );
-    let oldest = app.count("webhook_deliveries WHERE message_id IN ('msg_1', 'msg_5')");
-    assert_eq!((oldest, app.count("webhook_deliveries WHERE message_id = 'msg_6'")), (0, 1));
+    let oldest = app.count("webhook_deliveries WHERE message_id IN ('msg_1', 'msg_4')");
+    assert_eq!((oldest, app.count("webhook_deliveries WHERE message_id = 'msg_5'")), (0, 1));
     assert_eq!(app.db(dispatch::trim).unwrap(), 0, "within the bound: nothing more");
 }

@@ -3,7 +3,9 @@
 -- the deployment that issued them, one random id per database (made at the first start, made
 -- again by a restore), so that a copy with the same JWT_SECRET or a restored database refuses
 -- them. Subscriptions get the version every other resource has, and count the events dropped
--- from a queue held over its bound (the oldest go first).
+-- from a queue held over its bound (the oldest go first). A delivery's 24 hours of failures
+-- count from its first attempt, not from its event: an event held while its subscription was
+-- paused gets its full day once the subscription is active again.
 ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE deployment (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -12,3 +14,4 @@ CREATE TABLE deployment (
 );
 ALTER TABLE webhook_subscriptions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE webhook_subscriptions ADD COLUMN events_dropped BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE webhook_deliveries ADD COLUMN first_attempted_at TIMESTAMP;
