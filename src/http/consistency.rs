@@ -62,14 +62,11 @@ pub async fn track(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let now = chrono::Utc::now().timestamp();
     let token = match (req.headers().get(&CONSISTENCY_TOKEN), &state) {
         (None, _) | (_, None) => Lsn::default(),
-        (Some(value), Some(state)) => match value
-            .to_str()
-            .ok()
-            .and_then(|t| open(&state.keys, t, now, token_ttl(state.config.replica_max_lag)))
-        {
+        (Some(value), Some(state)) => match value.to_str().ok().and_then(|t| {
+            open(&state.keys, t, chrono::Utc::now().timestamp(), token_ttl(state.config.replica_max_lag))
+        }) {
             Some(lsn) => lsn,
             None => {
                 let problem = AppError::BadRequest(

@@ -47,12 +47,9 @@ async fn viewers_and_retail_read_masked_and_banks_see_nothing() {
         .send()
         .await
         .json()["id"]
-        .clone();
-    let reply = app
-        .post("/api/v1/curations")
-        .token(&officer)
-        .json(&json!({"product_id": product, "retail_partner_id": 1}));
-    assert_eq!(reply.send().await.status, 201);
+        .as_i64()
+        .unwrap();
+    crate::retail::submit(&app, &officer, product, 1).await;
 
     for role in [Role::Viewer, Role::Retail] {
         let token = app.token_for(role).await;

@@ -65,13 +65,7 @@ async fn each_role_receives_what_the_role_field_table_says() {
         .json()["id"]
         .as_i64()
         .unwrap();
-    let reply = app
-        .post("/api/v1/curations")
-        .token(&officer)
-        .json(&json!({"product_id": product, "retail_partner_id": 1}))
-        .send()
-        .await;
-    assert_eq!(reply.status, 201);
+    crate::retail::submit(&app, &officer, product, 1).await;
 
     let admin = token(&app, "admin").await;
     let stored = app.get(&format!("/api/v1/businesses/{curated}")).token(&admin).send().await.json();
