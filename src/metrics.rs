@@ -220,8 +220,11 @@ pub async fn track(
 /// replica out of rotation does not make the instance unready: the primary serves its reads.
 async fn readyz_detail(pool: web::Data<Pool>) -> Result<HttpResponse, crate::error::AppError> {
     crate::db::readiness(&pool).await?;
-    let replicas = pool.replicas().map(|r| r.health());
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "replicas": replicas})))
+    let mut answer = serde_json::json!({"status": "ok"});
+    if let Some(replicas) = pool.replicas() {
+        answer["replicas"] = serde_json::json!(replicas.health());
+    }
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// The metrics listener's application, for operators: `GET /metrics`, and `GET /readyz` with

@@ -56,3 +56,12 @@ async fn the_embedded_database_is_readable_by_its_owner_only() {
     let _app = crate::helpers::TestApp::serve(&target.url);
     assert_eq!(mode(&file), 0o600);
 }
+
+/// Without read replicas the operators' `/readyz` (on `METRICS_ADDR`) says ready and lists none.
+#[actix_rt::test]
+async fn the_operators_readyz_without_replicas_lists_none() {
+    let app = spawn_app().await;
+    let ready = app.operator("/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json(), serde_json::json!({"status": "ok"}));
+}
