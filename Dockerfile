@@ -15,7 +15,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libssl3 ca-certificates postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /app --create-home umkm \
-    && install -d -o umkm -g umkm /app/backups
+    && install -d -o umkm -g umkm /app/backups \
+    && install -d -o umkm -g umkm -m 700 /app/keys
 COPY --from=build /src/target/release/umkm-api /usr/local/bin/umkm-api
 USER umkm
 WORKDIR /app

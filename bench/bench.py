@@ -11,20 +11,42 @@ import argparse, base64, json, os, re, secrets, shutil, signal, sqlite3, subproc
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "umkm-api")
+# UMKM_BIN: another build (the release before, for the issues' same-run comparisons).
+BINARY = os.environ.get("UMKM_BIN", os.path.join(ROOT, "target", "release", "umkm-api"))
 DISTRICT = "35.24.05"  # Babat: one of the larger districts in the generated data.
 LIST = f"/api/v1/businesses?district={DISTRICT}&status=active&limit=50"
 # The statistics the dashboards open, read from the summary tables (issue 14).
 STATS = ["/stats/overview", "/stats/businesses?group_by=district,scale",
          "/stats/businesses?group_by=kbli_division,is_ikm", "/stats/businesses?group_by=established_year"]
-COLUMNS = ("id, name, owner_name, owner_nik, phone, email, nib, npwp, kbli, kbli_division, district_code, "
-           "village, address, capital_idr, annual_revenue_idr, employees, established_on, status, "
-           "consented_to_bank_sharing_at, scale, scale_basis, is_ikm, industry_scale, created_at, updated_at, version")
+COLUMNS = ("b.id, b.name, b.nib, b.npwp, b.kbli, b.kbli_division, b.district_code, b.village, b.address, "
+           "b.capital_idr, b.annual_revenue_idr, b.employees, b.established_on, b.status, "
+           "b.consented_to_bank_sharing_at, b.scale, b.scale_basis, b.is_ikm, b.industry_scale, b.created_at, "
+           "b.updated_at, b.version")
+
+
+def rows_sql(db, where):
+    """The baseline's SELECT of the businesses matching `where` (on `b`) with their owners' fields:
+    joined from persons since issue 29, from the businesses' own columns before (a release
+    before it, run with UMKM_BIN)."""
+    persons = int(db.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'persons'")
+                  if db.backend == "postgres" else
+                  db.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'persons'"))
+    if persons:
+        return (f"SELECT {COLUMNS}, p.name, p.nik, p.phone, p.email FROM businesses b "
+                f"JOIN persons p ON p.id = b.owner_id WHERE {where}")
+    return f"SELECT {COLUMNS}, b.owner_name, b.owner_nik, b.phone, b.email FROM businesses b WHERE {where}"
 
 
 def CREATE_LUA(body):
-    return ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.body = {json.dumps(body)}\nrequest = function() return wrk.format("POST", "/api/v1/businesses") end')
+    # Each create's owner is a new person, as most new businesses' are: a NIK of its own
+    # (district 99, which the generated data never uses, so no seeded person's name conflicts).
+    return ('wrk.headers["Content-Type"] = "application/json"\n'
+            f'local body = {json.dumps(body)}\n'
+            'request = function()\n'
+            '  local nik = string.format("352499%02d%02d%02d%04d", math.random(1, 28), math.random(1, 12), '
+            'math.random(60, 99), math.random(1, 9999))\n'
+            '  return wrk.format("POST", "/api/v1/businesses", nil, (body:gsub("__NIK__", nik)))\n'
+            'end')
 
 
 def log(msg):
@@ -141,7 +163,9 @@ def bench_backend(backend, args, n, workdir, rows):
     db = Database(backend, args.pg_url, workdir)
     env = dict(os.environ, DATABASE_URL=db.url, BIND_ADDR=f"127.0.0.1:{args.port}",
                JWT_SECRET=secrets.token_urlsafe(48), UMKM_ADMIN_EMAIL="bench@localhost",
-               UMKM_ADMIN_PASSWORD=secrets.token_urlsafe(18), RUST_LOG=args.log_level)
+               UMKM_ADMIN_PASSWORD=secrets.token_urlsafe(18), RUST_LOG=args.log_level,
+               DATA_KEY_FILE=os.path.join(workdir, f"data_keys-{backend}"))
+    subprocess.run([BINARY, "keys", "init", env["DATA_KEY_FILE"]], check=False, capture_output=True)
     log(f"[{backend}] seeding {n:,} businesses")
     t = time.perf_counter()
     subprocess.run([BINARY, "seed", "--generate", "--businesses", str(n)], env=env, check=True,
@@ -179,22 +203,22 @@ def bench_backend(backend, args, n, workdir, rows):
         export_s = time.perf_counter() - t
         export = {"rows": body.count(b"\n") - 1, "mb": len(body) / 1e6, "seconds": export_s,
                   "peak_mb": status_kb(server.pid, "VmHWM") / 1024}
-        where = f"district_code = '{DISTRICT}' AND status = 'active'"
-        matching = int(db.scalar(f"SELECT count(*) FROM businesses WHERE {where}"))
-        deep_id = int(db.scalar(f"SELECT id FROM businesses WHERE {where} ORDER BY id LIMIT 1 OFFSET {matching * 9 // 10}"))
+        where = f"b.district_code = '{DISTRICT}' AND b.status = 'active'"
+        matching = int(db.scalar(f"SELECT count(*) FROM businesses b WHERE {where}"))
+        deep_id = int(db.scalar(f"SELECT id FROM businesses b WHERE {where} ORDER BY id LIMIT 1 OFFSET {matching * 9 // 10}"))
         _, body = call(base, LIST, token)
         deep = f"{LIST}&cursor={cursor_for(body, deep_id)}"
-        create = json.dumps({"name": "Usaha Bench", "owner_name": "Siti Aminah", "owner_nik": "3524054105900001",
+        create = json.dumps({"name": "Usaha Bench", "owner_name": "Siti Aminah", "owner_nik": "__NIK__",
                              "phone": "081234567890", "kbli": "10792", "district_code": DISTRICT,
                              "address": "Jl. Raya Babat", "annual_revenue_idr": 250000000, "employees": 3,
                              "established_on": "2019-03-01"})
         scenarios = [
             ("business by id", f'request = function() return wrk.format("GET", "/api/v1/businesses/" .. math.random(1, {n})) end',
-             f"\\set id random(1, {n})\nSELECT {COLUMNS} FROM businesses WHERE id = :id;\n"),
+             f"\\set id random(1, {n})\n{rows_sql(db, 'b.id = :id')};\n"),
             ("filtered list, page 1", f'request = function() return wrk.format("GET", "{LIST}") end',
-             f"SELECT {COLUMNS} FROM businesses WHERE {where} ORDER BY id LIMIT 51;\n"),
+             f"{rows_sql(db, where)} ORDER BY b.id LIMIT 51;\n"),
             ("same list, deep cursor (90 %)", f'request = function() return wrk.format("GET", "{deep}") end',
-             f"SELECT {COLUMNS} FROM businesses WHERE {where} AND id > {deep_id} ORDER BY id LIMIT 51;\n"),
+             f"{rows_sql(db, f'{where} AND b.id > {deep_id}')} ORDER BY b.id LIMIT 51;\n"),
             *[(stat, f'request = function() return wrk.format("GET", "/api/v1{stat}") end', None) for stat in STATS],
             ("create business", CREATE_LUA(create), None),
             ("bank pull page (bank user)",

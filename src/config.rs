@@ -49,6 +49,12 @@ pub struct Config {
     /// front of the server, whose `X-Forwarded-For` names the client (the login throttle
     /// counts by it). None by default: the socket's peer is the client.
     pub trusted_proxies: Vec<Network>,
+    /// `DATA_KEY_FILE`: the keys that seal personal data at rest (`crate::crypto::keyring`),
+    /// outside the database and its backups. Required with PostgreSQL; with the embedded
+    /// default `data/data_keys`, generated on the first start.
+    pub data_key_file: PathBuf,
+    /// Whether `data_key_file` is the embedded default's, made when missing.
+    pub create_data_key_file: bool,
 }
 
 /// An address block, `10.0.0.0/8` or `2001:db8::/32`; a bare address is its own block.
@@ -205,6 +211,20 @@ pub fn database_url() -> Result<String, ConfigError> {
     Ok(var("DATABASE_URL")?.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned()))
 }
 
+/// `DATA_KEY_FILE`, for commands that read no other setting (`restore`): required with a
+/// PostgreSQL `database_url`, else the embedded default's `data/data_keys`. Whether it is that
+/// default (made on the first start when missing).
+pub fn data_key_file(database_url: &str) -> Result<(PathBuf, bool), ConfigError> {
+    match var("DATA_KEY_FILE")? {
+        Some(path) => Ok((PathBuf::from(path), false)),
+        None if Backend::of_url(database_url) == Backend::Postgres => Err(invalid(
+            "DATA_KEY_FILE",
+            "is required with a PostgreSQL DATABASE_URL (make one with `umkm-api keys init FILE`)",
+        )),
+        None => Ok((Path::new(DATA_DIR).join("data_keys"), true)),
+    }
+}
+
 impl Config {
     /// Reads the configuration from the environment (after `.env`, if present).
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -280,7 +300,10 @@ impl Config {
             None => local_secret(Path::new(DATA_DIR))
                 .map_err(|e| invalid("JWT_SECRET", format!("unset, and {e}")))?,
         };
+        let (data_key_file, create_data_key_file) = data_key_file(&database_url)?;
         Ok(Config {
+            data_key_file,
+            create_data_key_file,
             database_url,
             bind_addr,
             jwt_secret,

@@ -19,6 +19,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod persons;
 pub mod products;
 pub mod regions;
 pub mod retail;

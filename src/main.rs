@@ -8,11 +8,12 @@ use clap::{Parser, Subcommand};
 use umkm_api::app::app;
 use umkm_api::backup::{self as backups, Manifest, Progress, Unit};
 use umkm_api::config::Config;
+use umkm_api::crypto::keyring::Keyring;
 use umkm_api::domain::role::Role;
 use umkm_api::error::AppError;
 use umkm_api::state::AppState;
 use umkm_api::users::{self, NewUser};
-use umkm_api::{config, db, openapi};
+use umkm_api::{config, db, openapi, persons};
 
 #[derive(Parser)]
 #[command(version, about = "JSON REST backend for UMKM data", long_about = None)]
@@ -42,6 +43,29 @@ enum Command {
     /// The statistics' summary tables: check them against the data, or recompute them.
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// The data keys that seal NIKs, phones and e-mails at rest (DATA_KEY_FILE).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Persons: the owners of the businesses.
+    #[command(subcommand)]
+    Persons(PersonsCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new key file (readable by its owner only) for DATA_KEY_FILE; an existing file
+    /// is never overwritten.
+    Init {
+        /// Where to write it.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PersonsCommand {
+    /// List what the move of the businesses' owners into persons found different among the
+    /// businesses of one NIK, for an officer to settle (PATCH /api/v1/persons/{id}).
+    Conflicts,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +168,15 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup(args),
         Command::Restore(args) => restore(args),
         Command::Stats(command) => stats(command),
+        Command::Keys(KeysCommand::Init { file }) => Keyring::create(&file)
+            .map(|_| {
+                println!(
+                    "wrote new data keys to {}; keep a copy apart from the database's backups",
+                    file.display()
+                )
+            })
+            .map_err(|e| e.to_string()),
+        Command::Persons(PersonsCommand::Conflicts) => conflicts(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,12 +193,27 @@ fn print_openapi() -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the configuration, opens the pool and applies pending migrations.
+/// Reads the configuration and the data keys, opens the pool and applies pending migrations
+/// (which check the keys against the database).
 fn connect() -> Result<(Config, db::Pool), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
+    if config.create_data_key_file && !config.data_key_file.exists() {
+        // The embedded default's keys, made on the first start like its JWT secret, in the
+        // same private directory.
+        use std::os::unix::fs::DirBuilderExt;
+        if let Some(dir) = config.data_key_file.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("DATA_KEY_FILE unset, and {} cannot be created: {e}", dir.display()))?;
+        }
+        Keyring::create(&config.data_key_file).map_err(|e| format!("DATA_KEY_FILE unset, and {e}"))?;
+    }
+    let keys = Keyring::load(&config.data_key_file).map_err(|e| e.to_string())?;
     let pool = db::pool(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
-    let applied = db::run_migrations(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
+    let applied = persons::migrate(&mut conn, &keys).map_err(|e| format!("migrations failed: {e}"))?;
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
     }
@@ -328,12 +376,26 @@ fn stats(command: StatsCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// `persons conflicts`: one line per value that differed, the person first.
+fn conflicts() -> Result<(), String> {
+    let (config, pool) = connect()?;
+    let keys = Keyring::load(&config.data_key_file).map_err(|e| e.to_string())?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let found = persons::conflicts_of(&mut conn, &keys, None).map_err(|e| e.to_string())?;
+    for (person, c) in &found {
+        println!("person {person}: business {} gave {} {:?}", c.business_id, c.field, c.value);
+    }
+    println!("{} conflict(s); settle each with PATCH /api/v1/persons/{{id}}", found.len());
+    Ok(())
+}
+
 fn seed(args: SeedArgs) -> Result<(), String> {
-    let (_, pool) = connect()?;
+    let (config, pool) = connect()?;
+    let keys = Keyring::load(&config.data_key_file).map_err(|e| e.to_string())?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     let started = std::time::Instant::now();
     let summary = if args.demo {
-        umkm_api::seed::demo(&mut conn, args.force)
+        umkm_api::seed::demo(&mut conn, &keys, args.force)
     } else {
         let bar = indicatif::ProgressBar::new(u64::from(args.businesses)).with_style(
             indicatif::ProgressStyle::with_template(
@@ -346,7 +408,8 @@ fn seed(args: SeedArgs) -> Result<(), String> {
             seed: args.seed,
             force: args.force,
         };
-        let summary = umkm_api::seed::generate(&mut conn, &options, |done| bar.set_position(done as u64));
+        let summary =
+            umkm_api::seed::generate(&mut conn, &keys, &options, |done| bar.set_position(done as u64));
         bar.finish_and_clear();
         summary
     }
@@ -424,7 +487,10 @@ fn backup(args: BackupArgs) -> Result<(), String> {
 fn restore(args: RestoreArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let url = config::database_url().map_err(|e| e.to_string())?;
-    let restored = backups::restore(&url, &args.from, args.force).map_err(|e| e.to_string())?;
+    // The keys the database's values are sealed with: the backup holds none.
+    let (key_file, _) = config::data_key_file(&url).map_err(|e| e.to_string())?;
+    let keys = Keyring::load(&key_file).map_err(|e| e.to_string())?;
+    let restored = backups::restore(&url, &keys, &args.from, args.force).map_err(|e| e.to_string())?;
     let manifest = &restored.manifest;
     println!(
         "restored {} (umkm-api {}, {}, migration {}):",

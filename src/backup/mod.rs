@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use manifest::Manifest;
 
+use crate::crypto::keyring::Keyring;
 use crate::db::Backend;
 
 /// Why a backup, check or restore failed: one line for the operator, never a password.
@@ -105,10 +106,10 @@ pub fn verify(file: &Path) -> Result<Manifest> {
 ///
 /// The restored database is a new deployment (`crate::db::deployment`): tokens issued before,
 /// whose user ids may now name other people, are refused.
-pub fn restore(database_url: &str, from: &Path, force: bool) -> Result<Restored> {
+pub fn restore(database_url: &str, keys: &Keyring, from: &Path, force: bool) -> Result<Restored> {
     let restored = match (Backend::of_url(database_url), archive::manifest(from)?.backend()?) {
-        (Backend::Sqlite, Backend::Sqlite) => sqlite::restore(&sqlite_path(database_url), from, force)?,
-        (Backend::Postgres, Backend::Postgres) => postgres::restore(database_url, from, force)?,
+        (Backend::Sqlite, Backend::Sqlite) => sqlite::restore(&sqlite_path(database_url), keys, from, force)?,
+        (Backend::Postgres, Backend::Postgres) => postgres::restore(database_url, keys, from, force)?,
         (Backend::Sqlite, Backend::Postgres) => {
             return Err(BackupError::new(format!(
                 "{} is a PostgreSQL backup, and DATABASE_URL names an SQLite database",

@@ -17,7 +17,8 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::tables::{self, MIGRATIONS_TABLE};
 use super::{BackupError, Manifest, Progress, Restored, Result, Unit, archive};
-use crate::db::{self, Backend, DbConnection};
+use crate::crypto::keyring::Keyring;
+use crate::db::{Backend, DbConnection};
 
 /// `DATABASE_URL` split for the client programs: the URL without its password, and the password.
 struct Server {
@@ -311,7 +312,7 @@ fn copy_target(line: &[u8]) -> Option<String> {
     Some(name.to_owned())
 }
 
-pub(super) fn restore(url: &str, from: &Path, force: bool) -> Result<Restored> {
+pub(super) fn restore(url: &str, keys: &Keyring, from: &Path, force: bool) -> Result<Restored> {
     let server = Server::parse(url);
     archive::manifest(from)?.check_restorable(Backend::Postgres)?;
     let mut pg = connect(url)?;
@@ -391,7 +392,7 @@ pub(super) fn restore(url: &str, from: &Path, force: bool) -> Result<Restored> {
         Feed::PsqlGone => return Err(BackupError::new("psql stopped reading; the restore was rolled back")),
         Feed::Written => {}
     }
-    let migrations_applied = db::run_migrations(&mut conn)
+    let migrations_applied = crate::persons::migrate(&mut conn, keys)
         .map_err(|e| BackupError::new(format!("the migrations after the restore failed: {e}")))?;
     Ok(Restored { manifest, migrations_applied })
 }

@@ -14,7 +14,8 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
 use super::{BackupError, Manifest, Progress, Restored, Result, Unit};
 use super::{archive, tables};
-use crate::db::{self, Backend, DbConnection};
+use crate::crypto::keyring::Keyring;
+use crate::db::{Backend, DbConnection};
 
 /// Opens an SQLite file read-write without creating it, waiting for locks like the server does.
 fn open(path: &Path) -> Result<SqliteConnection> {
@@ -130,7 +131,7 @@ pub(super) fn verify(file: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-pub(super) fn restore(target: &Path, from: &Path, force: bool) -> Result<Restored> {
+pub(super) fn restore(target: &Path, keys: &Keyring, from: &Path, force: bool) -> Result<Restored> {
     archive::manifest(from)?.check_restorable(Backend::Sqlite)?;
     if target.exists() && !force {
         let occupied = open(target).and_then(|c| tables::holding_data(&mut DbConnection::Sqlite(c)));
@@ -161,7 +162,7 @@ pub(super) fn restore(target: &Path, from: &Path, force: bool) -> Result<Restore
     let (manifest, copy) = archive::unpack(from, staging.path())?;
     check(&copy, &manifest, from)?;
     let mut conn = DbConnection::Sqlite(open(&copy)?);
-    let migrations_applied = db::run_migrations(&mut conn)
+    let migrations_applied = crate::persons::migrate(&mut conn, keys)
         .map_err(|e| BackupError::new(format!("the migrations after the restore failed: {e}")))?;
     drop(conn);
     std::fs::File::open(&copy)

@@ -36,7 +36,9 @@ use utoipa::ToSchema;
 
 use super::applications::ApplicationRow;
 use super::verdicts::verdicts;
-use crate::db::schema::{applications, bank_feed, bank_feed_clocks, businesses, financing_programmes};
+use crate::db::schema::{
+    applications, bank_feed, bank_feed_clocks, businesses, financing_programmes, persons,
+};
 use crate::db::{self, DbConnection, Pool};
 use crate::domain::financing::Reason;
 use crate::error::{AppError, AppResult};
@@ -99,7 +101,11 @@ pub(super) struct FeedRow {
 pub(super) struct ApplicantData {
     pub(super) id: i64,
     pub(super) name: String,
-    pub(super) owner_nik: String,
+    /// The owner (a person): their NIK is opened by the pull; its keyed blind index stands for
+    /// it in the fingerprint (so the feed moves when the NIK is corrected, and once for every
+    /// applicant when the index key is re-keyed, never for a new phone or e-mail).
+    pub(super) owner_id: i64,
+    pub(super) owner_nik_index: String,
     pub(super) owner_name: String,
     pub(super) address: String,
     pub(super) village: Option<String>,
@@ -119,12 +125,14 @@ pub(super) fn applicant_data(conn: &mut DbConnection, ids: &[i64]) -> AppResult<
     let mut data = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let found: Vec<ApplicantData> = businesses::table
+            .inner_join(persons::table)
             .filter(businesses::id.eq_any(chunk))
             .select((
                 businesses::id,
                 businesses::name,
-                businesses::owner_nik,
-                businesses::owner_name,
+                businesses::owner_id,
+                persons::nik_index,
+                persons::name,
                 businesses::address,
                 businesses::village,
                 businesses::district_code,
@@ -178,6 +186,19 @@ struct Now {
     listed: bool,
     left_reason: &'static str,
     fingerprint: String,
+}
+
+/// [`refresh`] for `businesses` and every other business of their owners: a financing
+/// approved, disbursed or ended through one business is financing elsewhere for the others
+/// (KUR: one lender per debtor, a person).
+pub(crate) fn refresh_owners(conn: &mut DbConnection, businesses: &[i64]) -> AppResult<usize> {
+    let owners: Vec<i64> = businesses::table
+        .filter(businesses::id.eq_any(businesses))
+        .select(businesses::owner_id)
+        .load(conn)?;
+    let all: Vec<i64> =
+        businesses::table.filter(businesses::owner_id.eq_any(owners)).select(businesses::id).load(conn)?;
+    refresh(conn, &all)
 }
 
 /// Recomputes the feed of every application of `businesses`, moving `changed_at` where what

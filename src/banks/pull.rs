@@ -13,6 +13,7 @@ use super::applications::ApplicationRow;
 use super::feed::{ApplicantData, FeedRow, LeftReason, applicant_data};
 use super::scope;
 use crate::auth::{Caller, within};
+use crate::crypto::keyring::Keyring;
 use crate::db::schema::{applications, bank_feed, bank_partners};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::Scale;
@@ -20,6 +21,7 @@ use crate::domain::financing::ApplicationStatus;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::http::list::{self, PageParams, Sort, SortField};
+use crate::persons::Owner;
 use crate::state::AppState;
 
 /// An applicant in a bank's pull: the application and the applicant's data.
@@ -86,7 +88,7 @@ pub struct EligibleApplicant {
 
 impl EligibleApplicant {
     /// A listed applicant.
-    fn listed(f: &FeedRow, a: &ApplicationRow, b: &ApplicantData) -> EligibleApplicant {
+    fn listed(f: &FeedRow, a: &ApplicationRow, b: &ApplicantData, owner: &Owner) -> EligibleApplicant {
         EligibleApplicant {
             application_id: f.application_id,
             programme_id: f.programme_id,
@@ -97,7 +99,7 @@ impl EligibleApplicant {
             bank_reference: a.bank_reference.clone(),
             business_id: f.business_id,
             business_name: Some(b.name.clone()),
-            owner_nik: Some(b.owner_nik.clone()),
+            owner_nik: Some(owner.nik.clone()),
             owner_name: Some(b.owner_name.clone()),
             address: Some(b.address.clone()),
             village: b.village.clone(),
@@ -195,6 +197,7 @@ struct PullFilter {
 /// an incremental pull also the ones that left.
 fn pull_page(
     conn: &mut DbConnection,
+    keys: &Keyring,
     bank: i64,
     filter: PullFilter,
     sort: &Sort<FeedSort>,
@@ -228,15 +231,17 @@ fn pull_page(
         .collect();
     let business_ids: Vec<i64> = rows.iter().filter(|f| f.listed).map(|f| f.business_id).collect();
     let data = applicant_data(conn, &business_ids)?;
+    let owners = Owner::load(conn, keys, &data.values().map(|b| b.owner_id).collect::<Vec<_>>())?;
     let entries = rows
         .iter()
         .map(|f| {
             let found = apps.get(&f.application_id).zip(data.get(&f.business_id));
+            let found = found.and_then(|(a, b)| Some((a, b, owners.get(&b.owner_id)?)));
             match found.filter(|_| f.listed) {
-                Some((a, _)) if filter.status.is_some_and(|s| s != a.status()) => {
+                Some((a, _, _)) if filter.status.is_some_and(|s| s != a.status()) => {
                     EligibleApplicant::left(f, Some(LeftReason::OtherStatus))
                 }
-                Some((a, b)) => EligibleApplicant::listed(f, a, b),
+                Some((a, b, owner)) => EligibleApplicant::listed(f, a, b, owner),
                 None => EligibleApplicant::left(f, LeftReason::parse(&f.left_reason)),
             }
         })
@@ -284,12 +289,13 @@ pub async fn eligible_applicants(
     let sort = Sort::<FeedSort>::parse(Some("updated_at,id"), "updated_at,id")?;
     let filter = PullFilter { since: query.updated_since, status: query.status };
     let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
+    let keys = state.data_keys.clone();
     list::respond(
         &req,
         &state.pool,
         params,
         PULL_CSV,
-        move |conn, after, limit| pull_page(conn, bank, filter, &sort, after, limit),
+        move |conn, after, limit| pull_page(conn, &keys, bank, filter, &sort, after, limit),
         |_| Ok(0),
     )
     .await

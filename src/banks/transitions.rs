@@ -181,8 +181,9 @@ pub(crate) fn change_application(
         let bank = crate::webhooks::Partner::Bank(after.bank_partner_id);
         crate::webhooks::emit(conn, bank, crate::webhooks::EventType::ApplicationStatusChanged, data)?;
     }
-    // Its business's other applications too: an approval here is financing elsewhere there.
-    super::feed::refresh(conn, &[current.business_id])?;
+    // Its owner's other applications too, through any of their businesses: an approval here
+    // is financing elsewhere there.
+    super::feed::refresh_owners(conn, &[current.business_id])?;
     Ok(after)
 }
 

@@ -18,6 +18,7 @@ use crate::error::{AppError, AppResult};
 #[derive(Debug, Clone, Queryable)]
 struct ApplicantRow {
     id: i64,
+    owner_id: i64,
     status: String,
     consented: Option<NaiveDateTime>,
     established_on: Option<NaiveDate>,
@@ -33,7 +34,8 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
     let programme_ids: Vec<i64> =
         apps.iter().map(|a| a.programme_id).collect::<HashSet<_>>().into_iter().collect();
     let mut applicants: HashMap<i64, ApplicantRow> = HashMap::new();
-    // Per business: its approved or disbursed applications, by application id.
+    // Per owner (a person: KUR allows one lender per debtor, across all their businesses):
+    // their approved or disbursed applications, by application id.
     let mut others: HashMap<i64, Vec<(i64, OtherFinancing)>> = HashMap::new();
     let mut trained: HashSet<i64> = HashSet::new();
     for chunk in business_ids.chunks(500) {
@@ -41,6 +43,7 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
             .filter(businesses::id.eq_any(chunk))
             .select((
                 businesses::id,
+                businesses::owner_id,
                 businesses::status,
                 businesses::consented_to_bank_sharing_at,
                 businesses::established_on,
@@ -49,20 +52,25 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
                 businesses::npwp,
             ))
             .load(conn)?;
+        let owners: Vec<i64> = rows.iter().map(|r| r.owner_id).collect::<HashSet<_>>().into_iter().collect();
         applicants.extend(rows.into_iter().map(|r| (r.id, r)));
         let financing: Vec<(i64, i64, i64, Option<NaiveDate>)> = applications::table
-            .filter(applications::business_id.eq_any(chunk))
+            .inner_join(businesses::table)
+            .filter(businesses::owner_id.eq_any(&owners))
             .filter(applications::status.eq_any(["approved", "disbursed"]))
             .select((
-                applications::business_id,
+                businesses::owner_id,
                 applications::id,
                 applications::bank_partner_id,
                 applications::financing_ends_on,
             ))
             .load(conn)?;
-        for (business, id, bank, ends) in financing {
+        for (owner, id, bank, ends) in financing {
             let other = OtherFinancing { bank_partner_id: bank, active_status: true, ends_on: ends };
-            others.entry(business).or_default().push((id, other));
+            let held = others.entry(owner).or_default();
+            if !held.iter().any(|(seen, _)| *seen == id) {
+                held.push((id, other));
+            }
         }
         trained.extend(
             registrations::table
@@ -95,7 +103,7 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
                 attended_training: trained.contains(&a.business_id),
             };
             let other: Vec<OtherFinancing> = others
-                .get(&a.business_id)
+                .get(&b.owner_id)
                 .into_iter()
                 .flatten()
                 .filter(|(id, _)| *id != a.id)

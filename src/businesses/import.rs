@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::crypto::keyring::Keyring;
 use crate::db::schema::{businesses, regions};
 use crate::db::{self, DbConnection};
 use crate::error::{AppError, AppResult, FieldError};
@@ -62,7 +63,7 @@ fn csv_rows(body: &[u8]) -> AppResult<Vec<Value>> {
 /// Checks and creates all rows in one transaction; nothing is written if any row is bad. Every
 /// row is checked whole: its fields, its district against `/regions` and its NIB against the
 /// other rows and the stored businesses, even when another of its fields is bad.
-pub fn import(conn: &mut DbConnection, user_id: i64, rows: Vec<Value>) -> AppResult<usize> {
+pub fn import(conn: &mut DbConnection, keys: &Keyring, user_id: i64, rows: Vec<Value>) -> AppResult<usize> {
     // An empty import is a mistake (a CSV with a header only, or none that names a field).
     if rows.is_empty() {
         return Err(AppError::invalid("rows", "required", "an import needs at least one business"));
@@ -131,7 +132,7 @@ pub fn import(conn: &mut DbConnection, user_id: i64, rows: Vec<Value>) -> AppRes
         errors.sort_by_key(|e| row_number(&e.field));
         return Err(AppError::Validation(errors));
     }
-    let count = model::create(conn, user_id, &records)?.len();
+    let count = model::create(conn, keys, user_id, &records)?.len();
     // Fresh statistics after a bulk load: without them PostgreSQL plans the next queries for
     // the table it knew before (seen: NIB look-ups of the next import scanning 250,000 rows).
     if count >= 1000
@@ -184,7 +185,9 @@ pub async fn import_businesses(
         return Err(AppError::UnsupportedMediaType { expected: "text/csv or application/json" });
     };
     let user = caller.id;
-    let created = db::run(&state.pool, move |conn| db::write(conn, |conn| import(conn, user, rows))).await?;
+    let keys = state.data_keys.clone();
+    let created =
+        db::run(&state.pool, move |conn| db::write(conn, |conn| import(conn, &keys, user, rows))).await?;
     Ok(HttpResponse::Created().json(ImportResult { created }))
 }
 

@@ -14,6 +14,7 @@ use crate::domain::classification;
 use crate::domain::codes::{DistrictCode, Email, Kbli, Nib, Nik, Npwp, Phone};
 use crate::error::{AppError, AppResult};
 use crate::http::input::{self, Check, Field};
+use crate::persons::OwnerRecord;
 
 use super::BusinessStatus;
 
@@ -93,15 +94,23 @@ pub struct BusinessInput {
     pub consented_to_bank_sharing_at: Field<DateTime<Utc>>,
 }
 
-/// The columns a client's fields and the derived classification fill.
+/// A business as checked: its owner (a person, `crate::persons`) and its own columns.
+#[derive(Debug, Clone, Serialize)]
+pub struct BusinessRecord {
+    /// The owner's fields.
+    #[serde(flatten)]
+    pub owner: OwnerRecord,
+    /// The business's columns.
+    #[serde(flatten)]
+    pub columns: BusinessColumns,
+}
+
+/// The columns a client's fields and the derived classification fill (the owner is a person:
+/// `owner_id`, set by the write).
 #[derive(Debug, Clone, Serialize, Insertable, AsChangeset)]
 #[diesel(table_name = businesses, treat_none_as_null = true)]
-pub struct BusinessRecord {
+pub struct BusinessColumns {
     name: String,
-    owner_name: String,
-    owner_nik: String,
-    phone: String,
-    email: Option<String>,
     nib: Option<String>,
     npwp: Option<String>,
     kbli: String,
@@ -124,6 +133,18 @@ pub struct BusinessRecord {
 
 impl BusinessRecord {
     /// What a business with this record contributes to the statistics' summary.
+    pub fn facts(&self) -> crate::summary::BusinessFacts {
+        self.columns.facts()
+    }
+
+    /// Whether the business consents to sharing its data with banks.
+    pub fn consented(&self) -> bool {
+        self.columns.consented()
+    }
+}
+
+impl BusinessColumns {
+    /// What a business with these columns contributes to the statistics' summary.
     pub fn facts(&self) -> crate::summary::BusinessFacts {
         crate::summary::BusinessFacts::new(
             &self.district_code,
@@ -218,12 +239,14 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
         ) => {
             let scale = classification::umkm_scale(revenue, capital);
             let is_ikm = classification::is_ikm(&kbli);
-            Some(BusinessRecord {
-                name,
+            let owner = OwnerRecord {
                 owner_name,
                 owner_nik: owner_nik.as_str().to_owned(),
                 phone: phone.as_str().to_owned(),
                 email: email.map(|e| e.into_string()),
+            };
+            let columns = BusinessColumns {
+                name,
                 nib: nib.clone(),
                 npwp: npwp.map(|n| n.as_str().to_owned()),
                 kbli_division: i32::from(kbli.division()),
@@ -242,7 +265,8 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
                 is_ikm,
                 industry_scale: classification::industry_scale(is_ikm, employees, capital)
                     .map(|s| s.as_str().to_owned()),
-            })
+            };
+            Some(BusinessRecord { owner, columns })
         }
         _ => None,
     };
@@ -325,13 +349,13 @@ mod tests {
         let (checked, errors) = checked(valid());
         assert!(errors.is_empty(), "{errors:?}");
         let record = checked.record.unwrap();
-        assert_eq!(record.phone, "+628123456789");
-        assert_eq!(record.scale.as_deref(), Some("mikro"));
-        assert_eq!(record.scale_basis.as_deref(), Some("revenue"));
-        assert!(record.is_ikm);
-        assert_eq!(record.industry_scale.as_deref(), Some("kecil"));
-        assert_eq!(record.kbli_division, 10);
-        assert_eq!(record.status, "active");
+        assert_eq!(record.owner.phone, "+628123456789");
+        assert_eq!(record.columns.scale.as_deref(), Some("mikro"));
+        assert_eq!(record.columns.scale_basis.as_deref(), Some("revenue"));
+        assert!(record.columns.is_ikm);
+        assert_eq!(record.columns.industry_scale.as_deref(), Some("kecil"));
+        assert_eq!(record.columns.kbli_division, 10);
+        assert_eq!(record.columns.status, "active");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod filter;
 mod import;
 mod input;
 mod model;
+mod owners;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -36,7 +37,7 @@ pub(crate) use filter::business_filter;
 pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
 pub use filter::{BusinessFilter, KBLI_FILTER_PATTERN, ScaleFilter, SliceValue, SummarySlice};
 pub use input::BusinessInput;
-pub use model::{Business, BusinessRow, BusinessStatus, PII, View, find};
+pub use model::{Business, BusinessRow, BusinessStatus, PII, View, find, find_owned, views};
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -45,7 +46,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(import::import_businesses)
         .service(get_business)
         .service(update_business)
-        .service(delete_business);
+        .service(delete_business)
+        .service(owners::find_persons)
+        .service(owners::get_person)
+        .service(owners::update_person)
+        .service(owners::businesses_of_person);
 }
 
 /// Bank users see businesses only as applicants, through their own endpoints; for them the
@@ -156,7 +161,7 @@ fn within_curations(conn: &mut DbConnection, id: i64, curated_by: Option<i64>) -
 }
 
 /// The header line of an empty CSV export.
-const CSV_HEADER: &str = "id,name,owner_name,owner_nik,phone,email,nib,npwp,kbli,district_code,village,address,\
+const CSV_HEADER: &str = "id,name,owner_id,owner_name,owner_nik,phone,email,nib,npwp,kbli,district_code,village,address,\
 capital_idr,annual_revenue_idr,employees,established_on,status,consented_to_bank_sharing_at,scale,scale_basis,\
 is_ikm,industry_scale,created_at,updated_at,version\n";
 
@@ -194,6 +199,7 @@ pub async fn list_businesses(
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count)
         .with_generic_plans(sort.by_id() && filter.index_exact() && curated_by.is_none());
     let counted = filter.clone();
+    let keys = state.data_keys.clone();
     list::respond(
         &req,
         &state.pool,
@@ -201,7 +207,7 @@ pub async fn list_businesses(
         CSV_HEADER,
         move |conn, after, limit| {
             let (rows, next) = page(conn, &filter, curated_by, &sort, after, limit)?;
-            Ok((rows.into_iter().map(|b| Business::of(b, view)).collect::<Vec<_>>(), next))
+            Ok((model::views(conn, &keys, rows, view)?, next))
         },
         move |conn| match curated_by {
             None => Ok(counted.count(conn)?),
@@ -233,15 +239,17 @@ pub async fn create_business(
     caller.require_office()?;
     let user = caller.id;
     let request = body.0.clone();
+    let keys = state.data_keys.clone();
     create::once(&state.pool, user, "POST /businesses", key, request, move |conn| {
         let record = model::check_new(conn, body.0)?;
-        let created = model::create(conn, user, std::slice::from_ref(&record))?;
+        let created = model::create(conn, &keys, user, std::slice::from_ref(&record))?;
         let id = created.first().copied().ok_or_else(|| AppError::internal("the insert gave no id"))?;
-        let business = find(conn, id)?;
+        let (business, owner) = model::find_owned(conn, &keys, id)?;
         Ok(Created {
             location: format!("/api/v1/businesses/{id}"),
             version: business.version,
-            body: serde_json::to_value(Business::of(business, View::Full)).map_err(AppError::internal)?,
+            body: serde_json::to_value(Business::of(business, owner, View::Full))
+                .map_err(AppError::internal)?,
         })
     })
     .await
@@ -263,12 +271,13 @@ pub async fn get_business(
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(HIDDEN_FROM)?;
     let (id, curated_by) = (id.into_inner(), caller.retail_scope());
-    let business = db::run(&state.pool, move |conn| {
+    let keys = state.data_keys.clone();
+    let (business, owner) = db::run(&state.pool, move |conn| {
         within_curations(conn, id, curated_by)?;
-        Ok(find(conn, id)?)
+        model::find_owned(conn, &keys, id)
     })
     .await?;
-    Ok(ok(business.version, Business::of(business, View::of(caller.role))))
+    Ok(ok(business.version, Business::of(business, owner, View::of(caller.role))))
 }
 
 /// Change a business (JSON merge patch; `null` clears a field; honours `If-Match`).
@@ -301,11 +310,12 @@ pub async fn update_business(
     caller.require_office()?;
     let id = id.into_inner();
     let user = caller.id;
-    let business = db::run(&state.pool, move |conn| {
-        if_match.write(conn, |conn| model::update(conn, user, id, &if_match, &body.0))
+    let keys = state.data_keys.clone();
+    let (business, owner) = db::run(&state.pool, move |conn| {
+        if_match.write(conn, |conn| model::update(conn, &keys, user, id, &if_match, &body.0))
     })
     .await?;
-    Ok(ok(business.version, Business::of(business, View::Full)))
+    Ok(ok(business.version, Business::of(business, owner, View::Full)))
 }
 
 /// Delete a business and its products (honours `If-Match`).

@@ -9,15 +9,17 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Action};
-use crate::db::schema::{businesses, products, registrations};
+use crate::crypto::keyring::Keyring;
+use crate::db::schema::{businesses, persons, products, registrations};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::{self, Scale};
 use crate::domain::masking;
 use crate::domain::role::Role;
-use crate::error::{AppResult, OnConflict};
+use crate::error::{AppError, AppResult, OnConflict};
 use crate::http::etag::IfMatch;
 use crate::http::input::Check;
 use crate::http::patch::{merged, require_object};
+use crate::persons::{self as persons_model, Owner, PersonRow};
 use crate::summary::{self, BusinessFacts, Deltas, Figure};
 
 use super::input::{BusinessInput, BusinessRecord, check_fields, check_input, read_input};
@@ -25,8 +27,9 @@ use super::input::{BusinessInput, BusinessRecord, check_fields, check_input, rea
 /// Fields holding personal data: masked for viewers and retail users, redacted in the audit log.
 pub const PII: [&str; 3] = ["owner_nik", "phone", "email"];
 
-/// Fields of the API's view that the server derives: a client cannot send them.
-const DERIVED: [&str; 4] = ["scale", "scale_basis", "is_ikm", "industry_scale"];
+/// Fields of the API's view that the server derives: a client cannot send them (`owner_id`
+/// follows `owner_nik`).
+const DERIVED: [&str; 5] = ["owner_id", "scale", "scale_basis", "is_ikm", "industry_scale"];
 
 /// Whether a business is trading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -59,10 +62,7 @@ impl BusinessStatus {
 pub struct BusinessRow {
     pub(super) id: i64,
     pub(super) name: String,
-    pub(super) owner_name: String,
-    pub(super) owner_nik: String,
-    pub(super) phone: String,
-    pub(super) email: Option<String>,
+    pub(super) owner_id: i64,
     pub(super) nib: Option<String>,
     pub(super) npwp: Option<String>,
     pub(super) kbli: String,
@@ -90,6 +90,11 @@ impl BusinessRow {
         self.id
     }
 
+    /// Its owner's id (a person).
+    pub fn owner_id(&self) -> i64 {
+        self.owner_id
+    }
+
     /// What this business contributes to the statistics' summary.
     pub fn facts(&self) -> BusinessFacts {
         BusinessFacts::new(
@@ -111,7 +116,7 @@ impl BusinessRow {
 ///
 /// | field | admin | officer | viewer | retail | bank |
 /// | --- | --- | --- | --- | --- | --- |
-/// | `id`, `name`, `nib`, `kbli`, `district_code`, `village`, `employees`, `established_on`, `status`, `scale`, `scale_basis`, `is_ikm`, `industry_scale`, `created_at`, `updated_at`, `version` | shown | shown | shown | shown | 404 |
+/// | `id`, `name`, `owner_id`, `nib`, `kbli`, `district_code`, `village`, `employees`, `established_on`, `status`, `scale`, `scale_basis`, `is_ikm`, `industry_scale`, `created_at`, `updated_at`, `version` | shown | shown | shown | shown | 404 |
 /// | `owner_name`, `owner_nik`, `phone`, `email`, `address` | shown | shown | masked | masked | 404 |
 /// | `npwp` | shown | shown | masked | withheld | 404 |
 /// | `capital_idr`, `annual_revenue_idr`, `consented_to_bank_sharing_at` | shown | shown | shown | withheld | 404 |
@@ -126,6 +131,8 @@ pub struct Business {
     pub id: i64,
     /// Name.
     pub name: String,
+    /// The owner, a person (`/persons/{owner_id}`): the four owner fields are theirs.
+    pub owner_id: i64,
     /// Owner's name; masked (`S*** W***`) for viewers and retail users.
     pub owner_name: String,
     /// Owner's NIK; masked (`3524********0002`) for viewers and retail users.
@@ -206,18 +213,19 @@ impl View {
 }
 
 impl Business {
-    /// The view of `b` for a caller who sees it as `view`.
-    pub fn of(b: BusinessRow, view: View) -> Business {
+    /// The view of `b`, owned by `owner`, for a caller who sees it as `view`.
+    pub fn of(b: BusinessRow, owner: Owner, view: View) -> Business {
         let full = view == View::Full;
         let curation = view == View::Curation;
         let mask = |value: String, f: fn(&str) -> String| if full { value } else { f(&value) };
         Business {
             id: b.id,
             name: b.name,
-            owner_name: mask(b.owner_name, masking::name),
-            owner_nik: mask(b.owner_nik, masking::nik),
-            phone: mask(b.phone, masking::phone),
-            email: b.email.map(|e| mask(e, masking::email)),
+            owner_id: b.owner_id,
+            owner_name: mask(owner.name, masking::name),
+            owner_nik: mask(owner.nik, masking::nik),
+            phone: mask(owner.phone, masking::phone),
+            email: owner.email.map(|e| mask(e, masking::email)),
             nib: b.nib,
             npwp: b.npwp.filter(|_| !curation).map(|n| mask(n, masking::npwp)),
             kbli: b.kbli,
@@ -249,6 +257,37 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<BusinessRow> {
     businesses::table.find(id).select(BusinessRow::as_select()).first(conn)
 }
 
+/// Finds a business and its owner, opened.
+pub fn find_owned(conn: &mut DbConnection, keys: &Keyring, id: i64) -> AppResult<(BusinessRow, Owner)> {
+    let (business, person): (BusinessRow, PersonRow) = businesses::table
+        .inner_join(persons::table)
+        .filter(businesses::id.eq(id))
+        .select((BusinessRow::as_select(), PersonRow::as_select()))
+        .first(conn)?;
+    let owner = Owner::open(&person, keys)?;
+    Ok((business, owner))
+}
+
+/// The views of `rows` for `view`, their owners loaded in one query.
+pub fn views(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    rows: Vec<BusinessRow>,
+    view: View,
+) -> AppResult<Vec<Business>> {
+    let ids: Vec<i64> = rows.iter().map(|b| b.owner_id).collect();
+    let owners = Owner::load(conn, keys, &ids)?;
+    rows.into_iter()
+        .map(|b| {
+            let owner = owners
+                .get(&b.owner_id)
+                .cloned()
+                .ok_or_else(|| AppError::internal("a business without its owner"))?;
+            Ok(Business::of(b, owner, view))
+        })
+        .collect()
+}
+
 fn district_exists(conn: &mut DbConnection, code: &str, check: &mut Check) -> QueryResult<()> {
     if !crate::regions::is_district(conn, code)? {
         check.fail("district_code", "not_found", "no district has this code in /regions");
@@ -269,18 +308,42 @@ pub fn check_new(conn: &mut DbConnection, body: Value) -> AppResult<BusinessReco
 /// Creates businesses from checked records, each with its audit entry and its part of the
 /// statistics' summary; the new ids, in order. The one way a business is created: a create
 /// writes one record, an import thousands.
-pub fn create(conn: &mut DbConnection, user_id: i64, records: &[BusinessRecord]) -> AppResult<Vec<i64>> {
+pub fn create(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    user_id: i64,
+    records: &[BusinessRecord],
+) -> AppResult<Vec<i64>> {
     let now = db::now();
     let mut created = Vec::with_capacity(records.len());
     let mut deltas = Deltas::new();
-    for record in records {
+    let mut touched = Vec::new();
+    let mut owners = Vec::with_capacity(records.len());
+    for (row, record) in records.iter().enumerate() {
         deltas.business(&record.facts(), 1);
+        let (owner, changed) =
+            persons_model::resolve(conn, keys, user_id, &record.owner, None).map_err(|e| match e {
+                // An import's row names its conflict.
+                AppError::Conflict(why) if records.len() > 1 => {
+                    AppError::Conflict(format!("rows[{}]: {}", row + 1, why))
+                }
+                other => other,
+            })?;
+        owners.push(owner);
+        touched.extend(changed);
     }
-    for chunk in records.chunks(500) {
+    for (chunk, owners) in records.chunks(500).zip(owners.chunks(500)) {
         let values: Vec<_> = chunk
             .iter()
-            .map(|r| {
-                (r, businesses::created_at.eq(now), businesses::updated_at.eq(now), businesses::version.eq(1))
+            .zip(owners)
+            .map(|(r, owner)| {
+                (
+                    &r.columns,
+                    businesses::owner_id.eq(*owner),
+                    businesses::created_at.eq(now),
+                    businesses::updated_at.eq(now),
+                    businesses::version.eq(1),
+                )
             })
             .collect();
         // One multi-row INSERT on PostgreSQL; SQLite, in process, takes the rows one by one
@@ -301,12 +364,21 @@ pub fn create(conn: &mut DbConnection, user_id: i64, records: &[BusinessRecord])
                 })
                 .collect::<QueryResult<_>>()?,
         };
-        let entries: Vec<(i64, Value)> =
-            ids.iter().zip(chunk).map(|(id, record)| (*id, audit::snapshot(record, &PII))).collect();
+        let entries: Vec<(i64, Value)> = ids
+            .iter()
+            .zip(chunk.iter().zip(owners))
+            .map(|(id, (record, owner))| {
+                let mut entry = audit::snapshot(record, &PII);
+                entry["owner_id"] = json!(owner);
+                (*id, entry)
+            })
+            .collect();
         audit::record_many(conn, user_id, Action::Create, "business", &entries)?;
         created.extend(ids);
     }
     deltas.apply(conn)?;
+    // The other businesses of an owner whose contact changed: what their banks see follows.
+    crate::banks::feed::refresh(conn, &touched)?;
     Ok(created)
 }
 
@@ -315,18 +387,20 @@ pub fn create(conn: &mut DbConnection, user_id: i64, records: &[BusinessRecord])
 /// the row still has the version read; the audit entry holds the changed fields.
 pub fn update(
     conn: &mut DbConnection,
+    keys: &Keyring,
     user_id: i64,
     id: i64,
     if_match: &IfMatch,
     patch: &Value,
-) -> AppResult<BusinessRow> {
-    let current = find(conn, id)?;
+) -> AppResult<(BusinessRow, Owner)> {
+    let (current, owner) = find_owned(conn, keys, id)?;
     if_match.check(current.version)?;
     require_object(patch)?;
     let mut check = Check::default();
     let mut known = patch.clone();
     read_input(&mut known, &mut check)?;
-    let input: BusinessInput = merged(&Business::of(current.clone(), View::Full), &known, &DERIVED)?;
+    let input: BusinessInput =
+        merged(&Business::of(current.clone(), owner.clone(), View::Full), &known, &DERIVED)?;
     let checked = check_fields(input, &mut check, db::now());
     if let Some(code) = &checked.district_code
         && *code != current.district_code
@@ -334,7 +408,14 @@ pub fn update(
         district_exists(conn, code, &mut check)?;
     }
     let record = check.finish(|| checked.record)?;
-    crate::versioned_update!(conn, businesses, id, current.version, &record)?;
+    let (owner_id, mut touched) = persons_model::resolve(conn, keys, user_id, &record.owner, Some(id))?;
+    crate::versioned_update!(
+        conn,
+        businesses,
+        id,
+        current.version,
+        (&record.columns, businesses::owner_id.eq(owner_id))
+    )?;
     // `current` is the row the update replaced (it matched the version read): the summary moves
     // the business from its group to the new one, and its applications with a consent change.
     let mut deltas = Deltas::new();
@@ -347,10 +428,13 @@ pub fn update(
         deltas.ikm_changed(conn, id, !current.is_ikm)?;
     }
     deltas.apply(conn)?;
-    let before = BusinessRecordRef::from(&current);
-    audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &record, &PII))?;
-    crate::banks::feed::refresh(conn, &[id])?;
-    Ok(find(conn, id)?)
+    let before = BusinessRecordRef::of(&current, Some(&owner));
+    let mut after = serde_json::to_value(&record).map_err(AppError::internal)?;
+    after["owner_id"] = json!(owner_id);
+    audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &after, &PII))?;
+    touched.push(id);
+    crate::banks::feed::refresh(conn, &touched)?;
+    find_owned(conn, keys, id)
 }
 
 /// The stored values of a business in the shape of a [`BusinessRecord`], for diffs.
@@ -360,8 +444,9 @@ struct BusinessRecordRef {
     fields: Value,
 }
 
-impl From<&BusinessRow> for BusinessRecordRef {
-    fn from(b: &BusinessRow) -> Self {
+impl BusinessRecordRef {
+    /// `b`'s stored fields, with its owner's when given.
+    fn of(b: &BusinessRow, owner: Option<&Owner>) -> Self {
         let mut fields = serde_json::to_value(b).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut fields {
             for derived in ["id", "created_at", "updated_at", "version"] {
@@ -369,6 +454,12 @@ impl From<&BusinessRow> for BusinessRecordRef {
             }
             if let Some(t) = b.consented_to_bank_sharing_at {
                 map.insert("consented_to_bank_sharing_at".into(), json!(t));
+            }
+            if let Some(owner) = owner {
+                map.insert("owner_name".into(), json!(owner.name));
+                map.insert("owner_nik".into(), json!(owner.nik));
+                map.insert("phone".into(), json!(owner.phone));
+                map.insert("email".into(), json!(owner.email));
             }
         }
         BusinessRecordRef { fields }
@@ -413,7 +504,7 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64, if_match: &IfMatch
         Action::Delete,
         "business",
         id,
-        &audit::snapshot(&BusinessRecordRef::from(&current), &PII),
+        &audit::snapshot(&BusinessRecordRef::of(&current, None), &PII),
     )?;
     Ok(())
 }

@@ -27,6 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -172,6 +173,72 @@ impl Keyring {
         text
     }
 
+    /// Reads the key file at `path`: a missing, unreadable or malformed file is an error that
+    /// names it (a lost key file is never replaced by a new one here).
+    pub fn load(path: &Path) -> Result<Keyring, KeyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| KeyError(format!("DATA_KEY_FILE {} cannot be read: {e}", path.display())))?;
+        Keyring::parse(&text).map_err(|e| KeyError(format!("DATA_KEY_FILE {}: {e}", path.display())))
+    }
+
+    /// Writes a new key file at `path`, readable by its owner only; an existing file is an
+    /// error (it may hold the only copy of the keys).
+    pub fn create(path: &Path) -> Result<Keyring, KeyError> {
+        let keyring = Keyring::generate();
+        keyring.write_new(path)?;
+        Ok(keyring)
+    }
+
+    /// Writes this keyring to a new file at `path` (owner-only; an existing file is an error).
+    pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
+        use std::io::Write;
+        let cannot = |e: std::io::Error| KeyError(format!("{} cannot be written: {e}", path.display()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(cannot)?;
+        file.write_all(self.to_text().as_bytes()).map_err(cannot)?;
+        file.sync_all().map_err(cannot)
+    }
+
+    /// Replaces the key file at `path` with this keyring, atomically (a new file renamed over
+    /// it, so that a crash leaves the old or the new file, never half of one).
+    pub fn replace(&self, path: &Path) -> Result<(), KeyError> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let next = path.with_file_name(format!(".{name}.next"));
+        let _ = std::fs::remove_file(&next);
+        self.write_new(&next)?;
+        std::fs::rename(&next, path)
+            .map_err(|e| KeyError(format!("{} cannot be replaced: {e}", path.display())))
+    }
+
+    /// The ids of the encryption keys.
+    pub fn encryption_ids(&self) -> Vec<u32> {
+        self.encryption.keys.keys().copied().collect()
+    }
+
+    /// The ids of the index keys.
+    pub fn index_ids(&self) -> Vec<u32> {
+        self.index.keys.keys().copied().collect()
+    }
+
+    /// The blind index of `value` of `column` under every index key, the active one first: a
+    /// look-up matches a value indexed under any of them (while an index key is re-keyed).
+    pub fn blind_indexes(&self, column: &str, value: &str) -> Result<Vec<String>, KeyError> {
+        let mut all = vec![self.blind_index(column, value)?];
+        for id in self.index_ids().into_iter().filter(|id| *id != self.index.active) {
+            all.push(self.blind_index_with(id, column, value)?);
+        }
+        Ok(all)
+    }
+
+    /// `plain`, sealed for `column` with encryption key `id`.
+    pub fn seal_with(&self, id: u32, column: &str, plain: &str) -> Result<String, KeyError> {
+        let key = self.encryption.get(id).ok_or_else(|| KeyError(format!("no encryption key {id}")))?;
+        seal_under(id, key, column, plain)
+    }
+
     /// The id of the key that seals new values.
     pub fn active_encryption(&self) -> u32 {
         self.encryption.active
@@ -222,16 +289,7 @@ impl Keyring {
     /// `plain`, sealed for `column` with the active key.
     pub fn seal(&self, column: &str, plain: &str) -> Result<String, KeyError> {
         let (id, key) = self.encryption.active()?;
-        let cipher = XChaCha20Poly1305::new(key.into());
-        let nonce = XNonce::generate();
-        // Only a message over 256 GiB fails.
-        let sealed = cipher
-            .encrypt(&nonce, Payload { msg: plain.as_bytes(), aad: column.as_bytes() })
-            .map_err(|_| KeyError(format!("a value of {column} could not be encrypted")))?;
-        let mut bytes = Vec::with_capacity(NONCE_BYTES + sealed.len());
-        bytes.extend_from_slice(&nonce);
-        bytes.extend_from_slice(&sealed);
-        Ok(format!("{SEALED}.{id}.{}", URL_SAFE_NO_PAD.encode(bytes)))
+        seal_under(id, key, column, plain)
     }
 
     /// The id of the key a sealed value needs.
@@ -281,6 +339,19 @@ impl Keyring {
         let key = self.index.get(id).ok_or_else(|| KeyError(format!("no index key {id}")))?;
         Ok(format!("{id}.{}", index_mac(key, column, value)?))
     }
+}
+
+fn seal_under(id: u32, key: &[u8; KEY_BYTES], column: &str, plain: &str) -> Result<String, KeyError> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce = XNonce::generate();
+    // Only a message over 256 GiB fails.
+    let sealed = cipher
+        .encrypt(&nonce, Payload { msg: plain.as_bytes(), aad: column.as_bytes() })
+        .map_err(|_| KeyError(format!("a value of {column} could not be encrypted")))?;
+    let mut bytes = Vec::with_capacity(NONCE_BYTES + sealed.len());
+    bytes.extend_from_slice(&nonce);
+    bytes.extend_from_slice(&sealed);
+    Ok(format!("{SEALED}.{id}.{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
 fn index_mac(key: &[u8; KEY_BYTES], column: &str, value: &str) -> Result<String, KeyError> {

@@ -70,10 +70,6 @@ diesel::table! {
     businesses (id) {
         id -> BigInt,
         name -> Text,
-        owner_name -> Text,
-        owner_nik -> Text,
-        phone -> Text,
-        email -> Nullable<Text>,
         nib -> Nullable<Text>,
         npwp -> Nullable<Text>,
         kbli -> Text,
@@ -94,6 +90,40 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        owner_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    persons (id) {
+        id -> BigInt,
+        name -> Text,
+        nik -> Text,
+        nik_index -> Text,
+        phone -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    person_conflicts (id) {
+        id -> BigInt,
+        person_id -> BigInt,
+        business_id -> BigInt,
+        field -> Text,
+        value -> Text,
+        found_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    data_key_checks (kind, key_id) {
+        kind -> Text,
+        key_id -> Integer,
+        probe -> Text,
     }
 }
 
@@ -423,6 +453,9 @@ diesel::joinable!(users -> bank_partners (bank_partner_id));
 diesel::joinable!(users -> retail_partners (retail_partner_id));
 diesel::joinable!(products -> businesses (business_id));
 diesel::joinable!(businesses -> regions (district_code));
+diesel::joinable!(businesses -> persons (owner_id));
+diesel::joinable!(person_conflicts -> persons (person_id));
+diesel::joinable!(person_conflicts -> businesses (business_id));
 diesel::joinable!(registrations -> trainings (training_id));
 diesel::joinable!(registrations -> businesses (business_id));
 diesel::joinable!(outlets -> retail_partners (retail_partner_id));
@@ -447,6 +480,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     login_failures,
     businesses,
+    persons,
+    person_conflicts,
+    data_key_checks,
     products,
     audit_log,
     idempotency_keys,

@@ -8,6 +8,7 @@ use rand::Rng;
 use rand::seq::index;
 
 use super::{Batch, SeedError, Seeder, Summary, fake, midnight};
+use crate::crypto::keyring::Keyring;
 use crate::db::DbConnection;
 
 /// Businesses per district.
@@ -22,8 +23,8 @@ const REGISTRANTS: usize = 234;
 const SEATS: i32 = 100;
 
 /// Writes the demo dataset; refuses a database that already has businesses unless `force`.
-pub fn demo(conn: &mut DbConnection, force: bool) -> Result<Summary, SeedError> {
-    let mut seeder = Seeder::new(conn, 2026, force)?;
+pub fn demo(conn: &mut DbConnection, keys: &Keyring, force: bool) -> Result<Summary, SeedError> {
+    let mut seeder = Seeder::new(conn, keys, 2026, force)?;
     let idm = Seeder::retail_partner(conn, "IDM", "PT Indomarco Prismatama", "Indomaret")?;
     let mut outlets = seeder.outlets(idm, "IDM", OUTLETS);
     for outlet in &mut outlets {
@@ -39,7 +40,9 @@ pub fn demo(conn: &mut DbConnection, force: bool) -> Result<Summary, SeedError> 
             let at = start + chrono::Duration::hours((d * PER_DISTRICT + j) as i64 * 13);
             let id = super::take(&mut seeder.ids.business);
             let is_ikm = j < IKM_PER_DISTRICT;
-            let business = seeder.faker.business(id, district, is_ikm, at);
+            // Every fifth owner has a second business (the one before, in the same district).
+            let owner = seeder.owner(district, at, j % 5 == 4)?;
+            let business = seeder.faker.business(id, owner, district, is_ikm, at);
             let products = if is_ikm { 2..=3 } else { 0..=3 };
             let mut own = Vec::new();
             for _ in 0..seeder.rng().random_range(products) {

@@ -167,38 +167,43 @@ pub fn day_between(rng: &mut StdRng, from: NaiveDate, to: NaiveDate) -> NaiveDat
     from + Duration::days(rng.random_range(0..days))
 }
 
-/// Builds business and product rows.
+/// A generated person's fields, before they are sealed.
+#[derive(Debug, Clone)]
+pub struct PlainPerson {
+    /// Name.
+    pub name: String,
+    /// NIK.
+    pub nik: String,
+    /// Phone, `+62…`.
+    pub phone: String,
+    /// E-mail.
+    pub email: Option<String>,
+}
+
+/// Builds person, business and product rows.
 pub struct Faker {
     /// The random source; seeded, so the same seed gives the same data.
     pub rng: StdRng,
 }
 
 impl Faker {
-    /// A business with id `id` in `district`, manufacturing (IKM) when `ikm`, created at `at`.
-    pub fn business(&mut self, id: i64, district: &str, ikm: bool, at: NaiveDateTime) -> BusinessRow {
+    /// A person with id `id` born in `district`: name, NIK, phone and e-mail, in clear.
+    pub fn person(&mut self, id: i64, district: &str) -> PlainPerson {
         let rng = &mut self.rng;
-        let sectors = if ikm { &IKM_SECTORS } else { &OTHER_SECTORS };
-        let (kbli, _, words) = sectors[rng.random_range(0..sectors.len())];
         let female = rng.random_bool(0.45);
         let first = if female {
             FIRST_NAMES_WOMEN[rng.random_range(0..16)]
         } else {
             FIRST_NAMES_MEN[rng.random_range(0..16)]
         };
-        let owner_name = format!("{first} {}", LAST_NAMES[rng.random_range(0..16)]);
-        let name = format!(
-            "{} {} {}",
-            NAME_PREFIXES[rng.random_range(0..NAME_PREFIXES.len())],
-            NAME_WORDS[rng.random_range(0..NAME_WORDS.len())],
-            words[rng.random_range(0..words.len())]
-        );
+        let name = format!("{first} {}", LAST_NAMES[rng.random_range(0..16)]);
         let born = day_between(
             rng,
             NaiveDate::from_ymd_opt(1960, 1, 1).unwrap_or_default(),
             NaiveDate::from_ymd_opt(2004, 1, 1).unwrap_or_default(),
         );
         let day = born.day() + if female { 40 } else { 0 };
-        let owner_nik = format!(
+        let nik = format!(
             "{}{:02}{:02}{:02}{:04}",
             district.replace('.', ""),
             day,
@@ -207,7 +212,29 @@ impl Faker {
             rng.random_range(1..10_000)
         );
         let phone = format!("+628{}{:08}", rng.random_range(1..10), rng.random_range(0..100_000_000));
-        let email = rng.random_bool(0.35).then(|| format!("usaha{id}@contoh.co.id"));
+        let email = rng.random_bool(0.35).then(|| format!("pemilik{id}@contoh.co.id"));
+        PlainPerson { name, nik, phone, email }
+    }
+
+    /// A business with id `id` owned by person `owner_id` in `district`, manufacturing (IKM)
+    /// when `ikm`, created at `at`.
+    pub fn business(
+        &mut self,
+        id: i64,
+        owner_id: i64,
+        district: &str,
+        ikm: bool,
+        at: NaiveDateTime,
+    ) -> BusinessRow {
+        let rng = &mut self.rng;
+        let sectors = if ikm { &IKM_SECTORS } else { &OTHER_SECTORS };
+        let (kbli, _, words) = sectors[rng.random_range(0..sectors.len())];
+        let name = format!(
+            "{} {} {}",
+            NAME_PREFIXES[rng.random_range(0..NAME_PREFIXES.len())],
+            NAME_WORDS[rng.random_range(0..NAME_WORDS.len())],
+            words[rng.random_range(0..words.len())]
+        );
         // About 0.3 % of Indonesian UMKM are small or medium by revenue; manufacturing a bit more.
         let tier = rng.random::<f64>();
         let big = if ikm { 4.0 } else { 1.0 };
@@ -242,10 +269,7 @@ impl Faker {
         BusinessRow {
             id,
             name,
-            owner_name,
-            owner_nik,
-            phone,
-            email,
+            owner_id,
             // 13 digits, unique because the id is.
             nib: rng.random_bool(0.8).then(|| format!("{:013}", 8_120_000_000_000 + id)),
             npwp: rng.random_bool(0.3).then(|| format!("{:016}", 3_524_000_000_000_000 + id)),

@@ -9,6 +9,7 @@
 
 mod demo;
 mod fake;
+mod owners;
 mod rows;
 mod seeder;
 
@@ -16,10 +17,12 @@ use chrono::{Duration, NaiveDate};
 use rand::Rng;
 use rand::seq::index;
 
+use crate::crypto::keyring::Keyring;
 use crate::db::DbConnection;
 
 pub use demo::demo;
-use seeder::{Batch, Seeder, TRAINING_THEMES, as_of, midnight, take};
+use rows::Batch;
+use seeder::{Seeder, TRAINING_THEMES, as_of, midnight, take};
 
 /// Businesses written per transaction (with their products, curations, placements, applications).
 const BATCH: usize = 10_000;
@@ -36,6 +39,9 @@ pub enum SeedError {
     /// The database refused.
     #[error("database error: {0}")]
     Db(#[from] diesel::result::Error),
+    /// The data keys could not seal a value.
+    #[error("sealing personal data: {0}")]
+    Keys(String),
     /// The banks' change feed could not be filled.
     #[error("filling the banks' change feed: {0}")]
     Feed(String),
@@ -44,6 +50,7 @@ pub enum SeedError {
 /// How many rows of each kind a seed wrote.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
+    pub persons: usize,
     pub businesses: usize,
     pub products: usize,
     pub outlets: usize,
@@ -58,8 +65,9 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} businesses, {} products, {} outlets, {} curations, {} placements, {} applications, \
+            "{} persons, {} businesses, {} products, {} outlets, {} curations, {} placements, {} applications, \
              {} trainings, {} registrations",
+            self.persons,
             self.businesses,
             self.products,
             self.outlets,
@@ -88,10 +96,11 @@ pub struct Options {
 /// of the reference dataset (Lamongan: 351,000 businesses, 5 % IKM). `progress` is told how many businesses were written.
 pub fn generate(
     conn: &mut DbConnection,
+    keys: &Keyring,
     options: &Options,
     mut progress: impl FnMut(usize),
 ) -> Result<Summary, SeedError> {
-    let mut seeder = Seeder::new(conn, options.seed, options.force)?;
+    let mut seeder = Seeder::new(conn, keys, options.seed, options.force)?;
     let n = options.businesses;
     // The reference dataset's proportions at 351,000 businesses: 500 outlets of 2 partners,
     // 50,000 applications, one training of ~234 registrants per 1,500 businesses.
@@ -131,7 +140,10 @@ pub fn generate(
             let district = *fake::weighted(seeder.rng(), &fake::DISTRICTS);
             let ikm = seeder.rng().random_bool(0.05);
             let id = take(&mut seeder.ids.business);
-            let business = seeder.faker.business(id, district, ikm, at);
+            // One owner in twelve has another business too (the one before).
+            let again = seeder.rng().random_bool(1.0 / 12.0);
+            let owner = seeder.owner(district, at, again)?;
+            let business = seeder.faker.business(id, owner, district, ikm, at);
             for _ in 0..seeder.rng().random_range(0..=4) {
                 let product_id = take(&mut seeder.ids.product);
                 let product = seeder.faker.product(product_id, &business);

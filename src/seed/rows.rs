@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    applications, businesses, curations, outlets, placements, products, registrations, trainings,
+    applications, businesses, curations, outlets, persons, placements, products, registrations, trainings,
 };
 
 /// Writes `rows` (a slice of one of the row types) into `table` on either back end.
@@ -27,14 +27,25 @@ macro_rules! write_rows {
 pub(crate) use write_rows;
 
 #[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = persons, treat_none_as_default_value = false)]
+pub struct PersonRow {
+    pub id: i64,
+    pub name: String,
+    pub nik: String,
+    pub nik_index: String,
+    pub phone: String,
+    pub email: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = businesses, treat_none_as_default_value = false)]
 pub struct BusinessRow {
     pub id: i64,
     pub name: String,
-    pub owner_name: String,
-    pub owner_nik: String,
-    pub phone: String,
-    pub email: Option<String>,
+    pub owner_id: i64,
     pub nib: Option<String>,
     pub npwp: Option<String>,
     pub kbli: String,
@@ -169,4 +180,14 @@ pub struct RegistrationRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+}
+
+/// Rows of one transaction.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(crate) businesses: Vec<BusinessRow>,
+    pub(crate) products: Vec<ProductRow>,
+    pub(crate) curations: Vec<CurationRow>,
+    pub(crate) placements: Vec<PlacementRow>,
+    pub(crate) applications: Vec<ApplicationRow>,
 }

@@ -1,6 +1,6 @@
 //! The seeder: the rows it generates for each kind of record, and how each batch is written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::dsl::{count_star, max};
@@ -10,13 +10,14 @@ use rand::{Rng, SeedableRng};
 
 use super::fake::{self, Faker};
 use super::rows::{
-    ApplicationRow, BusinessRow, CurationRow, OutletRow, PlacementRow, ProductRow, RegistrationRow,
-    TrainingRow, write_rows,
+    ApplicationRow, Batch, BusinessRow, CurationRow, OutletRow, PersonRow, PlacementRow, ProductRow,
+    RegistrationRow, TrainingRow, write_rows,
 };
 use super::{SeedError, Summary};
+use crate::crypto::keyring::Keyring;
 use crate::db::schema::{
-    applications, bank_partners, businesses, curations, financing_programmes, outlets, placements, products,
-    regions, registrations, retail_partners, trainings,
+    applications, bank_partners, businesses, curations, financing_programmes, outlets, persons, placements,
+    products, regions, registrations, retail_partners, trainings,
 };
 use crate::db::{self, Backend, DbConnection};
 use crate::domain::selection::{self, Candidate, Outcome};
@@ -52,6 +53,7 @@ pub(super) struct Registrant {
 /// The next free id of every table the seed writes.
 #[derive(Debug, Default)]
 pub(super) struct Ids {
+    pub(super) person: i64,
     pub(super) business: i64,
     pub(super) product: i64,
     pub(super) outlet: i64,
@@ -70,6 +72,7 @@ impl Ids {
             };
         }
         Ok(Ids {
+            person: next!(persons),
             business: next!(businesses),
             product: next!(products),
             outlet: next!(outlets),
@@ -97,10 +100,23 @@ pub(super) struct Seeder {
     /// District names by code, from the regions reference data.
     pub(super) district_names: HashMap<String, String>,
     pub(super) summary: Summary,
+    /// The data keys the persons are sealed with.
+    pub(super) keys: Keyring,
+    /// The NIKs' blind indexes taken (in the database and by this run).
+    pub(super) nik_indexes: HashSet<String>,
+    /// Persons made since the last batch was written.
+    pub(super) persons: Vec<PersonRow>,
+    /// The person made last.
+    pub(super) last_person: Option<i64>,
 }
 
 impl Seeder {
-    pub(super) fn new(conn: &mut DbConnection, seed: u64, force: bool) -> Result<Seeder, SeedError> {
+    pub(super) fn new(
+        conn: &mut DbConnection,
+        keys: &Keyring,
+        seed: u64,
+        force: bool,
+    ) -> Result<Seeder, SeedError> {
         let existing: i64 = businesses::table.select(count_star()).first(conn)?;
         if existing > 0 && !force {
             return Err(SeedError::NotEmpty(existing));
@@ -144,6 +160,14 @@ impl Seeder {
                 .into_iter()
                 .collect(),
             summary: Summary::default(),
+            keys: keys.clone(),
+            nik_indexes: persons::table
+                .select(persons::nik_index)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect(),
+            persons: Vec::new(),
+            last_person: None,
         })
     }
 
@@ -353,7 +377,9 @@ impl Seeder {
 
     /// Writes one batch of rows in one transaction.
     pub(super) fn write_batch(&mut self, conn: &mut DbConnection, batch: Batch) -> QueryResult<()> {
+        let persons = std::mem::take(&mut self.persons);
         conn.transaction(|conn| {
+            write_rows!(conn, persons::table, persons.as_slice())?;
             write_rows!(conn, businesses::table, batch.businesses.as_slice())?;
             write_rows!(conn, products::table, batch.products.as_slice())?;
             write_rows!(conn, curations::table, batch.curations.as_slice())?;
@@ -361,6 +387,7 @@ impl Seeder {
             write_rows!(conn, applications::table, batch.applications.as_slice())?;
             batch_deltas(conn, &batch)?.apply(conn)
         })?;
+        self.summary.persons += persons.len();
         self.summary.businesses += batch.businesses.len();
         self.summary.products += batch.products.len();
         self.summary.curations += batch.curations.len();
@@ -479,6 +506,7 @@ impl Seeder {
         match db::backend(conn) {
             Backend::Postgres => {
                 let tables = [
+                    "persons",
                     "businesses",
                     "products",
                     "outlets",
@@ -565,16 +593,6 @@ fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
         deltas.application(&facts, 1);
     }
     Ok(deltas)
-}
-
-/// Rows of one transaction.
-#[derive(Default)]
-pub(super) struct Batch {
-    pub(super) businesses: Vec<BusinessRow>,
-    pub(super) products: Vec<ProductRow>,
-    pub(super) curations: Vec<CurationRow>,
-    pub(super) placements: Vec<PlacementRow>,
-    pub(super) applications: Vec<ApplicationRow>,
 }
 
 pub(super) const TRAINING_THEMES: [(&str, &str); 6] = [

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -16,8 +16,10 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use umkm_api::app::app;
 use umkm_api::config::{Config, Secret};
+use umkm_api::crypto::keyring::Keyring;
 use umkm_api::db::{self, DbConnection, Pool};
 use umkm_api::domain::role::Role;
+use umkm_api::persons;
 use umkm_api::state::AppState;
 use umkm_api::users::{self, NewUser};
 
@@ -25,6 +27,9 @@ use umkm_api::users::{self, NewUser};
 pub const TEST_SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
 /// The body limit of the test server (room for a 1,000-row import, small enough to exceed cheaply).
 pub const TEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// The data keys of every test database (fixed, so that a PostgreSQL template built by an
+/// earlier run still opens): test data only, never a deployment's.
+pub const TEST_DATA_KEYS: &str = "encryption 1 G3NfyHjNZid7iBC7hF33PJbAMMsJVPGdemdU7/Ft4P4= active\nindex 1 awY7BaePo7geIPv51Iq2V6f2rK11DGyLeFXQNPwR5Jg= active\n";
 /// A password good enough for test users.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -277,6 +282,28 @@ impl TestApp {
     }
 }
 
+/// [`TEST_DATA_KEYS`].
+pub fn test_keys() -> Keyring {
+    Keyring::parse(TEST_DATA_KEYS).expect("the test data keys parse")
+}
+
+/// A key file holding [`TEST_DATA_KEYS`], written once per test process.
+pub fn test_key_file() -> PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        let path = dir.join("data_keys");
+        test_keys().write_new(&path).expect("the test key file is written");
+        path
+    })
+    .clone()
+}
+
+/// Applies the pending migrations as `umkm-api` does, with the test data keys.
+pub fn migrate(conn: &mut DbConnection) -> usize {
+    persons::migrate(conn, &test_keys()).expect("migrations apply")
+}
+
 fn test_config(database_url: String) -> Config {
     Config {
         database_url,
@@ -292,6 +319,8 @@ fn test_config(database_url: String) -> Config {
         database_read_urls: Vec::new(),
         replica_max_lag: Duration::from_secs(5),
         trusted_proxies: Vec::new(),
+        data_key_file: test_key_file(),
+        create_data_key_file: false,
     }
 }
 
@@ -317,7 +346,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let pool = db::pool(&url, 4).expect("a pool");
     {
         let mut conn = pool.get().expect("a connection to the test database");
-        db::run_migrations(&mut conn).expect("migrations apply");
+        migrate(&mut conn);
     }
     let mut config = test_config(url.clone());
     configure(&mut config);
@@ -371,7 +400,7 @@ impl TestApp {
     /// migrations applied first). Drop it before whatever owns the database.
     pub fn serve(database_url: &str) -> TestApp {
         let pool = db::pool(database_url, 4).expect("a pool");
-        db::run_migrations(&mut pool.get().expect("a connection")).expect("migrations apply");
+        migrate(&mut pool.get().expect("a connection"));
         let state =
             AppState::new(test_config(database_url.to_owned()), pool.clone()).expect("application state");
         let metrics = state.metrics.clone();
@@ -440,7 +469,7 @@ fn fresh_pg_database(admin_url: &str) -> String {
             {
                 let pool = db::pool(&replace_database(admin_url, &building), 1).unwrap();
                 let mut conn = pool.get().unwrap();
-                db::run_migrations(&mut conn).expect("migrations apply to the template");
+                migrate(&mut conn);
             }
             diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""))
                 .execute(&mut admin)

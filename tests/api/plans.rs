@@ -16,7 +16,7 @@ use umkm_api::db::Backend;
 use umkm_api::domain::role::Role;
 use umkm_api::seed::{self, Options};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, test_keys};
 
 /// The prefix of the page query of the business list.
 const PAGE_SQL: &str = "SELECT \"businesses\".\"id\", \"businesses\".\"name\"";
@@ -79,7 +79,7 @@ async fn index_exact_pages_plan_as_index_ranges() {
     }
     // Enough rows for the planner's statistics to tell an index range from a filtered scan.
     let options = Options { businesses: 6_000, seed: 11, force: false };
-    app.db(|conn| seed::generate(conn, &options, |_| ())).unwrap();
+    app.db(|conn| seed::generate(conn, &test_keys(), &options, |_| ())).unwrap();
     let mut conn = PgConnection::establish(&app.database_url).unwrap();
     conn.batch_execute(
         "ANALYZE businesses; SET plan_cache_mode = force_generic_plan;

@@ -123,7 +123,10 @@ async fn schema_rs_matches_the_migrated_database() {
                     if !actual_kind.split('|').any(|k| k == kind) {
                         drift.push(format!("{table}.{column}: schema.rs {kind}, database {actual_kind}"));
                     }
-                    if nullable != actual_nullable {
+                    // SQLite cannot add NOT NULL to an existing column: businesses.owner_id is
+                    // kept set by triggers there (migration 000017), and the test below holds it.
+                    let enforced_by_triggers = table == "businesses" && column == "owner_id" && !nullable;
+                    if nullable != actual_nullable && !enforced_by_triggers {
                         drift.push(format!("{table}.{column}: nullable {nullable} in schema.rs, {actual_nullable} in the database"));
                     }
                 }

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use umkm_api::domain::role::Role;
 use umkm_api::seed::{self, Options, SeedError};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, test_keys};
 
 fn rows(body: &Value) -> Vec<Value> {
     body["rows"].as_array().cloned().unwrap_or_default()
@@ -11,7 +11,7 @@ fn rows(body: &Value) -> Vec<Value> {
 #[actix_rt::test]
 async fn the_demo_tells_the_articles_story_through_the_api() {
     let app = spawn_app().await;
-    let summary = app.db(|conn| seed::demo(conn, false)).unwrap();
+    let summary = app.db(|conn| seed::demo(conn, &test_keys(), false)).unwrap();
     assert_eq!((summary.businesses, summary.outlets, summary.trainings), (540, 51, 2));
     let viewer = app.token_for(Role::Viewer).await;
 
@@ -40,7 +40,7 @@ async fn the_demo_tells_the_articles_story_through_the_api() {
     assert!(rows(&banks).len() >= 4, "applications reach most banks: {banks}");
 
     // A second demo would double everything: refused without --force, nothing written.
-    let again = app.db(|conn| seed::demo(conn, false));
+    let again = app.db(|conn| seed::demo(conn, &test_keys(), false));
     assert!(matches!(again, Err(SeedError::NotEmpty(540))), "{again:?}");
     assert_eq!(app.count("businesses"), 540);
     assert_eq!(app.count("registrations"), summary.registrations as i64);
@@ -50,7 +50,7 @@ async fn the_demo_tells_the_articles_story_through_the_api() {
 async fn generated_data_is_valid_deterministic_and_in_proportion() {
     let app = spawn_app().await;
     let options = Options { businesses: 3_000, seed: 7, force: false };
-    let summary = app.db(|conn| seed::generate(conn, &options, |_| ())).unwrap();
+    let summary = app.db(|conn| seed::generate(conn, &test_keys(), &options, |_| ())).unwrap();
     assert_eq!(summary.businesses, 3_000);
     assert_eq!(app.count("businesses"), 3_000);
     assert_eq!(app.count("products"), summary.products as i64);
@@ -74,6 +74,7 @@ async fn generated_data_is_valid_deterministic_and_in_proportion() {
         let object = business.as_object_mut().unwrap();
         for derived in [
             "id",
+            "owner_id",
             "nib",
             "scale",
             "scale_basis",
@@ -93,24 +94,34 @@ async fn generated_data_is_valid_deterministic_and_in_proportion() {
 
     // The same seed on another empty database gives the same rows.
     let other = spawn_app().await;
-    other.db(|conn| seed::generate(conn, &options, |_| ())).unwrap();
+    other.db(|conn| seed::generate(conn, &test_keys(), &options, |_| ())).unwrap();
     let names = |app: &crate::helpers::TestApp| {
         app.db(|conn| {
             use diesel::prelude::*;
-            use umkm_api::db::schema::businesses::dsl::*;
-            businesses
-                .filter(id.le(3_000))
-                .order(id)
-                .select((name, owner_nik, annual_revenue_idr))
-                .load::<(String, String, Option<i64>)>(conn)
+            use umkm_api::db::schema::{businesses, persons};
+            // NIKs are sealed with random nonces; their blind indexes are the same.
+            businesses::table
+                .inner_join(persons::table)
+                .filter(businesses::id.le(3_000))
+                .order(businesses::id)
+                .select((
+                    businesses::name,
+                    businesses::owner_id,
+                    persons::nik_index,
+                    businesses::annual_revenue_idr,
+                ))
+                .load::<(String, i64, String, Option<i64>)>(conn)
                 .unwrap()
         })
     };
     assert_eq!(names(&app), names(&other));
 
     // Seeding again needs --force, and then adds after the existing ids.
-    assert!(matches!(app.db(|conn| seed::generate(conn, &options, |_| ())), Err(SeedError::NotEmpty(_))));
+    assert!(matches!(
+        app.db(|conn| seed::generate(conn, &test_keys(), &options, |_| ())),
+        Err(SeedError::NotEmpty(_))
+    ));
     let more = Options { businesses: 100, seed: 8, force: true };
-    app.db(|conn| seed::generate(conn, &more, |_| ())).unwrap();
+    app.db(|conn| seed::generate(conn, &test_keys(), &more, |_| ())).unwrap();
     assert_eq!(app.count("businesses"), 3_000 + 5 + 1 + 100);
 }

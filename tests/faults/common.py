@@ -10,6 +10,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY = os.environ.get("UMKM_BIN", os.path.join(ROOT, "target", "debug", "umkm-api"))
 # Every server these scripts start logs here, so that the secrets check can read all of it.
 LOG_DIR = os.environ.get("FAULTS_LOG_DIR", os.path.join(tempfile.gettempdir(), "umkm-faults-logs"))
+
+
+def data_key_file(directory):
+    """A new key file for DATA_KEY_FILE in `directory` (the format of `umkm-api keys init`)."""
+    import base64
+    path = os.path.join(directory, "data_keys")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            for kind in ("encryption", "index"):
+                f.write(f"{kind} 1 {base64.b64encode(os.urandom(32)).decode()} active\n")
+    return path
+
+
+# Every server and command a script starts shares one key file (they share databases), made
+# once per script run unless DATA_KEY_FILE is given.
+if not os.environ.get("DATA_KEY_FILE"):
+    os.environ["DATA_KEY_FILE"] = data_key_file(tempfile.mkdtemp(prefix="umkm-faults-keys-"))
 os.makedirs(LOG_DIR, exist_ok=True)
 
 
@@ -180,7 +198,9 @@ def stats_verify(database_url, label):
 def business(n, **overrides):
     """A valid business body; `n` makes the NIB and the name unique."""
     body = {
-        "name": f"Usaha Uji {n}", "owner_name": "Siti Aminah", "owner_nik": "3524054105900001",
+        # A NIK of its own per n (a person each): day of birth and serial from n.
+        "name": f"Usaha Uji {n}", "owner_name": "Siti Aminah",
+        "owner_nik": f"352405{41 + (n // 9999) % 28:02d}0590{n % 9999 + 1:04d}",
         "phone": f"0812{n % 10_000_000:07d}", "nib": f"7{n:012d}", "kbli": "10792",
         "district_code": "35.24.05", "address": "Jl. Raya Babat", "annual_revenue_idr": 250_000_000,
         "employees": 3, "established_on": "2019-03-01", "consented_to_bank_sharing_at": "2026-01-01T00:00:00Z",

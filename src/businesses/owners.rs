@@ -1,0 +1,176 @@
+//! The owners of businesses as persons (`crate::persons`): one looked up by exact NIK, read,
+//! corrected once for all their businesses, and their businesses listed.
+//!
+//! Who sees what: office staff everything; viewers the person masked as a business's owner
+//! fields are (and no NIK look-up: they do not see NIKs); retail and bank users no person
+//! (404), as they see no business's owner in full.
+
+use actix_web::{HttpResponse, get, patch, web};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::db::{self, DbConnection};
+use crate::domain::codes::Nik;
+use crate::domain::role::Role;
+use crate::error::{AppError, AppResult};
+use crate::http::Json;
+use crate::http::etag::{IfMatch, ok};
+use crate::http::list::Page;
+use crate::persons::{self, Person, PersonRow};
+use crate::state::AppState;
+
+use super::model::{Business, View, views};
+
+/// Persons are the owners of businesses, which these roles do not see in full.
+const HIDDEN_FROM: &[Role] = &[Role::Bank, Role::Retail];
+
+/// The most businesses a person's list answers in one page (a person owns a handful).
+const MAX_OWNED: i64 = 500;
+
+/// `GET /persons`: an exact NIK, nothing else.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PersonQuery {
+    /// The person's NIK, exactly (16 digits). Persons cannot be listed or searched otherwise.
+    pub nik: Option<String>,
+}
+
+/// Find a person by NIK.
+///
+/// Exact look-up only, for office staff (viewers, who see NIKs masked, get 403). The answer
+/// holds the one person with this NIK, or none.
+#[utoipa::path(
+    tag = "persons",
+    security(("bearer" = [])),
+    params(PersonQuery),
+    responses(
+        (status = 200, description = "The person with this NIK (none or one)", body = Page<Person>),
+        (status = 400, description = "No NIK, or not a NIK", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/persons")]
+pub async fn find_persons(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PersonQuery>,
+) -> AppResult<HttpResponse> {
+    caller.hidden_from(HIDDEN_FROM)?;
+    caller.require_office()?;
+    let nik = query
+        .into_inner()
+        .nik
+        .ok_or_else(|| AppError::BadRequest("persons are found by exact NIK only: give nik".into()))?;
+    let nik = Nik::parse(&nik).map_err(|e| AppError::BadRequest(format!("nik {}", e.message)))?;
+    let keys = state.data_keys.clone();
+    let found = db::run(&state.pool, move |conn| {
+        let Some(row) = persons::find_by_nik(conn, &keys, nik.as_str())? else { return Ok(Vec::new()) };
+        Ok(vec![Person::of(conn, &keys, &row, true)?])
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page { data: found, next_cursor: None, total: None }))
+}
+
+fn person(conn: &mut DbConnection, id: i64) -> AppResult<PersonRow> {
+    Ok(persons::find(conn, id)?)
+}
+
+/// Get a person: their identifying fields, their businesses, and what is left to settle.
+#[utoipa::path(
+    tag = "persons",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The person's id")),
+    responses((status = 200, description = "The person", body = Person,
+        headers(("ETag" = String, description = "The version")))),
+)]
+#[get("/persons/{id}")]
+pub async fn get_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    caller.hidden_from(HIDDEN_FROM)?;
+    let (id, full) = (id.into_inner(), View::of(caller.role) == View::Full);
+    let keys = state.data_keys.clone();
+    let found = db::run(&state.pool, move |conn| {
+        let row = person(conn, id)?;
+        Person::of(conn, &keys, &row, full)
+    })
+    .await?;
+    Ok(ok(found.version, found))
+}
+
+/// Correct a person (JSON merge patch; honours `If-Match`).
+///
+/// Every business of theirs follows: their owner fields change, and so their version and
+/// `updated_at`. Sending a field settles its conflicts. A NIK that is another person's is 409.
+#[utoipa::path(
+    tag = "persons",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "The person's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the person changed since"),
+    ),
+    request_body(content = persons::PersonPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The corrected person", body = Person,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 409, description = "The NIK is another person's", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[patch("/persons/{id}")]
+pub async fn update_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: Json<Value>,
+) -> AppResult<HttpResponse> {
+    caller.hidden_from(HIDDEN_FROM)?;
+    caller.require_office()?;
+    let (id, user) = (id.into_inner(), caller.id);
+    let keys = state.data_keys.clone();
+    let found = db::run(&state.pool, move |conn| {
+        if_match.write(conn, |conn| {
+            let (row, touched) = persons::update(conn, &keys, user, id, &if_match, &body.0)?;
+            crate::banks::feed::refresh(conn, &touched)?;
+            Person::of(conn, &keys, &row, true)
+        })
+    })
+    .await?;
+    Ok(ok(found.version, found))
+}
+
+/// A person's businesses, masked as in the business list for the caller.
+#[utoipa::path(
+    tag = "persons",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The person's id")),
+    responses((status = 200, description = "Their businesses, by id", body = Page<Business>)),
+)]
+#[get("/persons/{id}/businesses")]
+pub async fn businesses_of_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    use crate::db::schema::businesses;
+    use diesel::prelude::*;
+    caller.hidden_from(HIDDEN_FROM)?;
+    let (id, view) = (id.into_inner(), View::of(caller.role));
+    let keys = state.data_keys.clone();
+    let found = db::run(&state.pool, move |conn| {
+        person(conn, id)?;
+        let rows = businesses::table
+            .filter(businesses::owner_id.eq(id))
+            .order(businesses::id)
+            .limit(MAX_OWNED)
+            .select(super::BusinessRow::as_select())
+            .load(conn)?;
+        views(conn, &keys, rows, view)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page { data: found, next_cursor: None, total: None }))
+}

@@ -1,0 +1,517 @@
+//! What a person is: the stored row, its identifying fields sealed (`crate::crypto::keyring`),
+//! the API's view of it, and the one way a business's owner becomes a person ([`resolve`]) and
+//! a person is corrected ([`update`]), each with its audit entry in the same transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::audit::{self, Action};
+use crate::crypto::keyring::Keyring;
+use crate::db::schema::{businesses, person_conflicts, persons};
+use crate::db::{self, DbConnection};
+use crate::domain::codes::{Email, Nik, Phone};
+use crate::domain::masking;
+use crate::error::{AppError, AppResult};
+use crate::http::etag::IfMatch;
+use crate::http::input::{Check, Field};
+use crate::http::patch::require_object;
+
+/// The associated data of each sealed column: a value copied into another column does not open.
+pub const NIK: &str = "persons.nik";
+/// See [`NIK`].
+pub const PHONE: &str = "persons.phone";
+/// See [`NIK`].
+pub const EMAIL: &str = "persons.email";
+/// See [`NIK`].
+pub const CONFLICT: &str = "person_conflicts.value";
+/// The blind index's domain: a NIK.
+pub const NIK_INDEX: &str = "nik";
+
+/// A person's fields redacted in the audit log.
+pub const PII: [&str; 3] = ["nik", "phone", "email"];
+
+/// A person as stored: NIK, phone and e-mail sealed.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = persons)]
+pub struct PersonRow {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) nik: String,
+    pub(crate) phone: String,
+    pub(crate) email: Option<String>,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+    pub(crate) version: i32,
+}
+
+/// A person's identifying fields, opened: what a business shows of its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// The person's id.
+    #[serde(skip)]
+    pub id: i64,
+    /// Name as on the KTP.
+    pub name: String,
+    /// NIK.
+    pub nik: String,
+    /// Phone as `+62…`.
+    pub phone: String,
+    /// E-mail.
+    pub email: Option<String>,
+}
+
+/// A sealed value that does not open: the key file does not match the database (start-up
+/// checks this; a value altered in the database gets here).
+fn unopenable(e: crate::crypto::keyring::KeyError) -> AppError {
+    AppError::internal(e)
+}
+
+impl Owner {
+    /// Opens `row`'s sealed fields.
+    pub fn open(row: &PersonRow, keys: &Keyring) -> AppResult<Owner> {
+        Ok(Owner {
+            id: row.id,
+            name: row.name.clone(),
+            nik: keys.open(NIK, &row.nik).map_err(unopenable)?,
+            phone: keys.open(PHONE, &row.phone).map_err(unopenable)?,
+            email: row.email.as_deref().map(|e| keys.open(EMAIL, e)).transpose().map_err(unopenable)?,
+        })
+    }
+
+    /// The owners `ids`, opened, by id (for a page of businesses).
+    pub fn load(conn: &mut DbConnection, keys: &Keyring, ids: &[i64]) -> AppResult<HashMap<i64, Owner>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut owners = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<PersonRow> =
+                persons::table.filter(persons::id.eq_any(chunk)).select(PersonRow::as_select()).load(conn)?;
+            for row in &rows {
+                owners.insert(row.id, Owner::open(row, keys)?);
+            }
+        }
+        Ok(owners)
+    }
+}
+
+/// A business's owner as a client sent it, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnerRecord {
+    /// `owner_name`.
+    pub owner_name: String,
+    /// `owner_nik`, 16 digits.
+    pub owner_nik: String,
+    /// `phone`, as `+62…`.
+    pub phone: String,
+    /// `email`.
+    pub email: Option<String>,
+}
+
+/// Names compare as a person would: case and runs of spaces aside.
+fn same_name(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    norm(a) == norm(b)
+}
+
+/// Finds a person by NIK (under any index key); `None` when the NIK is nobody's.
+pub fn find_by_nik(conn: &mut DbConnection, keys: &Keyring, nik: &str) -> AppResult<Option<PersonRow>> {
+    let indexes = keys.blind_indexes(NIK_INDEX, nik).map_err(AppError::internal)?;
+    Ok(persons::table
+        .filter(persons::nik_index.eq_any(indexes))
+        .select(PersonRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Finds a person.
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<PersonRow> {
+    persons::table.find(id).select(PersonRow::as_select()).first(conn)
+}
+
+/// The person a business's owner is: the one with `owner.owner_nik`, created when the NIK is
+/// new. A known NIK with another name is a 409 naming the person (only office staff write
+/// businesses, and they see NIKs); a new phone or e-mail of a known person replaces theirs
+/// (an audited change of the person, which every one of their businesses shows), as the
+/// newest contact the office was given. The person is locked until the transaction ends.
+/// Returns the person's id and the businesses a new contact changed (see [`update`]), other
+/// than `writing`, the business being written (its write moves its own version).
+pub fn resolve(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    user_id: i64,
+    owner: &OwnerRecord,
+    writing: Option<i64>,
+) -> AppResult<(i64, Vec<i64>)> {
+    if let Some(person) = find_by_nik(conn, keys, &owner.owner_nik)? {
+        return follow(conn, keys, user_id, person, owner, writing);
+    }
+    if let Some(id) = insert(conn, keys, user_id, owner)? {
+        return Ok((id, Vec::new()));
+    }
+    // A concurrent request registered the NIK between the look-up and the insert.
+    let person = find_by_nik(conn, keys, &owner.owner_nik)?
+        .ok_or_else(|| AppError::internal("a person vanished while being registered"))?;
+    follow(conn, keys, user_id, person, owner, writing)
+}
+
+/// `owner` given for the known `person`: the same name, and a new contact taken.
+fn follow(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    user_id: i64,
+    person: PersonRow,
+    owner: &OwnerRecord,
+    writing: Option<i64>,
+) -> AppResult<(i64, Vec<i64>)> {
+    db::lock_row(conn, "persons", person.id)?;
+    let person = find(conn, person.id)?;
+    if !same_name(&person.name, &owner.owner_name) {
+        return Err(AppError::Conflict(format!(
+            "the owner_nik is person {}'s, named \"{}\", not \"{}\": correct the person at /api/v1/persons/{} or the owner_name",
+            person.id, person.name, owner.owner_name, person.id
+        )));
+    }
+    let current = Owner::open(&person, keys)?;
+    if current.phone == owner.phone && current.email == owner.email {
+        return Ok((person.id, Vec::new()));
+    }
+    let changes = PersonChanges {
+        name: None,
+        nik: None,
+        phone: (current.phone != owner.phone).then(|| owner.phone.clone()),
+        email: (current.email != owner.email).then(|| owner.email.clone()),
+    };
+    let touched = write_changes(conn, keys, user_id, &person, &current, &changes, None, writing)?;
+    Ok((person.id, touched))
+}
+
+/// Inserts a new person for `owner`, with its audit entry: its id, or `None` when a concurrent
+/// transaction took the NIK first (PostgreSQL; SQLite has one writer at a time).
+fn insert(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    user_id: i64,
+    owner: &OwnerRecord,
+) -> AppResult<Option<i64>> {
+    let now = db::now();
+    let seal = |column, value: &str| keys.seal(column, value).map_err(AppError::internal);
+    let values = (
+        persons::name.eq(&owner.owner_name),
+        persons::nik.eq(seal(NIK, &owner.owner_nik)?),
+        persons::nik_index.eq(keys.blind_index(NIK_INDEX, &owner.owner_nik).map_err(AppError::internal)?),
+        persons::phone.eq(seal(PHONE, &owner.phone)?),
+        persons::email.eq(owner.email.as_deref().map(|e| seal(EMAIL, e)).transpose()?),
+        persons::created_at.eq(now),
+        persons::updated_at.eq(now),
+        persons::version.eq(1),
+    );
+    let id: Option<i64> = match conn {
+        DbConnection::Pg(pg) => diesel::insert_into(persons::table)
+            .values(values)
+            .on_conflict(persons::nik_index)
+            .do_nothing()
+            .returning(persons::id)
+            .get_result(pg)
+            .optional()?,
+        DbConnection::Sqlite(_) => {
+            Some(diesel::insert_into(persons::table).values(values).returning(persons::id).get_result(conn)?)
+        }
+    };
+    let Some(id) = id else { return Ok(None) };
+    let snapshot =
+        json!({"name": owner.owner_name, "nik": owner.owner_nik, "phone": owner.phone, "email": owner.email});
+    audit::record(conn, user_id, Action::Create, "person", id, &audit::snapshot(&snapshot, &PII))?;
+    Ok(Some(id))
+}
+
+/// The fields a person's correction changes; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+struct PersonChanges {
+    name: Option<String>,
+    nik: Option<String>,
+    phone: Option<String>,
+    email: Option<Option<String>>,
+}
+
+/// Writes `changes` of `person` (whose fields opened are `current`) if it still has the
+/// version read, with its audit entry; its businesses follow (their version and `updated_at`
+/// move, so that incremental pulls see the owner's new fields): their ids, for the caller to
+/// recompute the banks' feed of. A NIK another person has is a 409. `settled`: the conflict
+/// fields a correction settles; `writing`, a business its caller is writing (left alone).
+#[allow(clippy::too_many_arguments)]
+fn write_changes(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    user_id: i64,
+    person: &PersonRow,
+    current: &Owner,
+    changes: &PersonChanges,
+    settled: Option<&[&str]>,
+    writing: Option<i64>,
+) -> AppResult<Vec<i64>> {
+    let seal = |column, value: &str| keys.seal(column, value).map_err(AppError::internal);
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    let nik = match &changes.nik {
+        Some(nik) if *nik != current.nik => {
+            if let Some(other) = find_by_nik(conn, keys, nik)?
+                && other.id != person.id
+            {
+                return Err(AppError::Conflict(format!("the nik is person {}'s", other.id)));
+            }
+            before.insert("nik".into(), json!(current.nik));
+            after.insert("nik".into(), json!(nik));
+            Some((seal(NIK, nik)?, keys.blind_index(NIK_INDEX, nik).map_err(AppError::internal)?))
+        }
+        _ => None,
+    };
+    let name = changes.name.as_ref().filter(|n| **n != current.name);
+    if let Some(name) = name {
+        before.insert("name".into(), json!(current.name));
+        after.insert("name".into(), json!(name));
+    }
+    let phone = changes.phone.as_ref().filter(|p| **p != current.phone);
+    if let Some(phone) = phone {
+        before.insert("phone".into(), json!(current.phone));
+        after.insert("phone".into(), json!(phone));
+    }
+    let email = changes.email.as_ref().filter(|e| **e != current.email);
+    if let Some(email) = email {
+        before.insert("email".into(), json!(current.email));
+        after.insert("email".into(), json!(email));
+    }
+    if let Some(fields) = settled
+        && !fields.is_empty()
+    {
+        diesel::delete(
+            person_conflicts::table
+                .filter(person_conflicts::person_id.eq(person.id))
+                .filter(person_conflicts::field.eq_any(fields)),
+        )
+        .execute(conn)?;
+    }
+    if after.is_empty() {
+        return Ok(Vec::new());
+    }
+    let email = email.map(|e| e.as_deref().map(|e| seal(EMAIL, e)).transpose()).transpose()?;
+    let values = (
+        name.map(|n| persons::name.eq(n.clone())),
+        nik.as_ref().map(|(sealed, _)| persons::nik.eq(sealed.clone())),
+        nik.as_ref().map(|(_, index)| persons::nik_index.eq(index.clone())),
+        phone.map(|p| seal(PHONE, p)).transpose()?.map(|p| persons::phone.eq(p)),
+        email.map(|e| persons::email.eq(e)),
+    );
+    crate::versioned_update!(conn, persons, person.id, person.version, values)?;
+    let changes = audit::diff(&Value::Object(before), &Value::Object(after), &PII);
+    audit::record(conn, user_id, Action::Update, "person", person.id, &changes)?;
+    let owned = businesses::table
+        .filter(businesses::owner_id.eq(person.id))
+        .filter(businesses::id.ne(writing.unwrap_or(0)));
+    let owned: Vec<i64> = diesel::update(owned)
+        .set((businesses::updated_at.eq(db::now()), businesses::version.eq(businesses::version + 1)))
+        .returning(businesses::id)
+        .get_results(conn)?;
+    Ok(owned)
+}
+
+/// A correction of a person (JSON merge patch): any of the four fields.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonPatch {
+    /// Name as on the KTP, 1–200 characters. Sending it settles the person's name conflicts.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 200, example = "Sri Wahyuni")]
+    pub name: Field<String>,
+    /// NIK, 16 digits; another person's NIK is a 409.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "3524055203900002")]
+    pub nik: Field<String>,
+    /// Indonesian phone number; stored as `+62…`. Sending it settles the phone conflicts.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "0812-3456-789")]
+    pub phone: Field<String>,
+    /// E-mail, or `null`. Sending it settles the e-mail conflicts.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 254, example = "srikripik@example.com")]
+    pub email: Field<String>,
+}
+
+/// Applies a correction to person `id` if it still has the version `if_match` names (or any,
+/// without it): every field checked at once, one 422 naming them all. Returns the person and
+/// the businesses that follow it, for the caller to recompute the banks' feed of.
+pub fn update(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    user_id: i64,
+    id: i64,
+    if_match: &IfMatch,
+    patch: &Value,
+) -> AppResult<(PersonRow, Vec<i64>)> {
+    require_object(patch)?;
+    let patch: PersonPatch = crate::http::parse_json(patch.to_string().as_bytes())?;
+    let person = find(conn, id)?;
+    if_match.check(person.version)?;
+    let current = Owner::open(&person, keys)?;
+    let mut check = Check::default();
+    let mut settled = Vec::new();
+    let name = match patch.name {
+        Field::Absent => None,
+        name => {
+            settled.push("owner_name");
+            check.text("name", name, 200)
+        }
+    };
+    let nik = match patch.nik {
+        Field::Absent => None,
+        nik => {
+            let nik = check.required("nik", nik);
+            check.parse("nik", nik, |v| Nik::parse(&v)).map(|n| n.as_str().to_owned())
+        }
+    };
+    let phone = match patch.phone {
+        Field::Absent => None,
+        phone => {
+            settled.push("phone");
+            let phone = check.required("phone", phone);
+            check.parse("phone", phone, |v| Phone::parse(&v)).map(|p| p.as_str().to_owned())
+        }
+    };
+    let email = match patch.email {
+        Field::Absent => None,
+        email => {
+            settled.push("email");
+            let email = check.optional_text("email", email, 254);
+            Some(check.parse("email", email, |v| Email::parse(&v)).map(|e| e.into_string()))
+        }
+    };
+    check.finish(|| Some(()))?;
+    let changes = PersonChanges { name, nik, phone, email };
+    let touched = write_changes(conn, keys, user_id, &person, &current, &changes, Some(&settled), None)?;
+    Ok((find(conn, id)?, touched))
+}
+
+/// A difference the move of the businesses' owners into persons found: another business of
+/// the person gave this value.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Conflict {
+    /// The business that gave it.
+    #[schema(example = 1204)]
+    pub business_id: i64,
+    /// `owner_name`, `phone` or `email`.
+    #[schema(example = "owner_name")]
+    pub field: String,
+    /// The value it gave.
+    #[schema(example = "Budi Santoso")]
+    pub value: String,
+}
+
+/// The conflicts of the persons `ids` (sealed values opened), by person.
+pub fn conflicts_of(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    ids: Option<&[i64]>,
+) -> AppResult<Vec<(i64, Conflict)>> {
+    let mut query = person_conflicts::table
+        .select((
+            person_conflicts::person_id,
+            person_conflicts::business_id,
+            person_conflicts::field,
+            person_conflicts::value,
+        ))
+        .order((person_conflicts::person_id, person_conflicts::id))
+        .into_boxed();
+    if let Some(ids) = ids {
+        query = query.filter(person_conflicts::person_id.eq_any(ids.to_vec()));
+    }
+    let rows: Vec<(i64, i64, String, String)> = query.load(conn)?;
+    rows.into_iter()
+        .map(|(person, business_id, field, value)| {
+            let value = keys.open(CONFLICT, &value).map_err(unopenable)?;
+            Ok((person, Conflict { business_id, field, value }))
+        })
+        .collect()
+}
+
+/// A person as the API shows it: masked for viewers as a business's owner fields are.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = PersonView)]
+pub struct Person {
+    /// Id.
+    #[schema(example = 17)]
+    pub id: i64,
+    /// Name as on the KTP; masked (`S*** W***`) for viewers.
+    #[schema(example = "Sri Wahyuni")]
+    pub name: String,
+    /// NIK; masked (`3524********0002`) for viewers.
+    #[schema(example = "3524055203900002")]
+    pub nik: String,
+    /// Phone as `+62…`; masked for viewers.
+    #[schema(example = "+628123456789")]
+    pub phone: String,
+    /// E-mail; masked for viewers.
+    #[schema(example = "srikripik@example.com")]
+    pub email: Option<String>,
+    /// The businesses the person owns.
+    #[schema(example = json!([1204, 1311]))]
+    pub business_ids: Vec<i64>,
+    /// What other businesses of the person said differently when owners became persons, for an
+    /// officer to settle (a correction that sends the field settles it); office staff only,
+    /// empty for viewers.
+    pub conflicts: Vec<Conflict>,
+    /// Created.
+    #[schema(example = "2026-12-08T09:30:00Z")]
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    #[schema(example = "2026-12-08T09:30:00Z")]
+    pub updated_at: DateTime<Utc>,
+    /// Version; also the `ETag`.
+    #[schema(example = 1)]
+    pub version: i32,
+}
+
+impl Person {
+    /// The view of `row`, in full for office staff (`full`), else masked.
+    pub fn of(conn: &mut DbConnection, keys: &Keyring, row: &PersonRow, full: bool) -> AppResult<Person> {
+        let owner = Owner::open(row, keys)?;
+        let business_ids: Vec<i64> = businesses::table
+            .filter(businesses::owner_id.eq(row.id))
+            .order(businesses::id)
+            .select(businesses::id)
+            .load(conn)?;
+        let conflicts = if full {
+            conflicts_of(conn, keys, Some(&[row.id]))?.into_iter().map(|(_, c)| c).collect()
+        } else {
+            Vec::new()
+        };
+        let mask = |value: String, f: fn(&str) -> String| if full { value } else { f(&value) };
+        Ok(Person {
+            id: row.id,
+            name: mask(owner.name, masking::name),
+            nik: mask(owner.nik, masking::nik),
+            phone: mask(owner.phone, masking::phone),
+            email: owner.email.map(|e| mask(e, masking::email)),
+            business_ids,
+            conflicts,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+            version: row.version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_compare_without_case_or_extra_spaces() {
+        assert!(same_name("Sri  Wahyuni", "sri wahyuni "));
+        assert!(!same_name("Yusuf Firmansyah", "Budi Santoso"));
+    }
+}

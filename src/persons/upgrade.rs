@@ -1,0 +1,253 @@
+//! Migrations with the data keys: the schema's migrations, with the move of the businesses'
+//! plaintext owner columns into sealed persons between the one that makes persons and the one
+//! that drops those columns; and the start-up check that the key file is the one that sealed
+//! the database's values.
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+
+use super::model::{CONFLICT, EMAIL, NIK, NIK_INDEX, PHONE};
+use crate::crypto::keyring::Keyring;
+use crate::db::schema::{data_key_checks, person_conflicts, persons};
+use crate::db::{self, Backend, DbConnection};
+
+/// The migration that makes persons; the next one drops the businesses' owner columns.
+const PERSONS_MIGRATION: &str = "20261208000016";
+
+/// The constant each key's probe seals (or indexes).
+const PROBE: &str = "umkm-api data key check";
+/// The associated data of a probe.
+const PROBE_COLUMN: &str = "data_key_checks.probe";
+
+/// Applies the pending migrations, moving the owners of the businesses into persons on the
+/// way (sealed with `keys`); returns how many migrations ran. Businesses that gave one NIK
+/// different names, phones or e-mails are listed in the log (and by `umkm-api persons
+/// conflicts`).
+pub fn migrate(conn: &mut DbConnection, keys: &Keyring) -> Result<usize, String> {
+    let mut ran = db::run_migrations_through(conn, PERSONS_MIGRATION).map_err(|e| e.to_string())?;
+    let moved =
+        db::write(conn, |conn| adopt(conn, keys)).map_err(|e| format!("moving owners into persons: {e}"))?;
+    if moved.businesses > 0 {
+        log::info!(
+            "moved the owners of {} businesses into {} persons; {} values differed among the businesses of one NIK \
+             (`umkm-api persons conflicts` lists them)",
+            moved.businesses,
+            moved.persons,
+            moved.conflicts
+        );
+    }
+    ran += db::run_migrations(conn).map_err(|e| e.to_string())?;
+    if moved.businesses > 0 {
+        scrub(conn).map_err(|e| format!("rewriting the businesses without their plaintext columns: {e}"))?;
+    }
+    verify_keys(conn, keys)?;
+    Ok(ran)
+}
+
+/// What [`adopt`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// Businesses given an owner.
+    pub businesses: usize,
+    /// Persons made.
+    pub persons: usize,
+    /// Values that differed from their person's.
+    pub conflicts: usize,
+}
+
+#[derive(QueryableByName)]
+struct PlainOwner {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    owner_name: String,
+    #[diesel(sql_type = Text)]
+    owner_nik: String,
+    #[diesel(sql_type = Text)]
+    phone: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    email: Option<String>,
+}
+
+/// Moves the plaintext owners of the businesses that have no `owner_id` into persons: one per
+/// NIK, with the values of its most recently changed business; each other value one of its
+/// businesses gave is kept, sealed, in `person_conflicts`. Nothing to do once the owner
+/// columns are gone.
+fn adopt(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<Moved> {
+    let owner_columns: i64 = match db::backend(conn) {
+        Backend::Postgres => diesel::select(diesel::dsl::sql::<BigInt>(
+            "(SELECT count(*) FROM information_schema.columns WHERE table_name = 'businesses' \
+             AND column_name = 'owner_nik' AND table_schema = current_schema())",
+        ))
+        .get_result(conn)?,
+        Backend::Sqlite => diesel::select(diesel::dsl::sql::<BigInt>(
+            "(SELECT count(*) FROM pragma_table_info('businesses') WHERE name = 'owner_nik')",
+        ))
+        .get_result(conn)?,
+    };
+    if owner_columns == 0 {
+        return Ok(Moved::default());
+    }
+    let plain: Vec<PlainOwner> = diesel::sql_query(
+        "SELECT id, owner_name, owner_nik, phone, email FROM businesses WHERE owner_id IS NULL \
+         ORDER BY owner_nik, updated_at DESC, id DESC",
+    )
+    .load(conn)?;
+    let mut by_nik: BTreeMap<&str, Vec<&PlainOwner>> = BTreeMap::new();
+    for owner in &plain {
+        by_nik.entry(owner.owner_nik.as_str()).or_default().push(owner);
+    }
+    let seal = |column: &str, value: &str| {
+        keys.seal(column, value).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))
+    };
+    let index = |nik: &str| {
+        keys.blind_index(NIK_INDEX, nik).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))
+    };
+    let now = db::now();
+    let mut moved = Moved { businesses: plain.len(), persons: by_nik.len(), conflicts: 0 };
+    for (nik, owners) in &by_nik {
+        let newest = owners[0];
+        let person: i64 = diesel::insert_into(persons::table)
+            .values((
+                persons::name.eq(&newest.owner_name),
+                persons::nik.eq(seal(NIK, nik)?),
+                persons::nik_index.eq(index(nik)?),
+                persons::phone.eq(seal(PHONE, &newest.phone)?),
+                persons::email.eq(newest.email.as_deref().map(|e| seal(EMAIL, e)).transpose()?),
+                persons::created_at.eq(now),
+                persons::updated_at.eq(now),
+                persons::version.eq(1),
+            ))
+            .returning(persons::id)
+            .get_result(conn)?;
+        let ids: Vec<i64> = owners.iter().map(|o| o.id).collect();
+        for chunk in ids.chunks(500) {
+            diesel::update(crate::db::schema::businesses::table)
+                .filter(crate::db::schema::businesses::id.eq_any(chunk))
+                .set(crate::db::schema::businesses::owner_id.eq(person))
+                .execute(conn)?;
+        }
+        for other in &owners[1..] {
+            let differing = [
+                ("owner_name", Some(&other.owner_name).filter(|n| **n != newest.owner_name)),
+                ("phone", Some(&other.phone).filter(|p| **p != newest.phone)),
+                ("email", other.email.as_ref().filter(|e| Some(*e) != newest.email.as_ref())),
+            ];
+            for (field, value) in differing {
+                let Some(value) = value else { continue };
+                if field == "owner_name" {
+                    log::warn!(
+                        "business {} names the owner of NIK ****{} {value:?}; person {person} keeps {:?} \
+                         (settle with PATCH /api/v1/persons/{person})",
+                        other.id,
+                        &nik[nik.len().saturating_sub(4)..],
+                        newest.owner_name
+                    );
+                }
+                diesel::insert_into(person_conflicts::table)
+                    .values((
+                        person_conflicts::person_id.eq(person),
+                        person_conflicts::business_id.eq(other.id),
+                        person_conflicts::field.eq(field),
+                        person_conflicts::value.eq(seal(CONFLICT, value)?),
+                        person_conflicts::found_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                moved.conflicts += 1;
+            }
+        }
+    }
+    Ok(moved)
+}
+
+/// After the owner columns were dropped, rewrites what still holds their old values: SQLite's
+/// free pages and write-ahead log (VACUUM, then a truncating checkpoint); PostgreSQL's table
+/// pages (a dropped column's values stay in the rows until they are rewritten).
+fn scrub(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Pg(pg) => {
+            diesel::sql_query("VACUUM FULL businesses").execute(pg)?;
+        }
+        DbConnection::Sqlite(lite) => {
+            diesel::sql_query("VACUUM").execute(lite)?;
+            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(lite)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `keys` holds every key that sealed or indexed values of this database, and is
+/// that key (its probe opens, or indexes the same); records probes of the active keys the
+/// first time they are seen. A missing or wrong key is an error naming the key.
+pub fn verify_keys(conn: &mut DbConnection, keys: &Keyring) -> Result<(), String> {
+    let db_err = |e: diesel::result::Error| format!("reading the data key checks: {e}");
+    let probes: Vec<(String, i32, String)> = data_key_checks::table
+        .select((data_key_checks::kind, data_key_checks::key_id, data_key_checks::probe))
+        .load(conn)
+        .map_err(db_err)?;
+    for (kind, id, probe) in &probes {
+        let id = u32::try_from(*id).unwrap_or(0);
+        let fits = match kind.as_str() {
+            "encryption" => {
+                if !keys.has_encryption(id) {
+                    return Err(format!(
+                        "encryption key {id} sealed personal data in this database and DATA_KEY_FILE does not hold it: \
+                         restore the key file this database was written with"
+                    ));
+                }
+                keys.open(PROBE_COLUMN, probe).is_ok_and(|p| p == PROBE)
+            }
+            _ => {
+                if !keys.index_ids().contains(&id) {
+                    return Err(format!(
+                        "index key {id} indexed NIKs in this database and DATA_KEY_FILE does not hold it: \
+                         restore the key file this database was written with"
+                    ));
+                }
+                keys.blind_index_with(id, PROBE_COLUMN, PROBE).is_ok_and(|p| p == *probe)
+            }
+        };
+        if !fits {
+            return Err(format!(
+                "{kind} key {id} of DATA_KEY_FILE is not the key that sealed this database's personal data: \
+                 a wrong key file"
+            ));
+        }
+    }
+    let known =
+        |kind: &str, id: u32| probes.iter().any(|(k, i, _)| k == kind && i64::from(*i) == i64::from(id));
+    let mut new = Vec::new();
+    let active = keys.active_encryption();
+    if !known("encryption", active) {
+        new.push((
+            "encryption",
+            active,
+            keys.seal_with(active, PROBE_COLUMN, PROBE).map_err(|e| e.to_string())?,
+        ));
+    }
+    let active = keys.active_index();
+    if !known("index", active) {
+        new.push((
+            "index",
+            active,
+            keys.blind_index_with(active, PROBE_COLUMN, PROBE).map_err(|e| e.to_string())?,
+        ));
+    }
+    for (kind, id, probe) in new {
+        let id = i32::try_from(id).map_err(|_| format!("{kind} key id {id} is too large"))?;
+        let insert = diesel::insert_into(data_key_checks::table).values((
+            data_key_checks::kind.eq(kind),
+            data_key_checks::key_id.eq(id),
+            data_key_checks::probe.eq(probe),
+        ));
+        // Two instances starting at once both insert: the second finds the first's probe.
+        match conn {
+            DbConnection::Pg(pg) => insert.on_conflict_do_nothing().execute(pg),
+            DbConnection::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite),
+        }
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
