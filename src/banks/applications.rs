@@ -271,7 +271,7 @@ pub async fn create_application(
     caller.require_office()?;
     let new: NewApplication = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
-    create::once(&state.pool, user, "POST /applications", key, body.0, move |conn| {
+    create::once(&state.pool, state.data_keys.clone(), user, "POST /applications", key, body.0, move |conn| {
         let record = check_application(conn, new)?;
         let row = insert_application(conn, user, &record)?;
         let application = with_verdict(conn, row)?;

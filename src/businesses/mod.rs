@@ -240,7 +240,7 @@ pub async fn create_business(
     let user = caller.id;
     let request = body.0.clone();
     let keys = state.data_keys.clone();
-    create::once(&state.pool, user, "POST /businesses", key, request, move |conn| {
+    create::once(&state.pool, state.data_keys.clone(), user, "POST /businesses", key, request, move |conn| {
         let record = model::check_new(conn, body.0)?;
         let created = model::create(conn, &keys, user, std::slice::from_ref(&record))?;
         let id = created.first().copied().ok_or_else(|| AppError::internal("the insert gave no id"))?;

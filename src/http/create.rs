@@ -5,6 +5,9 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde_json::Value;
 
+use std::sync::Arc;
+
+use crate::crypto::keyring::Keyring;
 use crate::db::{self, DbConnection, Pool};
 use crate::error::{AppError, AppResult};
 use crate::http::idempotency::{self, IdempotencyKey, Stored};
@@ -28,6 +31,7 @@ enum Outcome {
 /// stored first answer when the key was seen with the same request.
 pub async fn once(
     pool: &Pool,
+    keys: Arc<Keyring>,
     user_id: i64,
     endpoint: &'static str,
     key: IdempotencyKey,
@@ -38,7 +42,7 @@ pub async fn once(
         let fingerprint = idempotency::fingerprint(&request);
         let attempt = db::write(conn, |conn| {
             if let Some(key) = &key.0
-                && let Some(stored) = idempotency::lookup(conn, user_id, endpoint, key, &fingerprint)?
+                && let Some(stored) = idempotency::lookup(conn, &keys, user_id, endpoint, key, &fingerprint)?
             {
                 return Ok(Outcome::Replayed(stored));
             }
@@ -47,6 +51,7 @@ pub async fn once(
                 let body = created.body.to_string();
                 idempotency::store(
                     conn,
+                    &keys,
                     user_id,
                     endpoint,
                     key,
@@ -61,7 +66,7 @@ pub async fn once(
         match (attempt, &key.0) {
             // A concurrent request with the same key committed first: answer as it did.
             (Err(AppError::Conflict(detail)), Some(key)) => {
-                match idempotency::lookup(conn, user_id, endpoint, key, &fingerprint)? {
+                match idempotency::lookup(conn, &keys, user_id, endpoint, key, &fingerprint)? {
                     Some(stored) => Ok(Outcome::Replayed(stored)),
                     None => Err(AppError::Conflict(detail)),
                 }

@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::crypto::keyring::Keyring;
 use crate::db::schema::idempotency_keys;
 use crate::db::{self, DbConnection};
 use crate::error::{AppError, AppResult};
@@ -41,6 +42,10 @@ impl FromRequest for IdempotencyKey {
         ready(key)
     }
 }
+
+/// The associated data of a stored answer, sealed with the data keys: the answer to a create
+/// of a business holds its owner's NIK, phone and e-mail.
+const BODY: &str = "idempotency_keys.body";
 
 /// A stored first answer.
 #[derive(Debug, Clone)]
@@ -80,6 +85,7 @@ pub fn fingerprint(body: &serde_json::Value) -> String {
 /// The stored answer for `key`, if any; 422 if the key was used with another body.
 pub fn lookup(
     conn: &mut DbConnection,
+    keys: &Keyring,
     user_id: i64,
     endpoint: &str,
     key: &str,
@@ -103,6 +109,11 @@ pub fn lookup(
             "this key was already used with a different request body",
         )),
         Some((_, status, location, body)) => {
+            // Sealed since issue 29 (an answer may hold a NIK); one stored before is plain JSON.
+            let body = match Keyring::key_of(&body) {
+                Some(_) => keys.open(BODY, &body).map_err(AppError::internal)?,
+                None => body,
+            };
             Ok(Some(Stored { status: u16::try_from(status).unwrap_or(201), location, body }))
         }
     }
@@ -112,6 +123,7 @@ pub fn lookup(
 #[allow(clippy::too_many_arguments)]
 pub fn store(
     conn: &mut DbConnection,
+    keys: &Keyring,
     user_id: i64,
     endpoint: &str,
     key: &str,
@@ -119,7 +131,8 @@ pub fn store(
     status: StatusCode,
     location: Option<&str>,
     body: &str,
-) -> QueryResult<()> {
+) -> AppResult<()> {
+    let body = keys.seal(BODY, body).map_err(AppError::internal)?;
     diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::user_id.eq(user_id),
@@ -128,7 +141,7 @@ pub fn store(
             idempotency_keys::request_hash.eq(fingerprint),
             idempotency_keys::status.eq(i32::from(status.as_u16())),
             idempotency_keys::location.eq(location),
-            idempotency_keys::body.eq(body),
+            idempotency_keys::body.eq(&body),
             idempotency_keys::created_at.eq(db::now()),
         ))
         .execute(conn)?;

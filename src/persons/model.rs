@@ -354,11 +354,20 @@ pub fn update(
     patch: &Value,
 ) -> AppResult<(PersonRow, Vec<i64>)> {
     require_object(patch)?;
-    let patch: PersonPatch = crate::http::parse_json(patch.to_string().as_bytes())?;
+    let mut check = Check::default();
+    // An unknown member is one bad field among the others, not the end of the checks.
+    let mut known = patch.as_object().cloned().unwrap_or_default();
+    known.retain(|field, _| {
+        let ok = ["name", "nik", "phone", "email"].contains(&field.as_str());
+        if !ok {
+            check.fail(field, "unknown_field", "is not a field of this resource");
+        }
+        ok
+    });
+    let patch: PersonPatch = serde_json::from_value(Value::Object(known)).map_err(AppError::internal)?;
     let person = find(conn, id)?;
     if_match.check(person.version)?;
     let current = Owner::open(&person, keys)?;
-    let mut check = Check::default();
     let mut settled = Vec::new();
     let name = match patch.name {
         Field::Absent => None,

@@ -336,3 +336,13 @@ impl Faker {
         }
     }
 }
+
+/// The trainings' titles and themes, in turn.
+pub(crate) const TRAINING_THEMES: [(&str, &str); 6] = [
+    ("Pelatihan Pengemasan Produk", "kemasan"),
+    ("Pelatihan Pemasaran Digital", "pemasaran digital"),
+    ("Pelatihan Sertifikasi Halal dan P-IRT", "sertifikasi"),
+    ("Pelatihan Pembukuan Sederhana", "keuangan"),
+    ("Pelatihan Desain Batik", "desain"),
+    ("Pelatihan Diversifikasi Olahan Ikan", "produksi"),
+];

@@ -21,8 +21,9 @@ use crate::crypto::keyring::Keyring;
 use crate::db::DbConnection;
 
 pub use demo::demo;
+use fake::TRAINING_THEMES;
 use rows::Batch;
-use seeder::{Seeder, TRAINING_THEMES, as_of, midnight, take};
+use seeder::{Seeder, as_of, midnight, take};
 
 /// Businesses written per transaction (with their products, curations, placements, applications).
 const BATCH: usize = 10_000;

@@ -594,12 +594,3 @@ fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
     }
     Ok(deltas)
 }
-
-pub(super) const TRAINING_THEMES: [(&str, &str); 6] = [
-    ("Pelatihan Pengemasan Produk", "kemasan"),
-    ("Pelatihan Pemasaran Digital", "pemasaran digital"),
-    ("Pelatihan Sertifikasi Halal dan P-IRT", "sertifikasi"),
-    ("Pelatihan Pembukuan Sederhana", "keuangan"),
-    ("Pelatihan Desain Batik", "desain"),
-    ("Pelatihan Diversifikasi Olahan Ikan", "produksi"),
-];

@@ -395,3 +395,48 @@ async fn concurrent_writes_to_one_business_leave_the_feed_exact() {
     assert!(got.iter().all(|e| e["left"] == true), "{got:?}");
     assert!(copy.rows.is_empty());
 }
+
+#[actix_rt::test]
+async fn kur_is_one_lender_per_person_across_their_businesses() {
+    // Issue 29: a person with two businesses, financed at BNI through one, holds active
+    // financing elsewhere at BRI through the other: in verdicts, the pull and the feed.
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let bri = bank_token(&app, BRI).await;
+    let bni = bank_token(&app, BNI).await;
+    let mut copy = Copy::new(BRI, &bri);
+    let first = consenting_business(&app, &officer, 1).await;
+    // The same owner (NIK and name), a second business of theirs.
+    let mut body = business_json(2);
+    body["owner_nik"] = business_json(1)["owner_nik"].clone();
+    body["owner_name"] = business_json(1)["owner_name"].clone();
+    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
+    let second = app.create_business(&officer, &body).await;
+    let first_owner =
+        app.get(&format!("/api/v1/businesses/{first}")).token(&officer).send().await.json()["owner_id"]
+            .clone();
+    assert_eq!(second["owner_id"], first_owner, "one person owns both");
+    let second = second["id"].as_i64().unwrap();
+
+    let at_bri = apply(&app, &officer, second, BRI_KUR_MIKRO, 40_000_000).await["id"].as_i64().unwrap();
+    let at_bni = apply(&app, &officer, first, BNI_KUR_MIKRO, 30_000_000).await["id"].as_i64().unwrap();
+    assert_eq!(ids(&copy.sync_and_check(&app).await), [(at_bri, false)]);
+
+    let ends = (chrono::Utc::now().date_naive() + chrono::Days::new(30)).to_string();
+    for body in [
+        json!({"status": "in_review"}),
+        json!({"status": "approved", "amount_approved_idr": 30_000_000, "financing_ends_on": ends}),
+    ] {
+        let reply = app.patch(&format!("/api/v1/applications/{at_bni}")).token(&bni).json(&body).send().await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    }
+    // The verdict at BRI, through the other business.
+    let verdict = app.get(&format!("/api/v1/applications/{at_bri}")).token(&officer).send().await.json();
+    assert_eq!(verdict["eligibility"], json!({"eligible": false, "reasons": ["active_financing_elsewhere"]}));
+    // The pull and the feed: the applicant leaves BRI's pull at once.
+    let got = copy.sync_and_check(&app).await;
+    assert_eq!(ids(&got), [(at_bri, true)]);
+    assert_eq!(got[0]["left_reason"], "not_eligible");
+    let full = pull_all(&app, &bri, BRI, None).await;
+    assert!(full.is_empty(), "{full:?}");
+}

@@ -17,6 +17,7 @@ mod layout;
 mod lists;
 mod metrics;
 mod openapi;
+mod persons;
 mod plans;
 mod products;
 mod regions;

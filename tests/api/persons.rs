@@ -1,0 +1,388 @@
+//! Persons (issue 29): one per NIK, what identifies them sealed at rest (the database file, its
+//! write-ahead log, a backup, a dump), corrected once for all their businesses, seen by role;
+//! the move of an older release's owners into persons; the data keys checked at start.
+
+use std::io::Read;
+
+use diesel::prelude::*;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use umkm_api::backup;
+use umkm_api::crypto::keyring::Keyring;
+use umkm_api::db::{self, Backend, DbConnection};
+use umkm_api::domain::role::Role;
+use umkm_api::persons;
+
+use crate::helpers::{TestApp, business_json, empty_database, migrate, spawn_app, test_keys};
+
+fn backend(app: &TestApp) -> Backend {
+    Backend::of_url(&app.database_url)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A database's rows as text: `pg_dump --data-only` of a live database, `pg_restore -f -` of a
+/// custom-format dump file.
+fn pg_text(program: &str, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(program).args(args).output().expect("the PostgreSQL client runs");
+    assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[actix_rt::test]
+async fn identity_numbers_phones_and_emails_appear_nowhere_in_clear() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let mut secrets = Vec::new();
+    let mut names = Vec::new();
+    for n in 0..3 {
+        let body = business_json(700 + n);
+        // One create with an Idempotency-Key: its stored answer holds the owner's fields too.
+        let reply = app
+            .post("/api/v1/businesses")
+            .token(&officer)
+            .header("idempotency-key", &format!("create-{n}"))
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+        secrets.push(body["owner_nik"].as_str().unwrap().to_owned());
+        // The phone's digits after the leading 0, as stored (+62…) and as sent.
+        secrets.push(body["phone"].as_str().unwrap()[1..].to_owned());
+        secrets.push(body["email"].as_str().unwrap().to_owned());
+        names.push(body["owner_name"].as_str().unwrap().to_owned());
+    }
+    // A correction too: a person's new phone and e-mail go through the write-ahead log.
+    let owner = app.get("/api/v1/businesses/1").token(&officer).send().await.json()["owner_id"].clone();
+    let reply = app
+        .patch(&format!("/api/v1/persons/{owner}"))
+        .token(&officer)
+        .json(&json!({"phone": "0813-9876-5432", "email": "koreksi@example.com"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    secrets.extend(["81398765432".to_owned(), "koreksi@example.com".to_owned()]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("umkm.backup");
+    backup::backup(&app.database_url, &file, &|_| {}).unwrap();
+    let mut places: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&file).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        if name.ends_with(".pgdump") {
+            // pg_dump's custom format compresses the rows: read them back as SQL.
+            let dump = dir.path().join("rows.pgdump");
+            std::fs::write(&dump, &bytes).unwrap();
+            bytes = pg_text("pg_restore", &["--data-only", "-f", "-", dump.to_str().unwrap()]);
+        }
+        places.push((format!("backup member {name}"), bytes));
+    }
+    match backend(&app) {
+        Backend::Sqlite => {
+            places.push(("database file".into(), std::fs::read(&app.database_url).unwrap()));
+            let wal = std::fs::read(format!("{}-wal", app.database_url)).unwrap_or_default();
+            assert!(!wal.is_empty(), "the write-ahead log holds the latest writes");
+            places.push(("write-ahead log".into(), wal));
+        }
+        Backend::Postgres => {
+            places.push(("pg_dump".into(), pg_text("pg_dump", &["--data-only", &app.database_url])));
+        }
+    }
+    for (place, bytes) in &places {
+        for secret in &secrets {
+            assert!(!contains(bytes, secret), "{secret} is in clear in the {place}");
+        }
+    }
+    // The search can find what is there: the owners' names are not sealed. (The database file
+    // itself may not have them yet: they are in its write-ahead log until a checkpoint.)
+    for (place, bytes) in places.iter().filter(|(p, _)| !p.contains("manifest") && p != "database file") {
+        assert!(
+            names.iter().any(|n| contains(bytes, n)),
+            "no owner name in the {place}: the search is blind"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn one_person_per_nik_and_another_name_for_it_is_refused() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let mut first = business_json(1);
+    first["owner_nik"] = json!("3524012404970127");
+    first["owner_name"] = json!("Yusuf Firmansyah");
+    let first = app.create_business(&officer, &first).await;
+    let person = first["owner_id"].as_i64().unwrap();
+
+    // Another name for the same NIK: 409 naming the person, nothing written.
+    let mut other = business_json(2);
+    other["owner_nik"] = json!("3524012404970127");
+    other["owner_name"] = json!("Budi Santoso");
+    let reply = app.post("/api/v1/businesses").token(&officer).json(&other).send().await;
+    let problem = reply.assert_problem(409);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("person {person}")) && detail.contains("Yusuf Firmansyah"), "{detail}");
+    assert_eq!(app.count("businesses"), 1);
+    assert_eq!(app.count("persons"), 1);
+    // The same in an import: the row is named, and nothing of the import is written.
+    let rows = json!([business_json(3), other]);
+    let reply = app.post("/api/v1/businesses/import").token(&officer).json(&rows).send().await;
+    let problem = reply.assert_problem(409);
+    assert!(problem["detail"].as_str().unwrap().starts_with("rows[2]: "), "{problem}");
+    assert_eq!((app.count("businesses"), app.count("persons")), (1, 1));
+
+    // The same name (case and spacing aside) links the business to the person.
+    other["owner_name"] = json!("YUSUF  Firmansyah");
+    let second = app.create_business(&officer, &other).await;
+    assert_eq!(second["owner_id"], json!(person));
+    assert_eq!(second["owner_name"], "Yusuf Firmansyah", "the person's name, as corrected once");
+    assert_eq!(app.count("persons"), 1);
+}
+
+#[actix_rt::test]
+async fn persons_are_read_by_role_and_corrected_once_for_all_their_businesses() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let first = app.create_business(&officer, &business_json(1)).await;
+    let mut body = business_json(2);
+    body["owner_nik"] = business_json(1)["owner_nik"].clone();
+    body["owner_name"] = business_json(1)["owner_name"].clone();
+    body["phone"] = business_json(1)["phone"].clone();
+    body["email"] = business_json(1)["email"].clone();
+    let second = app.create_business(&officer, &body).await;
+    let id = first["owner_id"].as_i64().unwrap();
+    let path = format!("/api/v1/persons/{id}");
+    let nik = business_json(1)["owner_nik"].as_str().unwrap().to_owned();
+
+    // Office staff see the person whole; viewers masked; retail and bank users no person.
+    let full = app.get(&path).token(&officer).send().await;
+    assert_eq!(full.status, 200);
+    assert_eq!(full.header("etag").as_deref(), Some("\"1\""));
+    let full = full.json();
+    assert_eq!(full["nik"], nik.as_str());
+    assert_eq!(full["business_ids"], json!([first["id"], second["id"]]));
+    let viewer = app.token_for(Role::Viewer).await;
+    let masked = app.get(&path).token(&viewer).send().await.json();
+    assert_eq!(masked["nik"], "3524********0002");
+    assert!(masked["name"].as_str().unwrap().contains('*'), "{masked}");
+    assert_eq!(masked["conflicts"], json!([]));
+    for role in [Role::Retail, Role::Bank] {
+        let token = app.token_for(role).await;
+        app.get(&path).token(&token).send().await.assert_problem(404);
+        app.get(&format!("/api/v1/persons?nik={nik}")).token(&token).send().await.assert_problem(404);
+    }
+    // A person's businesses, masked for a viewer as in the business list.
+    let owned = app.get(&format!("{path}/businesses")).token(&viewer).send().await.json();
+    assert_eq!(owned["data"].as_array().unwrap().len(), 2);
+    assert_eq!(owned["data"][0]["owner_nik"], "3524********0002");
+
+    // Exact look-up by NIK, for office staff only.
+    let found = app.get(&format!("/api/v1/persons?nik={nik}")).token(&officer).send().await.json();
+    assert_eq!(found["data"][0]["id"], json!(id));
+    let none = app.get("/api/v1/persons?nik=3524051203900099").token(&officer).send().await.json();
+    assert_eq!(none["data"], json!([]));
+    app.get(&format!("/api/v1/persons?nik={nik}")).token(&viewer).send().await.assert_problem(403);
+    for bad in ["/api/v1/persons", "/api/v1/persons?nik=12345", "/api/v1/persons?name=Sri"] {
+        app.get(bad).token(&officer).send().await.assert_problem(400);
+    }
+
+    // A correction: every business follows (its owner fields, its version and updated_at).
+    let reply = app
+        .patch(&path)
+        .token(&officer)
+        .header("if-match", "\"1\"")
+        .json(&json!({"name": "Pemilik Satu Benar"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.header("etag").as_deref(), Some("\"2\""));
+    for business in [&first, &second] {
+        let now =
+            app.get(&format!("/api/v1/businesses/{}", business["id"])).token(&officer).send().await.json();
+        assert_eq!(now["owner_name"], "Pemilik Satu Benar");
+        assert_eq!(now["version"], json!(business["version"].as_i64().unwrap() + 1));
+    }
+    // A stale ETag, a viewer, a bad field, another person's NIK: refused, nothing changed.
+    app.patch(&path)
+        .token(&officer)
+        .header("if-match", "\"1\"")
+        .json(&json!({"name": "X"}))
+        .send()
+        .await
+        .assert_problem(412);
+    app.patch(&path).token(&viewer).json(&json!({"name": "X"})).send().await.assert_problem(403);
+    let problem = app
+        .patch(&path)
+        .token(&officer)
+        .json(&json!({"nik": "123", "phone": "12", "email": "nope", "age": 3}))
+        .send()
+        .await
+        .assert_problem(422);
+    assert!(problem["errors"].as_array().unwrap().len() >= 3, "{problem}");
+    let other = app.create_business(&officer, &business_json(3)).await;
+    let taken = business_json(3)["owner_nik"].clone();
+    let problem =
+        app.patch(&path).token(&officer).json(&json!({"nik": taken})).send().await.assert_problem(409);
+    assert!(problem["detail"].as_str().unwrap().contains(&format!("person {}", other["owner_id"])));
+    let after = app.get(&path).token(&officer).send().await.json();
+    assert_eq!((after["version"].clone(), after["nik"].clone()), (json!(2), json!(nik)));
+    // The audit log keeps the change and no NIK.
+    let changes: Vec<String> = app.db(|conn| {
+        use umkm_api::db::schema::audit_log;
+        audit_log::table
+            .filter(audit_log::entity.eq("person"))
+            .select(audit_log::changes)
+            .load::<String>(conn)
+            .unwrap()
+    });
+    assert!(changes.iter().any(|c| c.contains("Pemilik Satu Benar")), "{changes:?}");
+    assert!(changes.iter().all(|c| !c.contains(&nik)), "{changes:?}");
+}
+
+#[actix_rt::test]
+async fn concurrent_creates_for_one_new_owner_make_one_person() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let calls = (0..16).map(|n| {
+        let mut body = business_json(100 + n);
+        body["owner_nik"] = json!("3524015508910003");
+        body["owner_name"] = json!("Siti Aminah");
+        body["phone"] = json!(format!("0812{:07}", n % 2));
+        let call = app.post("/api/v1/businesses").token(&officer).json(&body);
+        call.send()
+    });
+    let replies = join_all(calls).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let owners: std::collections::BTreeSet<i64> =
+        replies.iter().map(|r| r.json()["owner_id"].as_i64().unwrap()).collect();
+    assert_eq!(owners.len(), 1, "one person");
+    assert_eq!(app.count("persons"), 1);
+    assert_eq!(app.count("audit_log WHERE entity = 'person' AND action = 'create'"), 1);
+}
+
+/// The last migration before persons.
+const BEFORE_PERSONS: &str = "20261207000015";
+
+#[actix_rt::test]
+async fn a_database_of_the_release_before_becomes_persons_with_its_conflicts_listed() {
+    let empty = empty_database();
+    let pool = db::pool(&empty.url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    db::run_migrations_through(&mut conn, BEFORE_PERSONS).unwrap();
+    // Two businesses give NIK 3524012404970127 two names (and two phones); a third has its own.
+    diesel::sql_query(
+        "INSERT INTO businesses (id, name, owner_name, owner_nik, phone, email, kbli, kbli_division, district_code, \
+         address, status, is_ikm, created_at, updated_at, version) VALUES \
+         (1, 'Toko Yusuf', 'Yusuf Firmansyah', '3524012404970127', '+6281211111111', 'yusuf@example.com', '47111', 47, \
+          '35.24.01', 'Jl. A', 'active', false, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1), \
+         (2, 'Warung Budi', 'Budi Santoso', '3524012404970127', '+6281222222222', NULL, '47111', 47, \
+          '35.24.01', 'Jl. B', 'active', false, '2026-02-01 00:00:00', '2026-02-01 00:00:00', 1), \
+         (3, 'Kripik Sri', 'Sri Wahyuni', '3524055203900002', '+6281233333333', 'sri@example.com', '10750', 10, \
+          '35.24.05', 'Jl. C', 'active', true, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+
+    assert!(migrate(&mut conn) >= 2);
+    assert_eq!(count(&mut conn, "persons"), 2);
+    let keys = test_keys();
+    let owner_of = |conn: &mut DbConnection, id: i64| -> i64 {
+        use umkm_api::db::schema::businesses;
+        businesses::table.find(id).select(businesses::owner_id).first(conn).unwrap()
+    };
+    let (a, b, c) = (owner_of(&mut conn, 1), owner_of(&mut conn, 2), owner_of(&mut conn, 3));
+    assert_eq!(a, b, "one NIK, one person");
+    assert_ne!(a, c);
+    // The person keeps the newest business's values; the others are listed, sealed, not lost.
+    let person = persons::find(&mut conn, a).unwrap();
+    let owner = persons::Owner::open(&person, &keys).unwrap();
+    assert_eq!(
+        (owner.name.as_str(), owner.nik.as_str(), owner.phone.as_str(), owner.email.as_deref()),
+        ("Budi Santoso", "3524012404970127", "+6281222222222", None)
+    );
+    let conflicts: Vec<(i64, i64, String, String)> = persons::conflicts_of(&mut conn, &keys, None)
+        .unwrap()
+        .into_iter()
+        .map(|(p, c)| (p, c.business_id, c.field, c.value))
+        .collect();
+    assert_eq!(
+        conflicts,
+        [
+            (a, 1, "owner_name".into(), "Yusuf Firmansyah".into()),
+            (a, 1, "phone".into(), "+6281211111111".into()),
+            (a, 1, "email".into(), "yusuf@example.com".into()),
+        ]
+    );
+    let sri = persons::Owner::open(&persons::find(&mut conn, c).unwrap(), &keys).unwrap();
+    assert_eq!((sri.nik.as_str(), sri.email.as_deref()), ("3524055203900002", Some("sri@example.com")));
+    // The plaintext columns are gone.
+    let gone = diesel::sql_query("SELECT owner_nik FROM businesses").execute(&mut conn);
+    assert!(gone.is_err(), "owner_nik is still a column");
+    // Migrating again changes nothing.
+    assert_eq!(migrate(&mut conn), 0);
+    assert_eq!(count(&mut conn, "person_conflicts"), 3);
+
+    // The served API shows the person, and settles a conflict with a correction.
+    drop(conn);
+    let app = TestApp::serve(&empty.url);
+    let officer = app.token_for(Role::Officer).await;
+    let person = app.get(&format!("/api/v1/persons/{a}")).token(&officer).send().await.json();
+    assert_eq!(person["conflicts"].as_array().unwrap().len(), 3, "{person}");
+    let reply = app
+        .patch(&format!("/api/v1/persons/{a}"))
+        .token(&officer)
+        .json(&json!({"name": "Yusuf Firmansyah"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["conflicts"].as_array().unwrap().len(), 2, "the name is settled");
+    let business = app.get("/api/v1/businesses/2").token(&officer).send().await.json();
+    assert_eq!(business["owner_name"], "Yusuf Firmansyah");
+    drop(app);
+}
+
+fn count(conn: &mut DbConnection, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result::<N>(conn).unwrap().n
+}
+
+#[actix_rt::test]
+async fn a_missing_or_wrong_key_stops_the_start_and_writes_nothing() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    app.create_business(&officer, &business_json(1)).await;
+    let checks = app.count("data_key_checks");
+
+    // Another key file: its key 1 is not the key that sealed the data.
+    let wrong = Keyring::generate();
+    let refused = app.db(|conn| persons::migrate(conn, &wrong)).unwrap_err();
+    assert!(refused.contains("not the key that sealed"), "{refused}");
+    // A key file without the key the data needs.
+    let mut rotated = test_keys();
+    rotated.rotate_encryption();
+    rotated.remove_encryption(1).unwrap();
+    let refused = app.db(|conn| persons::migrate(conn, &rotated)).unwrap_err();
+    assert!(refused.contains("encryption key 1") && refused.contains("does not hold it"), "{refused}");
+    assert_eq!(app.count("data_key_checks"), checks, "nothing written");
+    // A key file that is not there, or not one.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = Keyring::load(&dir.path().join("data_keys")).unwrap_err().to_string();
+    assert!(missing.contains("DATA_KEY_FILE") && missing.contains("data_keys"), "{missing}");
+    std::fs::write(dir.path().join("garbage"), "encryption one key\n").unwrap();
+    let garbage = Keyring::load(&dir.path().join("garbage")).unwrap_err().to_string();
+    assert!(garbage.contains("line 1"), "{garbage}");
+    // The right keys still serve.
+    let reply = app.get("/api/v1/businesses/1").token(&officer).send().await;
+    assert_eq!(reply.status, 200);
+    let _: Value = reply.json();
+}
