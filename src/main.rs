@@ -59,6 +59,23 @@ enum KeysCommand {
         /// Where to write it.
         file: PathBuf,
     },
+    /// Add a new encryption key to DATA_KEY_FILE, make it the active one and seal every stored
+    /// value with it, while the servers serve and write (they read the file again).
+    Rotate {
+        /// Rotate the blind index's key instead: every NIK is indexed again.
+        #[arg(long)]
+        index: bool,
+    },
+    /// Remove an old key from DATA_KEY_FILE once no stored value needs it.
+    #[command(group = clap::ArgGroup::new("key").required(true).args(["encryption", "index"]))]
+    Retire {
+        /// The encryption key's id.
+        #[arg(long)]
+        encryption: Option<u32>,
+        /// The index key's id.
+        #[arg(long)]
+        index: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,14 +185,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup(args),
         Command::Restore(args) => restore(args),
         Command::Stats(command) => stats(command),
-        Command::Keys(KeysCommand::Init { file }) => Keyring::create(&file)
-            .map(|_| {
-                println!(
-                    "wrote new data keys to {}; keep a copy apart from the database's backups",
-                    file.display()
-                )
-            })
-            .map_err(|e| e.to_string()),
+        Command::Keys(command) => keys(command),
         Command::Persons(PersonsCommand::Conflicts) => conflicts(),
     };
     match result {
@@ -374,6 +384,54 @@ fn stats(command: StatsCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn keys(command: KeysCommand) -> Result<(), String> {
+    if let KeysCommand::Init { file } = &command {
+        Keyring::create(file).map_err(|e| e.to_string())?;
+        println!("wrote new data keys to {}; keep a copy apart from the database's backups", file.display());
+        return Ok(());
+    }
+    let (config, pool) = connect()?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let path = &config.data_key_file;
+    match command {
+        KeysCommand::Init { .. } => Ok(()),
+        KeysCommand::Rotate { index } => {
+            let started = std::time::Instant::now();
+            let bar = progress_bar();
+            let rotated = persons::rotate(&mut conn, path, index, persons::settle_time(), &|n| {
+                bar.set_position(n as u64)
+            })?;
+            bar.finish_and_clear();
+            let kind = if index { "index" } else { "encryption" };
+            println!(
+                "{kind} key {} is active in {}; {} rows {} again in {} pass(es), {:.1} s",
+                rotated.key,
+                path.display(),
+                rotated.rows,
+                if index { "indexed" } else { "sealed" },
+                rotated.passes,
+                started.elapsed().as_secs_f64()
+            );
+            println!("the older {kind} keys can go: `umkm-api keys retire --{kind} ID`");
+            Ok(())
+        }
+        KeysCommand::Retire { encryption, index } => {
+            let (is_index, key) = match (encryption, index) {
+                (Some(key), _) => (false, key),
+                (None, Some(key)) => (true, key),
+                (None, None) => return Err("give --encryption ID or --index ID".into()),
+            };
+            persons::retire(&mut conn, path, is_index, key)?;
+            println!(
+                "removed {} key {key} from {}",
+                if is_index { "index" } else { "encryption" },
+                path.display()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// `persons conflicts`: one line per value that differed, the person first.

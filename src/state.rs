@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::accounts::IdentityCache;
 use crate::config::Config;
 use crate::crypto::Keys;
-use crate::crypto::keyring::Keyring;
+use crate::crypto::data_keys::DataKeys;
 use crate::db::Pool;
 use crate::error::AppResult;
 use crate::metrics::Metrics;
@@ -25,14 +25,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The password and secret checks allowed at once (`crate::crypto::concurrent_checks`).
     pub hashing: Arc<tokio::sync::Semaphore>,
-    /// The keys that seal personal data at rest (`DATA_KEY_FILE`).
-    pub data_keys: Arc<Keyring>,
+    /// The keys that seal personal data at rest (`DATA_KEY_FILE`, read again when it changes).
+    pub data_keys: Arc<DataKeys>,
 }
 
 impl AppState {
     /// State for `config`, using `pool`.
     pub fn new(config: Config, pool: Pool) -> AppResult<AppState> {
-        let data_keys = Keyring::load(&config.data_key_file).map_err(crate::error::AppError::internal)?;
+        let data_keys = DataKeys::load(&config.data_key_file).map_err(crate::error::AppError::internal)?;
         let deployment = {
             let mut conn = pool.get().map_err(|e| crate::error::AppError::Unavailable(e.to_string()))?;
             crate::db::deployment::current(&mut conn)?

@@ -271,16 +271,24 @@ pub async fn create_application(
     caller.require_office()?;
     let new: NewApplication = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
-    create::once(&state.pool, state.data_keys.clone(), user, "POST /applications", key, body.0, move |conn| {
-        let record = check_application(conn, new)?;
-        let row = insert_application(conn, user, &record)?;
-        let application = with_verdict(conn, row)?;
-        Ok(Created {
-            location: format!("/api/v1/applications/{}", application.id),
-            version: application.version,
-            body: serde_json::to_value(application).map_err(AppError::internal)?,
-        })
-    })
+    create::once(
+        &state.pool,
+        state.data_keys.current(),
+        user,
+        "POST /applications",
+        key,
+        body.0,
+        move |conn| {
+            let record = check_application(conn, new)?;
+            let row = insert_application(conn, user, &record)?;
+            let application = with_verdict(conn, row)?;
+            Ok(Created {
+                location: format!("/api/v1/applications/{}", application.id),
+                version: application.version,
+                body: serde_json::to_value(application).map_err(AppError::internal)?,
+            })
+        },
+    )
     .await
 }
 

@@ -289,7 +289,7 @@ pub async fn eligible_applicants(
     let sort = Sort::<FeedSort>::parse(Some("updated_at,id"), "updated_at,id")?;
     let filter = PullFilter { since: query.updated_since, status: query.status };
     let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     list::respond(
         &req,
         &state.pool,

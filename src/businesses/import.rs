@@ -185,7 +185,7 @@ pub async fn import_businesses(
         return Err(AppError::UnsupportedMediaType { expected: "text/csv or application/json" });
     };
     let user = caller.id;
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     let created =
         db::run(&state.pool, move |conn| db::write(conn, |conn| import(conn, &keys, user, rows))).await?;
     Ok(HttpResponse::Created().json(ImportResult { created }))

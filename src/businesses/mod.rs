@@ -199,7 +199,7 @@ pub async fn list_businesses(
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count)
         .with_generic_plans(sort.by_id() && filter.index_exact() && curated_by.is_none());
     let counted = filter.clone();
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     list::respond(
         &req,
         &state.pool,
@@ -239,19 +239,27 @@ pub async fn create_business(
     caller.require_office()?;
     let user = caller.id;
     let request = body.0.clone();
-    let keys = state.data_keys.clone();
-    create::once(&state.pool, state.data_keys.clone(), user, "POST /businesses", key, request, move |conn| {
-        let record = model::check_new(conn, body.0)?;
-        let created = model::create(conn, &keys, user, std::slice::from_ref(&record))?;
-        let id = created.first().copied().ok_or_else(|| AppError::internal("the insert gave no id"))?;
-        let (business, owner) = model::find_owned(conn, &keys, id)?;
-        Ok(Created {
-            location: format!("/api/v1/businesses/{id}"),
-            version: business.version,
-            body: serde_json::to_value(Business::of(business, owner, View::Full))
-                .map_err(AppError::internal)?,
-        })
-    })
+    let keys = state.data_keys.current();
+    create::once(
+        &state.pool,
+        state.data_keys.current(),
+        user,
+        "POST /businesses",
+        key,
+        request,
+        move |conn| {
+            let record = model::check_new(conn, body.0)?;
+            let created = model::create(conn, &keys, user, std::slice::from_ref(&record))?;
+            let id = created.first().copied().ok_or_else(|| AppError::internal("the insert gave no id"))?;
+            let (business, owner) = model::find_owned(conn, &keys, id)?;
+            Ok(Created {
+                location: format!("/api/v1/businesses/{id}"),
+                version: business.version,
+                body: serde_json::to_value(Business::of(business, owner, View::Full))
+                    .map_err(AppError::internal)?,
+            })
+        },
+    )
     .await
 }
 
@@ -271,7 +279,7 @@ pub async fn get_business(
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(HIDDEN_FROM)?;
     let (id, curated_by) = (id.into_inner(), caller.retail_scope());
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     let (business, owner) = db::run(&state.pool, move |conn| {
         within_curations(conn, id, curated_by)?;
         model::find_owned(conn, &keys, id)
@@ -310,7 +318,7 @@ pub async fn update_business(
     caller.require_office()?;
     let id = id.into_inner();
     let user = caller.id;
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     let (business, owner) = db::run(&state.pool, move |conn| {
         if_match.write(conn, |conn| model::update(conn, &keys, user, id, &if_match, &body.0))
     })

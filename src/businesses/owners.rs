@@ -64,7 +64,7 @@ pub async fn find_persons(
         .nik
         .ok_or_else(|| AppError::BadRequest("persons are found by exact NIK only: give nik".into()))?;
     let nik = Nik::parse(&nik).map_err(|e| AppError::BadRequest(format!("nik {}", e.message)))?;
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     let found = db::run(&state.pool, move |conn| {
         let Some(row) = persons::find_by_nik(conn, &keys, nik.as_str())? else { return Ok(Vec::new()) };
         Ok(vec![Person::of(conn, &keys, &row, true)?])
@@ -93,7 +93,7 @@ pub async fn get_person(
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(HIDDEN_FROM)?;
     let (id, full) = (id.into_inner(), View::of(caller.role) == View::Full);
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     let found = db::run(&state.pool, move |conn| {
         let row = person(conn, id)?;
         Person::of(conn, &keys, &row, full)
@@ -131,7 +131,7 @@ pub async fn update_person(
     caller.hidden_from(HIDDEN_FROM)?;
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     let found = db::run(&state.pool, move |conn| {
         if_match.write(conn, |conn| {
             let (row, touched) = persons::update(conn, &keys, user, id, &if_match, &body.0)?;
@@ -160,7 +160,7 @@ pub async fn businesses_of_person(
     use diesel::prelude::*;
     caller.hidden_from(HIDDEN_FROM)?;
     let (id, view) = (id.into_inner(), View::of(caller.role));
-    let keys = state.data_keys.clone();
+    let keys = state.data_keys.current();
     let found = db::run(&state.pool, move |conn| {
         person(conn, id)?;
         let rows = businesses::table

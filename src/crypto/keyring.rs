@@ -74,10 +74,25 @@ impl Keys {
 
     /// Adds a new key and makes it the active one; its id.
     fn rotate(&mut self) -> u32 {
-        let id = self.keys.keys().next_back().map_or(1, |last| last + 1);
-        self.keys.insert(id, random_key());
+        let id = self.add();
         self.active = id;
         id
+    }
+
+    /// Adds a new key, not active yet; its id.
+    fn add(&mut self) -> u32 {
+        let id = self.keys.keys().next_back().map_or(1, |last| last + 1);
+        self.keys.insert(id, random_key());
+        id
+    }
+
+    /// Makes key `id` the active one.
+    fn activate(&mut self, id: u32) -> Result<(), KeyError> {
+        if !self.keys.contains_key(&id) {
+            return Err(KeyError(format!("no key {id}")));
+        }
+        self.active = id;
+        Ok(())
     }
 }
 
@@ -258,6 +273,17 @@ impl Keyring {
     /// its id.
     pub fn rotate_encryption(&mut self) -> u32 {
         self.encryption.rotate()
+    }
+
+    /// Adds a new encryption key (`index`: an index key) that does not seal (index) anything
+    /// yet, so that every server can learn it before it does; its id.
+    pub fn add_key(&mut self, index: bool) -> u32 {
+        if index { self.index.add() } else { self.encryption.add() }
+    }
+
+    /// Makes encryption key `id` (`index`: index key `id`) the one new values use.
+    pub fn activate_key(&mut self, index: bool, id: u32) -> Result<(), KeyError> {
+        if index { self.index.activate(id) } else { self.encryption.activate(id) }
     }
 
     /// Adds an index key and makes it the active one; its id. Every stored index must then be

@@ -2,6 +2,7 @@
 //! hashes and HS256 access tokens (authentication, user management and the application state
 //! build on them), and the keys of personal data at rest (`keyring`).
 
+pub mod data_keys;
 pub mod keyring;
 mod password;
 mod tokens;

@@ -45,7 +45,7 @@ impl FromRequest for IdempotencyKey {
 
 /// The associated data of a stored answer, sealed with the data keys: the answer to a create
 /// of a business holds its owner's NIK, phone and e-mail.
-const BODY: &str = "idempotency_keys.body";
+pub const BODY: &str = "idempotency_keys.body";
 
 /// A stored first answer.
 #[derive(Debug, Clone)]

@@ -1,14 +1,17 @@
 //! Persons (issue 29): the people behind the businesses, one per NIK, their identifying fields
 //! sealed at rest. `model` holds what a person is and the one way a business's owner becomes
 //! a person or a person is corrected; `upgrade` the migrations that move the businesses'
-//! owners into persons and the start-up check of the data keys. The endpoints are the
+//! owners into persons and the start-up check of the data keys; `rotate` new data keys while
+//! the servers serve. The endpoints are the
 //! businesses' (`crate::businesses::owners`): a person is seen as an owner of businesses.
 
 mod model;
+mod rotate;
 mod upgrade;
 
 pub use model::{
     Conflict, EMAIL, NIK, NIK_INDEX, Owner, OwnerRecord, PHONE, PII, Person, PersonPatch, PersonRow,
     conflicts_of, find, find_by_nik, resolve, update,
 };
+pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};

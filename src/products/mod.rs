@@ -274,7 +274,7 @@ pub async fn create_product(
     caller.require_office()?;
     let input: ProductInput = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
-    create::once(&state.pool, state.data_keys.clone(), user, "POST /products", key, body.0, move |conn| {
+    create::once(&state.pool, state.data_keys.current(), user, "POST /products", key, body.0, move |conn| {
         let product = Product::from(model::create(conn, user, input)?);
         Ok(Created {
             location: format!("/api/v1/products/{}", product.id),

@@ -435,7 +435,7 @@ pub async fn create_training(
     caller.require_office()?;
     let input: TrainingInput = crate::http::parse_json(body.0.to_string().as_bytes())?;
     let user = caller.id;
-    create::once(&state.pool, state.data_keys.clone(), user, "POST /trainings", key, body.0, move |conn| {
+    create::once(&state.pool, state.data_keys.current(), user, "POST /trainings", key, body.0, move |conn| {
         let row = create(conn, user, input)?;
         let training = shown(conn, row)?;
         Ok(Created {

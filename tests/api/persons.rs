@@ -386,3 +386,65 @@ async fn a_missing_or_wrong_key_stops_the_start_and_writes_nothing() {
     assert_eq!(reply.status, 200);
     let _: Value = reply.json();
 }
+
+#[actix_rt::test]
+async fn keys_rotate_while_serving_and_the_old_ones_can_then_go() {
+    // A key file of this test's own: the rotation rewrites it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data_keys");
+    test_keys().write_new(&path).unwrap();
+    let file = path.clone();
+    let app = crate::helpers::spawn_app_with(move |config| config.data_key_file = file).await;
+    let officer = app.token_for(Role::Officer).await;
+    for n in 0..30 {
+        let reply = app
+            .post("/api/v1/businesses")
+            .token(&officer)
+            .header("idempotency-key", &format!("k{n}"))
+            .json(&business_json(n))
+            .send()
+            .await;
+        assert_eq!(reply.status, 201);
+    }
+    let settle = umkm_api::crypto::data_keys::RELOAD_EVERY + std::time::Duration::from_millis(200);
+
+    // Retiring a key still in use is refused, with the count.
+    let refused = app.db(|conn| persons::retire(conn, &path, false, 1)).unwrap_err();
+    assert!(refused.contains("still need encryption key 1"), "{refused}");
+
+    let rotated = app.db(|conn| persons::rotate(conn, &path, false, settle, &|_| {})).unwrap();
+    assert_eq!(rotated.key, 2);
+    // 30 persons (NIK, phone and e-mail each) and 30 stored answers.
+    assert_eq!(rotated.rows, 30 + 30);
+    assert_eq!(app.db(|conn| persons::still_needing(conn, false, 1)).unwrap(), 0);
+    // The server read the new file: it opens what key 2 sealed, and seals with it.
+    let reply = app.get("/api/v1/businesses/8").token(&officer).send().await.json();
+    assert_eq!(reply["owner_nik"], business_json(7)["owner_nik"]);
+    app.create_business(&officer, &business_json(31)).await;
+    assert_eq!(app.db(|conn| persons::still_needing(conn, false, 1)).unwrap(), 0);
+
+    // The old key goes; the file without it still opens everything, and starts.
+    app.db(|conn| persons::retire(conn, &path, false, 1)).unwrap();
+    let keys = Keyring::load(&path).unwrap();
+    assert_eq!(keys.encryption_ids(), [2]);
+    app.db(|conn| persons::migrate(conn, &keys)).unwrap();
+    app.db(|conn| persons::retire(conn, &path, false, 2)).unwrap_err();
+
+    // The blind index's key too: NIK look-ups work throughout.
+    let rotated = app.db(|conn| persons::rotate(conn, &path, true, settle, &|_| {})).unwrap();
+    assert_eq!((rotated.key, rotated.rows), (2, 31));
+    app.db(|conn| persons::retire(conn, &path, true, 1)).unwrap();
+    std::thread::sleep(settle);
+    let nik = business_json(12)["owner_nik"].as_str().unwrap().to_owned();
+    let found = app.get(&format!("/api/v1/persons?nik={nik}")).token(&officer).send().await.json();
+    assert_eq!(found["data"][0]["nik"], nik.as_str());
+    // A create of a known NIK still finds its person under the new index.
+    let mut again = business_json(40);
+    again["owner_nik"] = json!(nik);
+    again["owner_name"] = business_json(12)["owner_name"].clone();
+    app.create_business(&officer, &again).await;
+    assert_eq!(app.count("persons"), 31, "no second person for a known NIK");
+    let keys = Keyring::load(&path).unwrap();
+    assert_eq!((keys.encryption_ids(), keys.index_ids()), (vec![2], vec![2]));
+    app.db(|conn| persons::migrate(conn, &keys)).unwrap();
+}
