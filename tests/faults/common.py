@@ -135,8 +135,13 @@ class Server:
         # What must never appear in a log: recorded for tests/faults/no_secrets_leak.py.
         url = urllib.parse.urlsplit(self.env["DATABASE_URL"])
         with open(os.path.join(LOG_DIR, "secrets.jsonl"), "a") as f:
+            keys = []
+            if os.path.exists(self.env.get("DATA_KEY_FILE", "")):
+                keys = [line.split()[2] for line in open(self.env["DATA_KEY_FILE"])
+                        if line.strip() and not line.startswith("#")]
             f.write(json.dumps({"server": self.name, "jwt_secret": self.secret, "admin_password": self.password,
-                                "database_password": url.password if url.scheme.startswith("postgres") else None})
+                                "database_password": url.password if url.scheme.startswith("postgres") else None,
+                                "data_keys": keys})
                     + "\n")
         log = open(self.log_path, "a")
         self.process = subprocess.Popen([BINARY], env=self.env, stdout=log, stderr=log)
@@ -195,12 +200,16 @@ def stats_verify(database_url, label):
     print(f"{label}: stats verify: {done.stdout.strip()}", flush=True)
 
 
+def nik(n):
+    """A NIK of its own for each n below 336 million (a person each): birth date and serial."""
+    rest = n // 9999
+    return f"352405{41 + rest % 28:02d}{1 + (rest // 28) % 12:02d}{(rest // 336) % 100:02d}{n % 9999 + 1:04d}"
+
+
 def business(n, **overrides):
     """A valid business body; `n` makes the NIB and the name unique."""
     body = {
-        # A NIK of its own per n (a person each): day of birth and serial from n.
-        "name": f"Usaha Uji {n}", "owner_name": "Siti Aminah",
-        "owner_nik": f"352405{41 + (n // 9999) % 28:02d}0590{n % 9999 + 1:04d}",
+        "name": f"Usaha Uji {n}", "owner_name": "Siti Aminah", "owner_nik": nik(n),
         "phone": f"0812{n % 10_000_000:07d}", "nib": f"7{n:012d}", "kbli": "10792",
         "district_code": "35.24.05", "address": "Jl. Raya Babat", "annual_revenue_idr": 250_000_000,
         "employees": 3, "established_on": "2019-03-01", "consented_to_bank_sharing_at": "2026-01-01T00:00:00Z",

@@ -2,7 +2,7 @@
 """Secrets never leak: reads every log the fault scripts' servers wrote (at RUST_LOG=debug), the
 schemathesis reports, any extra files named on the command line (CI passes the cargo test
 output) and the OpenAPI document, and fails if one holds a JWT secret, an admin password, a
-database password or a password hash.
+database password, a data key (DATA_KEY_FILE) or a password hash.
 
     python3 tests/faults/no_secrets_leak.py [extra files…]
 
@@ -22,6 +22,8 @@ def main():
         for kind in ("jwt_secret", "admin_password", "database_password"):
             if r.get(kind):
                 secrets[r[kind]] = f"{r['server']}'s {kind.replace('_', ' ')}"
+        for key in r.get("data_keys") or []:
+            secrets[key] = f"{r['server']}'s data key"
     files = sorted(glob.glob(os.path.join(LOG_DIR, "*.log")) + glob.glob(os.path.join(LOG_DIR, "*.txt")))
     files += sys.argv[1:] + [os.path.join(ROOT, "openapi", "openapi.json")]
     total, requests = 0, 0

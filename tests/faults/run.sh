@@ -94,6 +94,8 @@ lane wait 29000-31999 \
     "120 instances.py --backend postgres" \
     "300 webhooks.py --backend sqlite" \
     "300 webhooks.py --backend postgres" \
+    "180 rotation.py --backend sqlite" \
+    "240 rotation.py --backend postgres" \
     "600 outage.py --rounds 2"
 
 failed=()
