@@ -548,7 +548,8 @@ fn restore(args: RestoreArgs) -> Result<(), String> {
     // The keys the database's values are sealed with: the backup holds none.
     let (key_file, _) = config::data_key_file(&url).map_err(|e| e.to_string())?;
     let keys = Keyring::load(&key_file).map_err(|e| e.to_string())?;
-    let restored = backups::restore(&url, &keys, &args.from, args.force).map_err(|e| e.to_string())?;
+    let migrate = move |conn: &mut db::DbConnection| persons::migrate(conn, &keys);
+    let restored = backups::restore(&url, &migrate, &args.from, args.force).map_err(|e| e.to_string())?;
     let manifest = &restored.manifest;
     println!(
         "restored {} (umkm-api {}, {}, migration {}):",

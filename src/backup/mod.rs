@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 
 pub use manifest::Manifest;
 
-use crate::crypto::keyring::Keyring;
 use crate::db::Backend;
 
 /// Why a backup, check or restore failed: one line for the operator, never a password.
@@ -100,16 +99,22 @@ pub fn verify(file: &Path) -> Result<Manifest> {
     }
 }
 
+/// What a restore runs after loading the copy: the migrations newer than the backup, with
+/// whatever they need (`crate::persons::migrate` and the data keys); how many ran.
+pub type Migrate = dyn Fn(&mut crate::db::DbConnection) -> std::result::Result<usize, String>;
+
 /// Restores `from` into the database at `database_url`, which must hold no data unless `force`
 /// (then everything in it is replaced), and applies the migrations newer than the backup.
 /// Stop the servers using that database first.
 ///
 /// The restored database is a new deployment (`crate::db::deployment`): tokens issued before,
 /// whose user ids may now name other people, are refused.
-pub fn restore(database_url: &str, keys: &Keyring, from: &Path, force: bool) -> Result<Restored> {
+pub fn restore(database_url: &str, migrate: &Migrate, from: &Path, force: bool) -> Result<Restored> {
     let restored = match (Backend::of_url(database_url), archive::manifest(from)?.backend()?) {
-        (Backend::Sqlite, Backend::Sqlite) => sqlite::restore(&sqlite_path(database_url), keys, from, force)?,
-        (Backend::Postgres, Backend::Postgres) => postgres::restore(database_url, keys, from, force)?,
+        (Backend::Sqlite, Backend::Sqlite) => {
+            sqlite::restore(&sqlite_path(database_url), migrate, from, force)?
+        }
+        (Backend::Postgres, Backend::Postgres) => postgres::restore(database_url, migrate, from, force)?,
         (Backend::Sqlite, Backend::Postgres) => {
             return Err(BackupError::new(format!(
                 "{} is a PostgreSQL backup, and DATABASE_URL names an SQLite database",

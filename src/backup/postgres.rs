@@ -17,7 +17,6 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::tables::{self, MIGRATIONS_TABLE};
 use super::{BackupError, Manifest, Progress, Restored, Result, Unit, archive};
-use crate::crypto::keyring::Keyring;
 use crate::db::{Backend, DbConnection};
 
 /// `DATABASE_URL` split for the client programs: the URL without its password, and the password.
@@ -312,7 +311,7 @@ fn copy_target(line: &[u8]) -> Option<String> {
     Some(name.to_owned())
 }
 
-pub(super) fn restore(url: &str, keys: &Keyring, from: &Path, force: bool) -> Result<Restored> {
+pub(super) fn restore(url: &str, migrate: &super::Migrate, from: &Path, force: bool) -> Result<Restored> {
     let server = Server::parse(url);
     archive::manifest(from)?.check_restorable(Backend::Postgres)?;
     let mut pg = connect(url)?;
@@ -392,7 +391,7 @@ pub(super) fn restore(url: &str, keys: &Keyring, from: &Path, force: bool) -> Re
         Feed::PsqlGone => return Err(BackupError::new("psql stopped reading; the restore was rolled back")),
         Feed::Written => {}
     }
-    let migrations_applied = crate::persons::migrate(&mut conn, keys)
+    let migrations_applied = migrate(&mut conn)
         .map_err(|e| BackupError::new(format!("the migrations after the restore failed: {e}")))?;
     Ok(Restored { manifest, migrations_applied })
 }

@@ -14,7 +14,6 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
 use super::{BackupError, Manifest, Progress, Restored, Result, Unit};
 use super::{archive, tables};
-use crate::crypto::keyring::Keyring;
 use crate::db::{Backend, DbConnection};
 
 /// Opens an SQLite file read-write without creating it, waiting for locks like the server does.
@@ -131,7 +130,7 @@ pub(super) fn verify(file: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-pub(super) fn restore(target: &Path, keys: &Keyring, from: &Path, force: bool) -> Result<Restored> {
+pub(super) fn restore(target: &Path, migrate: &super::Migrate, from: &Path, force: bool) -> Result<Restored> {
     archive::manifest(from)?.check_restorable(Backend::Sqlite)?;
     if target.exists() && !force {
         let occupied = open(target).and_then(|c| tables::holding_data(&mut DbConnection::Sqlite(c)));
@@ -162,7 +161,7 @@ pub(super) fn restore(target: &Path, keys: &Keyring, from: &Path, force: bool) -
     let (manifest, copy) = archive::unpack(from, staging.path())?;
     check(&copy, &manifest, from)?;
     let mut conn = DbConnection::Sqlite(open(&copy)?);
-    let migrations_applied = crate::persons::migrate(&mut conn, keys)
+    let migrations_applied = migrate(&mut conn)
         .map_err(|e| BackupError::new(format!("the migrations after the restore failed: {e}")))?;
     drop(conn);
     std::fs::File::open(&copy)

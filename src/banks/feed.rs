@@ -101,11 +101,11 @@ pub(super) struct FeedRow {
 pub(super) struct ApplicantData {
     pub(super) id: i64,
     pub(super) name: String,
-    /// The owner (a person): their NIK is opened by the pull; its keyed blind index stands for
-    /// it in the fingerprint (so the feed moves when the NIK is corrected, and once for every
-    /// applicant when the index key is re-keyed, never for a new phone or e-mail).
+    /// The owner (a person): their NIK is opened by the pull; its version stands for it in the
+    /// fingerprint (so the feed moves when the NIK is corrected, never for a new phone or
+    /// e-mail, a rotation of the keys or a re-keyed index).
     pub(super) owner_id: i64,
-    pub(super) owner_nik_index: String,
+    pub(super) owner_nik_version: i32,
     pub(super) owner_name: String,
     pub(super) address: String,
     pub(super) village: Option<String>,
@@ -131,7 +131,7 @@ pub(super) fn applicant_data(conn: &mut DbConnection, ids: &[i64]) -> AppResult<
                 businesses::id,
                 businesses::name,
                 businesses::owner_id,
-                persons::nik_index,
+                persons::nik_version,
                 persons::name,
                 businesses::address,
                 businesses::village,

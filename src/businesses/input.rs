@@ -186,6 +186,7 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
     let owner_nik = check.parse("owner_nik", nik, |v| Nik::parse(&v));
     let phone = check.required("phone", input.phone);
     let phone = check.parse("phone", phone, |v| Phone::parse(&v));
+    let email_given = !matches!(input.email, Field::Absent);
     let email = check.optional_text("email", input.email, 254);
     let email = check.parse("email", email, |v| Email::parse(&v));
     let nib = check.optional_text("nib", input.nib, 20);
@@ -244,6 +245,7 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
                 owner_nik: owner_nik.as_str().to_owned(),
                 phone: phone.as_str().to_owned(),
                 email: email.map(|e| e.into_string()),
+                email_given,
             };
             let columns = BusinessColumns {
                 name,

@@ -116,10 +116,10 @@ impl BusinessRow {
 ///
 /// | field | admin | officer | viewer | retail | bank |
 /// | --- | --- | --- | --- | --- | --- |
-/// | `id`, `name`, `owner_id`, `nib`, `kbli`, `district_code`, `village`, `employees`, `established_on`, `status`, `scale`, `scale_basis`, `is_ikm`, `industry_scale`, `created_at`, `updated_at`, `version` | shown | shown | shown | shown | 404 |
+/// | `id`, `name`, `nib`, `kbli`, `district_code`, `village`, `employees`, `established_on`, `status`, `scale`, `scale_basis`, `is_ikm`, `industry_scale`, `created_at`, `updated_at`, `version` | shown | shown | shown | shown | 404 |
 /// | `owner_name`, `owner_nik`, `phone`, `email`, `address` | shown | shown | masked | masked | 404 |
 /// | `npwp` | shown | shown | masked | withheld | 404 |
-/// | `capital_idr`, `annual_revenue_idr`, `consented_to_bank_sharing_at` | shown | shown | shown | withheld | 404 |
+/// | `owner_id`, `capital_idr`, `annual_revenue_idr`, `consented_to_bank_sharing_at` | shown | shown | shown | withheld | 404 |
 ///
 /// A retail user sees only the businesses with a product in its partner's curations (any
 /// other is 404, and absent from its lists and exports); a bank's user sees businesses only as
@@ -131,8 +131,9 @@ pub struct Business {
     pub id: i64,
     /// Name.
     pub name: String,
-    /// The owner, a person (`/persons/{owner_id}`): the four owner fields are theirs.
-    pub owner_id: i64,
+    /// The owner, a person (`/persons/{owner_id}`): the four owner fields are theirs; `null` for
+    /// retail users (a curation needs no link between one owner's businesses).
+    pub owner_id: Option<i64>,
     /// Owner's name; masked (`S*** W***`) for viewers and retail users.
     pub owner_name: String,
     /// Owner's NIK; masked (`3524********0002`) for viewers and retail users.
@@ -221,7 +222,7 @@ impl Business {
         Business {
             id: b.id,
             name: b.name,
-            owner_id: b.owner_id,
+            owner_id: Some(b.owner_id).filter(|_| !curation),
             owner_name: mask(owner.name, masking::name),
             owner_nik: mask(owner.nik, masking::nik),
             phone: mask(owner.phone, masking::phone),
@@ -318,19 +319,28 @@ pub fn create(
     let mut created = Vec::with_capacity(records.len());
     let mut deltas = Deltas::new();
     let mut touched = Vec::new();
-    let mut owners = Vec::with_capacity(records.len());
-    for (row, record) in records.iter().enumerate() {
-        deltas.business(&record.facts(), 1);
+    let mut owners = vec![0; records.len()];
+    // Owners are resolved (and locked) in NIK order, whatever the rows' order: two imports
+    // naming the same persons take their locks in one order and cannot deadlock.
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|a, b| records[*a].owner.owner_nik.cmp(&records[*b].owner.owner_nik));
+    for row in order {
+        let record = &records[row];
         let (owner, changed) =
-            persons_model::resolve(conn, keys, user_id, &record.owner, None).map_err(|e| match e {
+            persons_model::resolve(conn, keys, user_id, &record.owner).map_err(|e| match e {
                 // An import's row names its conflict.
                 AppError::Conflict(why) if records.len() > 1 => {
                     AppError::Conflict(format!("rows[{}]: {}", row + 1, why))
                 }
                 other => other,
             })?;
-        owners.push(owner);
-        touched.extend(changed);
+        owners[row] = owner;
+        if changed {
+            touched.extend(follow_owner(conn, owner, None)?);
+        }
+    }
+    for record in records {
+        deltas.business(&record.facts(), 1);
     }
     for (chunk, owners) in records.chunks(500).zip(owners.chunks(500)) {
         let values: Vec<_> = chunk
@@ -382,6 +392,22 @@ pub fn create(
     Ok(created)
 }
 
+/// The businesses of person `owner`, whose fields they show, follow a change of the person:
+/// locked in id order (after the person, which the change holds: persons, then businesses in id
+/// order, then the banks' clocks, `crate::banks::feed`), their version and `updated_at` moved
+/// so that incremental pulls see the owner's new fields, all but `writing` (the business its
+/// caller writes, which moves its own). Their ids, whose banks' feed the caller recomputes.
+pub fn follow_owner(conn: &mut DbConnection, owner: i64, writing: Option<i64>) -> AppResult<Vec<i64>> {
+    let owned = db::lock_rows_of(conn, "businesses", "owner_id", owner)?;
+    let others: Vec<i64> = owned.iter().copied().filter(|id| Some(*id) != writing).collect();
+    for chunk in others.chunks(500) {
+        diesel::update(businesses::table.filter(businesses::id.eq_any(chunk)))
+            .set((businesses::updated_at.eq(db::now()), businesses::version.eq(businesses::version + 1)))
+            .execute(conn)?;
+    }
+    Ok(owned)
+}
+
 /// Applies a JSON merge patch: `If-Match` first, then the merged business is checked whole
 /// (every field, and a changed district against `/regions`, in one 422) and written only if
 /// the row still has the version read; the audit entry holds the changed fields.
@@ -408,7 +434,17 @@ pub fn update(
         district_exists(conn, code, &mut check)?;
     }
     let record = check.finish(|| checked.record)?;
-    let (owner_id, mut touched) = persons_model::resolve(conn, keys, user_id, &record.owner, Some(id))?;
+    let unchanged = record.owner.owner_nik == owner.nik
+        && record.owner.owner_name == owner.name
+        && record.owner.phone == owner.phone
+        && record.owner.email == owner.email;
+    let (owner_id, mut touched) = if unchanged {
+        (current.owner_id, Vec::new())
+    } else {
+        let (owner_id, changed) = persons_model::resolve(conn, keys, user_id, &record.owner)?;
+        let followed = if changed { follow_owner(conn, owner_id, Some(id))? } else { Vec::new() };
+        (owner_id, followed)
+    };
     crate::versioned_update!(
         conn,
         businesses,
@@ -428,13 +464,24 @@ pub fn update(
         deltas.ikm_changed(conn, id, !current.is_ikm)?;
     }
     deltas.apply(conn)?;
-    let before = BusinessRecordRef::of(&current, Some(&owner));
-    let mut after = serde_json::to_value(&record).map_err(AppError::internal)?;
-    after["owner_id"] = json!(owner_id);
-    audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &after, &PII))?;
     touched.push(id);
+    if owner_id != current.owner_id {
+        // Another owner: the financing of the old owner's and of the new owner's other
+        // businesses is elsewhere (or no longer) for this one's applications, and back.
+        let siblings: Vec<i64> = businesses::table
+            .filter(businesses::owner_id.eq_any([current.owner_id, owner_id]))
+            .select(businesses::id)
+            .load(conn)?;
+        touched.extend(siblings);
+    }
+    // The audit entry holds what changed as stored (a name that differs from the person's in
+    // case only is the person's, unchanged).
+    let (row, stored_owner) = find_owned(conn, keys, id)?;
+    let (before, after) =
+        (BusinessRecordRef::of(&current, Some(&owner)), BusinessRecordRef::of(&row, Some(&stored_owner)));
+    audit::record(conn, user_id, Action::Update, "business", id, &audit::diff(&before, &after, &PII))?;
     crate::banks::feed::refresh(conn, &touched)?;
-    find_owned(conn, keys, id)
+    Ok((row, stored_owner))
 }
 
 /// The stored values of a business in the shape of a [`BusinessRecord`], for diffs.

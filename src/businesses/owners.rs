@@ -134,8 +134,11 @@ pub async fn update_person(
     let keys = state.data_keys.current();
     let found = db::run(&state.pool, move |conn| {
         if_match.write(conn, |conn| {
-            let (row, touched) = persons::update(conn, &keys, user, id, &if_match, &body.0)?;
-            crate::banks::feed::refresh(conn, &touched)?;
+            let (row, changed) = persons::update(conn, &keys, user, id, &if_match, &body.0)?;
+            if changed {
+                let followed = super::model::follow_owner(conn, id, None)?;
+                crate::banks::feed::refresh(conn, &followed)?;
+            }
             Person::of(conn, &keys, &row, true)
         })
     })

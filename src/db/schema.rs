@@ -100,6 +100,7 @@ diesel::table! {
         name -> Text,
         nik -> Text,
         nik_index -> Text,
+        nik_version -> Integer,
         phone -> Text,
         email -> Nullable<Text>,
         created_at -> Timestamp,

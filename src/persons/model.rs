@@ -16,7 +16,7 @@ use crate::db::schema::{businesses, person_conflicts, persons};
 use crate::db::{self, DbConnection};
 use crate::domain::codes::{Email, Nik, Phone};
 use crate::domain::masking;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OnConflict};
 use crate::http::etag::IfMatch;
 use crate::http::input::{Check, Field};
 use crate::http::patch::require_object;
@@ -111,10 +111,14 @@ pub struct OwnerRecord {
     pub phone: String,
     /// `email`.
     pub email: Option<String>,
+    /// Whether the client sent `email` (a value or `null`): a create that leaves it out keeps
+    /// the known person's e-mail, a `null` clears it.
+    #[serde(skip)]
+    pub email_given: bool,
 }
 
 /// Names compare as a person would: case and runs of spaces aside.
-fn same_name(a: &str, b: &str) -> bool {
+pub(super) fn same_name(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
     norm(a) == norm(b)
 }
@@ -139,56 +143,76 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<PersonRow> {
 /// businesses, and they see NIKs); a new phone or e-mail of a known person replaces theirs
 /// (an audited change of the person, which every one of their businesses shows), as the
 /// newest contact the office was given. The person is locked until the transaction ends.
-/// Returns the person's id and the businesses a new contact changed (see [`update`]), other
-/// than `writing`, the business being written (its write moves its own version).
+/// Returns the person's id and whether it changed: then its businesses follow (the caller
+/// moves their versions, `crate::businesses`, which locks them in id order after the person).
 pub fn resolve(
     conn: &mut DbConnection,
     keys: &Keyring,
     user_id: i64,
     owner: &OwnerRecord,
-    writing: Option<i64>,
-) -> AppResult<(i64, Vec<i64>)> {
-    if let Some(person) = find_by_nik(conn, keys, &owner.owner_nik)? {
-        return follow(conn, keys, user_id, person, owner, writing);
+) -> AppResult<(i64, bool)> {
+    // A correction of the person's NIK can commit between the look-up and the lock: look up
+    // again then (twice is plenty: each retry follows a committed correction).
+    for _ in 0..3 {
+        let found = match find_by_nik(conn, keys, &owner.owner_nik)? {
+            Some(person) => Some(person),
+            None => match insert(conn, keys, user_id, owner)? {
+                Some(id) => return Ok((id, false)),
+                // A concurrent request registered the NIK between the look-up and the insert.
+                None => find_by_nik(conn, keys, &owner.owner_nik)?,
+            },
+        };
+        if let Some(person) = found
+            && let Some(resolved) = follow(conn, keys, user_id, person.id, owner)?
+        {
+            return Ok(resolved);
+        }
     }
-    if let Some(id) = insert(conn, keys, user_id, owner)? {
-        return Ok((id, Vec::new()));
-    }
-    // A concurrent request registered the NIK between the look-up and the insert.
-    let person = find_by_nik(conn, keys, &owner.owner_nik)?
-        .ok_or_else(|| AppError::internal("a person vanished while being registered"))?;
-    follow(conn, keys, user_id, person, owner, writing)
+    Err(AppError::Conflict("the owner_nik changed hands while this request ran; retry".into()))
 }
 
-/// `owner` given for the known `person`: the same name, and a new contact taken.
+/// Locks a person for a change of theirs (PostgreSQL; `NO KEY`: a business referring to them
+/// may still be inserted meanwhile).
+fn lock(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    if let DbConnection::Pg(pg) = conn {
+        persons::table.find(id).select(persons::id).for_no_key_update().execute(pg)?;
+    }
+    Ok(())
+}
+
+/// `owner` given for person `id`, locked and read again: the same name, and a new contact
+/// taken; `None` when the person no longer has that NIK (corrected meanwhile).
 fn follow(
     conn: &mut DbConnection,
     keys: &Keyring,
     user_id: i64,
-    person: PersonRow,
+    id: i64,
     owner: &OwnerRecord,
-    writing: Option<i64>,
-) -> AppResult<(i64, Vec<i64>)> {
-    db::lock_row(conn, "persons", person.id)?;
-    let person = find(conn, person.id)?;
+) -> AppResult<Option<(i64, bool)>> {
+    lock(conn, id)?;
+    let person = find(conn, id)?;
+    let current = Owner::open(&person, keys)?;
+    if current.nik != owner.owner_nik {
+        return Ok(None);
+    }
     if !same_name(&person.name, &owner.owner_name) {
         return Err(AppError::Conflict(format!(
             "the owner_nik is person {}'s, named \"{}\", not \"{}\": correct the person at /api/v1/persons/{} or the owner_name",
             person.id, person.name, owner.owner_name, person.id
         )));
     }
-    let current = Owner::open(&person, keys)?;
-    if current.phone == owner.phone && current.email == owner.email {
-        return Ok((person.id, Vec::new()));
+    let email = if owner.email_given { owner.email.clone() } else { current.email.clone() };
+    if current.phone == owner.phone && current.email == email {
+        return Ok(Some((person.id, false)));
     }
     let changes = PersonChanges {
         name: None,
         nik: None,
         phone: (current.phone != owner.phone).then(|| owner.phone.clone()),
-        email: (current.email != owner.email).then(|| owner.email.clone()),
+        email: (current.email != email).then_some(email),
     };
-    let touched = write_changes(conn, keys, user_id, &person, &current, &changes, None, writing)?;
-    Ok((person.id, touched))
+    let changed = write_changes(conn, keys, user_id, &person, &current, &changes, &[])?;
+    Ok(Some((person.id, changed)))
 }
 
 /// Inserts a new person for `owner`, with its audit entry: its id, or `None` when a concurrent
@@ -240,11 +264,10 @@ struct PersonChanges {
 }
 
 /// Writes `changes` of `person` (whose fields opened are `current`) if it still has the
-/// version read, with its audit entry; its businesses follow (their version and `updated_at`
-/// move, so that incremental pulls see the owner's new fields): their ids, for the caller to
-/// recompute the banks' feed of. A NIK another person has is a 409. `settled`: the conflict
-/// fields a correction settles; `writing`, a business its caller is writing (left alone).
-#[allow(clippy::too_many_arguments)]
+/// version read, with its audit entry; whether anything changed (then the person's businesses
+/// follow: the caller moves their versions and recomputes their banks' feed). A NIK another
+/// person has is a 409. `settled`: the conflict fields a correction settles (a settlement alone
+/// is a change too: versioned and audited).
 fn write_changes(
     conn: &mut DbConnection,
     keys: &Keyring,
@@ -252,9 +275,8 @@ fn write_changes(
     person: &PersonRow,
     current: &Owner,
     changes: &PersonChanges,
-    settled: Option<&[&str]>,
-    writing: Option<i64>,
-) -> AppResult<Vec<i64>> {
+    settled: &[&str],
+) -> AppResult<bool> {
     let seal = |column, value: &str| keys.seal(column, value).map_err(AppError::internal);
     let mut before = serde_json::Map::new();
     let mut after = serde_json::Map::new();
@@ -286,38 +308,40 @@ fn write_changes(
         before.insert("email".into(), json!(current.email));
         after.insert("email".into(), json!(email));
     }
-    if let Some(fields) = settled
-        && !fields.is_empty()
-    {
+    let settled: Vec<String> = if settled.is_empty() {
+        Vec::new()
+    } else {
         diesel::delete(
             person_conflicts::table
                 .filter(person_conflicts::person_id.eq(person.id))
-                .filter(person_conflicts::field.eq_any(fields)),
+                .filter(person_conflicts::field.eq_any(settled)),
         )
-        .execute(conn)?;
-    }
-    if after.is_empty() {
-        return Ok(Vec::new());
+        .returning(person_conflicts::field)
+        .get_results(conn)?
+    };
+    if after.is_empty() && settled.is_empty() {
+        return Ok(false);
     }
     let email = email.map(|e| e.as_deref().map(|e| seal(EMAIL, e)).transpose()).transpose()?;
+    let nik_changed = nik.is_some();
     let values = (
-        name.map(|n| persons::name.eq(n.clone())),
+        // The name is always set: a settlement alone still writes (version, `updated_at`).
+        persons::name.eq(name.cloned().unwrap_or_else(|| person.name.clone())),
         nik.as_ref().map(|(sealed, _)| persons::nik.eq(sealed.clone())),
         nik.as_ref().map(|(_, index)| persons::nik_index.eq(index.clone())),
+        nik_changed.then_some(persons::nik_version.eq(persons::nik_version + 1)),
         phone.map(|p| seal(PHONE, p)).transpose()?.map(|p| persons::phone.eq(p)),
         email.map(|e| persons::email.eq(e)),
     );
-    crate::versioned_update!(conn, persons, person.id, person.version, values)?;
-    let changes = audit::diff(&Value::Object(before), &Value::Object(after), &PII);
+    // A concurrent correction to the same NIK: the unique index refuses the second.
+    crate::versioned_update!(conn, persons, person.id, person.version, values)
+        .on_conflict("the nik is another person's")?;
+    let mut changes = audit::diff(&Value::Object(before), &Value::Object(after), &PII);
+    if !settled.is_empty() {
+        changes["settled"] = json!(settled);
+    }
     audit::record(conn, user_id, Action::Update, "person", person.id, &changes)?;
-    let owned = businesses::table
-        .filter(businesses::owner_id.eq(person.id))
-        .filter(businesses::id.ne(writing.unwrap_or(0)));
-    let owned: Vec<i64> = diesel::update(owned)
-        .set((businesses::updated_at.eq(db::now()), businesses::version.eq(businesses::version + 1)))
-        .returning(businesses::id)
-        .get_results(conn)?;
-    Ok(owned)
+    Ok(true)
 }
 
 /// A correction of a person (JSON merge patch): any of the four fields.
@@ -344,7 +368,7 @@ pub struct PersonPatch {
 
 /// Applies a correction to person `id` if it still has the version `if_match` names (or any,
 /// without it): every field checked at once, one 422 naming them all. Returns the person and
-/// the businesses that follow it, for the caller to recompute the banks' feed of.
+/// whether it changed (then its businesses follow: see [`resolve`]).
 pub fn update(
     conn: &mut DbConnection,
     keys: &Keyring,
@@ -352,7 +376,7 @@ pub fn update(
     id: i64,
     if_match: &IfMatch,
     patch: &Value,
-) -> AppResult<(PersonRow, Vec<i64>)> {
+) -> AppResult<(PersonRow, bool)> {
     require_object(patch)?;
     let mut check = Check::default();
     // An unknown member is one bad field among the others, not the end of the checks.
@@ -401,8 +425,8 @@ pub fn update(
     };
     check.finish(|| Some(()))?;
     let changes = PersonChanges { name, nik, phone, email };
-    let touched = write_changes(conn, keys, user_id, &person, &current, &changes, Some(&settled), None)?;
-    Ok((find(conn, id)?, touched))
+    let changed = write_changes(conn, keys, user_id, &person, &current, &changes, &settled)?;
+    Ok((find(conn, id)?, changed))
 }
 
 /// A difference the move of the businesses' owners into persons found: another business of

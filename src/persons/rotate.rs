@@ -59,16 +59,17 @@ pub fn rotate(
     settle: Duration,
     progress: &dyn Fn(usize),
 ) -> Result<Rotated, String> {
+    let _only_one = exclusive(path)?;
     let mut keyring = Keyring::load(path).map_err(key_error)?;
     super::verify_keys(conn, &keyring)?;
     let key = keyring.add_key(index);
+    // The new key's probe before anything uses the key: a start without it is refused.
+    super::upgrade::record_probe(conn, &keyring, index, key)?;
     keyring.replace(path).map_err(key_error)?;
     std::thread::sleep(settle);
     keyring.activate_key(index, key).map_err(key_error)?;
     keyring.replace(path).map_err(key_error)?;
     std::thread::sleep(settle);
-    // The new key's probe, so that a start without it is refused from now on.
-    super::verify_keys(conn, &keyring)?;
     let mut done = 0;
     for pass in 1..=MAX_PASSES {
         let (changed, left) = if index {
@@ -84,6 +85,21 @@ pub fn rotate(
     Err(format!(
         "values were still sealed with older keys after {MAX_PASSES} passes: does every server read DATA_KEY_FILE?"
     ))
+}
+
+/// Holds the key file's lock (a file beside it) until dropped: two rotations (or a rotation and
+/// a retirement) at once would each add a key with the same id.
+fn exclusive(path: &Path) -> Result<std::fs::File, String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("{} cannot be opened: {e}", lock_path.display()))?;
+    file.lock().map_err(|e| format!("{} cannot be locked: {e}", lock_path.display()))?;
+    Ok(file)
 }
 
 /// How long the servers get to read a change of the key file.
@@ -107,13 +123,26 @@ fn passes<R>(
         let rows = load(conn, &after).map_err(db_error)?;
         let Some(last) = rows.last() else { return Ok(()) };
         after = cursor(last);
-        let outcomes = db::write(conn, |conn| {
-            rows.iter()
-                .map(|row| rewrite(conn, row))
-                .collect::<Result<Vec<_>, String>>()
-                .map_err(WriteError::Key)
-        })
-        .map_err(|e| e.to_string())?;
+        // A batch can meet a server's write in a deadlock (rows locked in another order): the
+        // database undoes the batch, and it runs again.
+        let mut attempt = 0;
+        let outcomes = loop {
+            attempt += 1;
+            let written = db::write(conn, |conn| {
+                rows.iter()
+                    .map(|row| rewrite(conn, row))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(WriteError::Key)
+            });
+            match written {
+                Ok(outcomes) => break outcomes,
+                Err(e) if attempt < 5 => {
+                    log::warn!("a batch of the rotation is retried: {e}");
+                    std::thread::sleep(Duration::from_millis(100 * attempt));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        };
         for outcome in outcomes {
             match outcome {
                 Some(true) => counts.0 += 1,
@@ -312,6 +341,7 @@ pub fn still_needing(conn: &mut DbConnection, index: bool, key: u32) -> Result<i
 /// Removes encryption key `key` (`index`: index key `key`) from the key file at `path`, once no
 /// value of the database needs it; its probe goes first (a start without the key is then fine).
 pub fn retire(conn: &mut DbConnection, path: &Path, index: bool, key: u32) -> Result<(), String> {
+    let _only_one = exclusive(path)?;
     let mut keyring = Keyring::load(path).map_err(key_error)?;
     let left = still_needing(conn, index, key)?;
     let kind = if index { "index" } else { "encryption" };

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::model::{CONFLICT, EMAIL, NIK, NIK_INDEX, PHONE};
+use super::model::{CONFLICT, EMAIL, NIK, NIK_INDEX, PHONE, same_name};
 use crate::crypto::keyring::Keyring;
 use crate::db::schema::{data_key_checks, person_conflicts, persons};
 use crate::db::{self, Backend, DbConnection};
@@ -39,8 +39,8 @@ pub fn migrate(conn: &mut DbConnection, keys: &Keyring) -> Result<usize, String>
         );
     }
     ran += db::run_migrations(conn).map_err(|e| e.to_string())?;
-    if moved.businesses > 0 {
-        scrub(conn).map_err(|e| format!("rewriting the businesses without their plaintext columns: {e}"))?;
+    if moved.plaintext {
+        scrub(conn).map_err(|e| format!("rewriting the tables without their plaintext: {e}"))?;
     }
     verify_keys(conn, keys)?;
     Ok(ran)
@@ -55,6 +55,9 @@ pub struct Moved {
     pub persons: usize,
     /// Values that differed from their person's.
     pub conflicts: usize,
+    /// The owner columns were still there (the next migration drops them, and the pages that
+    /// held them are rewritten after).
+    pub plaintext: bool,
 }
 
 #[derive(QueryableByName)]
@@ -90,6 +93,12 @@ fn adopt(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<Moved> {
     if owner_columns == 0 {
         return Ok(Moved::default());
     }
+    seal_stored_answers(conn, keys)?;
+    // The banks' feed fingerprinted what each bank saw with an unkeyed hash that covered the
+    // NIK: forgotten here (the first evaluation after the start fingerprints again, and moves
+    // every listed applicant once: the fingerprint's fields changed anyway).
+    diesel::sql_query("UPDATE bank_feed SET fingerprint = 'before-persons' WHERE fingerprint <> '-'")
+        .execute(conn)?;
     let plain: Vec<PlainOwner> = diesel::sql_query(
         "SELECT id, owner_name, owner_nik, phone, email FROM businesses WHERE owner_id IS NULL \
          ORDER BY owner_nik, updated_at DESC, id DESC",
@@ -106,7 +115,7 @@ fn adopt(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<Moved> {
         keys.blind_index(NIK_INDEX, nik).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))
     };
     let now = db::now();
-    let mut moved = Moved { businesses: plain.len(), persons: by_nik.len(), conflicts: 0 };
+    let mut moved = Moved { businesses: plain.len(), persons: by_nik.len(), conflicts: 0, plaintext: true };
     for (nik, owners) in &by_nik {
         let newest = owners[0];
         let person: i64 = diesel::insert_into(persons::table)
@@ -131,21 +140,18 @@ fn adopt(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<Moved> {
         }
         for other in &owners[1..] {
             let differing = [
-                ("owner_name", Some(&other.owner_name).filter(|n| **n != newest.owner_name)),
+                ("owner_name", Some(&other.owner_name).filter(|n| !same_name(n, &newest.owner_name))),
                 ("phone", Some(&other.phone).filter(|p| **p != newest.phone)),
                 ("email", other.email.as_ref().filter(|e| Some(*e) != newest.email.as_ref())),
             ];
             for (field, value) in differing {
                 let Some(value) = value else { continue };
-                if field == "owner_name" {
-                    log::warn!(
-                        "business {} names the owner of NIK ****{} {value:?}; person {person} keeps {:?} \
-                         (settle with PATCH /api/v1/persons/{person})",
-                        other.id,
-                        &nik[nik.len().saturating_sub(4)..],
-                        newest.owner_name
-                    );
-                }
+                // Ids only: a log is no place for a name or a NIK.
+                log::warn!(
+                    "business {} gave person {person} another {field}; the person keeps its newest business's \
+                     (`umkm-api persons conflicts`, settled by PATCH /api/v1/persons/{person})",
+                    other.id
+                );
                 diesel::insert_into(person_conflicts::table)
                     .values((
                         person_conflicts::person_id.eq(person),
@@ -162,13 +168,31 @@ fn adopt(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<Moved> {
     Ok(moved)
 }
 
+/// Seals the idempotent answers stored in clear by the release before (a business's answer
+/// holds its owner's NIK, phone and e-mail).
+fn seal_stored_answers(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<()> {
+    use crate::db::schema::idempotency_keys as k;
+    let plain: Vec<(i64, String, String, String)> = k::table
+        .filter(k::body.not_like("v1.%"))
+        .select((k::user_id, k::endpoint, k::idempotency_key, k::body))
+        .load(conn)?;
+    for (user, endpoint, key, body) in plain {
+        let sealed = keys
+            .seal(crate::http::idempotency::BODY, &body)
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+        diesel::update(k::table.find((user, &endpoint, &key))).set(k::body.eq(sealed)).execute(conn)?;
+    }
+    Ok(())
+}
+
 /// After the owner columns were dropped, rewrites what still holds their old values: SQLite's
 /// free pages and write-ahead log (VACUUM, then a truncating checkpoint); PostgreSQL's table
-/// pages (a dropped column's values stay in the rows until they are rewritten).
+/// pages (a dropped column's values stay in the rows until they are rewritten; the stored
+/// answers and the banks' feed, whose old fingerprints hashed NIKs, are rewritten too).
 fn scrub(conn: &mut DbConnection) -> QueryResult<()> {
     match conn {
         DbConnection::Pg(pg) => {
-            diesel::sql_query("VACUUM FULL businesses").execute(pg)?;
+            diesel::sql_query("VACUUM FULL businesses, idempotency_keys, bank_feed").execute(pg)?;
         }
         DbConnection::Sqlite(lite) => {
             diesel::sql_query("VACUUM").execute(lite)?;
@@ -218,36 +242,40 @@ pub fn verify_keys(conn: &mut DbConnection, keys: &Keyring) -> Result<(), String
     }
     let known =
         |kind: &str, id: u32| probes.iter().any(|(k, i, _)| k == kind && i64::from(*i) == i64::from(id));
-    let mut new = Vec::new();
-    let active = keys.active_encryption();
-    if !known("encryption", active) {
-        new.push((
-            "encryption",
-            active,
-            keys.seal_with(active, PROBE_COLUMN, PROBE).map_err(|e| e.to_string())?,
-        ));
+    if !known("encryption", keys.active_encryption()) {
+        record_probe(conn, keys, false, keys.active_encryption())?;
     }
-    let active = keys.active_index();
-    if !known("index", active) {
-        new.push((
-            "index",
-            active,
-            keys.blind_index_with(active, PROBE_COLUMN, PROBE).map_err(|e| e.to_string())?,
-        ));
+    if !known("index", keys.active_index()) {
+        record_probe(conn, keys, true, keys.active_index())?;
     }
-    for (kind, id, probe) in new {
-        let id = i32::try_from(id).map_err(|_| format!("{kind} key id {id} is too large"))?;
-        let insert = diesel::insert_into(data_key_checks::table).values((
-            data_key_checks::kind.eq(kind),
-            data_key_checks::key_id.eq(id),
-            data_key_checks::probe.eq(probe),
-        ));
-        // Two instances starting at once both insert: the second finds the first's probe.
-        match conn {
-            DbConnection::Pg(pg) => insert.on_conflict_do_nothing().execute(pg),
-            DbConnection::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite),
-        }
-        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Records the probe of encryption key `id` (`index`: index key `id`) of `keys`, unless one is
+/// there: from then on a start without that key is refused.
+pub(super) fn record_probe(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    index: bool,
+    id: u32,
+) -> Result<(), String> {
+    let (kind, probe) = if index {
+        ("index", keys.blind_index_with(id, PROBE_COLUMN, PROBE))
+    } else {
+        ("encryption", keys.seal_with(id, PROBE_COLUMN, PROBE))
+    };
+    let probe = probe.map_err(|e| e.to_string())?;
+    let id = i32::try_from(id).map_err(|_| format!("{kind} key id {id} is too large"))?;
+    let insert = diesel::insert_into(data_key_checks::table).values((
+        data_key_checks::kind.eq(kind),
+        data_key_checks::key_id.eq(id),
+        data_key_checks::probe.eq(probe),
+    ));
+    // Two instances starting at once both insert: the second finds the first's probe.
+    match conn {
+        DbConnection::Pg(pg) => insert.on_conflict_do_nothing().execute(pg),
+        DbConnection::Sqlite(lite) => insert.on_conflict_do_nothing().execute(lite),
     }
+    .map_err(|e| format!("recording the data key checks: {e}"))?;
     Ok(())
 }

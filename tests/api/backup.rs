@@ -65,7 +65,7 @@ async fn a_backup_restores_into_an_empty_database_that_serves_the_same_records()
     assert_eq!(std::fs::read(&file).unwrap(), before);
 
     let target = empty_database();
-    let restored = backup::restore(&target.url, &test_keys(), &file, false).unwrap();
+    let restored = backup::restore(&target.url, &migrate_with_test_keys, &file, false).unwrap();
     assert_eq!(restored.migrations_applied, 0);
     assert_eq!(restored.manifest, manifest);
     let copy = TestApp::serve(&target.url);
@@ -81,7 +81,8 @@ async fn a_backup_restores_into_an_empty_database_that_serves_the_same_records()
 
     // The restored database now holds data: a second restore is refused and changes nothing.
     let counts = table_counts(&copy, &manifest.tables);
-    let refused = backup::restore(&target.url, &test_keys(), &file, false).unwrap_err().to_string();
+    let refused =
+        backup::restore(&target.url, &migrate_with_test_keys, &file, false).unwrap_err().to_string();
     assert!(refused.contains("already holds data"), "{refused}");
     assert_eq!(table_counts(&copy, &manifest.tables), counts);
     drop(copy);
@@ -104,9 +105,10 @@ async fn restore_with_force_replaces_what_the_database_held() {
             other.create_business(&token, &business_json(n)).await;
         }
     }
-    let refused = backup::restore(&target.url, &test_keys(), &file, false).unwrap_err().to_string();
+    let refused =
+        backup::restore(&target.url, &migrate_with_test_keys, &file, false).unwrap_err().to_string();
     assert!(refused.contains("--force"), "{refused}");
-    backup::restore(&target.url, &test_keys(), &file, true).unwrap();
+    backup::restore(&target.url, &migrate_with_test_keys, &file, true).unwrap();
     let copy = TestApp::serve(&target.url);
     assert_eq!(table_counts(&copy, &manifest.tables), manifest.tables);
     assert_eq!(copy.count("businesses"), 1);
@@ -151,7 +153,7 @@ async fn a_backup_made_at_the_previous_migration_restores_and_serves_under_the_l
     assert_eq!(manifest.migration, previous);
 
     let target = empty_database();
-    let restored = backup::restore(&target.url, &test_keys(), &file, false).unwrap();
+    let restored = backup::restore(&target.url, &migrate_with_test_keys, &file, false).unwrap();
     assert_eq!(restored.migrations_applied, 1, "the latest migration is applied after the restore");
     let copy = TestApp::serve(&target.url);
     assert!(copy.db(db::migrations_current).unwrap());
@@ -224,7 +226,7 @@ async fn damaged_and_foreign_files_are_refused_and_change_nothing() {
         assert!(verified.is_err(), "{} passed the check", file.display());
         assert_one_line(&message, file);
         for force in [false, true] {
-            let refused = backup::restore(&app.database_url, &test_keys(), file, force);
+            let refused = backup::restore(&app.database_url, &migrate_with_test_keys, file, force);
             assert!(refused.is_err(), "{} was restored (force {force})", file.display());
         }
         assert_eq!(table_counts(&app, &manifest.tables), before, "{} changed the database", file.display());
@@ -282,7 +284,7 @@ async fn a_backup_taken_while_writes_go_on_holds_each_write_whole() {
     assert_eq!(backup::verify(&file).unwrap(), manifest);
     // Each business came with its audit entry in the same transaction: the snapshot has both or neither.
     let target = empty_database();
-    backup::restore(&target.url, &test_keys(), &file, false).unwrap();
+    backup::restore(&target.url, &migrate_with_test_keys, &file, false).unwrap();
     let copy = TestApp::serve(&target.url);
     let audited = copy.db(|c: &mut DbConnection| {
         #[derive(diesel::QueryableByName)]
@@ -365,7 +367,7 @@ async fn tokens_issued_before_a_restore_are_refused_after_it() {
         assert_eq!(first.get("/api/v1/auth/me").token(&token).send().await.json()["id"], viewer);
         token
     };
-    backup::restore(&target.url, &test_keys(), &file, true).unwrap();
+    backup::restore(&target.url, &migrate_with_test_keys, &file, true).unwrap();
     let again = TestApp::serve(&target.url);
     let officer = again.create_user("officer@restore.test", Role::Officer, None);
     let claims: serde_json::Value = serde_json::from_slice(

@@ -87,9 +87,13 @@ async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> i64 {
 async fn businesses_and_products_have_one_winner() {
     let app = spawn_app().await;
     let officer = app.token_for(Role::Officer).await;
-    let business = app.create_business(&officer, &business_json(1)).await["id"].as_i64().unwrap();
+    let created_business = app.create_business(&officer, &business_json(1)).await;
+    let business = created_business["id"].as_i64().unwrap();
     let path = format!("/api/v1/businesses/{business}");
     patch_race(&app, &officer, &path, "business", |i| json!({"name": format!("Usaha Balapan {i}")})).await;
+    // Its owner, a person: one correction wins.
+    let person = format!("/api/v1/persons/{}", created_business["owner_id"]);
+    patch_race(&app, &officer, &person, "person", |i| json!({"name": format!("Pemilik Balapan {i}")})).await;
     let product = created(
         &app,
         &officer,
@@ -294,7 +298,8 @@ async fn patches_without_if_match_all_land() {
     let app = spawn_app().await;
     let officer = app.token_for(Role::Officer).await;
     let retail = app.token_for(Role::Retail).await;
-    let business = app.create_business(&officer, &business_json(1)).await["id"].as_i64().unwrap();
+    let created_business = app.create_business(&officer, &business_json(1)).await;
+    let business = created_business["id"].as_i64().unwrap();
     let product = created(
         &app,
         &officer,
@@ -314,6 +319,7 @@ async fn patches_without_if_match_all_land() {
         (format!("/api/v1/products/{product}"), "product", &officer),
         (format!("/api/v1/outlets/{outlet}"), "outlet", &retail),
         ("/api/v1/programmes/2".to_owned(), "programme", &officer),
+        (format!("/api/v1/persons/{}", created_business["owner_id"]), "person", &officer),
     ];
     for (path, entity, token) in records {
         let before = version(&app, token, &path).await;

@@ -299,6 +299,11 @@ pub fn test_key_file() -> PathBuf {
     .clone()
 }
 
+/// [`migrate`] as a restore takes it.
+pub fn migrate_with_test_keys(conn: &mut DbConnection) -> Result<usize, String> {
+    persons::migrate(conn, &test_keys())
+}
+
 /// Applies the pending migrations as `umkm-api` does, with the test data keys.
 pub fn migrate(conn: &mut DbConnection) -> usize {
     persons::migrate(conn, &test_keys()).expect("migrations apply")

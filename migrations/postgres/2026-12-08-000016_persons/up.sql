@@ -9,6 +9,8 @@ CREATE TABLE persons (
     name TEXT NOT NULL,
     nik TEXT NOT NULL,
     nik_index TEXT NOT NULL UNIQUE,
+    -- Moves when the NIK is corrected: what the banks' feed compares instead of the NIK.
+    nik_version INTEGER NOT NULL DEFAULT 1,
     phone TEXT NOT NULL,
     email TEXT,
     created_at TIMESTAMP NOT NULL,
