@@ -19,7 +19,7 @@ use crate::error::{AppError, AppResult, OnConflict};
 use crate::http::etag::IfMatch;
 use crate::http::input::Check;
 use crate::http::patch::{merged, require_object};
-use crate::persons::{self as persons_model, Owner, PersonRow};
+use crate::persons::{self as persons_model, Owner, OwnerRow};
 use crate::summary::{self, BusinessFacts, Deltas, Figure};
 
 use super::input::{BusinessInput, BusinessRecord, check_fields, check_input, read_input};
@@ -260,13 +260,12 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<BusinessRow> {
 
 /// Finds a business and its owner, opened.
 pub fn find_owned(conn: &mut DbConnection, keys: &Keyring, id: i64) -> AppResult<(BusinessRow, Owner)> {
-    let (business, person): (BusinessRow, PersonRow) = businesses::table
+    let (business, person): (BusinessRow, OwnerRow) = businesses::table
         .inner_join(persons::table)
         .filter(businesses::id.eq(id))
-        .select((BusinessRow::as_select(), PersonRow::as_select()))
+        .select((BusinessRow::as_select(), OwnerRow::as_select()))
         .first(conn)?;
-    let owner = Owner::open(&person, keys)?;
-    Ok((business, owner))
+    Ok((business, Owner::open_owner(person, keys)?))
 }
 
 /// The views of `rows` for `view`, their owners loaded in one query.

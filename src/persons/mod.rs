@@ -10,8 +10,8 @@ mod rotate;
 mod upgrade;
 
 pub use model::{
-    Conflict, EMAIL, NIK, NIK_INDEX, Owner, OwnerRecord, PHONE, PII, Person, PersonPatch, PersonRow,
-    conflicts_of, find, find_by_nik, resolve, update,
+    Conflict, EMAIL, NIK, NIK_INDEX, Owner, OwnerRecord, OwnerRow, PHONE, PII, Person, PersonPatch,
+    PersonRow, conflicts_of, find, find_by_nik, resolve, update,
 };
 pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};

@@ -49,6 +49,17 @@ pub struct PersonRow {
     pub(crate) version: i32,
 }
 
+/// What a business shows of its owner, as stored: a person's columns without their times.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = persons)]
+pub struct OwnerRow {
+    id: i64,
+    name: String,
+    nik: String,
+    phone: String,
+    email: Option<String>,
+}
+
 /// A person's identifying fields, opened: what a business shows of its owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Owner {
@@ -74,12 +85,28 @@ fn unopenable(e: crate::crypto::keyring::KeyError) -> AppError {
 impl Owner {
     /// Opens `row`'s sealed fields.
     pub fn open(row: &PersonRow, keys: &Keyring) -> AppResult<Owner> {
+        Owner::of(row.id, row.name.clone(), &row.nik, &row.phone, row.email.as_deref(), keys)
+    }
+
+    /// Opens an owner's sealed fields.
+    pub fn open_owner(row: OwnerRow, keys: &Keyring) -> AppResult<Owner> {
+        Owner::of(row.id, row.name, &row.nik, &row.phone, row.email.as_deref(), keys)
+    }
+
+    fn of(
+        id: i64,
+        name: String,
+        nik: &str,
+        phone: &str,
+        email: Option<&str>,
+        keys: &Keyring,
+    ) -> AppResult<Owner> {
         Ok(Owner {
-            id: row.id,
-            name: row.name.clone(),
-            nik: keys.open(NIK, &row.nik).map_err(unopenable)?,
-            phone: keys.open(PHONE, &row.phone).map_err(unopenable)?,
-            email: row.email.as_deref().map(|e| keys.open(EMAIL, e)).transpose().map_err(unopenable)?,
+            id,
+            name,
+            nik: keys.open(NIK, nik).map_err(unopenable)?,
+            phone: keys.open(PHONE, phone).map_err(unopenable)?,
+            email: email.map(|e| keys.open(EMAIL, e)).transpose().map_err(unopenable)?,
         })
     }
 
@@ -90,10 +117,20 @@ impl Owner {
         ids.dedup();
         let mut owners = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let rows: Vec<PersonRow> =
-                persons::table.filter(persons::id.eq_any(chunk)).select(PersonRow::as_select()).load(conn)?;
-            for row in &rows {
-                owners.insert(row.id, Owner::open(row, keys)?);
+            // On PostgreSQL `id = ANY($1)`, one statement whatever the page's size, prepared once
+            // per connection (through the multi-back-end connection it would be an `IN` list,
+            // parsed and planned for every page).
+            let rows: Vec<OwnerRow> = match conn {
+                DbConnection::Pg(pg) => {
+                    persons::table.filter(persons::id.eq_any(chunk)).select(OwnerRow::as_select()).load(pg)?
+                }
+                DbConnection::Sqlite(lite) => persons::table
+                    .filter(persons::id.eq_any(chunk))
+                    .select(OwnerRow::as_select())
+                    .load(lite)?,
+            };
+            for row in rows {
+                owners.insert(row.id, Owner::open_owner(row, keys)?);
             }
         }
         Ok(owners)
