@@ -356,7 +356,7 @@ fn patch_schemas(doc: &mut Document) {
 fn field_pattern(schema: &str, field: &str) -> Option<&'static str> {
     use crate::domain::codes::patterns;
     Some(match field {
-        "owner_nik" => patterns::NIK,
+        "owner_nik" | "nik" => patterns::NIK,
         "nib" => patterns::NIB,
         "npwp" => patterns::NPWP,
         "kbli" => patterns::KBLI,
@@ -488,6 +488,11 @@ fn constrain_parameters(path: &str, op: &mut Operation) {
             ("q", ParameterIn::Query) => text(NO_NUL).max_length(Some(crate::http::list::MAX_QUERY_TEXT)),
             ("entity" | "parent", ParameterIn::Query) => text(NO_NUL),
             ("district", ParameterIn::Query) => text(crate::domain::codes::patterns::DISTRICT),
+            ("nik", ParameterIn::Query) => {
+                // Persons are found by exact NIK only: without one the look-up is a 400.
+                parameter.required = utoipa::openapi::Required::True;
+                text(crate::domain::codes::patterns::NIK)
+            }
             ("group_by", ParameterIn::Query) if path == "/api/v1/stats/businesses" => {
                 text(&crate::stats::BusinessKey::pattern())
             }
