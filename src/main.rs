@@ -207,7 +207,8 @@ fn print_openapi() -> Result<(), String> {
 /// (which check the keys against the database).
 fn connect() -> Result<(Config, db::Pool), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    if config.create_data_key_file && !config.data_key_file.exists() {
+    let generated = config.create_data_key_file && !config.data_key_file.exists();
+    if generated {
         // The embedded default's keys, made on the first start like its JWT secret, in the
         // same private directory.
         use std::os::unix::fs::DirBuilderExt;
@@ -223,7 +224,21 @@ fn connect() -> Result<(Config, db::Pool), String> {
     let keys = Keyring::load(&config.data_key_file).map_err(|e| e.to_string())?;
     let pool = db::pool(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
-    let applied = persons::migrate(&mut conn, &keys).map_err(|e| format!("migrations failed: {e}"))?;
+    let applied = persons::migrate(&mut conn, &keys).map_err(|e| {
+        if generated {
+            // The key file was missing and a new one was just made, but this database's data
+            // was sealed with the lost one: the new file goes, so that restoring the old one
+            // is all it takes.
+            let _ = std::fs::remove_file(&config.data_key_file);
+            format!(
+                "{} was missing and this database's personal data is sealed with the keys it held: \
+                 restore that file (a new one is made for a new database only)",
+                config.data_key_file.display()
+            )
+        } else {
+            format!("migrations failed: {e}")
+        }
+    })?;
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
     }
