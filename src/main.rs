@@ -205,7 +205,7 @@ fn print_openapi() -> Result<(), String> {
 
 /// Reads the configuration and the data keys, opens the pool and applies pending migrations
 /// (which check the keys against the database).
-fn connect() -> Result<(Config, db::Pool), String> {
+fn connect() -> Result<(Config, db::Pool, Keyring), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let generated = config.create_data_key_file && !config.data_key_file.exists();
     if generated {
@@ -246,7 +246,7 @@ fn connect() -> Result<(Config, db::Pool), String> {
     let pool = pool
         .with_replicas(&config.database_read_urls, config.db_pool_size, config.replica_max_lag)
         .map_err(|e| format!("read replicas: {e}"))?;
-    Ok((config, pool))
+    Ok((config, pool, keys))
 }
 
 fn describe(err: AppError) -> String {
@@ -260,7 +260,7 @@ fn describe(err: AppError) -> String {
 }
 
 fn serve() -> Result<(), String> {
-    let (config, pool) = connect()?;
+    let (config, pool, _) = connect()?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     let admin = users::ensure_first_admin(
         &mut conn,
@@ -347,7 +347,7 @@ fn read_password() -> Result<String, String> {
 }
 
 fn user(command: UserCommand) -> Result<(), String> {
-    let (_, pool) = connect()?;
+    let (_, pool, _) = connect()?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     match command {
         UserCommand::Create { email, role, bank_partner, retail_partner } => {
@@ -377,7 +377,7 @@ fn user(command: UserCommand) -> Result<(), String> {
 }
 
 fn stats(command: StatsCommand) -> Result<(), String> {
-    let (_, pool) = connect()?;
+    let (_, pool, _) = connect()?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     match command {
         StatsCommand::Verify => {
@@ -407,7 +407,7 @@ fn keys(command: KeysCommand) -> Result<(), String> {
         println!("wrote new data keys to {}; keep a copy apart from the database's backups", file.display());
         return Ok(());
     }
-    let (config, pool) = connect()?;
+    let (config, pool, _) = connect()?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     let path = &config.data_key_file;
     match command {
@@ -451,8 +451,7 @@ fn keys(command: KeysCommand) -> Result<(), String> {
 
 /// `persons conflicts`: one line per value that differed, the person first.
 fn conflicts() -> Result<(), String> {
-    let (config, pool) = connect()?;
-    let keys = Keyring::load(&config.data_key_file).map_err(|e| e.to_string())?;
+    let (_, pool, keys) = connect()?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     let found = persons::conflicts_of(&mut conn, &keys, None).map_err(|e| e.to_string())?;
     for (person, c) in &found {
@@ -463,8 +462,7 @@ fn conflicts() -> Result<(), String> {
 }
 
 fn seed(args: SeedArgs) -> Result<(), String> {
-    let (config, pool) = connect()?;
-    let keys = Keyring::load(&config.data_key_file).map_err(|e| e.to_string())?;
+    let (_, pool, keys) = connect()?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     let started = std::time::Instant::now();
     let summary = if args.demo {
