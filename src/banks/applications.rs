@@ -45,17 +45,18 @@ pub struct ApplicationRow {
     pub(crate) created_at: NaiveDateTime,
     pub(crate) updated_at: NaiveDateTime,
     pub(crate) version: i32,
+    /// Whether the owner consents to sharing with this bank (`super::consented`).
+    pub(crate) consented: bool,
 }
 
 impl ApplicationRow {
-    /// What this application contributes to the statistics' summary, its business consenting
-    /// (`consented`) or not.
-    pub(crate) fn facts(&self, consented: bool) -> crate::summary::ApplicationFacts {
+    /// What this application contributes to the statistics' summary.
+    pub(crate) fn facts(&self) -> crate::summary::ApplicationFacts {
         crate::summary::ApplicationFacts::new(
             self.bank_partner_id,
             self.programme_id,
             &self.status,
-            consented,
+            self.consented,
             self.amount_requested_idr,
             self.amount_approved_idr,
         )
@@ -121,18 +122,12 @@ pub(crate) fn application_of(a: ApplicationRow, eligibility: Eligibility) -> App
     }
 }
 
-/// Applications a caller may see: a bank sees its own, of consenting businesses only.
+/// Applications a caller may see: a bank sees its own, of owners who consent to sharing with
+/// it only.
 pub(crate) fn visible(scope: Option<i64>) -> applications::BoxedQuery<'static, db::Db> {
     let mut q = applications::table.into_boxed();
     if let Some(bank) = scope {
-        // A correlated EXISTS (one primary-key probe per application) rather than `IN (all
-        // consenting businesses)`: both planners can then walk the (bank, updated_at, id) index
-        // in page order and stop after a page, instead of reading every consenting business.
-        q = q.filter(applications::bank_partner_id.eq(bank)).filter(diesel::dsl::exists(
-            businesses::table
-                .filter(businesses::id.eq(applications::business_id))
-                .filter(businesses::consented_to_bank_sharing_at.is_not_null()),
-        ));
+        q = q.filter(applications::bank_partner_id.eq(bank)).filter(applications::consented.eq(true));
     }
     q
 }
@@ -229,9 +224,11 @@ pub(crate) fn insert_application(
     if open == 0 {
         return Err(AppError::invalid("programme_id", "closed", "the programme is closed"));
     }
+    let consented = super::consented::consent_of(conn, record.business_id, record.bank_partner_id)?;
     let now = db::now();
     let id: i64 = diesel::insert_into(applications::table)
         .values((
+            applications::consented.eq(consented),
             applications::business_id.eq(record.business_id),
             applications::programme_id.eq(record.programme_id),
             applications::bank_partner_id.eq(record.bank_partner_id),
@@ -244,8 +241,7 @@ pub(crate) fn insert_application(
         .returning(applications::id)
         .get_result(conn)?;
     let row = find_application(conn, id, None)?;
-    let consented = crate::summary::consent_of(conn, row.business_id)?;
-    crate::summary::Deltas::new().application(&row.facts(consented), 1).apply(conn)?;
+    crate::summary::Deltas::new().application(&row.facts(), 1).apply(conn)?;
     audit::record(conn, user, Action::Create, "application", id, &audit::snapshot(&row, &[]))?;
     super::feed::refresh(conn, &[row.business_id])?;
     Ok(row)

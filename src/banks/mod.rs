@@ -2,9 +2,10 @@
 //! their eligibility, and the banks' pull of eligible applicants.
 //!
 //! A `bank` user is bound to one bank: it sees that bank's programmes and the applications to
-//! them — only of businesses that consented to bank sharing — and nothing else (404).
+//! them — only of owners who consent to sharing with that bank — and nothing else (404).
 
 pub mod applications;
+pub mod consented;
 pub mod events;
 pub mod feed;
 pub mod partners;

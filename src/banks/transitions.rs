@@ -161,14 +161,18 @@ pub(crate) fn change_application(
         ),
     )?;
     let after = find_application(conn, current.id, None)?;
-    // `current` is the row the update replaced (it matched the version read).
-    let consented = crate::summary::consent_of(conn, current.business_id)?;
+    // `current` is the row the update replaced (it matched the version read); its consent is
+    // the one stored now (a consent change moves the stored one without a new version, and
+    // this update holds the row: a change after it moves the new status).
+    let consented = after.consented;
     let mut deltas = crate::summary::Deltas::new();
-    deltas.application(&current.facts(consented), -1).application(&after.facts(consented), 1);
+    let before = ApplicationRow { consented, ..current.clone() };
+    deltas.application(&before.facts(), -1).application(&after.facts(), 1);
     deltas.apply(conn)?;
-    let changes = audit::diff(current, &after, &[]);
+    let changes = audit::diff(&before, &after, &[]);
     audit::record(conn, user, Action::Update, "application", current.id, &changes)?;
-    // The bank sees the applications of consenting businesses only, and so their events.
+    // The bank sees the applications of owners who consent to sharing with it only, and so
+    // their events.
     if current.status != after.status && consented {
         let data = super::events::StatusChangedEvent {
             application_id: after.id,

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use super::applications::{Application, ApplicationRow, application_of};
@@ -20,7 +20,6 @@ struct ApplicantRow {
     id: i64,
     owner_id: i64,
     status: String,
-    consented: Option<NaiveDateTime>,
     established_on: Option<NaiveDate>,
     scale: Option<String>,
     nib: Option<String>,
@@ -45,7 +44,6 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
                 businesses::id,
                 businesses::owner_id,
                 businesses::status,
-                businesses::consented_to_bank_sharing_at,
                 businesses::established_on,
                 businesses::scale,
                 businesses::nib,
@@ -95,7 +93,7 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
                 programmes.get(&a.programme_id).ok_or_else(|| AppError::internal("programme missing"))?;
             let applicant = Applicant {
                 active: b.status == "active",
-                consented: b.consented.is_some(),
+                consented: a.consented,
                 established_on: b.established_on,
                 scale: b.scale.as_deref().and_then(Scale::parse),
                 has_nib: b.nib.is_some(),

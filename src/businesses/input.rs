@@ -87,12 +87,16 @@ pub struct BusinessInput {
     #[serde(default)]
     #[schema(value_type = Option<BusinessStatus>)]
     pub status: Field<BusinessStatus>,
-    /// When the owner consented to share their data with partner banks (Law 27/2022); `null`
-    /// withdraws consent. Without it no bank sees the business.
+    /// Read-only: since when the owner consents to share their data with every partner bank,
+    /// derived from their consent records (`/persons/{id}/consents`, Law 27/2022). A create may
+    /// send `null` and a change the value it read; anything else is 422.
     #[serde(default)]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub consented_to_bank_sharing_at: Field<DateTime<Utc>>,
 }
+
+/// Why a client may not set `consented_to_bank_sharing_at`.
+pub const CONSENT_IS_DERIVED: &str = "is derived from the owner's consent records: record consent with POST /api/v1/persons/{id}/consents and withdraw it there";
 
 /// A business as checked: its owner (a person, `crate::persons`) and its own columns.
 #[derive(Debug, Clone, Serialize)]
@@ -124,7 +128,6 @@ pub struct BusinessColumns {
     employees: Option<i32>,
     established_on: Option<NaiveDate>,
     status: String,
-    consented_to_bank_sharing_at: Option<NaiveDateTime>,
     scale: Option<String>,
     scale_basis: Option<String>,
     is_ikm: bool,
@@ -135,11 +138,6 @@ impl BusinessRecord {
     /// What a business with this record contributes to the statistics' summary.
     pub fn facts(&self) -> crate::summary::BusinessFacts {
         self.columns.facts()
-    }
-
-    /// Whether the business consents to sharing its data with banks.
-    pub fn consented(&self) -> bool {
-        self.columns.consented()
     }
 }
 
@@ -156,11 +154,6 @@ impl BusinessColumns {
             self.employees,
             self.annual_revenue_idr,
         )
-    }
-
-    /// Whether the business consents to sharing its data with banks.
-    pub fn consented(&self) -> bool {
-        self.consented_to_bank_sharing_at.is_some()
     }
 }
 
@@ -215,16 +208,9 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
         }
     });
     let status = check.optional("status", input.status).unwrap_or(BusinessStatus::Active);
-    let consent = check.optional("consented_to_bank_sharing_at", input.consented_to_bank_sharing_at);
-    let consent = check.parse("consented_to_bank_sharing_at", consent, |t| {
-        let t = t.naive_utc();
-        // A minute of clock skew between the client and us is tolerated.
-        if t > now + chrono::Duration::minutes(1) {
-            Err(Invalid::range("must not be in the future"))
-        } else {
-            Ok(t)
-        }
-    });
+    if check.optional("consented_to_bank_sharing_at", input.consented_to_bank_sharing_at).is_some() {
+        check.fail("consented_to_bank_sharing_at", "read_only", CONSENT_IS_DERIVED);
+    }
 
     let district_code = district.as_ref().map(|d| d.as_str().to_owned());
     let nib = nib.map(|n| n.as_str().to_owned());
@@ -261,7 +247,6 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
                 employees,
                 established_on: established,
                 status: status.as_str().to_owned(),
-                consented_to_bank_sharing_at: consent,
                 scale: scale.map(|(s, _)| s.as_str().to_owned()),
                 scale_basis: scale.map(|(_, b)| b.as_str().to_owned()),
                 is_ikm,

@@ -6,6 +6,7 @@
 //! business is and the one create, update and delete; `input` what a client sends and its
 //! checks; `filter` the filters shared with the statistics; `import` the bulk import.
 
+mod consents;
 mod filter;
 mod import;
 mod input;
@@ -50,7 +51,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(owners::find_persons)
         .service(owners::get_person)
         .service(owners::update_person)
-        .service(owners::businesses_of_person);
+        .service(owners::businesses_of_person)
+        .service(consents::list_consents)
+        .service(consents::create_consent)
+        .service(consents::get_consent)
+        .service(consents::withdraw_consent);
 }
 
 /// Bank users see businesses only as applicants, through their own endpoints; for them the

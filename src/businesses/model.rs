@@ -20,7 +20,7 @@ use crate::http::etag::IfMatch;
 use crate::http::input::Check;
 use crate::http::patch::{merged, require_object};
 use crate::persons::{self as persons_model, Owner, OwnerRow};
-use crate::summary::{self, BusinessFacts, Deltas, Figure};
+use crate::summary::{BusinessFacts, Deltas, Figure};
 
 use super::input::{BusinessInput, BusinessRecord, check_fields, check_input, read_input};
 
@@ -29,7 +29,8 @@ pub const PII: [&str; 3] = ["owner_nik", "phone", "email"];
 
 /// Fields of the API's view that the server derives: a client cannot send them (`owner_id`
 /// follows `owner_nik`).
-const DERIVED: [&str; 5] = ["owner_id", "scale", "scale_basis", "is_ikm", "industry_scale"];
+const DERIVED: [&str; 6] =
+    ["owner_id", "scale", "scale_basis", "is_ikm", "industry_scale", "consented_to_bank_sharing_at"];
 
 /// Whether a business is trading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -341,6 +342,10 @@ pub fn create(
     for record in records {
         deltas.business(&record.facts(), 1);
     }
+    // A new business shows its owner's consent to every bank (their consents are locked with
+    // them: a consent change takes the person's lock).
+    let consents = crate::persons::consents::in_force(conn, &owners)?;
+    let consent_of = |owner: &i64| consents.get(owner).and_then(|c| c.every_bank_since);
     for (chunk, owners) in records.chunks(500).zip(owners.chunks(500)) {
         let values: Vec<_> = chunk
             .iter()
@@ -349,6 +354,7 @@ pub fn create(
                 (
                     &r.columns,
                     businesses::owner_id.eq(*owner),
+                    businesses::consented_to_bank_sharing_at.eq(consent_of(owner)),
                     businesses::created_at.eq(now),
                     businesses::updated_at.eq(now),
                     businesses::version.eq(1),
@@ -423,6 +429,12 @@ pub fn update(
     require_object(patch)?;
     let mut check = Check::default();
     let mut known = patch.clone();
+    if let Some(sent) = known.as_object_mut().and_then(|m| m.remove("consented_to_bank_sharing_at")) {
+        let sent: Option<Option<DateTime<Utc>>> = serde_json::from_value(sent).ok();
+        if sent != Some(current.consented_to_bank_sharing_at.map(|t| t.and_utc())) {
+            check.fail("consented_to_bank_sharing_at", "read_only", super::input::CONSENT_IS_DERIVED);
+        }
+    }
     read_input(&mut known, &mut check)?;
     let input: BusinessInput =
         merged(&Business::of(current.clone(), owner.clone(), View::Full), &known, &DERIVED)?;
@@ -452,19 +464,18 @@ pub fn update(
         (&record.columns, businesses::owner_id.eq(owner_id))
     )?;
     // `current` is the row the update replaced (it matched the version read): the summary moves
-    // the business from its group to the new one, and its applications with a consent change.
+    // the business from its group to the new one.
     let mut deltas = Deltas::new();
     deltas.business_changed(&current.facts(), &record.facts());
-    let (was, is) = (current.consented_to_bank_sharing_at.is_some(), record.consented());
-    if was != is {
-        summary::consent_changed(conn, &mut deltas, id, is)?;
-    }
     if current.is_ikm != record.facts().key.is_ikm {
         deltas.ikm_changed(conn, id, !current.is_ikm)?;
     }
     deltas.apply(conn)?;
     touched.push(id);
     if owner_id != current.owner_id {
+        // Another owner, another consent: the business shows the new owner's, and its
+        // applications are seen by the banks the new owner consents to.
+        super::consents::settle(conn, &[id], Some(id))?;
         // Another owner: the financing of the old owner's and of the new owner's other
         // businesses is elsewhere (or no longer) for this one's applications, and back.
         let siblings: Vec<i64> = businesses::table

@@ -95,6 +95,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    consents (id) {
+        id -> BigInt,
+        person_id -> BigInt,
+        purpose -> Text,
+        bank_partner_id -> Nullable<BigInt>,
+        channel -> Text,
+        evidence -> Text,
+        text_version -> Text,
+        given_at -> Timestamp,
+        recorded_by -> Nullable<BigInt>,
+        recorded_at -> Timestamp,
+        withdrawn_at -> Nullable<Timestamp>,
+        withdrawal_channel -> Nullable<Text>,
+        withdrawal_evidence -> Nullable<Text>,
+        withdrawal_recorded_by -> Nullable<BigInt>,
+        withdrawal_recorded_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
     persons (id) {
         id -> BigInt,
         name -> Text,
@@ -283,6 +304,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        consented -> Bool,
     }
 }
 
@@ -456,6 +478,7 @@ diesel::joinable!(products -> businesses (business_id));
 diesel::joinable!(businesses -> regions (district_code));
 diesel::joinable!(businesses -> persons (owner_id));
 diesel::joinable!(person_conflicts -> persons (person_id));
+diesel::joinable!(consents -> persons (person_id));
 diesel::joinable!(person_conflicts -> businesses (business_id));
 diesel::joinable!(registrations -> trainings (training_id));
 diesel::joinable!(registrations -> businesses (business_id));
@@ -469,6 +492,7 @@ diesel::joinable!(applications -> financing_programmes (programme_id));
 diesel::joinable!(applications -> businesses (business_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    consents,
     deployment,
     webhook_subscriptions,
     webhook_deliveries,

@@ -2,16 +2,17 @@
 //! sealed at rest. `model` holds what a person is and the one way a business's owner becomes
 //! a person or a person is corrected; `upgrade` the migrations that move the businesses'
 //! owners into persons and the start-up check of the data keys; `rotate` new data keys while
-//! the servers serve. The endpoints are the
+//! the servers serve; `consents` their consents to share their data, as evidence. The endpoints are the
 //! businesses' (`crate::businesses::owners`): a person is seen as an owner of businesses.
 
+pub mod consents;
 mod model;
 mod rotate;
 mod upgrade;
 
 pub use model::{
     Conflict, EMAIL, NIK, NIK_INDEX, Owner, OwnerRecord, OwnerRow, PHONE, PII, Person, PersonPatch,
-    PersonRow, conflicts_of, find, find_by_nik, resolve, update,
+    PersonRow, conflicts_of, find, find_by_nik, lock_existing, resolve, update,
 };
 pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};

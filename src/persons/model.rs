@@ -217,6 +217,19 @@ fn lock(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
     Ok(())
 }
 
+/// Locks person `id` for a change of what they consented to (the lock [`resolve`] takes for a
+/// new business of theirs, so that it shows their consents as they are); 404 when there is no
+/// such person.
+pub fn lock_existing(conn: &mut DbConnection, id: i64) -> AppResult<()> {
+    let found: Option<i64> = match conn {
+        DbConnection::Pg(pg) => {
+            persons::table.find(id).select(persons::id).for_no_key_update().first(pg).optional()?
+        }
+        DbConnection::Sqlite(_) => persons::table.find(id).select(persons::id).first(conn).optional()?,
+    };
+    found.map(|_| ()).ok_or(AppError::NotFound)
+}
+
 /// `owner` given for person `id`, locked and read again: the same name, and a new contact
 /// taken; `None` when the person no longer has that NIK (corrected meanwhile).
 fn follow(

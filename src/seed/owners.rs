@@ -4,9 +4,10 @@
 use chrono::NaiveDateTime;
 
 use super::SeedError;
-use super::rows::PersonRow;
+use super::rows::{BusinessRow, ConsentRow, PersonRow};
 use super::seeder::{Seeder, take};
 use crate::crypto::keyring::KeyError;
+use crate::persons::consents::BANK_SHARING;
 use crate::persons::{EMAIL, NIK, NIK_INDEX, PHONE};
 
 impl Seeder {
@@ -39,6 +40,34 @@ impl Seeder {
             version: 1,
         });
         self.last_person = Some(id);
+        self.last_consent = None;
         Ok(id)
+    }
+
+    /// `business` (of the person made last) with its owner's consent: the consent its
+    /// generated fields chose, for the person's first business (recorded as their consent to
+    /// every bank, on a paper form), and the person's for the others.
+    pub(super) fn with_owner_consent(&mut self, mut business: BusinessRow) -> BusinessRow {
+        match self.last_consent {
+            Some(decided) => business.consented_to_bank_sharing_at = decided,
+            None => {
+                let given = business.consented_to_bank_sharing_at;
+                self.last_consent = Some(given);
+                if let Some(at) = given {
+                    self.consents.push(ConsentRow {
+                        person_id: business.owner_id,
+                        purpose: BANK_SHARING,
+                        bank_partner_id: None,
+                        channel: "paper_form",
+                        evidence: format!("FORM-{}/{:06}", at.format("%Y"), business.owner_id),
+                        text_version: "persetujuan-bank-v1",
+                        given_at: at,
+                        recorded_by: None,
+                        recorded_at: at,
+                    });
+                }
+            }
+        }
+        business
     }
 }

@@ -5,7 +5,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    applications, businesses, curations, outlets, persons, placements, products, registrations, trainings,
+    applications, businesses, consents, curations, outlets, persons, placements, products, registrations,
+    trainings,
 };
 
 /// Writes `rows` (a slice of one of the row types) into `table` on either back end.
@@ -38,6 +39,21 @@ pub struct PersonRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+}
+
+/// A person's consent to every partner bank (the database numbers it).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = consents, treat_none_as_default_value = false)]
+pub struct ConsentRow {
+    pub person_id: i64,
+    pub purpose: &'static str,
+    pub bank_partner_id: Option<i64>,
+    pub channel: &'static str,
+    pub evidence: String,
+    pub text_version: &'static str,
+    pub given_at: NaiveDateTime,
+    pub recorded_by: Option<i64>,
+    pub recorded_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -148,6 +164,7 @@ pub struct ApplicationRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+    pub consented: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]

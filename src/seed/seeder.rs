@@ -10,14 +10,14 @@ use rand::{Rng, SeedableRng};
 
 use super::fake::{self, Faker};
 use super::rows::{
-    ApplicationRow, Batch, BusinessRow, CurationRow, OutletRow, PersonRow, PlacementRow, ProductRow,
-    RegistrationRow, TrainingRow, write_rows,
+    ApplicationRow, Batch, BusinessRow, ConsentRow, CurationRow, OutletRow, PersonRow, PlacementRow,
+    ProductRow, RegistrationRow, TrainingRow, write_rows,
 };
 use super::{SeedError, Summary};
 use crate::crypto::keyring::Keyring;
 use crate::db::schema::{
-    applications, bank_partners, businesses, curations, financing_programmes, outlets, persons, placements,
-    products, regions, registrations, retail_partners, trainings,
+    applications, bank_partners, businesses, consents, curations, financing_programmes, outlets, persons,
+    placements, products, regions, registrations, retail_partners, trainings,
 };
 use crate::db::{self, Backend, DbConnection};
 use crate::domain::selection::{self, Candidate, Outcome};
@@ -108,6 +108,10 @@ pub(super) struct Seeder {
     pub(super) persons: Vec<PersonRow>,
     /// The person made last.
     pub(super) last_person: Option<i64>,
+    /// The consent to every bank of the person made last (`None`: none of theirs made yet).
+    pub(super) last_consent: Option<Option<NaiveDateTime>>,
+    /// Consents made since the last batch was written.
+    pub(super) consents: Vec<ConsentRow>,
 }
 
 impl Seeder {
@@ -168,6 +172,8 @@ impl Seeder {
                 .collect(),
             persons: Vec::new(),
             last_person: None,
+            last_consent: None,
+            consents: Vec::new(),
         })
     }
 
@@ -359,6 +365,8 @@ impl Seeder {
                 "disbursed" => 4,
                 _ => 3,
             },
+            // The seeds' consents are to every bank.
+            consented: business.consented_to_bank_sharing_at.is_some(),
         }
     }
 
@@ -378,8 +386,10 @@ impl Seeder {
     /// Writes one batch of rows in one transaction.
     pub(super) fn write_batch(&mut self, conn: &mut DbConnection, batch: Batch) -> QueryResult<()> {
         let persons = std::mem::take(&mut self.persons);
+        let consents = std::mem::take(&mut self.consents);
         conn.transaction(|conn| {
             write_rows!(conn, persons::table, persons.as_slice())?;
+            write_rows!(conn, consents::table, consents.as_slice())?;
             write_rows!(conn, businesses::table, batch.businesses.as_slice())?;
             write_rows!(conn, products::table, batch.products.as_slice())?;
             write_rows!(conn, curations::table, batch.curations.as_slice())?;
@@ -534,10 +544,9 @@ impl Seeder {
 }
 
 /// What a batch adds to the statistics' summary: its businesses, their products, and their
-/// applications (under the consent of their business, in the batch or already written).
+/// applications.
 fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
     let mut deltas = Deltas::new();
-    let mut consent = HashMap::with_capacity(batch.businesses.len());
     for b in &batch.businesses {
         let facts = BusinessFacts::new(
             &b.district_code,
@@ -550,7 +559,6 @@ fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
             b.annual_revenue_idr,
         );
         deltas.business(&facts, 1);
-        consent.insert(b.id, b.consented_to_bank_sharing_at.is_some());
     }
     let mut business_of = HashMap::with_capacity(batch.products.len());
     for p in &batch.products {
@@ -578,15 +586,11 @@ fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
         }
     }
     for a in &batch.applications {
-        let consented = match consent.get(&a.business_id) {
-            Some(c) => *c,
-            None => crate::summary::consent_of(conn, a.business_id)?,
-        };
         let facts = ApplicationFacts::new(
             a.bank_partner_id,
             a.programme_id,
             &a.status,
-            consented,
+            a.consented,
             a.amount_requested_idr,
             a.amount_approved_idr,
         );

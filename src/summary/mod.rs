@@ -107,7 +107,7 @@ pub struct ApplicationKey {
     pub programme_id: i64,
     /// Status.
     pub status: String,
-    /// Whether the business consents to sharing its data with banks.
+    /// Whether the owner consents to sharing their data with the application's bank.
     pub consented: bool,
 }
 
@@ -139,60 +139,6 @@ impl ApplicationFacts {
             approved_idr: approved_idr.unwrap_or(0),
         }
     }
-}
-
-/// Whether business `id` consents to sharing with banks, for an application write's facts. On
-/// PostgreSQL the row is read `FOR NO KEY UPDATE`: a concurrent consent change waits for this
-/// transaction, or this read waits for it and sees its result, so the application is never
-/// counted under a consent that another transaction is changing (see [`consent_changed`]).
-/// Not `FOR SHARE`: the same write takes this lock again for the banks' feed at its end
-/// (`crate::banks::feed::refresh`), and two transactions that each upgrade a share lock
-/// deadlock.
-pub fn consent_of(conn: &mut DbConnection, business_id: i64) -> QueryResult<bool> {
-    #[derive(QueryableByName)]
-    struct Consent {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        consented: bool,
-    }
-    let lock = crate::db::locking(conn, " FOR NO KEY UPDATE");
-    diesel::sql_query(format!(
-        "SELECT consented_to_bank_sharing_at IS NOT NULL AS consented FROM businesses WHERE id = $1{lock}"
-    ))
-    .bind::<diesel::sql_types::BigInt, _>(business_id)
-    .get_result::<Consent>(conn)
-    .map(|c| c.consented)
-}
-
-/// Business `business_id`'s consent became `consented` (the caller has just updated the
-/// business row, which it holds locked): its applications move to the groups of that consent.
-/// An application write reads the consent with [`consent_of`], which waits for this
-/// transaction; so every application is read here as it is, or changes after this commits.
-pub fn consent_changed(
-    conn: &mut DbConnection,
-    deltas: &mut Deltas,
-    business_id: i64,
-    consented: bool,
-) -> QueryResult<()> {
-    use crate::db::schema::applications as a;
-    let rows: Vec<(i64, i64, String, i64, Option<i64>)> = a::table
-        .filter(a::business_id.eq(business_id))
-        .select((
-            a::bank_partner_id,
-            a::programme_id,
-            a::status,
-            a::amount_requested_idr,
-            a::amount_approved_idr,
-        ))
-        .load(conn)?;
-    for (bank, programme, status, requested, approved) in rows {
-        deltas
-            .application(
-                &ApplicationFacts::new(bank, programme, &status, !consented, requested, approved),
-                -1,
-            )
-            .application(&ApplicationFacts::new(bank, programme, &status, consented, requested, approved), 1);
-    }
-    Ok(())
 }
 
 /// A figure of `summary_counts`.

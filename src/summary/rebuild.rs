@@ -111,12 +111,13 @@ impl Summary {
                  COALESCE(SUM(annual_revenue_idr), 0) AS revenue_idr \
                  FROM businesses GROUP BY 1, 2, 3, 4, 5, 6"
             ),
-            "summary_applications" => "SELECT a.bank_partner_id, a.programme_id, a.status, \
-                 b.consented_to_bank_sharing_at IS NOT NULL AS consented, COUNT(*) AS n, \
-                 COALESCE(SUM(a.amount_requested_idr), 0) AS requested_idr, \
-                 COALESCE(SUM(a.amount_approved_idr), 0) AS approved_idr \
-                 FROM applications a JOIN businesses b ON b.id = a.business_id GROUP BY 1, 2, 3, 4"
-                .to_owned(),
+            "summary_applications" => {
+                "SELECT bank_partner_id, programme_id, status, consented, COUNT(*) AS n, \
+                 COALESCE(SUM(amount_requested_idr), 0) AS requested_idr, \
+                 COALESCE(SUM(amount_approved_idr), 0) AS approved_idr \
+                 FROM applications GROUP BY 1, 2, 3, 4"
+                    .to_owned()
+            }
             "summary_members" => MEMBERS.to_owned(),
             _ => COUNTS.to_owned(),
         }

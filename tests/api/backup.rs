@@ -128,11 +128,20 @@ async fn a_backup_made_at_the_previous_migration_restores_and_serves_under_the_l
         assert_eq!(db::run_migrations_through(&mut conn, &previous).unwrap(), versions.len() - 1);
         assert!(!db::migrations_current(&mut conn).unwrap());
         let yes = if backend == Backend::Postgres { "TRUE" } else { "1" };
+        // Its owner a person, sealed under the keys; the business consenting to bank sharing
+        // by its own flag (the latest migration makes the flag a consent record).
+        let keys = crate::helpers::test_keys();
+        let (nik, phone) = ("3524054105900001", "+6281234567890");
         conn.batch_execute(&format!(
-            "INSERT INTO businesses (name, owner_name, owner_nik, phone, kbli, kbli_division, district_code, \
-             address, status, is_ikm, created_at, updated_at, version) VALUES ('Kerupuk Ikan Bu Sri', \
-             'Sri Wahyuni', '3524054105900001', '081234567890', '10750', 10, '35.24.14', 'Jl. Raya Paciran', \
-             'active', {yes}, '2026-01-02 03:04:05', '2026-01-02 03:04:05', 1)"
+            "INSERT INTO persons (id, name, nik, nik_index, phone, created_at, updated_at) VALUES (1, 'Sri Wahyuni', \
+             '{}', '{}', '{}', '2026-01-02 03:04:05', '2026-01-02 03:04:05'); \
+             INSERT INTO businesses (name, owner_id, kbli, kbli_division, district_code, address, status, is_ikm, \
+             consented_to_bank_sharing_at, created_at, updated_at, version) VALUES ('Kerupuk Ikan Bu Sri', 1, \
+             '10750', 10, '35.24.14', 'Jl. Raya Paciran', 'active', {yes}, '2026-01-01 00:00:00', \
+             '2026-01-02 03:04:05', '2026-01-02 03:04:05', 1)",
+            keys.seal(umkm_api::persons::NIK, nik).unwrap(),
+            keys.blind_index(umkm_api::persons::NIK_INDEX, nik).unwrap(),
+            keys.seal(umkm_api::persons::PHONE, phone).unwrap(),
         ))
         .unwrap();
         // That release's user row (today's `users::create` writes columns it did not have).
@@ -143,9 +152,6 @@ async fn a_backup_made_at_the_previous_migration_restores_and_serves_under_the_l
             no = if backend == Backend::Postgres { "FALSE" } else { "0" }
         ))
         .unwrap();
-        // That release keeps the statistics' summary with every write (from migration 9 on);
-        // the row above went in as SQL, so the summary is made the way `stats rebuild` does.
-        umkm_api::summary::rebuild(&mut conn).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("older.backup");
@@ -156,6 +162,9 @@ async fn a_backup_made_at_the_previous_migration_restores_and_serves_under_the_l
     let restored = backup::restore(&target.url, &migrate_with_test_keys, &file, false).unwrap();
     assert_eq!(restored.migrations_applied, 1, "the latest migration is applied after the restore");
     let copy = TestApp::serve(&target.url);
+    // The row above went in as SQL, around the statistics' summary that release kept with
+    // every write: the summary is made the way `stats rebuild` does.
+    copy.db(umkm_api::summary::rebuild).unwrap();
     assert!(copy.db(db::migrations_current).unwrap());
     let token = copy.login("office@older.test", PASSWORD).await;
     let list = copy.get("/api/v1/businesses?count=true").token(&token).send().await;
@@ -163,6 +172,12 @@ async fn a_backup_made_at_the_previous_migration_restores_and_serves_under_the_l
     let body = list.json();
     assert_eq!(body["total"], 1, "{body}");
     assert_eq!(body["data"][0]["name"], "Kerupuk Ikan Bu Sri");
+    assert_eq!(body["data"][0]["owner_nik"], "3524054105900001");
+    assert_eq!(body["data"][0]["consented_to_bank_sharing_at"], "2026-01-01T00:00:00Z");
+    let consents = copy.get("/api/v1/persons/1/consents").token(&token).send().await.json();
+    assert_eq!(consents["data"][0]["channel"], "migrated", "{consents}");
+    assert_eq!(consents["data"][0]["given_at"], "2026-01-01T00:00:00Z");
+    assert!(consents["data"][0]["bank_partner_id"].is_null());
     drop(copy);
 }
 

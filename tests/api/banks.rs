@@ -1,7 +1,9 @@
 use serde_json::{Value, json};
 use umkm_api::domain::role::Role;
 
-use crate::helpers::{TestApp, apply, bank_token, business_json, consenting_business, spawn_app};
+use crate::helpers::{
+    TestApp, apply, bank_token, business_json, consenting_business, spawn_app, withdraw_consents,
+};
 
 /// Seeded by the migrations: BRI is bank 1 with KUR programmes 1 (super mikro), 2 (mikro) and
 /// 3 (kecil); BNI is bank 2 with programmes 4, 5 and 6.
@@ -217,11 +219,7 @@ async fn withdrawn_consent_leaves_the_pull_at_once_and_incremental_pulls_return_
     let since = everything[4]["updated_at"].as_str().unwrap().to_owned();
 
     std::thread::sleep(std::time::Duration::from_millis(5));
-    app.patch(&format!("/api/v1/businesses/{}", businesses[1]))
-        .token(&officer)
-        .json(&json!({"consented_to_bank_sharing_at": null}))
-        .send()
-        .await;
+    assert_eq!(withdraw_consents(&app, &officer, businesses[1]).await, 1);
     let after = pull(&app, &bri, BRI, "limit=500").await;
     assert_eq!(after.len(), 4);
     assert!(after.iter().all(|a| a["business_id"] != businesses[1]));

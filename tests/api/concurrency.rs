@@ -128,9 +128,7 @@ async fn bank_partners_programmes_and_applications_have_one_winner() {
         |i| json!({"name": format!("KUR Balapan {i}")}),
     )
     .await;
-    let mut body = business_json(2);
-    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
-    let business = app.create_business(&officer, &body).await["id"].as_i64().unwrap();
+    let business = crate::helpers::consenting_business(&app, &officer, 2).await;
     let application = created(
         &app,
         &officer,

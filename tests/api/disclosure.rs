@@ -53,8 +53,8 @@ async fn each_role_receives_what_the_role_field_table_says() {
     let mut full = business_json(1);
     full["npwp"] = json!("012345678901000");
     full["village"] = json!("Paciran");
-    full["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
     let curated = app.create_business(&officer, &full).await["id"].as_i64().unwrap();
+    crate::helpers::consent_for(&app, &officer, curated, None).await;
     let other = app.create_business(&officer, &business_json(2)).await["id"].as_i64().unwrap();
     let product = app
         .post("/api/v1/products")

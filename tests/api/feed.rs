@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use umkm_api::banks::feed;
 use umkm_api::domain::role::Role;
 
-use crate::helpers::{TestApp, apply, bank_token, business_json, consenting_business, spawn_app};
+use crate::helpers::{
+    TestApp, apply, bank_token, business_json, consent_for, consenting_business, spawn_app, withdraw_consents,
+};
 
 /// Seeded by the migrations: BRI is bank 1 (KUR mikro is programme 2), BNI bank 2 (KUR mikro 5).
 const BRI: i64 = 1;
@@ -111,9 +113,9 @@ async fn an_applicant_that_becomes_eligible_by_a_business_change_reaches_the_inc
     let bri = bank_token(&app, BRI).await;
     let mut copy = Copy::new(BRI, &bri);
     let mut body = business_json(1);
-    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
     body.as_object_mut().unwrap().remove("nib");
     let business = app.create_business(&officer, &body).await["id"].as_i64().unwrap();
+    consent_for(&app, &officer, business, None).await;
     let application = apply(&app, &officer, business, BRI_KUR_MIKRO, 40_000_000).await;
     assert_eq!(application["eligibility"], json!({"eligible": false, "reasons": ["nib_required"]}));
     let id = application["id"].as_i64().unwrap();
@@ -175,9 +177,7 @@ async fn changed_applicant_data_and_consent_withdrawn_and_given_again_reach_the_
     assert!(copy.sync_and_check(&app).await.is_empty(), "the phone is not in the pull");
 
     // Consent withdrawn: the applicant leaves, with nothing of it but its ids.
-    let reply =
-        app.patch(&path).token(&officer).json(&json!({"consented_to_bank_sharing_at": null})).send().await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(withdraw_consents(&app, &officer, business).await, 1);
     let got = copy.sync_and_check(&app).await;
     assert_eq!(ids(&got), [(id, true)]);
     assert_eq!(got[0]["left_reason"], "consent_withdrawn");
@@ -188,13 +188,7 @@ async fn changed_applicant_data_and_consent_withdrawn_and_given_again_reach_the_
     assert!(!copy.rows.contains_key(&id));
 
     // Consent given again: back in, with its data.
-    let reply = app
-        .patch(&path)
-        .token(&officer)
-        .json(&json!({"consented_to_bank_sharing_at": "2026-06-01T00:00:00Z"}))
-        .send()
-        .await;
-    assert_eq!(reply.status, 200);
+    consent_for(&app, &officer, business, None).await;
     let got = copy.sync_and_check(&app).await;
     assert_eq!(ids(&got), [(id, false)]);
     assert_eq!(got[0]["owner_nik"], business_json(1)["owner_nik"]);
@@ -210,10 +204,10 @@ async fn reaching_the_minimum_age_with_time_alone_reaches_the_incremental_pull_a
     let bri = bank_token(&app, BRI).await;
     let mut copy = Copy::new(BRI, &bri);
     let mut body = business_json(1);
-    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
     let young = (chrono::Utc::now().date_naive() - chrono::Days::new(60)).to_string();
     body["established_on"] = json!(young);
     let business = app.create_business(&officer, &body).await["id"].as_i64().unwrap();
+    consent_for(&app, &officer, business, None).await;
     let application = apply(&app, &officer, business, BRI_KUR_MIKRO, 40_000_000).await;
     assert_eq!(application["eligibility"]["reasons"], json!(["business_too_young"]));
     let id = application["id"].as_i64().unwrap();
@@ -410,8 +404,8 @@ async fn kur_is_one_lender_per_person_across_their_businesses() {
     let mut body = business_json(2);
     body["owner_nik"] = business_json(1)["owner_nik"].clone();
     body["owner_name"] = business_json(1)["owner_name"].clone();
-    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
     let second = app.create_business(&officer, &body).await;
+    assert!(second["consented_to_bank_sharing_at"].is_string(), "the person's consent: {second}");
     let first_owner =
         app.get(&format!("/api/v1/businesses/{first}")).token(&officer).send().await.json()["owner_id"]
             .clone();

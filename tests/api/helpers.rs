@@ -600,11 +600,56 @@ pub async fn bank_token(app: &TestApp, bank: i64) -> String {
     app.login(&email, PASSWORD).await
 }
 
-/// A new business (`business_json(n)`) that consented to bank sharing; its id.
+/// A new business (`business_json(n)`) whose owner consents to sharing with every partner
+/// bank; its id.
 pub async fn consenting_business(app: &TestApp, officer: &str, n: usize) -> i64 {
-    let mut body = business_json(n);
-    body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
-    app.create_business(officer, &body).await["id"].as_i64().unwrap()
+    let id = app.create_business(officer, &business_json(n)).await["id"].as_i64().unwrap();
+    consent_for(app, officer, id, None).await;
+    id
+}
+
+/// The owner (a person) of business `business`.
+pub async fn owner_of(app: &TestApp, officer: &str, business: i64) -> i64 {
+    let reply = app.get(&format!("/api/v1/businesses/{business}")).token(officer).send().await;
+    assert_eq!(reply.status, 200);
+    reply.json()["owner_id"].as_i64().unwrap()
+}
+
+/// Records, as `officer`, the consent of business `business`'s owner to share their data with
+/// `bank` (`None`: every partner bank), given 2026-01-01; the consent's JSON. An active one for
+/// the same recipient is kept: that one's JSON.
+pub async fn consent_for(app: &TestApp, officer: &str, business: i64, bank: Option<i64>) -> Value {
+    let person = owner_of(app, officer, business).await;
+    let body = json!({"bank_partner_id": bank, "channel": "paper_form", "evidence": format!("FORM/{business}"),
+        "text_version": "v1", "given_at": "2026-01-01T00:00:00Z"});
+    let reply =
+        app.post(&format!("/api/v1/persons/{person}/consents")).token(officer).json(&body).send().await;
+    if reply.status == 409 {
+        let all = app.get(&format!("/api/v1/persons/{person}/consents")).token(officer).send().await.json();
+        return all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["active"] == json!(true) && c["bank_partner_id"] == json!(bank))
+            .cloned()
+            .unwrap();
+    }
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    reply.json()
+}
+
+/// Withdraws, as `officer`, every consent in force of business `business`'s owner; how many.
+pub async fn withdraw_consents(app: &TestApp, officer: &str, business: i64) -> usize {
+    let person = owner_of(app, officer, business).await;
+    let all = app.get(&format!("/api/v1/persons/{person}/consents")).token(officer).send().await.json();
+    let mut withdrawn = 0;
+    for consent in all["data"].as_array().unwrap().iter().filter(|c| c["active"] == json!(true)) {
+        let path = format!("/api/v1/persons/{person}/consents/{}/withdrawal", consent["id"]);
+        let reply = app.post(&path).token(officer).json(&json!({"channel": "letter"})).send().await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        withdrawn += 1;
+    }
+    withdrawn
 }
 
 /// Files an application as `officer`; its JSON.

@@ -8,6 +8,7 @@ mod banks;
 mod businesses;
 mod clients;
 mod concurrency;
+mod consents;
 mod disclosure;
 mod errors;
 mod feed;

@@ -80,6 +80,7 @@ async fn generated_data_is_valid_deterministic_and_in_proportion() {
             "scale_basis",
             "is_ikm",
             "industry_scale",
+            "consented_to_bank_sharing_at",
             "created_at",
             "updated_at",
             "version",

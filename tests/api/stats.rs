@@ -23,8 +23,9 @@ async fn dataset(app: &TestApp, officer: &str) -> Vec<i64> {
         body["employees"] = json!(employees);
         body["established_on"] = json!(established);
         body["status"] = json!(status);
-        body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
-        ids.push(app.create_business(officer, &body).await["id"].as_i64().unwrap());
+        let id = app.create_business(officer, &body).await["id"].as_i64().unwrap();
+        crate::helpers::consent_for(app, officer, id, None).await;
+        ids.push(id);
     }
     ids
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use umkm_api::domain::role::Role;
 use umkm_api::summary;
 
-use crate::helpers::{PASSWORD, TestApp, business_json, empty_database, spawn_app};
+use crate::helpers::{
+    PASSWORD, TestApp, business_json, consenting_business, empty_database, owner_of, spawn_app,
+};
 
 /// Districts, KBLI codes (IKM and not), sales, statuses the generated businesses take.
 pub(crate) const DISTRICTS: [&str; 3] = ["35.24.05", "35.24.14", "35.24.01"];
@@ -27,7 +29,6 @@ pub(crate) struct Spec {
     employees: Option<i32>,
     year: Option<i32>,
     status: usize,
-    consent: bool,
 }
 
 impl Spec {
@@ -40,9 +41,6 @@ impl Spec {
         body["employees"] = json!(self.employees);
         body["established_on"] = json!(self.year.map(|y| format!("{y}-06-01")));
         body["status"] = json!(STATUS[self.status]);
-        if self.consent {
-            body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
-        }
         body
     }
 }
@@ -55,16 +53,14 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
         proptest::option::of(0..30i32),
         proptest::option::of(1990..2026i32),
         0..3usize,
-        any::<bool>(),
     )
-        .prop_map(|(district, kbli, revenue, employees, year, status, consent)| Spec {
+        .prop_map(|(district, kbli, revenue, employees, year, status)| Spec {
             district,
             kbli,
             revenue,
             employees,
             year,
             status,
-            consent,
         })
 }
 
@@ -79,7 +75,6 @@ async fn varied(app: &TestApp, officer: &str, n: usize) {
                 employees: (i % 5 != 0).then_some(i as i32),
                 year: (i % 7 != 0).then_some(2000 + (i % 4) as i32 * 6),
                 status: (i / 2) % 3,
-                consent: i % 2 == 0,
             }
             .body(i)
         })
@@ -237,11 +232,11 @@ async fn consent_changes_racing_application_transitions_keep_the_summary_exact()
     let bri = app.login("analis@bri.example", PASSWORD).await;
     let mut applications = Vec::new();
     let mut businesses = Vec::new();
+    let mut persons = Vec::new();
     for n in 0..4 {
-        let mut body = business_json(n);
-        body["consented_to_bank_sharing_at"] = json!("2026-01-01T00:00:00Z");
-        let business = app.create_business(&officer, &body).await["id"].as_i64().unwrap();
+        let business = consenting_business(&app, &officer, n).await;
         businesses.push(business);
+        persons.push(owner_of(&app, &officer, business).await);
         for _ in 0..2 {
             let body =
                 json!({"business_id": business, "programme_id": 2, "amount_requested_idr": 25_000_000});
@@ -258,27 +253,51 @@ async fn consent_changes_racing_application_transitions_keep_the_summary_exact()
             assert_eq!(app.patch(&path).token(&bri).json(&body).send().await.status, 200);
         }
     }
-    // Consent withdrawn and given again while the bank changes the approved amounts of the same
-    // businesses' applications: both move the same summary groups.
-    let mut calls = Vec::new();
-    for round in 0..24 {
-        for business in &businesses {
-            let consent = if round % 2 == 0 { json!(null) } else { json!("2026-03-01T00:00:00Z") };
-            calls.push(
-                app.patch(&format!("/api/v1/businesses/{business}"))
-                    .token(&officer)
-                    .json(&json!({"consented_to_bank_sharing_at": consent})),
-            );
+    // Consents withdrawn and given again (twice each at once: one of each pair is 409) while the
+    // bank changes the approved amounts of the same owners' applications: all move the same
+    // summary groups.
+    let consent = json!({"channel": "paper_form", "evidence": "FORM/1", "text_version": "v1",
+        "given_at": "2026-01-01T00:00:00Z"});
+    let (mut gave, mut withdrew) = (0, 0);
+    for round in 0..8 {
+        let mut calls = Vec::new();
+        for person in &persons {
+            let all =
+                app.get(&format!("/api/v1/persons/{person}/consents")).token(&officer).send().await.json();
+            let active =
+                all["data"].as_array().unwrap().iter().find(|c| c["active"] == true).map(|c| c["id"].clone());
+            for _ in 0..2 {
+                calls.push(match &active {
+                    Some(id) => app
+                        .post(&format!("/api/v1/persons/{person}/consents/{id}/withdrawal"))
+                        .token(&officer)
+                        .json(&json!({"channel": "letter"})),
+                    None => {
+                        app.post(&format!("/api/v1/persons/{person}/consents")).token(&officer).json(&consent)
+                    }
+                });
+            }
         }
         for application in &applications {
             let body = json!({"amount_approved_idr": 20_000_000 + round * 1_000});
             calls.push(app.patch(&format!("/api/v1/applications/{application}")).token(&bri).json(&body));
         }
+        let replies = join_all(calls.into_iter().map(|c| c.send())).await;
+        assert!(replies.iter().all(|r| r.status.as_u16() < 500), "no 5xx");
+        let consents = &replies[..2 * persons.len()];
+        assert!(consents.iter().all(|r| [200, 201, 409].contains(&r.status.as_u16())));
+        // Of each pair exactly one took effect.
+        for pair in consents.chunks(2) {
+            assert_eq!(pair.iter().filter(|r| r.status != 409).count(), 1, "one of two identical changes");
+        }
+        gave += consents.iter().filter(|r| r.status == 201).count();
+        withdrew += consents.iter().filter(|r| r.status == 200).count();
+        assert_eq!(app.db(summary::verify).unwrap(), []);
     }
-    let replies = join_all(calls.into_iter().map(|c| c.send())).await;
-    assert!(replies.iter().all(|r| r.status.as_u16() < 500), "no 5xx");
-    assert!(replies.iter().any(|r| r.status == 200));
-    assert_eq!(app.db(summary::verify).unwrap(), []);
+    assert_eq!((gave, withdrew), (16, 16));
+    // The bank sees, and the database holds, every application as consenting again (round 8 gave).
+    let seen = app.get("/api/v1/applications?limit=100").token(&bri).send().await.json();
+    assert_eq!(seen["data"].as_array().unwrap().len(), applications.len());
 }
 
 #[actix_rt::test]

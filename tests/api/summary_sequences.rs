@@ -14,8 +14,11 @@ use crate::summary::{CATEGORIES, DISTRICTS, KBLI, REVENUE, STATUS, Spec, spec};
 enum Op {
     Create(Spec),
     Import(Vec<Spec>),
-    /// A patch that moves the business between groups (or changes its consent).
+    /// A patch that moves the business between groups.
     Patch(usize, Value),
+    /// The owner's consent to every bank given (or kept) or withdrawn: it moves their
+    /// businesses' applications.
+    Consent(usize, bool),
     Delete(usize),
     Product(usize, usize),
     ProductCategory(usize, usize),
@@ -55,9 +58,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => proptest::collection::vec(spec(), 1..4).prop_map(Op::Import),
         4 => (any::<usize>(), patch()).prop_map(|(t, p)| Op::Patch(t, p)),
         // Consent given or withdrawn: it moves the business's applications.
-        2 => (any::<usize>(), any::<bool>()).prop_map(|(t, c)| {
-            Op::Patch(t, json!({"consented_to_bank_sharing_at": c.then_some("2026-02-01T00:00:00Z")}))
-        }),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(t, c)| Op::Consent(t, c)),
         1 => any::<usize>().prop_map(Op::Delete),
         2 => (any::<usize>(), 0..3usize).prop_map(|(t, c)| Op::Product(t, c)),
         1 => (any::<usize>(), 0..3usize).prop_map(|(t, c)| Op::ProductCategory(t, c)),
@@ -164,6 +165,14 @@ async fn run(ops: Vec<Op>) -> Vec<summary::Difference> {
                 let reply =
                     app.patch(&format!("/api/v1/businesses/{id}")).token(&officer).json(&body).send().await;
                 refused_or_ok(&reply, "patch");
+            }
+            Op::Consent(at, give) => {
+                let Some(id) = pick(&w.businesses, at) else { continue };
+                if give {
+                    crate::helpers::consent_for(&app, &officer, id, None).await;
+                } else {
+                    crate::helpers::withdraw_consents(&app, &officer, id).await;
+                }
             }
             Op::Delete(at) => {
                 let Some(id) = pick(&w.businesses, at) else { continue };

@@ -156,9 +156,7 @@ async fn a_banks_events_arrive_signed_in_order_and_a_failing_receiver_is_retried
         .send()
         .await;
     assert_eq!(reply.status, 200);
-    let reply =
-        app.patch(&path).token(&officer).json(&json!({"consented_to_bank_sharing_at": null})).send().await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(crate::helpers::withdraw_consents(&app, &officer, business).await, 1);
     // Not consenting: a status change the bank may not see sends nothing.
     let reply = app
         .patch(&format!("/api/v1/applications/{application}"))

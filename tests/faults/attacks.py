@@ -22,7 +22,7 @@ Timing-sensitive: run.sh runs it alone, after the lanes.
 import argparse, http.server, multiprocessing, os, secrets, sqlite3, statistics, subprocess, tempfile, threading
 import time, urllib.parse
 
-from common import Server, business, check, free_port, pg_database
+from common import Server, business, check, consent, free_port, pg_database
 
 FLOOD_CLIENTS = 24
 SLOW_ANSWER = 4.5  # s: the slow bank's receiver
@@ -203,6 +203,7 @@ def slow_partner(server, token, tag):
         for n in range(6):  # the bank's backlog: 6 applicants x 3 subscriptions
             made = server.request("POST", "/api/v1/businesses", business(1000 + n), token)
             check(made.status == 201, f"a business answered {made.status}")
+            consent(server, token, made.json())
             applied = server.request("POST", "/api/v1/applications", {
                 "business_id": made.json()["id"], "programme_id": 2, "amount_requested_idr": 20_000_000,
                 "purpose": "modal kerja"}, token)

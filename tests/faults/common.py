@@ -212,10 +212,18 @@ def business(n, **overrides):
         "name": f"Usaha Uji {n}", "owner_name": "Siti Aminah", "owner_nik": nik(n),
         "phone": f"0812{n % 10_000_000:07d}", "nib": f"7{n:012d}", "kbli": "10792",
         "district_code": "35.24.05", "address": "Jl. Raya Babat", "annual_revenue_idr": 250_000_000,
-        "employees": 3, "established_on": "2019-03-01", "consented_to_bank_sharing_at": "2026-01-01T00:00:00Z",
+        "employees": 3, "established_on": "2019-03-01",
     }
     body.update(overrides)
     return body
+
+
+def consent(server, token, made):
+    """Records the consent of the owner of business `made` (its JSON) to every partner bank."""
+    reply = server.request("POST", f"/api/v1/persons/{made['owner_id']}/consents", {
+        "channel": "paper_form", "evidence": f"FORM/{made['id']}", "text_version": "v1",
+        "given_at": "2026-01-01T00:00:00Z"}, token)
+    check(reply.status in (201, 409), f"a consent answered {reply.status}: {reply.body[:200]!r}")
 
 
 def sqlite_url(directory, name="faults.sqlite3"):
