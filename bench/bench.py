@@ -25,16 +25,22 @@ COLUMNS = ("b.id, b.name, b.nib, b.npwp, b.kbli, b.kbli_division, b.district_cod
 
 
 def rows_sql(db, where):
-    """The baseline's SELECT of the businesses matching `where` (on `b`) with their owners' fields:
-    joined from persons since issue 29, from the businesses' own columns before (a release
-    before it, run with UMKM_BIN)."""
-    persons = int(db.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'persons'")
-                  if db.backend == "postgres" else
-                  db.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'persons'"))
-    if persons:
-        return (f"SELECT {COLUMNS}, p.name, p.nik, p.phone, p.email FROM businesses b "
-                f"JOIN persons p ON p.id = b.owner_id WHERE {where}")
-    return f"SELECT {COLUMNS}, b.owner_name, b.owner_nik, b.phone, b.email FROM businesses b WHERE {where}"
+    """The baseline's SELECT of the businesses matching `where` (on `b`) with their owners' fields,
+    all from the businesses' own columns: the copy of the person (sealed) since issue 29's owner
+    copies, the plaintext owner columns before persons (a release before it, run with UMKM_BIN),
+    and joined from persons in between (the first release of persons)."""
+    def has(column):
+        return int(db.scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'businesses' "
+                             f"AND column_name = '{column}' AND table_schema = current_schema()")
+                   if db.backend == "postgres" else
+                   db.scalar(f"SELECT count(*) FROM pragma_table_info('businesses') WHERE name = '{column}'"))
+    if has("person_nik"):
+        return (f"SELECT {COLUMNS}, b.person_name, b.person_nik, b.person_phone, b.person_email "
+                f"FROM businesses b WHERE {where}")
+    if has("owner_nik"):
+        return f"SELECT {COLUMNS}, b.owner_name, b.owner_nik, b.phone, b.email FROM businesses b WHERE {where}"
+    return (f"SELECT {COLUMNS}, p.name, p.nik, p.phone, p.email FROM businesses b "
+            f"JOIN persons p ON p.id = b.owner_id WHERE {where}")
 
 
 def CREATE_LUA(body):

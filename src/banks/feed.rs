@@ -118,6 +118,10 @@ pub(super) struct ApplicantData {
     pub(super) capital_idr: Option<i64>,
     pub(super) employees: Option<i32>,
     pub(super) scale: Option<String>,
+    /// The owner's sealed NIK, as the business copies it: the pull opens it; the fingerprint
+    /// leaves it out (a key rotation seals it again and changes nothing the bank sees).
+    #[serde(skip)]
+    pub(super) owner_nik_sealed: String,
 }
 
 /// The pull's fields of the businesses `ids`, by id.
@@ -132,7 +136,7 @@ pub(super) fn applicant_data(conn: &mut DbConnection, ids: &[i64]) -> AppResult<
                 businesses::name,
                 businesses::owner_id,
                 persons::nik_version,
-                persons::name,
+                businesses::person_name,
                 businesses::address,
                 businesses::village,
                 businesses::district_code,
@@ -144,6 +148,7 @@ pub(super) fn applicant_data(conn: &mut DbConnection, ids: &[i64]) -> AppResult<
                 businesses::capital_idr,
                 businesses::employees,
                 businesses::scale,
+                businesses::person_nik,
             ))
             .load(conn)?;
         data.extend(found.into_iter().map(|b| (b.id, b)));

@@ -21,7 +21,7 @@ use crate::domain::financing::ApplicationStatus;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::http::list::{self, PageParams, Sort, SortField};
-use crate::persons::Owner;
+use crate::persons::NIK;
 use crate::state::AppState;
 
 /// An applicant in a bank's pull: the application and the applicant's data.
@@ -88,7 +88,7 @@ pub struct EligibleApplicant {
 
 impl EligibleApplicant {
     /// A listed applicant.
-    fn listed(f: &FeedRow, a: &ApplicationRow, b: &ApplicantData, owner: &Owner) -> EligibleApplicant {
+    fn listed(f: &FeedRow, a: &ApplicationRow, b: &ApplicantData, owner_nik: String) -> EligibleApplicant {
         EligibleApplicant {
             application_id: f.application_id,
             programme_id: f.programme_id,
@@ -99,7 +99,7 @@ impl EligibleApplicant {
             bank_reference: a.bank_reference.clone(),
             business_id: f.business_id,
             business_name: Some(b.name.clone()),
-            owner_nik: Some(owner.nik.clone()),
+            owner_nik: Some(owner_nik),
             owner_name: Some(b.owner_name.clone()),
             address: Some(b.address.clone()),
             village: b.village.clone(),
@@ -231,21 +231,22 @@ fn pull_page(
         .collect();
     let business_ids: Vec<i64> = rows.iter().filter(|f| f.listed).map(|f| f.business_id).collect();
     let data = applicant_data(conn, &business_ids)?;
-    let owners = Owner::load(conn, keys, &data.values().map(|b| b.owner_id).collect::<Vec<_>>())?;
     let entries = rows
         .iter()
         .map(|f| {
             let found = apps.get(&f.application_id).zip(data.get(&f.business_id));
-            let found = found.and_then(|(a, b)| Some((a, b, owners.get(&b.owner_id)?)));
-            match found.filter(|_| f.listed) {
-                Some((a, _, _)) if filter.status.is_some_and(|s| s != a.status()) => {
+            Ok(match found.filter(|_| f.listed) {
+                Some((a, _)) if filter.status.is_some_and(|s| s != a.status()) => {
                     EligibleApplicant::left(f, Some(LeftReason::OtherStatus))
                 }
-                Some((a, b, owner)) => EligibleApplicant::listed(f, a, b, owner),
+                Some((a, b)) => {
+                    let nik = keys.open(NIK, &b.owner_nik_sealed).map_err(AppError::internal)?;
+                    EligibleApplicant::listed(f, a, b, nik)
+                }
                 None => EligibleApplicant::left(f, LeftReason::parse(&f.left_reason)),
-            }
+            })
         })
-        .collect();
+        .collect::<AppResult<_>>()?;
     Ok((entries, next))
 }
 

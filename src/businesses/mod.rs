@@ -212,7 +212,7 @@ pub async fn list_businesses(
         CSV_HEADER,
         move |conn, after, limit| {
             let (rows, next) = page(conn, &filter, curated_by, &sort, after, limit)?;
-            Ok((model::views(conn, &keys, rows, view)?, next))
+            Ok((model::views(&keys, rows, view)?, next))
         },
         move |conn| match curated_by {
             None => Ok(counted.count(conn)?),

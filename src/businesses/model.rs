@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Action};
 use crate::crypto::keyring::Keyring;
-use crate::db::schema::{businesses, persons, products, registrations};
+use crate::db::schema::{businesses, products, registrations};
 use crate::db::{self, DbConnection};
 use crate::domain::classification::{self, Scale};
 use crate::domain::masking;
@@ -83,9 +83,30 @@ pub struct BusinessRow {
     pub(super) created_at: NaiveDateTime,
     pub(super) updated_at: NaiveDateTime,
     pub(super) version: i32,
+    /// The owner's name and sealed fields, copied from the person (`crate::persons::OwnerRow`).
+    #[serde(skip)]
+    pub(super) person_name: String,
+    #[serde(skip)]
+    pub(super) person_nik: String,
+    #[serde(skip)]
+    pub(super) person_phone: String,
+    #[serde(skip)]
+    pub(super) person_email: Option<String>,
 }
 
 impl BusinessRow {
+    /// Its owner, opened from the business's copy.
+    pub fn owner(&self, keys: &Keyring) -> AppResult<Owner> {
+        Owner::of(
+            self.owner_id,
+            self.person_name.clone(),
+            &self.person_nik,
+            &self.person_phone,
+            self.person_email.as_deref(),
+            keys,
+        )
+    }
+
     /// The record's id.
     pub fn id(&self) -> i64 {
         self.id
@@ -261,29 +282,16 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<BusinessRow> {
 
 /// Finds a business and its owner, opened.
 pub fn find_owned(conn: &mut DbConnection, keys: &Keyring, id: i64) -> AppResult<(BusinessRow, Owner)> {
-    let (business, person): (BusinessRow, OwnerRow) = businesses::table
-        .inner_join(persons::table)
-        .filter(businesses::id.eq(id))
-        .select((BusinessRow::as_select(), OwnerRow::as_select()))
-        .first(conn)?;
-    Ok((business, Owner::open_owner(person, keys)?))
+    let business = find(conn, id)?;
+    let owner = business.owner(keys)?;
+    Ok((business, owner))
 }
 
-/// The views of `rows` for `view`, their owners loaded in one query.
-pub fn views(
-    conn: &mut DbConnection,
-    keys: &Keyring,
-    rows: Vec<BusinessRow>,
-    view: View,
-) -> AppResult<Vec<Business>> {
-    let ids: Vec<i64> = rows.iter().map(|b| b.owner_id).collect();
-    let owners = Owner::load(conn, keys, &ids)?;
+/// The views of `rows` for `view`, their owners opened from their copies.
+pub fn views(keys: &Keyring, rows: Vec<BusinessRow>, view: View) -> AppResult<Vec<Business>> {
     rows.into_iter()
         .map(|b| {
-            let owner = owners
-                .get(&b.owner_id)
-                .cloned()
-                .ok_or_else(|| AppError::internal("a business without its owner"))?;
+            let owner = b.owner(keys)?;
             Ok(Business::of(b, owner, view))
         })
         .collect()
@@ -346,21 +354,25 @@ pub fn create(
     // them: a consent change takes the person's lock).
     let consents = crate::persons::consents::in_force(conn, &owners)?;
     let consent_of = |owner: &i64| consents.get(owner).and_then(|c| c.every_bank_since);
+    // And a copy of its owner's fields, read after the owner was resolved (and locked).
+    let copies = OwnerRow::load(conn, &owners)?;
+    let copy_of = |owner: &i64| copies.get(owner).ok_or_else(|| AppError::internal("an owner vanished"));
     for (chunk, owners) in records.chunks(500).zip(owners.chunks(500)) {
         let values: Vec<_> = chunk
             .iter()
             .zip(owners)
             .map(|(r, owner)| {
-                (
+                Ok((
                     &r.columns,
                     businesses::owner_id.eq(*owner),
+                    copy_of(owner)?.copy(),
                     businesses::consented_to_bank_sharing_at.eq(consent_of(owner)),
                     businesses::created_at.eq(now),
                     businesses::updated_at.eq(now),
                     businesses::version.eq(1),
-                )
+                ))
             })
-            .collect();
+            .collect::<AppResult<_>>()?;
         // One multi-row INSERT on PostgreSQL; SQLite, in process, takes the rows one by one
         // (diesel's multi-back-end connection has no batch insert).
         // A single record as a single-row INSERT, which diesel prepares once per connection.
@@ -399,16 +411,25 @@ pub fn create(
 
 /// The businesses of person `owner`, whose fields they show, follow a change of the person:
 /// locked in id order (after the person, which the change holds: persons, then businesses in id
-/// order, then the banks' clocks, `crate::banks::feed`), their version and `updated_at` moved
-/// so that incremental pulls see the owner's new fields, all but `writing` (the business its
-/// caller writes, which moves its own). Their ids, whose banks' feed the caller recomputes.
+/// order, then the banks' clocks, `crate::banks::feed`), their copy of the person's fields
+/// written (`crate::persons::OwnerRow`), and their version and `updated_at` moved so that
+/// incremental pulls see the owner's new fields, all but `writing`'s (the business its caller
+/// writes, which moves its own). Their ids, whose banks' feed the caller recomputes.
 pub fn follow_owner(conn: &mut DbConnection, owner: i64, writing: Option<i64>) -> AppResult<Vec<i64>> {
     let owned = db::lock_rows_of(conn, "businesses", "owner_id", owner)?;
+    let person = OwnerRow::find(conn, owner)?;
     let others: Vec<i64> = owned.iter().copied().filter(|id| Some(*id) != writing).collect();
     for chunk in others.chunks(500) {
         diesel::update(businesses::table.filter(businesses::id.eq_any(chunk)))
-            .set((businesses::updated_at.eq(db::now()), businesses::version.eq(businesses::version + 1)))
+            .set((
+                person.copy(),
+                businesses::updated_at.eq(db::now()),
+                businesses::version.eq(businesses::version + 1),
+            ))
             .execute(conn)?;
+    }
+    if let Some(id) = writing.filter(|id| owned.contains(id)) {
+        diesel::update(businesses::table.find(id)).set(person.copy()).execute(conn)?;
     }
     Ok(owned)
 }
@@ -456,12 +477,13 @@ pub fn update(
         let followed = if changed { follow_owner(conn, owner_id, Some(id))? } else { Vec::new() };
         (owner_id, followed)
     };
+    let person = OwnerRow::find(conn, owner_id)?;
     crate::versioned_update!(
         conn,
         businesses,
         id,
         current.version,
-        (&record.columns, businesses::owner_id.eq(owner_id))
+        (&record.columns, businesses::owner_id.eq(owner_id), person.copy())
     )?;
     // `current` is the row the update replaced (it matched the version read): the summary moves
     // the business from its group to the new one.

@@ -172,7 +172,7 @@ pub async fn businesses_of_person(
             .limit(MAX_OWNED)
             .select(super::BusinessRow::as_select())
             .load(conn)?;
-        views(conn, &keys, rows, view)
+        views(&keys, rows, view)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page { data: found, next_cursor: None, total: None }))

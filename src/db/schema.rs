@@ -91,6 +91,10 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> Integer,
         owner_id -> BigInt,
+        person_name -> Text,
+        person_nik -> Text,
+        person_phone -> Text,
+        person_email -> Nullable<Text>,
     }
 }
 

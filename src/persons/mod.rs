@@ -7,12 +7,14 @@
 
 pub mod consents;
 mod model;
+mod owner;
 mod rotate;
 mod upgrade;
 
 pub use model::{
-    Conflict, EMAIL, NIK, NIK_INDEX, Owner, OwnerRecord, OwnerRow, PHONE, PII, Person, PersonPatch,
-    PersonRow, conflicts_of, find, find_by_nik, lock_existing, resolve, update,
+    Conflict, EMAIL, NIK, NIK_INDEX, OwnerRecord, PHONE, PII, Person, PersonPatch, PersonRow, conflicts_of,
+    find, find_by_nik, lock_existing, resolve, update,
 };
+pub use owner::{Owner, OwnerCopy, OwnerRow};
 pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};

@@ -2,8 +2,6 @@
 //! the API's view of it, and the one way a business's owner becomes a person ([`resolve`]) and
 //! a person is corrected ([`update`]), each with its audit entry in the same transaction.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -20,6 +18,8 @@ use crate::error::{AppError, AppResult, OnConflict};
 use crate::http::etag::IfMatch;
 use crate::http::input::{Check, Field};
 use crate::http::patch::require_object;
+
+use super::owner::{Owner, unopenable};
 
 /// The associated data of each sealed column: a value copied into another column does not open.
 pub const NIK: &str = "persons.nik";
@@ -47,94 +47,6 @@ pub struct PersonRow {
     pub(crate) created_at: NaiveDateTime,
     pub(crate) updated_at: NaiveDateTime,
     pub(crate) version: i32,
-}
-
-/// What a business shows of its owner, as stored: a person's columns without their times.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = persons)]
-pub struct OwnerRow {
-    id: i64,
-    name: String,
-    nik: String,
-    phone: String,
-    email: Option<String>,
-}
-
-/// A person's identifying fields, opened: what a business shows of its owner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Owner {
-    /// The person's id.
-    #[serde(skip)]
-    pub id: i64,
-    /// Name as on the KTP.
-    pub name: String,
-    /// NIK.
-    pub nik: String,
-    /// Phone as `+62…`.
-    pub phone: String,
-    /// E-mail.
-    pub email: Option<String>,
-}
-
-/// A sealed value that does not open: the key file does not match the database (start-up
-/// checks this; a value altered in the database gets here).
-fn unopenable(e: crate::crypto::keyring::KeyError) -> AppError {
-    AppError::internal(e)
-}
-
-impl Owner {
-    /// Opens `row`'s sealed fields.
-    pub fn open(row: &PersonRow, keys: &Keyring) -> AppResult<Owner> {
-        Owner::of(row.id, row.name.clone(), &row.nik, &row.phone, row.email.as_deref(), keys)
-    }
-
-    /// Opens an owner's sealed fields.
-    pub fn open_owner(row: OwnerRow, keys: &Keyring) -> AppResult<Owner> {
-        Owner::of(row.id, row.name, &row.nik, &row.phone, row.email.as_deref(), keys)
-    }
-
-    fn of(
-        id: i64,
-        name: String,
-        nik: &str,
-        phone: &str,
-        email: Option<&str>,
-        keys: &Keyring,
-    ) -> AppResult<Owner> {
-        Ok(Owner {
-            id,
-            name,
-            nik: keys.open(NIK, nik).map_err(unopenable)?,
-            phone: keys.open(PHONE, phone).map_err(unopenable)?,
-            email: email.map(|e| keys.open(EMAIL, e)).transpose().map_err(unopenable)?,
-        })
-    }
-
-    /// The owners `ids`, opened, by id (for a page of businesses).
-    pub fn load(conn: &mut DbConnection, keys: &Keyring, ids: &[i64]) -> AppResult<HashMap<i64, Owner>> {
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut owners = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            // On PostgreSQL `id = ANY($1)`, one statement whatever the page's size, prepared once
-            // per connection (through the multi-back-end connection it would be an `IN` list,
-            // parsed and planned for every page).
-            let rows: Vec<OwnerRow> = match conn {
-                DbConnection::Pg(pg) => {
-                    persons::table.filter(persons::id.eq_any(chunk)).select(OwnerRow::as_select()).load(pg)?
-                }
-                DbConnection::Sqlite(lite) => persons::table
-                    .filter(persons::id.eq_any(chunk))
-                    .select(OwnerRow::as_select())
-                    .load(lite)?,
-            };
-            for row in rows {
-                owners.insert(row.id, Owner::open_owner(row, keys)?);
-            }
-        }
-        Ok(owners)
-    }
 }
 
 /// A business's owner as a client sent it, checked.

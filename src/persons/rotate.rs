@@ -20,7 +20,7 @@ use diesel::prelude::*;
 use super::model::{CONFLICT, EMAIL, NIK, NIK_INDEX, PHONE};
 use crate::crypto::data_keys::RELOAD_EVERY;
 use crate::crypto::keyring::{KeyError, Keyring};
-use crate::db::schema::{data_key_checks, idempotency_keys, person_conflicts, persons};
+use crate::db::schema::{businesses, data_key_checks, idempotency_keys, person_conflicts, persons};
 use crate::db::{self, DbConnection};
 use crate::http::idempotency::BODY;
 
@@ -226,6 +226,15 @@ fn reseal_pass(
                 None => diesel::update(target.filter(persons::email.is_null())).set(values).execute(conn),
             }
             .map_err(db_error)?;
+            if written == 1 {
+                // Their businesses' copies, under the person's lock the update holds (persons,
+                // then businesses, as every writer of the copies).
+                let person = super::OwnerRow::find(conn, *id).map_err(db_error)?;
+                diesel::update(businesses::table.filter(businesses::owner_id.eq(id)))
+                    .set(person.copy())
+                    .execute(conn)
+                    .map_err(db_error)?;
+            }
             Ok(Some(written == 1))
         },
         progress,
@@ -332,6 +341,8 @@ pub fn still_needing(conn: &mut DbConnection, index: bool, key: u32) -> Result<i
         conn,
         format!(
             "(SELECT count(*) FROM persons WHERE nik LIKE {sealed} OR phone LIKE {sealed} OR email LIKE {sealed}) \
+             + (SELECT count(*) FROM businesses WHERE person_nik LIKE {sealed} OR person_phone LIKE {sealed} \
+                OR person_email LIKE {sealed}) \
              + (SELECT count(*) FROM person_conflicts WHERE value LIKE {sealed}) \
              + (SELECT count(*) FROM idempotency_keys WHERE body LIKE {sealed})"
         ),

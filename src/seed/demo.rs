@@ -43,7 +43,7 @@ pub fn demo(conn: &mut DbConnection, keys: &Keyring, force: bool) -> Result<Summ
             // Every fifth owner has a second business (the one before, in the same district).
             let owner = seeder.owner(district, at, j % 5 == 4)?;
             let business = seeder.faker.business(id, owner, district, is_ikm, at);
-            let business = seeder.with_owner_consent(business);
+            let business = seeder.owned(business);
             let products = if is_ikm { 2..=3 } else { 0..=3 };
             let mut own = Vec::new();
             for _ in 0..seeder.rng().random_range(products) {

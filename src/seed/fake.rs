@@ -295,6 +295,11 @@ impl Faker {
             created_at: at,
             updated_at: at,
             version: 1,
+            // Filled from the owner by the seeder.
+            person_name: String::new(),
+            person_nik: String::new(),
+            person_phone: String::new(),
+            person_email: None,
         }
     }
 

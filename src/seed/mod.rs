@@ -145,7 +145,7 @@ pub fn generate(
             let again = seeder.rng().random_bool(1.0 / 12.0);
             let owner = seeder.owner(district, at, again)?;
             let business = seeder.faker.business(id, owner, district, ikm, at);
-            let business = seeder.with_owner_consent(business);
+            let business = seeder.owned(business);
             for _ in 0..seeder.rng().random_range(0..=4) {
                 let product_id = take(&mut seeder.ids.product);
                 let product = seeder.faker.product(product_id, &business);

@@ -44,10 +44,27 @@ impl Seeder {
         Ok(id)
     }
 
+    /// `business` (of the person made last) as its owner's: with its copy of the person's
+    /// fields, and their consent.
+    pub(super) fn owned(&mut self, business: BusinessRow) -> BusinessRow {
+        let mut business = self.with_owner_consent(business);
+        if let Some(person) = self.persons.iter().rev().find(|p| p.id == business.owner_id) {
+            self.last_copy =
+                Some((person.name.clone(), person.nik.clone(), person.phone.clone(), person.email.clone()));
+        }
+        if let Some((name, nik, phone, email)) = &self.last_copy {
+            business.person_name = name.clone();
+            business.person_nik = nik.clone();
+            business.person_phone = phone.clone();
+            business.person_email = email.clone();
+        }
+        business
+    }
+
     /// `business` (of the person made last) with its owner's consent: the consent its
     /// generated fields chose, for the person's first business (recorded as their consent to
     /// every bank, on a paper form), and the person's for the others.
-    pub(super) fn with_owner_consent(&mut self, mut business: BusinessRow) -> BusinessRow {
+    fn with_owner_consent(&mut self, mut business: BusinessRow) -> BusinessRow {
         match self.last_consent {
             Some(decided) => business.consented_to_bank_sharing_at = decided,
             None => {

@@ -82,6 +82,11 @@ pub struct BusinessRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+    /// The owner's name and sealed fields, copied from the person (`Seeder::owned`).
+    pub person_name: String,
+    pub person_nik: String,
+    pub person_phone: String,
+    pub person_email: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]

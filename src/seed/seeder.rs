@@ -104,14 +104,14 @@ pub(super) struct Seeder {
     pub(super) keys: Keyring,
     /// The NIKs' blind indexes taken (in the database and by this run).
     pub(super) nik_indexes: HashSet<String>,
-    /// Persons made since the last batch was written.
+    /// Persons and their consents made since the last batch was written.
     pub(super) persons: Vec<PersonRow>,
-    /// The person made last.
-    pub(super) last_person: Option<i64>,
-    /// The consent to every bank of the person made last (`None`: none of theirs made yet).
-    pub(super) last_consent: Option<Option<NaiveDateTime>>,
-    /// Consents made since the last batch was written.
     pub(super) consents: Vec<ConsentRow>,
+    /// The person made last: id, consent to every bank (`None`: none of theirs made yet), and
+    /// name and sealed fields as their businesses copy them.
+    pub(super) last_person: Option<i64>,
+    pub(super) last_consent: Option<Option<NaiveDateTime>>,
+    pub(super) last_copy: Option<(String, String, String, Option<String>)>,
 }
 
 impl Seeder {
@@ -174,6 +174,7 @@ impl Seeder {
             last_person: None,
             last_consent: None,
             consents: Vec::new(),
+            last_copy: None,
         })
     }
 
@@ -507,9 +508,8 @@ impl Seeder {
         Ok(())
     }
 
-    /// After a bulk load: the statistics' deltas folded into the summary, identity sequences past the ids written, the visibility map set (so
-    /// that counts can be answered from covering indexes) and fresh planner statistics for every
-    /// table.
+    /// After a bulk load: the statistics' deltas folded into the summary, identity sequences past
+    /// the ids written, the visibility map set (counts from covering indexes), planner statistics.
     pub(super) fn finish(conn: &mut DbConnection) -> QueryResult<()> {
         use diesel::connection::SimpleConnection;
         crate::summary::fold(conn)?;
@@ -543,8 +543,7 @@ impl Seeder {
     }
 }
 
-/// What a batch adds to the statistics' summary: its businesses, their products, and their
-/// applications.
+/// What a batch adds to the statistics' summary: its businesses, products and applications.
 fn batch_deltas(conn: &mut DbConnection, batch: &Batch) -> QueryResult<Deltas> {
     let mut deltas = Deltas::new();
     for b in &batch.businesses {

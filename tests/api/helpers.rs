@@ -580,6 +580,17 @@ impl TestApp {
         format!("urn:umkm-api:deployment:{id}")
     }
 
+    /// Asserts that every business's copy of its owner's fields is the person's row
+    /// (`crate::persons::OwnerRow`), ciphertexts included.
+    pub fn assert_owner_copies(&self) {
+        let stale = self.count(
+            "businesses b JOIN persons p ON p.id = b.owner_id WHERE b.person_name <> p.name \
+             OR b.person_nik <> p.nik OR b.person_phone <> p.phone \
+             OR COALESCE(b.person_email, '') <> COALESCE(p.email, '')",
+        );
+        assert_eq!(stale, 0, "businesses whose owner copy is not their person's");
+    }
+
     /// Counts the rows of a table.
     pub fn count(&self, table: &str) -> i64 {
         #[derive(QueryableByName)]

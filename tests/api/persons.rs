@@ -251,6 +251,7 @@ async fn persons_are_read_by_role_and_corrected_once_for_all_their_businesses() 
     });
     assert!(changes.iter().any(|c| c.contains("Pemilik Satu Benar")), "{changes:?}");
     assert!(changes.iter().all(|c| !c.contains(&nik)), "{changes:?}");
+    app.assert_owner_copies();
 }
 
 #[actix_rt::test]
@@ -287,13 +288,13 @@ async fn a_database_of_the_release_before_becomes_persons_with_its_conflicts_lis
     // Two businesses give NIK 3524012404970127 two names (and two phones); a third has its own.
     diesel::sql_query(
         "INSERT INTO businesses (id, name, owner_name, owner_nik, phone, email, kbli, kbli_division, district_code, \
-         address, status, is_ikm, created_at, updated_at, version) VALUES \
+         address, status, is_ikm, consented_to_bank_sharing_at, created_at, updated_at, version) VALUES \
          (1, 'Toko Yusuf', 'Yusuf Firmansyah', '3524012404970127', '+6281211111111', 'yusuf@example.com', '47111', 47, \
-          '35.24.01', 'Jl. A', 'active', false, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1), \
+          '35.24.01', 'Jl. A', 'active', false, NULL, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1), \
          (2, 'Warung Budi', 'Budi Santoso', '3524012404970127', '+6281222222222', NULL, '47111', 47, \
-          '35.24.01', 'Jl. B', 'active', false, '2026-02-01 00:00:00', '2026-02-01 00:00:00', 1), \
+          '35.24.01', 'Jl. B', 'active', false, '2026-02-05 00:00:00', '2026-02-01 00:00:00', '2026-02-01 00:00:00', 1), \
          (3, 'Kripik Sri', 'Sri Wahyuni', '3524055203900002', '+6281233333333', 'sri@example.com', '10750', 10, \
-          '35.24.05', 'Jl. C', 'active', true, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)",
+          '35.24.05', 'Jl. C', 'active', true, NULL, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)",
     )
     .execute(&mut conn)
     .unwrap();
@@ -353,6 +354,20 @@ async fn a_database_of_the_release_before_becomes_persons_with_its_conflicts_lis
     assert_eq!(reply.json()["conflicts"].as_array().unwrap().len(), 2, "the name is settled");
     let business = app.get("/api/v1/businesses/2").token(&officer).send().await.json();
     assert_eq!(business["owner_name"], "Yusuf Firmansyah");
+    app.assert_owner_copies();
+    // Business 2's consent flag became its person's consent to every bank, which business 1,
+    // the same person's, now shows too; Sri, who never consented, has none.
+    let consents = app.get(&format!("/api/v1/persons/{a}/consents")).token(&officer).send().await.json();
+    assert_eq!(consents["data"].as_array().unwrap().len(), 1, "{consents}");
+    assert_eq!(consents["data"][0]["channel"], "migrated");
+    assert_eq!(consents["data"][0]["given_at"], "2026-02-05T00:00:00Z");
+    assert!(consents["data"][0]["bank_partner_id"].is_null());
+    for id in [1, 2] {
+        let business = app.get(&format!("/api/v1/businesses/{id}")).token(&officer).send().await.json();
+        assert_eq!(business["consented_to_bank_sharing_at"], "2026-02-05T00:00:00Z", "{business}");
+    }
+    let sri = app.get("/api/v1/businesses/3").token(&officer).send().await.json();
+    assert!(sri["consented_to_bank_sharing_at"].is_null());
     drop(app);
 }
 
@@ -453,7 +468,54 @@ async fn keys_rotate_while_serving_and_the_old_ones_can_then_go() {
     again["owner_name"] = business_json(12)["owner_name"].clone();
     app.create_business(&officer, &again).await;
     assert_eq!(app.count("persons"), 31, "no second person for a known NIK");
+    app.assert_owner_copies();
     let keys = Keyring::load(&path).unwrap();
     assert_eq!((keys.encryption_ids(), keys.index_ids()), (vec![2], vec![2]));
     app.db(|conn| persons::migrate(conn, &keys)).unwrap();
+}
+
+#[actix_rt::test]
+async fn the_businesses_copies_of_their_owner_follow_concurrent_corrections_and_writes() {
+    use futures_util::future::join_all;
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let first = app.create_business(&officer, &business_json(1)).await;
+    let person = first["owner_id"].as_i64().unwrap();
+    let same_owner = |n: usize| {
+        let mut body = business_json(n);
+        body["owner_nik"] = business_json(1)["owner_nik"].clone();
+        body["owner_name"] = business_json(1)["owner_name"].clone();
+        body
+    };
+    app.create_business(&officer, &same_owner(2)).await;
+    // Corrections of the person, new businesses of theirs (some with a new phone: a change of
+    // the person), and edits of their businesses, all at once.
+    let mut calls = Vec::new();
+    for i in 0..6 {
+        let phone = format!("0813{:07}", 5_000_000 + i);
+        calls.push(
+            app.patch(&format!("/api/v1/persons/{person}")).token(&officer).json(&json!({"phone": phone})),
+        );
+        let mut body = same_owner(10 + i);
+        if i % 2 == 0 {
+            body["phone"] = json!(format!("0814{:07}", 6_000_000 + i));
+        }
+        calls.push(app.post("/api/v1/businesses").token(&officer).json(&body));
+        calls.push(
+            app.patch(&format!("/api/v1/businesses/{}", first["id"]))
+                .token(&officer)
+                .json(&json!({"address": format!("Jl. {i}")})),
+        );
+    }
+    let replies = join_all(calls.into_iter().map(|c| c.send())).await;
+    for reply in &replies {
+        assert!([200, 201].contains(&reply.status.as_u16()), "{}", String::from_utf8_lossy(&reply.body));
+    }
+    app.assert_owner_copies();
+    // What every business shows is the person's phone now.
+    let phone =
+        app.get(&format!("/api/v1/persons/{person}")).token(&officer).send().await.json()["phone"].clone();
+    let owned = app.get(&format!("/api/v1/persons/{person}/businesses")).token(&officer).send().await.json();
+    assert_eq!(owned["data"].as_array().unwrap().len(), 8);
+    assert!(owned["data"].as_array().unwrap().iter().all(|b| b["phone"] == phone), "{owned}");
 }

@@ -1,0 +1,120 @@
+//! What a business shows of its owner: the person's name and sealed fields, and their copies
+//! on the person's businesses.
+//!
+//! Each business keeps a copy of its owner's name and of their sealed NIK, phone and e-mail
+//! (the same ciphertexts as the person's row, opened with the same keys and associated data):
+//! a business is read, listed and exported from its own row, without reading `persons`. The
+//! person's row is the truth. Every write of a person's fields writes the copies of all their
+//! businesses in the same transaction, with the person and those businesses locked
+//! (`crate::businesses::follow_owner`); a new business or a business moving to another owner
+//! copies its owner's row as it writes; a key rotation copies what it sealed again.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::model::{EMAIL, NIK, PHONE, PersonRow};
+use crate::crypto::keyring::Keyring;
+use crate::db::DbConnection;
+use crate::db::schema::{businesses, persons};
+use crate::error::{AppError, AppResult};
+
+/// A person's name and sealed fields: what a business copies of its owner.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = persons)]
+pub struct OwnerRow {
+    id: i64,
+    name: String,
+    nik: String,
+    phone: String,
+    email: Option<String>,
+}
+
+/// The copy columns of a business, set to an owner's values (for an insert or an update).
+pub type OwnerCopy<'a> = (
+    diesel::dsl::Eq<businesses::person_name, &'a str>,
+    diesel::dsl::Eq<businesses::person_nik, &'a str>,
+    diesel::dsl::Eq<businesses::person_phone, &'a str>,
+    diesel::dsl::Eq<businesses::person_email, Option<&'a str>>,
+);
+
+impl OwnerRow {
+    /// The person's id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// The business columns that copy this owner.
+    pub fn copy(&self) -> OwnerCopy<'_> {
+        (
+            businesses::person_name.eq(self.name.as_str()),
+            businesses::person_nik.eq(self.nik.as_str()),
+            businesses::person_phone.eq(self.phone.as_str()),
+            businesses::person_email.eq(self.email.as_deref()),
+        )
+    }
+
+    /// The owners `ids`, as stored, by id.
+    pub fn load(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, OwnerRow>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<OwnerRow> =
+                persons::table.filter(persons::id.eq_any(chunk)).select(OwnerRow::as_select()).load(conn)?;
+            found.extend(rows.into_iter().map(|r| (r.id, r)));
+        }
+        Ok(found)
+    }
+
+    /// Owner `id`, as stored.
+    pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<OwnerRow> {
+        persons::table.find(id).select(OwnerRow::as_select()).first(conn)
+    }
+}
+
+/// A person's identifying fields, opened: what a business shows of its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// The person's id.
+    #[serde(skip)]
+    pub id: i64,
+    /// Name as on the KTP.
+    pub name: String,
+    /// NIK.
+    pub nik: String,
+    /// Phone as `+62…`.
+    pub phone: String,
+    /// E-mail.
+    pub email: Option<String>,
+}
+
+/// A sealed value that does not open: the key file does not match the database (start-up
+/// checks this; a value altered in the database gets here).
+pub(super) fn unopenable(e: crate::crypto::keyring::KeyError) -> AppError {
+    AppError::internal(e)
+}
+
+impl Owner {
+    /// Opens `row`'s sealed fields.
+    pub fn open(row: &PersonRow, keys: &Keyring) -> AppResult<Owner> {
+        Owner::of(row.id, row.name.clone(), &row.nik, &row.phone, row.email.as_deref(), keys)
+    }
+
+    /// Opens an owner's sealed fields: a person's, or their copy on a business (person `id`).
+    pub fn of(
+        id: i64,
+        name: String,
+        nik: &str,
+        phone: &str,
+        email: Option<&str>,
+        keys: &Keyring,
+    ) -> AppResult<Owner> {
+        Ok(Owner {
+            id,
+            name,
+            nik: keys.open(NIK, nik).map_err(unopenable)?,
+            phone: keys.open(PHONE, phone).map_err(unopenable)?,
+            email: email.map(|e| keys.open(EMAIL, e)).transpose().map_err(unopenable)?,
+        })
+    }
+}
