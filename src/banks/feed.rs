@@ -234,7 +234,7 @@ pub(crate) fn refresh_programme(conn: &mut DbConnection, programme: i64) -> AppR
 /// rows referring to the business take (a new application, registration or product) do not
 /// conflict with it: a write that inserted such a row and refreshes after cannot deadlock
 /// with one that updated the business.
-fn lock_businesses(conn: &mut DbConnection, ids: &[i64]) -> AppResult<()> {
+pub(super) fn lock_businesses(conn: &mut DbConnection, ids: &[i64]) -> AppResult<()> {
     if let DbConnection::Pg(pg) = conn {
         diesel::sql_query("SELECT id FROM businesses WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
             .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)

@@ -146,6 +146,10 @@ pub(crate) fn change_application(
     current: &ApplicationRow,
     change: &ApplicationChange,
 ) -> AppResult<ApplicationRow> {
+    // Lock order: the business, then its applications. A consent change holds the owner's
+    // businesses while it moves their applications' consent; this write's feed refresh takes
+    // the business at its end too, so it takes it first rather than after the application.
+    super::feed::lock_businesses(conn, &[current.business_id])?;
     crate::versioned_update!(
         conn,
         applications,

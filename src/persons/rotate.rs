@@ -176,9 +176,9 @@ impl std::fmt::Display for WriteError {
     }
 }
 
-/// `sealed` sealed again with key `key`, when another key sealed it.
+/// `sealed` sealed again with key `key`, when another key (or the first format, `v1`) sealed it.
 fn resealed(keys: &Keyring, key: u32, column: &str, sealed: &str) -> Result<Option<String>, String> {
-    if Keyring::key_of(sealed) == Some(key) {
+    if Keyring::is_current(sealed, key) {
         return Ok(None);
     }
     let plain = keys.open(column, sealed).map_err(key_error)?;
@@ -266,8 +266,8 @@ fn reseal_pass(
     )?;
     // Stored answers: few (a day's), keyed by user, endpoint and key; one batch each pass.
     let stored: Vec<(i64, String, String, String)> = idempotency_keys::table
-        .filter(idempotency_keys::body.like("v1.%"))
-        .filter(idempotency_keys::body.not_like(format!("v1.{key}.%")))
+        .filter(idempotency_keys::body.like("v_.%"))
+        .filter(idempotency_keys::body.not_like(format!("v2.{key}.%")))
         .select((
             idempotency_keys::user_id,
             idempotency_keys::endpoint,
@@ -336,7 +336,8 @@ pub fn still_needing(conn: &mut DbConnection, index: bool, key: u32) -> Result<i
     if index {
         return count(conn, format!("(SELECT count(*) FROM persons WHERE nik_index LIKE '{key}.%')"));
     }
-    let sealed = format!("'v1.{key}.%'");
+    // Either format (`v1` or `v2`) under the key.
+    let sealed = format!("'v_.{key}.%'");
     count(
         conn,
         format!(

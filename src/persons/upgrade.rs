@@ -173,7 +173,7 @@ fn adopt(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<Moved> {
 fn seal_stored_answers(conn: &mut DbConnection, keys: &Keyring) -> QueryResult<()> {
     use crate::db::schema::idempotency_keys as k;
     let plain: Vec<(i64, String, String, String)> = k::table
-        .filter(k::body.not_like("v1.%"))
+        .filter(k::body.not_like("v_.%"))
         .select((k::user_id, k::endpoint, k::idempotency_key, k::body))
         .load(conn)?;
     for (user, endpoint, key, body) in plain {

@@ -283,7 +283,9 @@ async fn consent_changes_racing_application_transitions_keep_the_summary_exact()
             calls.push(app.patch(&format!("/api/v1/applications/{application}")).token(&bri).json(&body));
         }
         let replies = join_all(calls.into_iter().map(|c| c.send())).await;
-        assert!(replies.iter().all(|r| r.status.as_u16() < 500), "no 5xx");
+        for r in &replies {
+            assert!(r.status.as_u16() < 500, "no 5xx: {}", String::from_utf8_lossy(&r.body));
+        }
         let consents = &replies[..2 * persons.len()];
         assert!(consents.iter().all(|r| [200, 201, 409].contains(&r.status.as_u16())));
         // Of each pair exactly one took effect.
