@@ -95,11 +95,11 @@ pub struct BusinessRow {
 }
 
 impl BusinessRow {
-    /// Its owner, opened from the business's copy.
-    pub fn owner(&self, keys: &Keyring) -> AppResult<Owner> {
+    /// Its owner, opened from the business's copy (which it leaves empty).
+    pub fn take_owner(&mut self, keys: &Keyring) -> AppResult<Owner> {
         Owner::of(
             self.owner_id,
-            self.person_name.clone(),
+            std::mem::take(&mut self.person_name),
             &self.person_nik,
             &self.person_phone,
             self.person_email.as_deref(),
@@ -282,16 +282,16 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<BusinessRow> {
 
 /// Finds a business and its owner, opened.
 pub fn find_owned(conn: &mut DbConnection, keys: &Keyring, id: i64) -> AppResult<(BusinessRow, Owner)> {
-    let business = find(conn, id)?;
-    let owner = business.owner(keys)?;
+    let mut business = find(conn, id)?;
+    let owner = business.take_owner(keys)?;
     Ok((business, owner))
 }
 
 /// The views of `rows` for `view`, their owners opened from their copies.
 pub fn views(keys: &Keyring, rows: Vec<BusinessRow>, view: View) -> AppResult<Vec<Business>> {
     rows.into_iter()
-        .map(|b| {
-            let owner = b.owner(keys)?;
+        .map(|mut b| {
+            let owner = b.take_owner(keys)?;
             Ok(Business::of(b, owner, view))
         })
         .collect()

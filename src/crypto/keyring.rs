@@ -39,7 +39,7 @@ use std::path::Path;
 use aes_gcm::Aes256Gcm;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInOut, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 /// Bytes of every key.
@@ -47,6 +47,8 @@ const KEY_BYTES: usize = 32;
 /// Bytes of a nonce: XChaCha20-Poly1305's (`v1`), AES-256-GCM's (`v2`).
 const XNONCE_BYTES: usize = 24;
 const NONCE_BYTES: usize = 12;
+/// Bytes of an AES-256-GCM tag.
+const TAG_BYTES: usize = 16;
 /// The prefix of a sealed value: the format's version (`v2` seals, `v1` still opens).
 const SEALED: &str = "v2";
 const SEALED_V1: &str = "v1";
@@ -389,8 +391,8 @@ impl Keyring {
             _ => return Err(malformed()),
         };
         let id: u32 = parts.next().and_then(|id| id.parse().ok()).ok_or_else(malformed)?;
-        let bytes = parts.next().and_then(|b| URL_SAFE_NO_PAD.decode(b).ok()).ok_or_else(malformed)?;
-        if bytes.len() < if v1 { XNONCE_BYTES } else { NONCE_BYTES } {
+        let mut bytes = parts.next().and_then(|b| URL_SAFE_NO_PAD.decode(b).ok()).ok_or_else(malformed)?;
+        if bytes.len() < if v1 { XNONCE_BYTES } else { NONCE_BYTES + TAG_BYTES } {
             return Err(malformed());
         }
         let missing = || {
@@ -405,10 +407,19 @@ impl Keyring {
             let nonce = XNonce::try_from(nonce).map_err(|_| malformed())?;
             XChaCha20Poly1305::new(key.into()).decrypt(&nonce, payload(sealed))
         } else {
+            // Opened where it was decoded (a page of businesses opens 150 values): the nonce
+            // and the tag are cut off the buffer, which becomes the text.
             let cipher = self.encryption.ciphers.get(&id).ok_or_else(missing)?;
-            let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
-            let nonce = aes_gcm::Nonce::try_from(nonce).map_err(|_| malformed())?;
-            cipher.decrypt(&nonce, payload(sealed))
+            let (nonce, rest) = bytes.split_at_mut(NONCE_BYTES);
+            let nonce = aes_gcm::Nonce::try_from(&*nonce).map_err(|_| malformed())?;
+            let (text, tag) = rest.split_at_mut(rest.len() - TAG_BYTES);
+            let tag = aes_gcm::Tag::try_from(&*tag).map_err(|_| malformed())?;
+            let text_len = text.len();
+            cipher.decrypt_inout_detached(&nonce, column.as_bytes(), text.into(), &tag).map(|()| {
+                bytes.truncate(NONCE_BYTES + text_len);
+                bytes.drain(..NONCE_BYTES);
+                bytes
+            })
         };
         let plain = opened.map_err(|_| {
             KeyError(format!(
