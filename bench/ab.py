@@ -17,6 +17,8 @@ environment variables; run variants alternately and compare pairs. Seed the data
 """
 import argparse, json, os, subprocess, time, urllib.request
 
+from bench import CREATE_LUA
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIST = "/api/v1/businesses?district=35.24.05&status=active&limit=50"
 
@@ -57,15 +59,17 @@ def variant(args, label, extra):
                                        headers={"Content-Type": "application/json"})
         token = json.loads(urllib.request.urlopen(login).read())["access_token"]
         results = []
-        create = json.dumps({"name": "Usaha AB", "owner_name": "Siti Aminah", "owner_nik": "3524054105900001",
+        # Each create's owner a new person (a NIK of district 99, as bench.py's creates): one
+        # NIK for all would make every create a second business of one person, serialized on
+        # that person's lock.
+        create = json.dumps({"name": "Usaha AB", "owner_name": "Siti Aminah", "owner_nik": "__NIK__",
                              "phone": "081234567890", "kbli": "10792", "district_code": "35.24.05",
                              "address": "Jl. Raya Babat", "annual_revenue_idr": 250000000, "employees": 3,
                              "established_on": "2019-03-01"})
         scenarios = {
             "by_id": ("by id", f'request = function() return wrk.format("GET", "/api/v1/businesses/" .. math.random(1, {args.businesses})) end'),
             "list": ("list page 1", f'request = function() return wrk.format("GET", "{LIST}") end'),
-            "create": ("create", 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                       f'wrk.body = {json.dumps(create)}\nrequest = function() return wrk.format("POST", "/api/v1/businesses") end'),
+            "create": ("create", CREATE_LUA(create)),
         }
         for name, lua in [scenarios[k] for k in args.scenarios.split(",")]:
             script = os.path.join(args.workdir, "ab.lua")

@@ -328,34 +328,39 @@ pub fn create(
     let mut deltas = Deltas::new();
     let mut touched = Vec::new();
     let mut owners = vec![0; records.len()];
+    let mut copies = std::collections::HashMap::new();
+    let mut known = Vec::new();
     // Owners are resolved (and locked) in NIK order, whatever the rows' order: two imports
     // naming the same persons take their locks in one order and cannot deadlock.
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by(|a, b| records[*a].owner.owner_nik.cmp(&records[*b].owner.owner_nik));
     for row in order {
         let record = &records[row];
-        let (owner, changed) =
-            persons_model::resolve(conn, keys, user_id, &record.owner).map_err(|e| match e {
-                // An import's row names its conflict.
-                AppError::Conflict(why) if records.len() > 1 => {
-                    AppError::Conflict(format!("rows[{}]: {}", row + 1, why))
-                }
-                other => other,
-            })?;
-        owners[row] = owner;
-        if changed {
-            touched.extend(follow_owner(conn, owner, None)?);
+        let resolved = persons_model::resolve(conn, keys, user_id, &record.owner).map_err(|e| match e {
+            // An import's row names its conflict.
+            AppError::Conflict(why) if records.len() > 1 => {
+                AppError::Conflict(format!("rows[{}]: {}", row + 1, why))
+            }
+            other => other,
+        })?;
+        owners[row] = resolved.id;
+        if resolved.changed {
+            touched.extend(follow_owner(conn, resolved.id, None)?);
         }
+        if !resolved.new {
+            known.push(resolved.id);
+        }
+        // The copy as the owner stands after this row (a later row may give a new contact).
+        copies.insert(resolved.id, resolved.copy);
     }
     for record in records {
         deltas.business(&record.facts(), 1);
     }
     // A new business shows its owner's consent to every bank (their consents are locked with
-    // them: a consent change takes the person's lock).
-    let consents = crate::persons::consents::in_force(conn, &owners)?;
+    // them: a consent change takes the person's lock; a person made now has none), and a copy
+    // of its owner's fields as resolved (and locked).
+    let consents = crate::persons::consents::in_force(conn, &known)?;
     let consent_of = |owner: &i64| consents.get(owner).and_then(|c| c.every_bank_since);
-    // And a copy of its owner's fields, read after the owner was resolved (and locked).
-    let copies = OwnerRow::load(conn, &owners)?;
     let copy_of = |owner: &i64| copies.get(owner).ok_or_else(|| AppError::internal("an owner vanished"));
     for (chunk, owners) in records.chunks(500).zip(owners.chunks(500)) {
         let values: Vec<_> = chunk
@@ -470,20 +475,20 @@ pub fn update(
         && record.owner.owner_name == owner.name
         && record.owner.phone == owner.phone
         && record.owner.email == owner.email;
-    let (owner_id, mut touched) = if unchanged {
-        (current.owner_id, Vec::new())
+    // The owner's copy is written when the owner (or their contact) changed.
+    let (owner_id, mut touched, copy) = if unchanged {
+        (current.owner_id, Vec::new(), None)
     } else {
-        let (owner_id, changed) = persons_model::resolve(conn, keys, user_id, &record.owner)?;
-        let followed = if changed { follow_owner(conn, owner_id, Some(id))? } else { Vec::new() };
-        (owner_id, followed)
+        let resolved = persons_model::resolve(conn, keys, user_id, &record.owner)?;
+        let followed = if resolved.changed { follow_owner(conn, resolved.id, Some(id))? } else { Vec::new() };
+        (resolved.id, followed, Some(resolved.copy))
     };
-    let person = OwnerRow::find(conn, owner_id)?;
     crate::versioned_update!(
         conn,
         businesses,
         id,
         current.version,
-        (&record.columns, businesses::owner_id.eq(owner_id), person.copy())
+        (&record.columns, businesses::owner_id.eq(owner_id), copy.as_ref().map(OwnerRow::copy))
     )?;
     // `current` is the row the update replaced (it matched the version read): the summary moves
     // the business from its group to the new one.

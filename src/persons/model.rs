@@ -19,7 +19,7 @@ use crate::http::etag::IfMatch;
 use crate::http::input::{Check, Field};
 use crate::http::patch::require_object;
 
-use super::owner::{Owner, unopenable};
+use super::owner::{Owner, OwnerRow, unopenable};
 
 /// The associated data of each sealed column: a value copied into another column does not open.
 pub const NIK: &str = "persons.nik";
@@ -92,21 +92,29 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<PersonRow> {
 /// businesses, and they see NIKs); a new phone or e-mail of a known person replaces theirs
 /// (an audited change of the person, which every one of their businesses shows), as the
 /// newest contact the office was given. The person is locked until the transaction ends.
-/// Returns the person's id and whether it changed: then its businesses follow (the caller
-/// moves their versions, `crate::businesses`, which locks them in id order after the person).
+/// Returns the person, whether they changed (then their businesses follow: the caller moves
+/// their versions and copies, `crate::businesses`, locking them in id order after the person).
 pub fn resolve(
     conn: &mut DbConnection,
     keys: &Keyring,
     user_id: i64,
     owner: &OwnerRecord,
-) -> AppResult<(i64, bool)> {
+) -> AppResult<Resolved> {
     // A correction of the person's NIK can commit between the look-up and the lock: look up
     // again then (twice is plenty: each retry follows a committed correction).
+    // With one index key (no re-keying under way) a NIK's index is unique: insert first, and
+    // look up only when the NIK is known (a new owner costs one statement less). While an index
+    // re-keying runs, a known NIK may be indexed under the old key only: look up first.
+    if keys.index_ids().len() == 1
+        && let Some(copy) = insert(conn, keys, user_id, owner)?
+    {
+        return Ok(Resolved { id: copy.id(), changed: false, new: true, copy });
+    }
     for _ in 0..3 {
         let found = match find_by_nik(conn, keys, &owner.owner_nik)? {
             Some(person) => Some(person),
             None => match insert(conn, keys, user_id, owner)? {
-                Some(id) => return Ok((id, false)),
+                Some(copy) => return Ok(Resolved { id: copy.id(), changed: false, new: true, copy }),
                 // A concurrent request registered the NIK between the look-up and the insert.
                 None => find_by_nik(conn, keys, &owner.owner_nik)?,
             },
@@ -118,6 +126,19 @@ pub fn resolve(
         }
     }
     Err(AppError::Conflict("the owner_nik changed hands while this request ran; retry".into()))
+}
+
+/// The person an owner resolved to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Their id.
+    pub id: i64,
+    /// Whether a known person's contact changed (their businesses follow).
+    pub changed: bool,
+    /// Whether they were made now (no consent of theirs can exist yet).
+    pub new: bool,
+    /// What their businesses copy of them, as stored now.
+    pub copy: OwnerRow,
 }
 
 /// Locks a person for a change of theirs (PostgreSQL; `NO KEY`: a business referring to them
@@ -150,7 +171,7 @@ fn follow(
     user_id: i64,
     id: i64,
     owner: &OwnerRecord,
-) -> AppResult<Option<(i64, bool)>> {
+) -> AppResult<Option<Resolved>> {
     lock(conn, id)?;
     let person = find(conn, id)?;
     let current = Owner::open(&person, keys)?;
@@ -165,7 +186,7 @@ fn follow(
     }
     let email = if owner.email_given { owner.email.clone() } else { current.email.clone() };
     if current.phone == owner.phone && current.email == email {
-        return Ok(Some((person.id, false)));
+        return Ok(Some(Resolved { id: person.id, changed: false, new: false, copy: OwnerRow::of(&person) }));
     }
     let changes = PersonChanges {
         name: None,
@@ -174,25 +195,28 @@ fn follow(
         email: (current.email != email).then_some(email),
     };
     let changed = write_changes(conn, keys, user_id, &person, &current, &changes, &[])?;
-    Ok(Some((person.id, changed)))
+    let copy = OwnerRow::find(conn, person.id)?;
+    Ok(Some(Resolved { id: person.id, changed, new: false, copy }))
 }
 
-/// Inserts a new person for `owner`, with its audit entry: its id, or `None` when a concurrent
-/// transaction took the NIK first (PostgreSQL; SQLite has one writer at a time).
+/// Inserts a new person for `owner`, with its audit entry: what its businesses copy, or `None`
+/// when the NIK's index is taken (a known NIK, or a concurrent transaction's that committed).
 fn insert(
     conn: &mut DbConnection,
     keys: &Keyring,
     user_id: i64,
     owner: &OwnerRecord,
-) -> AppResult<Option<i64>> {
+) -> AppResult<Option<OwnerRow>> {
     let now = db::now();
     let seal = |column, value: &str| keys.seal(column, value).map_err(AppError::internal);
+    let (nik, phone) = (seal(NIK, &owner.owner_nik)?, seal(PHONE, &owner.phone)?);
+    let email = owner.email.as_deref().map(|e| seal(EMAIL, e)).transpose()?;
     let values = (
         persons::name.eq(&owner.owner_name),
-        persons::nik.eq(seal(NIK, &owner.owner_nik)?),
+        persons::nik.eq(&nik),
         persons::nik_index.eq(keys.blind_index(NIK_INDEX, &owner.owner_nik).map_err(AppError::internal)?),
-        persons::phone.eq(seal(PHONE, &owner.phone)?),
-        persons::email.eq(owner.email.as_deref().map(|e| seal(EMAIL, e)).transpose()?),
+        persons::phone.eq(&phone),
+        persons::email.eq(&email),
         persons::created_at.eq(now),
         persons::updated_at.eq(now),
         persons::version.eq(1),
@@ -205,15 +229,19 @@ fn insert(
             .returning(persons::id)
             .get_result(pg)
             .optional()?,
-        DbConnection::Sqlite(_) => {
-            Some(diesel::insert_into(persons::table).values(values).returning(persons::id).get_result(conn)?)
-        }
+        DbConnection::Sqlite(lite) => diesel::insert_into(persons::table)
+            .values(values)
+            .on_conflict(persons::nik_index)
+            .do_nothing()
+            .returning(persons::id)
+            .get_result(lite)
+            .optional()?,
     };
     let Some(id) = id else { return Ok(None) };
     let snapshot =
         json!({"name": owner.owner_name, "nik": owner.owner_nik, "phone": owner.phone, "email": owner.email});
     audit::record(conn, user_id, Action::Create, "person", id, &audit::snapshot(&snapshot, &PII))?;
-    Ok(Some(id))
+    Ok(Some(OwnerRow::new(id, owner.owner_name.clone(), nik, phone, email)))
 }
 
 /// The fields a person's correction changes; `None` leaves a field as it is.

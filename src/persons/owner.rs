@@ -40,6 +40,22 @@ pub type OwnerCopy<'a> = (
 );
 
 impl OwnerRow {
+    /// What a business copies of `person`, as stored.
+    pub fn of(person: &PersonRow) -> OwnerRow {
+        OwnerRow {
+            id: person.id,
+            name: person.name.clone(),
+            nik: person.nik.clone(),
+            phone: person.phone.clone(),
+            email: person.email.clone(),
+        }
+    }
+
+    /// A person's name and sealed fields as just written.
+    pub(super) fn new(id: i64, name: String, nik: String, phone: String, email: Option<String>) -> OwnerRow {
+        OwnerRow { id, name, nik, phone, email }
+    }
+
     /// The person's id.
     pub fn id(&self) -> i64 {
         self.id
