@@ -115,7 +115,8 @@ pub struct Consent {
     pub text_version: String,
     /// When the person consented.
     pub given_at: DateTime<Utc>,
-    /// The user who recorded it (`null` for consents the upgrade made from businesses' flags).
+    /// The user who recorded it (`null` for consents the upgrade made from businesses' flags,
+    /// channel `migrated`, and for generated demonstration data).
     #[schema(example = 1)]
     pub recorded_by: Option<i64>,
     /// When it was recorded.
