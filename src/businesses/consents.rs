@@ -213,7 +213,7 @@ pub async fn withdraw_consent(
     let ((person, id), user) = (path.into_inner(), caller.id);
     let found = db::run(&state.pool, move |conn| {
         db::write(conn, |conn| {
-            consents::find(conn, person, id)?;
+            // A consent that is not this person's is 404 from the withdrawal's own read.
             changing(conn, person, |conn| {
                 let (before, after) = consents::withdraw(conn, user, person, id, body.0)?;
                 audit::record(conn, user, Action::Update, "consent", id, &audit::diff(&before, &after, &[]))?;

@@ -9,8 +9,6 @@
 //! (`crate::businesses::follow_owner`); a new business or a business moving to another owner
 //! copies its owner's row as it writes; a key rotation copies what it sealed again.
 
-use std::collections::HashMap;
-
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -69,17 +67,6 @@ impl OwnerRow {
             businesses::person_phone.eq(self.phone.as_str()),
             businesses::person_email.eq(self.email.as_deref()),
         )
-    }
-
-    /// The owners `ids`, as stored, by id.
-    pub fn load(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, OwnerRow>> {
-        let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let rows: Vec<OwnerRow> =
-                persons::table.filter(persons::id.eq_any(chunk)).select(OwnerRow::as_select()).load(conn)?;
-            found.extend(rows.into_iter().map(|r| (r.id, r)));
-        }
-        Ok(found)
     }
 
     /// Owner `id`, as stored.
