@@ -48,6 +48,11 @@ def CREATE_LUA(body):
     # (district 99, which the generated data never uses, so no seeded person's name conflicts).
     return ('wrk.headers["Content-Type"] = "application/json"\n'
             f'local body = {json.dumps(body)}\n'
+            # wrk seeds every thread's generator alike: the second thread would make the first
+            # one's persons again (a second business of each, waiting on the first one's lock).
+            'local threads = 0\n'
+            'setup = function(thread) threads = threads + 1; thread:set("tid", threads) end\n'
+            'init = function() math.randomseed(os.time() * 1000 + tid) end\n'
             'request = function()\n'
             '  local nik = string.format("352499%02d%02d%02d%04d", math.random(1, 28), math.random(1, 12), '
             'math.random(60, 99), math.random(1, 9999))\n'

@@ -14,9 +14,10 @@ use crate::domain::classification;
 use crate::domain::codes::{DistrictCode, Email, Kbli, Nib, Nik, Npwp, Phone};
 use crate::error::{AppError, AppResult};
 use crate::http::input::{self, Check, Field};
-use crate::persons::OwnerRecord;
+use crate::persons::{OwnerRecord, OwnerRow};
 
 use super::BusinessStatus;
+use super::model::BusinessRow;
 
 /// A business as a client sends it (create, import, and the fields a merge patch may change).
 /// Scale, IKM and industry scale are derived by the server and cannot be sent.
@@ -112,7 +113,9 @@ pub struct BusinessRecord {
 /// The columns a client's fields and the derived classification fill (the owner is a person:
 /// `owner_id`, set by the write).
 #[derive(Debug, Clone, Serialize, Insertable, AsChangeset)]
-#[diesel(table_name = businesses, treat_none_as_null = true)]
+// An absent field is bound as NULL in an INSERT as in an UPDATE (not written as `DEFAULT`):
+// the statement is then the same for every business, and prepared once per connection.
+#[diesel(table_name = businesses, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct BusinessColumns {
     name: String,
     nib: Option<String>,
@@ -142,6 +145,46 @@ impl BusinessRecord {
 }
 
 impl BusinessColumns {
+    /// The row business `id` is once these columns are inserted for `owner` (whose copy it
+    /// holds) at `now`: what a read of it would give, without the read.
+    pub(super) fn inserted(
+        &self,
+        id: i64,
+        owner: &OwnerRow,
+        consented: Option<NaiveDateTime>,
+        now: NaiveDateTime,
+    ) -> BusinessRow {
+        let (person_name, person_nik, person_phone, person_email) = owner.stored();
+        BusinessRow {
+            id,
+            name: self.name.clone(),
+            owner_id: owner.id(),
+            nib: self.nib.clone(),
+            npwp: self.npwp.clone(),
+            kbli: self.kbli.clone(),
+            district_code: self.district_code.clone(),
+            village: self.village.clone(),
+            address: self.address.clone(),
+            capital_idr: self.capital_idr,
+            annual_revenue_idr: self.annual_revenue_idr,
+            employees: self.employees,
+            established_on: self.established_on,
+            status: self.status.clone(),
+            consented_to_bank_sharing_at: consented,
+            scale: self.scale.clone(),
+            scale_basis: self.scale_basis.clone(),
+            is_ikm: self.is_ikm,
+            industry_scale: self.industry_scale.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            person_name: person_name.to_owned(),
+            person_nik: person_nik.to_owned(),
+            person_phone: person_phone.to_owned(),
+            person_email: person_email.map(str::to_owned),
+        }
+    }
+
     /// What a business with these columns contributes to the statistics' summary.
     pub fn facts(&self) -> crate::summary::BusinessFacts {
         crate::summary::BusinessFacts::new(

@@ -255,8 +255,9 @@ pub async fn create_business(
         move |conn| {
             let record = model::check_new(conn, body.0)?;
             let created = model::create(conn, &keys, user, std::slice::from_ref(&record))?;
-            let id = created.first().copied().ok_or_else(|| AppError::internal("the insert gave no id"))?;
-            let (business, owner) = model::find_owned(conn, &keys, id)?;
+            let mut business =
+                created.into_iter().next().ok_or_else(|| AppError::internal("the insert gave no row"))?;
+            let (id, owner) = (business.id, business.take_owner(&keys)?);
             Ok(Created {
                 location: format!("/api/v1/businesses/{id}"),
                 version: business.version,

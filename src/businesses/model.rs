@@ -315,14 +315,14 @@ pub fn check_new(conn: &mut DbConnection, body: Value) -> AppResult<BusinessReco
 }
 
 /// Creates businesses from checked records, each with its audit entry and its part of the
-/// statistics' summary; the new ids, in order. The one way a business is created: a create
+/// statistics' summary; the new rows, in order (as a read of them would give them). The one way a business is created: a create
 /// writes one record, an import thousands.
 pub fn create(
     conn: &mut DbConnection,
     keys: &Keyring,
     user_id: i64,
     records: &[BusinessRecord],
-) -> AppResult<Vec<i64>> {
+) -> AppResult<Vec<BusinessRow>> {
     let now = db::now();
     let mut created = Vec::with_capacity(records.len());
     let mut deltas = Deltas::new();
@@ -406,7 +406,9 @@ pub fn create(
             })
             .collect();
         audit::record_many(conn, user_id, Action::Create, "business", &entries)?;
-        created.extend(ids);
+        for (id, (record, owner)) in ids.into_iter().zip(chunk.iter().zip(owners)) {
+            created.push(record.columns.inserted(id, copy_of(owner)?, consent_of(owner), now));
+        }
     }
     deltas.apply(conn)?;
     // The other businesses of an owner whose contact changed: what their banks see follows.

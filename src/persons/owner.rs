@@ -59,6 +59,11 @@ impl OwnerRow {
         self.id
     }
 
+    /// The name and the sealed NIK, phone and e-mail, as stored.
+    pub fn stored(&self) -> (&str, &str, &str, Option<&str>) {
+        (&self.name, &self.nik, &self.phone, self.email.as_deref())
+    }
+
     /// The business columns that copy this owner.
     pub fn copy(&self) -> OwnerCopy<'_> {
         (

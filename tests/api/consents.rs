@@ -326,6 +326,8 @@ async fn the_business_flag_is_derived_and_a_write_of_it_is_refused() {
     again["owner_name"] = body["owner_name"].clone();
     let created = app.create_business(&officer, &again).await;
     assert_eq!(created["consented_to_bank_sharing_at"], shown);
+    let read = app.get(&format!("/api/v1/businesses/{}", created["id"])).token(&officer).send().await;
+    assert_eq!(read.json(), created, "the create answers what a read gives");
 }
 
 #[actix_rt::test]

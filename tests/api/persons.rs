@@ -141,6 +141,8 @@ async fn one_person_per_nik_and_another_name_for_it_is_refused() {
     let second = app.create_business(&officer, &other).await;
     assert_eq!(second["owner_id"], json!(person));
     assert_eq!(second["owner_name"], "Yusuf Firmansyah", "the person's name, as corrected once");
+    let read = app.get(&format!("/api/v1/businesses/{}", second["id"])).token(&officer).send().await;
+    assert_eq!(read.json(), second, "the create answers what a read gives, for a known owner too");
     assert_eq!(app.count("persons"), 1);
 }
 
