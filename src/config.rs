@@ -49,6 +49,9 @@ pub struct Config {
     /// front of the server, whose `X-Forwarded-For` names the client (the login throttle
     /// counts by it). None by default: the socket's peer is the client.
     pub trusted_proxies: Vec<Network>,
+    /// `DISCLOSURE_RETENTION_DAYS`: how long the disclosure log keeps an entry
+    /// (`crate::disclosures`); a daily job removes older ones. Five years by default.
+    pub disclosure_retention_days: u32,
     /// `DATA_KEY_FILE`: the keys that seal personal data at rest (`crate::crypto::keyring`),
     /// outside the database and its backups. Required with PostgreSQL; with the embedded
     /// default `data/data_keys`, generated on the first start.
@@ -160,6 +163,7 @@ impl fmt::Debug for Config {
             .field("webhook_allow_private_targets", &self.webhook_allow_private_targets)
             .field("read_replicas", &self.database_read_urls.len())
             .field("replica_max_lag", &self.replica_max_lag)
+            .field("disclosure_retention_days", &self.disclosure_retention_days)
             .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
@@ -279,6 +283,9 @@ impl Config {
         let replica_max_lag = parsed("REPLICA_MAX_LAG_MS", 5000u64, |n| {
             if (100..=3_600_000).contains(n) { Ok(()) } else { Err("must be between 100 and 3600000".into()) }
         })?;
+        let disclosure_retention_days = parsed("DISCLOSURE_RETENTION_DAYS", 1826u32, |n| {
+            if (1..=36_525).contains(n) { Ok(()) } else { Err("must be between 1 and 36525 days".into()) }
+        })?;
         let trusted_proxies = match var("TRUSTED_PROXIES")? {
             None => Vec::new(),
             Some(list) => list
@@ -316,6 +323,7 @@ impl Config {
             database_read_urls,
             replica_max_lag: Duration::from_millis(replica_max_lag),
             trusted_proxies,
+            disclosure_retention_days,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod businesses;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod disclosures;
 pub mod domain;
 pub mod error;
 pub mod health;

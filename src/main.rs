@@ -283,6 +283,8 @@ fn serve() -> Result<(), String> {
     umkm_api::banks::feed::run_logged(&pool);
     umkm_api::banks::feed::spawn_daily(pool.clone())
         .map_err(|e| format!("cannot start the bank feed's daily run: {e}"))?;
+    umkm_api::disclosures::spawn_retention(pool.clone(), config.disclosure_retention_days)
+        .map_err(|e| format!("cannot start the disclosure log's retention: {e}"))?;
     let state = AppState::new(config, pool).map_err(describe)?;
 
     let base = format!("http://{addr}");

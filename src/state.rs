@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::crypto::Keys;
 use crate::crypto::data_keys::DataKeys;
 use crate::db::Pool;
+use crate::disclosures::Log;
 use crate::error::AppResult;
 use crate::metrics::Metrics;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub hashing: Arc<tokio::sync::Semaphore>,
     /// The keys that seal personal data at rest (`DATA_KEY_FILE`, read again when it changes).
     pub data_keys: Arc<DataKeys>,
+    /// The writer of the disclosure log (`crate::disclosures`), one per process.
+    pub disclosures: Arc<Log>,
 }
 
 impl AppState {
@@ -43,12 +46,13 @@ impl AppState {
             Arc::new(tokio::sync::Semaphore::new(crate::crypto::concurrent_checks(config.db_pool_size)));
         Ok(AppState {
             hashing,
-            pool,
+            pool: pool.clone(),
             keys: Arc::new(keys),
             config: Arc::new(config),
             identities: Arc::default(),
             metrics,
             data_keys: Arc::new(data_keys),
+            disclosures: Arc::new(Log::start(pool.clone()).map_err(crate::error::AppError::internal)?),
         })
     }
 }

@@ -15,15 +15,17 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 pub use throttle::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
 
 use crate::accounts::Identity;
 use crate::db;
+use crate::disclosures::{Classes, Discloser, Entry};
 use crate::domain::role::Role;
 use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult};
+use crate::http::RequestId;
 use crate::state::AppState;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
@@ -75,6 +77,40 @@ impl Caller {
     /// The retail partner a retail user is confined to; `None` for everyone else (-1 as above).
     pub fn retail_scope(&self) -> Option<i64> {
         (self.role == Role::Retail).then(|| self.retail_partner_id.unwrap_or(-1))
+    }
+
+    /// What records the persons that answers to `req` disclose to this caller, `classes` of
+    /// their data (`crate::disclosures`).
+    pub fn discloser(&self, req: &HttpRequest, classes: Classes) -> AppResult<Discloser> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| AppError::internal("application state missing"))?;
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let route =
+            format!("{} {}", req.method(), req.match_pattern().unwrap_or_else(|| req.path().to_owned()));
+        let entry = Entry {
+            occurred_at: db::now(),
+            user_id: self.id,
+            bank_partner_id: self.bank_partner_id,
+            retail_partner_id: self.retail_partner_id,
+            route,
+            request_id,
+            classes,
+            persons: Vec::new(),
+        };
+        Ok(Discloser::new(state.disclosures.clone(), entry))
+    }
+
+    /// Records that the answer to `req` discloses `classes` of `persons` to this caller, and
+    /// returns once it is written: the handler answers after it, and not at all when it fails
+    /// (503). Nothing is recorded for no persons.
+    pub async fn disclose(
+        &self,
+        req: &HttpRequest,
+        classes: Classes,
+        persons: impl IntoIterator<Item = i64>,
+    ) -> AppResult<()> {
+        self.discloser(req, classes)?.disclose(persons).await
     }
 
     /// Whether the caller may see personal data unmasked.

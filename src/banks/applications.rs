@@ -3,7 +3,7 @@
 //! eligibility verdict. A bank user sees only the applications to its own bank, of businesses
 //! that consented to bank sharing.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::db::schema::{applications, businesses, financing_programmes};
 use crate::db::{self, DbConnection};
+use crate::disclosures::{Classes, Discloser};
 use crate::domain::financing::{ApplicationStatus, Eligibility};
 use crate::error::{AppError, AppResult};
 use crate::http::Json;
@@ -100,10 +101,16 @@ pub struct Application {
     pub updated_at: DateTime<Utc>,
     /// Version; also the `ETag`.
     pub version: i32,
+    /// The business's owner, whose financing this discloses (`crate::disclosures`); not part
+    /// of the answer.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub owner_id: i64,
 }
 
-pub(crate) fn application_of(a: ApplicationRow, eligibility: Eligibility) -> Application {
+pub(crate) fn application_of(a: ApplicationRow, eligibility: Eligibility, owner_id: i64) -> Application {
     Application {
+        owner_id,
         status: a.status(),
         id: a.id,
         business_id: a.business_id,
@@ -357,7 +364,12 @@ impl SortField for ApplicationSort {
     );
 }
 
-async fn list_page(state: &AppState, scope: Option<i64>, query: ApplicationQuery) -> AppResult<HttpResponse> {
+async fn list_page(
+    state: &AppState,
+    disclosing: Discloser,
+    scope: Option<i64>,
+    query: ApplicationQuery,
+) -> AppResult<HttpResponse> {
     let sort = Sort::<ApplicationSort>::parse(query.sort.as_deref(), "id")?;
     let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
     let counted = query.clone();
@@ -367,7 +379,10 @@ async fn list_page(state: &AppState, scope: Option<i64>, query: ApplicationQuery
         move |conn, after, limit| {
             let q = query.query(scope).select(ApplicationRow::as_select());
             let (rows, next) = list::keyset(conn, q, &sort, after, limit)?;
-            Ok((with_verdicts(conn, rows)?, next))
+            let page = with_verdicts(conn, rows)?;
+            // Financing is shown unmasked to every role that reads applications.
+            disclosing.disclose_blocking(page.iter().map(|a| a.owner_id))?;
+            Ok((page, next))
         },
         move |conn| Ok(counted.query(scope).count().get_result(conn)?),
     )
@@ -384,12 +399,13 @@ async fn list_page(state: &AppState, scope: Option<i64>, query: ApplicationQuery
 )]
 #[get("/applications")]
 pub async fn list_applications(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ApplicationQuery>,
 ) -> AppResult<HttpResponse> {
     let scope = scope(&caller)?;
-    list_page(&state, scope, query.into_inner()).await
+    list_page(&state, caller.discloser(&req, Classes::FINANCING)?, scope, query.into_inner()).await
 }
 
 /// Paging of a business's applications.
@@ -413,6 +429,7 @@ pub struct BusinessApplicationsQuery {
 )]
 #[get("/businesses/{id}/applications")]
 pub async fn list_business_applications(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
@@ -438,6 +455,7 @@ pub async fn list_business_applications(
     let q = query.into_inner();
     list_page(
         &state,
+        caller.discloser(&req, Classes::FINANCING)?,
         scope,
         ApplicationQuery { business_id: Some(id), limit: q.limit, cursor: q.cursor, ..Default::default() },
     )
@@ -453,6 +471,7 @@ pub async fn list_business_applications(
 )]
 #[get("/applications/{id}")]
 pub async fn get_application(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
@@ -464,5 +483,6 @@ pub async fn get_application(
         with_verdict(conn, row)
     })
     .await?;
+    caller.disclose(&req, Classes::FINANCING, [application.owner_id]).await?;
     Ok(ok(application.version, application))
 }

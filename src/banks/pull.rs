@@ -16,6 +16,7 @@ use crate::auth::{Caller, within};
 use crate::crypto::keyring::Keyring;
 use crate::db::schema::{applications, bank_feed, bank_partners};
 use crate::db::{self, DbConnection};
+use crate::disclosures::Classes;
 use crate::domain::classification::Scale;
 use crate::domain::financing::ApplicationStatus;
 use crate::domain::role::Role;
@@ -84,6 +85,10 @@ pub struct EligibleApplicant {
     pub left: bool,
     /// Why it left.
     pub left_reason: Option<LeftReason>,
+    /// The owner a listed applicant discloses (`crate::disclosures`); not part of the answer.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub owner_id: Option<i64>,
 }
 
 impl EligibleApplicant {
@@ -115,6 +120,7 @@ impl EligibleApplicant {
             updated_at: f.changed_at.and_utc(),
             left: false,
             left_reason: None,
+            owner_id: Some(b.owner_id),
         }
     }
 
@@ -146,6 +152,7 @@ impl EligibleApplicant {
             updated_at: f.changed_at.and_utc(),
             left: true,
             left_reason: reason,
+            owner_id: None,
         }
     }
 }
@@ -291,12 +298,18 @@ pub async fn eligible_applicants(
     let filter = PullFilter { since: query.updated_since, status: query.status };
     let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
     let keys = state.data_keys.current();
+    // Each page (each chunk of an export) is recorded before it is answered.
+    let disclosing = caller.discloser(&req, Classes::APPLICANT)?;
     list::respond(
         &req,
         &state.pool,
         params,
         PULL_CSV,
-        move |conn, after, limit| pull_page(conn, &keys, bank, filter, &sort, after, limit),
+        move |conn, after, limit| {
+            let (applicants, next) = pull_page(conn, &keys, bank, filter, &sort, after, limit)?;
+            disclosing.disclose_blocking(applicants.iter().filter_map(|a| a.owner_id))?;
+            Ok((applicants, next))
+        },
         |_| Ok(0),
     )
     .await

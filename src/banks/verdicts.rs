@@ -28,6 +28,11 @@ struct ApplicantRow {
 
 /// The verdicts for `apps`, loading what they need in a few batched queries.
 pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppResult<Vec<Eligibility>> {
+    Ok(judged(conn, apps)?.0)
+}
+
+/// The verdicts for `apps`, and each application's owner (a person).
+fn judged(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppResult<(Vec<Eligibility>, Vec<i64>)> {
     let business_ids: Vec<i64> =
         apps.iter().map(|a| a.business_id).collect::<HashSet<_>>().into_iter().collect();
     let programme_ids: Vec<i64> =
@@ -86,11 +91,14 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
         .map(|p| (p.id, p.rules()))
         .collect();
     let today = db::now().date();
-    apps.iter()
+    let mut owners = Vec::with_capacity(apps.len());
+    let verdicts = apps
+        .iter()
         .map(|a| {
             let b = applicants.get(&a.business_id).ok_or_else(|| AppError::internal("applicant missing"))?;
             let rules =
                 programmes.get(&a.programme_id).ok_or_else(|| AppError::internal("programme missing"))?;
+            owners.push(b.owner_id);
             let applicant = Applicant {
                 active: b.status == "active",
                 consented: a.consented,
@@ -109,7 +117,8 @@ pub(crate) fn verdicts(conn: &mut DbConnection, apps: &[ApplicationRow]) -> AppR
                 .collect();
             Ok(financing::eligibility(&applicant, rules, a.amount_requested_idr, &other, today))
         })
-        .collect()
+        .collect::<AppResult<_>>()?;
+    Ok((verdicts, owners))
 }
 
 /// `rows` as the API answers them, each with its verdict.
@@ -117,8 +126,13 @@ pub(crate) fn with_verdicts(
     conn: &mut DbConnection,
     rows: Vec<ApplicationRow>,
 ) -> AppResult<Vec<Application>> {
-    let verdicts = verdicts(conn, &rows)?;
-    Ok(rows.into_iter().zip(verdicts).map(|(a, e)| application_of(a, e)).collect())
+    let (verdicts, owners) = judged(conn, &rows)?;
+    Ok(rows
+        .into_iter()
+        .zip(verdicts)
+        .zip(owners)
+        .map(|((a, e), owner)| application_of(a, e, owner))
+        .collect())
 }
 
 /// `row` as the API answers it, with its verdict.

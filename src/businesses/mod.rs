@@ -24,6 +24,7 @@ use utoipa::IntoParams;
 use crate::auth::Caller;
 use crate::db::schema::businesses;
 use crate::db::{self, DbConnection};
+use crate::disclosures::Classes;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::http::create::{self, Created};
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(owners::get_person)
         .service(owners::update_person)
         .service(owners::businesses_of_person)
+        .service(owners::disclosures_of_person)
         .service(consents::list_consents)
         .service(consents::create_consent)
         .service(consents::get_consent)
@@ -205,6 +207,8 @@ pub async fn list_businesses(
         .with_generic_plans(sort.by_id() && filter.index_exact() && curated_by.is_none());
     let counted = filter.clone();
     let keys = state.data_keys.current();
+    // Each page (each chunk of an export) is recorded before it is answered.
+    let disclosing = view.discloses().then(|| caller.discloser(&req, Classes::OWNER)).transpose()?;
     list::respond(
         &req,
         &state.pool,
@@ -212,6 +216,9 @@ pub async fn list_businesses(
         CSV_HEADER,
         move |conn, after, limit| {
             let (rows, next) = page(conn, &filter, curated_by, &sort, after, limit)?;
+            if let Some(disclosing) = &disclosing {
+                disclosing.disclose_blocking(rows.iter().map(BusinessRow::owner_id))?;
+            }
             Ok((model::views(&keys, rows, view)?, next))
         },
         move |conn| match curated_by {
@@ -279,19 +286,23 @@ pub async fn create_business(
 )]
 #[get("/businesses/{id}")]
 pub async fn get_business(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
     caller.hidden_from(HIDDEN_FROM)?;
-    let (id, curated_by) = (id.into_inner(), caller.retail_scope());
+    let (id, curated_by, view) = (id.into_inner(), caller.retail_scope(), View::of(caller.role));
     let keys = state.data_keys.current();
     let (business, owner) = db::run(&state.pool, move |conn| {
         within_curations(conn, id, curated_by)?;
         model::find_owned(conn, &keys, id)
     })
     .await?;
-    Ok(ok(business.version, Business::of(business, owner, View::of(caller.role))))
+    if view.discloses() {
+        caller.disclose(&req, Classes::OWNER, [business.owner_id()]).await?;
+    }
+    Ok(ok(business.version, Business::of(business, owner, view)))
 }
 
 /// Change a business (JSON merge patch; `null` clears a field; honours `If-Match`).

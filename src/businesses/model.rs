@@ -233,6 +233,11 @@ impl View {
             Role::Viewer | Role::Bank => View::Masked,
         }
     }
+
+    /// Whether an answer in this view discloses its owners (`crate::disclosures`).
+    pub fn discloses(self) -> bool {
+        self == View::Full
+    }
 }
 
 impl Business {
@@ -324,9 +329,8 @@ pub fn create(
     records: &[BusinessRecord],
 ) -> AppResult<Vec<BusinessRow>> {
     let now = db::now();
-    let mut created = Vec::with_capacity(records.len());
-    let mut deltas = Deltas::new();
-    let mut touched = Vec::new();
+    let (mut created, mut deltas, mut touched) =
+        (Vec::with_capacity(records.len()), Deltas::new(), Vec::new());
     let mut owners = vec![0; records.len()];
     let mut copies = std::collections::HashMap::new();
     let mut known = Vec::new();

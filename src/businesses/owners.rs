@@ -5,13 +5,14 @@
 //! fields are (and no NIK look-up: they do not see NIKs); retail and bank users no person
 //! (404), as they see no business's owner in full.
 
-use actix_web::{HttpResponse, get, patch, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, web};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::db::{self, DbConnection};
+use crate::disclosures::{self, Classes, Disclosure};
 use crate::domain::codes::Nik;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
@@ -53,6 +54,7 @@ pub struct PersonQuery {
 )]
 #[get("/persons")]
 pub async fn find_persons(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<PersonQuery>,
@@ -70,6 +72,7 @@ pub async fn find_persons(
         Ok(vec![Person::of(conn, &keys, &row, true)?])
     })
     .await?;
+    caller.disclose(&req, Classes::PERSON, found.iter().map(|p| p.id)).await?;
     Ok(HttpResponse::Ok().json(Page { data: found, next_cursor: None, total: None }))
 }
 
@@ -87,6 +90,7 @@ fn person(conn: &mut DbConnection, id: i64) -> AppResult<PersonRow> {
 )]
 #[get("/persons/{id}")]
 pub async fn get_person(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
@@ -99,6 +103,9 @@ pub async fn get_person(
         Person::of(conn, &keys, &row, full)
     })
     .await?;
+    if full {
+        caller.disclose(&req, Classes::PERSON, [id]).await?;
+    }
     Ok(ok(found.version, found))
 }
 
@@ -122,6 +129,7 @@ pub async fn get_person(
 )]
 #[patch("/persons/{id}")]
 pub async fn update_person(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
@@ -143,6 +151,7 @@ pub async fn update_person(
         })
     })
     .await?;
+    caller.disclose(&req, Classes::PERSON, [id]).await?;
     Ok(ok(found.version, found))
 }
 
@@ -155,6 +164,7 @@ pub async fn update_person(
 )]
 #[get("/persons/{id}/businesses")]
 pub async fn businesses_of_person(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
@@ -175,5 +185,60 @@ pub async fn businesses_of_person(
         views(&keys, rows, view)
     })
     .await?;
+    if view.discloses() && !found.is_empty() {
+        caller.disclose(&req, Classes::OWNER, [id]).await?;
+    }
     Ok(HttpResponse::Ok().json(Page { data: found, next_cursor: None, total: None }))
+}
+
+/// `GET /persons/{id}/disclosures`: a page at a time.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TrailQuery {
+    /// Entries per page, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A person's disclosures, newest first: every answer that carried their data unmasked, to
+/// whom (user or API client, and partner), through which route, with which classes of data
+/// (`crate::disclosures`). Office staff only (viewers 403; retail and bank users 404).
+#[utoipa::path(
+    tag = "persons",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The person's id"), TrailQuery),
+    responses((status = 200, description = "A page of disclosures, newest first", body = Page<Disclosure>)),
+)]
+#[get("/persons/{id}/disclosures")]
+pub async fn disclosures_of_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<TrailQuery>,
+) -> AppResult<HttpResponse> {
+    caller.hidden_from(HIDDEN_FROM)?;
+    caller.require_office()?;
+    let (id, query) = (id.into_inner(), query.into_inner());
+    let limit = crate::http::list::limit(query.limit)?;
+    let before = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(|| AppError::BadRequest("cursor is not one this API issued".into()))?,
+        ),
+    };
+    let mut found = db::run(&state.pool, move |conn| {
+        person(conn, id)?;
+        Ok(disclosures::of_person(conn, id, before, limit + 1)?)
+    })
+    .await?;
+    let more = i64::try_from(found.len()).unwrap_or(i64::MAX) > limit;
+    found.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = if more { found.last().map(|d| d.id.to_string()) } else { None };
+    Ok(HttpResponse::Ok().json(Page { data: found, next_cursor, total: None }))
 }

@@ -185,6 +185,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    disclosures (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        user_id -> Nullable<BigInt>,
+        bank_partner_id -> Nullable<BigInt>,
+        retail_partner_id -> Nullable<BigInt>,
+        route -> Text,
+        request_id -> Text,
+        classes -> Integer,
+        persons -> Text,
+    }
+}
+
+diesel::table! {
+    disclosed_persons (person_id, disclosure_id) {
+        person_id -> BigInt,
+        disclosure_id -> BigInt,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, endpoint, idempotency_key) {
         user_id -> BigInt,
         endpoint -> Text,
@@ -514,6 +535,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_key_checks,
     products,
     audit_log,
+    disclosures,
+    disclosed_persons,
     idempotency_keys,
     trainings,
     registrations,

@@ -128,19 +128,21 @@ async fn a_backup_made_at_the_previous_migration_restores_and_serves_under_the_l
         assert_eq!(db::run_migrations_through(&mut conn, &previous).unwrap(), versions.len() - 1);
         assert!(!db::migrations_current(&mut conn).unwrap());
         let yes = if backend == Backend::Postgres { "TRUE" } else { "1" };
-        // Its owner a person, sealed under the keys (the latest migration copies them onto the
-        // business).
+        // Its owner a person, sealed under the keys, and the business's copy of them.
         let keys = crate::helpers::test_keys();
         let (nik, phone) = ("3524054105900001", "+6281234567890");
+        let (nik, phone) = (
+            keys.seal(umkm_api::persons::NIK, nik).unwrap(),
+            keys.seal(umkm_api::persons::PHONE, phone).unwrap(),
+        );
         conn.batch_execute(&format!(
             "INSERT INTO persons (id, name, nik, nik_index, phone, created_at, updated_at) VALUES (1, 'Sri Wahyuni', \
-             '{}', '{}', '{}', '2026-01-02 03:04:05', '2026-01-02 03:04:05'); \
-             INSERT INTO businesses (name, owner_id, kbli, kbli_division, district_code, address, status, is_ikm, \
-             created_at, updated_at, version) VALUES ('Kerupuk Ikan Bu Sri', 1, '10750', 10, '35.24.14', \
-             'Jl. Raya Paciran', 'active', {yes}, '2026-01-02 03:04:05', '2026-01-02 03:04:05', 1)",
-            keys.seal(umkm_api::persons::NIK, nik).unwrap(),
-            keys.blind_index(umkm_api::persons::NIK_INDEX, nik).unwrap(),
-            keys.seal(umkm_api::persons::PHONE, phone).unwrap(),
+             '{nik}', '{}', '{phone}', '2026-01-02 03:04:05', '2026-01-02 03:04:05'); \
+             INSERT INTO businesses (name, owner_id, person_name, person_nik, person_phone, kbli, kbli_division, \
+             district_code, address, status, is_ikm, created_at, updated_at, version) VALUES ('Kerupuk Ikan Bu Sri', 1, \
+             'Sri Wahyuni', '{nik}', '{phone}', '10750', 10, '35.24.14', 'Jl. Raya Paciran', 'active', {yes}, \
+             '2026-01-02 03:04:05', '2026-01-02 03:04:05', 1)",
+            keys.blind_index(umkm_api::persons::NIK_INDEX, "3524054105900001").unwrap(),
         ))
         .unwrap();
         // That release's user row (today's `users::create` writes columns it did not have).

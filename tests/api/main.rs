@@ -29,6 +29,7 @@ mod seed;
 mod stats;
 mod summary;
 mod summary_sequences;
+mod trail;
 mod trainings;
 mod users;
 mod webhooks;

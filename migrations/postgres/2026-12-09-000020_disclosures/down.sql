@@ -1,0 +1,2 @@
+DROP TABLE disclosed_persons;
+DROP TABLE disclosures;
