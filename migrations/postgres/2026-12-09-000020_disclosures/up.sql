@@ -18,8 +18,9 @@ CREATE TABLE disclosures (
     -- own listing); looked up by person through disclosed_persons.
     persons TEXT NOT NULL
 );
-CREATE INDEX disclosures_user_id ON disclosures (user_id, id);
-CREATE INDEX disclosures_occurred_at ON disclosures (occurred_at);
+-- Entries are written in time order: a block range index finds a period (the retention's
+-- job, an exposure report of one actor) at a fraction of a B-tree's cost per write.
+CREATE INDEX disclosures_occurred_at ON disclosures USING brin (occurred_at);
 
 -- One row per person per disclosure: a person's trail, newest first, is one index range.
 CREATE TABLE disclosed_persons (

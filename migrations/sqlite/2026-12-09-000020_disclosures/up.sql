@@ -18,7 +18,7 @@ CREATE TABLE disclosures (
     -- own listing); looked up by person through disclosed_persons.
     persons TEXT NOT NULL
 );
-CREATE INDEX disclosures_user_id ON disclosures (user_id, id);
+-- The retention's job and an exposure report of one actor read a period.
 CREATE INDEX disclosures_occurred_at ON disclosures (occurred_at);
 
 -- One row per person per disclosure: a person's trail, newest first, is one index range.
