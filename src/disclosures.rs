@@ -263,7 +263,10 @@ fn insert(conn: &mut DbConnection, entries: &[&Entry]) -> QueryResult<()> {
                     .get_result(conn)?;
                 for person in &e.persons {
                     diesel::insert_into(disclosed_persons::table)
-                        .values((disclosed_persons::person_id.eq(*person), disclosed_persons::disclosure_id.eq(id)))
+                        .values((
+                            disclosed_persons::person_id.eq(*person),
+                            disclosed_persons::disclosure_id.eq(id),
+                        ))
                         .execute(conn)?;
                 }
             }

@@ -198,3 +198,30 @@ async fn entries_past_the_retention_are_removed_with_their_persons_rows() {
     });
     assert_eq!(links.unwrap(), 0, "no row of the removed entry is left");
 }
+
+#[actix_rt::test]
+async fn concurrent_answers_each_have_their_own_entry() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let created = app.create_business(&officer, &business_json(1)).await;
+    let (business, person) = (created["id"].as_i64().unwrap(), created["owner_id"].as_i64().unwrap());
+    // 16 reads at once: their entries are written in batches, each answer after its own.
+    let path = format!("/api/v1/businesses/{business}");
+    let reads = (0..16).map(|_| app.get(&path).token(&officer).send());
+    let replies = futures_util::future::join_all(reads).await;
+    let mut answered: Vec<String> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200);
+            r.header("x-request-id").unwrap()
+        })
+        .collect();
+    let mut recorded: Vec<String> = trail(&app, &officer, person)
+        .await
+        .iter()
+        .map(|e| e["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    answered.sort();
+    recorded.sort();
+    assert_eq!(recorded, answered, "one entry per answer, each with its own request");
+}
