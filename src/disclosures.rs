@@ -201,23 +201,38 @@ fn write_batches(pool: &Pool, waiting: &Receiver<Waiting>) {
             }
         }
         let entries: Vec<&Entry> = batch.iter().map(|w| &w.entry).collect();
-        let conn = match held.take() {
-            Some(conn) => Ok(conn),
-            None => pool.get().map_err(|e| e.to_string()),
-        };
-        let written = conn.and_then(|mut conn| {
-            let written = db::write(&mut conn, |conn| insert(conn, &entries)).map_err(|e| e.to_string());
-            // A connection that failed is given back (the pool checks it), another taken next time.
-            if written.is_ok() {
-                held = Some(conn);
-            }
-            written
-        });
+        let reused = held.is_some();
+        let mut written = write_on(&mut held, pool, &entries);
+        if written.is_err() && reused {
+            // The connection held may have died while idle (the database restarted): once more
+            // on a fresh one. A commit lost with its connection may then be written twice: an
+            // entry too many, never one too few.
+            written = write_on(&mut held, pool, &entries);
+        }
         for w in batch {
             // An answer no longer waited for (its client left) needs no word.
             let _ = w.written.send(written.clone());
         }
     }
+}
+
+/// Writes `entries` in one transaction on the connection `held` (or a new one from `pool`),
+/// which is kept for the next batch when it worked.
+fn write_on(held: &mut Option<db::Conn>, pool: &Pool, entries: &[&Entry]) -> Result<(), String> {
+    let mut conn = match held.take() {
+        Some(conn) => conn,
+        None => pool.get().map_err(|e| e.to_string())?,
+    };
+    if let Err(err) = db::write(&mut conn, |conn| insert(conn, entries)) {
+        // The pool discards it rather than hand it out again (it may have died with the server).
+        if let DbConnection::Pg(c) = &mut *conn {
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error();
+        }
+        return Err(err.to_string());
+    }
+    *held = Some(conn);
+    Ok(())
 }
 
 fn insert(conn: &mut DbConnection, entries: &[&Entry]) -> QueryResult<()> {
