@@ -224,11 +224,7 @@ fn write_on(held: &mut Option<db::Conn>, pool: &Pool, entries: &[&Entry]) -> Res
         None => pool.get().map_err(|e| e.to_string())?,
     };
     if let Err(err) = db::write(&mut conn, |conn| insert(conn, entries)) {
-        // The pool discards it rather than hand it out again (it may have died with the server).
-        if let DbConnection::Pg(c) = &mut *conn {
-            use diesel::connection::{AnsiTransactionManager, TransactionManager};
-            AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error();
-        }
+        db::discard(&mut conn);
         return Err(err.to_string());
     }
     *held = Some(conn);

@@ -440,16 +440,22 @@ where
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
         let result = f(&mut conn);
-        if let (Err(crate::error::AppError::Unavailable(_)), DbConnection::Pg(c)) = (&result, &mut *conn) {
-            // The connection may have died with the server: the pool drops it when it comes
-            // back instead of handing it to the next request (a read outside a transaction
-            // would otherwise leave diesel's connection looking healthy).
-            use diesel::connection::{AnsiTransactionManager, TransactionManager};
-            AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error();
+        if let Err(crate::error::AppError::Unavailable(_)) = &result {
+            discard(&mut conn);
         }
         result
     })
     .await?
+}
+
+/// Has the pool drop `conn` when it comes back instead of handing it out again: it may have
+/// died with the server (a read outside a transaction would otherwise leave diesel's connection
+/// looking healthy).
+pub fn discard(conn: &mut DbConnection) {
+    if let DbConnection::Pg(c) = conn {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error();
+    }
 }
 
 /// Runs `f` in a write transaction: committed when it returns `Ok`, rolled back otherwise.
