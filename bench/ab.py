@@ -58,6 +58,10 @@ def variant(args, label, extra):
                                        data=json.dumps({"email": "ab@localhost", "password": password}).encode(),
                                        headers={"Content-Type": "application/json"})
         token = json.loads(urllib.request.urlopen(login).read())["access_token"]
+        bank_login = urllib.request.Request(f"{base}/api/v1/auth/token", method="POST",
+                                            data=json.dumps({"email": "ab-bank@localhost", "password": password}).encode(),
+                                            headers={"Content-Type": "application/json"})
+        bank_token = json.loads(urllib.request.urlopen(bank_login).read())["access_token"]
         results = []
         # Each create's owner a new person (a NIK of district 99, as bench.py's creates): one
         # NIK for all would make every create a second business of one person, serialized on
@@ -70,11 +74,14 @@ def variant(args, label, extra):
             "by_id": ("by id", f'request = function() return wrk.format("GET", "/api/v1/businesses/" .. math.random(1, {args.businesses})) end'),
             "list": ("list page 1", f'request = function() return wrk.format("GET", "{LIST}") end'),
             "create": ("create", CREATE_LUA(create)),
+            "pull": ("pull page", 'request = function() return wrk.format("GET", '
+                                  '"/api/v1/bank-partners/1/eligible-applicants?limit=50") end'),
         }
         for name, lua in [scenarios[k] for k in args.scenarios.split(",")]:
             script = os.path.join(args.workdir, "ab.lua")
             with open(script, "w") as f:
-                f.write(f'wrk.headers["Authorization"] = "Bearer {token}"\nwrk.headers["Accept"] = "application/json"\n{lua}\n')
+                who = bank_token if name == "pull page" else token
+                f.write(f'wrk.headers["Authorization"] = "Bearer {who}"\nwrk.headers["Accept"] = "application/json"\n{lua}\n')
             before, pg_before = cpu_seconds(server.pid), postgres_cpu_seconds()
             out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency",
                                   "-s", script, base], capture_output=True, text=True, check=True).stdout
@@ -104,12 +111,14 @@ def main():
     p.add_argument("--port", type=int, default=18181)
     p.add_argument("--log-level", default="info")
     p.add_argument("--workdir", default="/tmp")
-    p.add_argument("--scenarios", default="by_id,list", help="comma-separated: by_id, list, create")
+    p.add_argument("--scenarios", default="by_id,list", help="comma-separated: by_id, list, create, pull (bank 1's user)")
     args = p.parse_args()
-    # The user the variants log in as (kept if it exists: then its password must be this one).
-    subprocess.run([args.binary, "user", "create", "--email", "ab@localhost", "--role", "admin"],
-                   input="ab-password-123456\n", text=True, capture_output=True,
-                   env=dict(os.environ, DATABASE_URL=args.database_url, JWT_SECRET="x" * 48, RUST_LOG="error"))
+    # The users the variants log in as (kept if they exist: then their password must be this one).
+    for user in (["--email", "ab@localhost", "--role", "admin"],
+                 ["--email", "ab-bank@localhost", "--role", "bank", "--bank-partner", "1"]):
+        subprocess.run([args.binary, "user", "create", *user], input="ab-password-123456\n", text=True,
+                       capture_output=True,
+                       env=dict(os.environ, DATABASE_URL=args.database_url, JWT_SECRET="x" * 48, RUST_LOG="error"))
     for spec in args.variants:
         label, _, assignments = spec.partition(":")
         variant(args, label, dict(a.split("=", 1) for a in assignments.split(",") if a))

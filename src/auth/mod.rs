@@ -21,7 +21,7 @@ pub use throttle::{LOGIN_MAX_FAILURES, LOGIN_WINDOW};
 
 use crate::accounts::Identity;
 use crate::db;
-use crate::disclosures::{Classes, Discloser, Entry};
+use crate::disclosures::{Classes, Discloser, Entry, Preparing};
 use crate::domain::role::Role;
 use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult};
@@ -98,7 +98,8 @@ impl Caller {
             classes,
             persons: Vec::new(),
         };
-        Ok(Discloser::new(state.disclosures.clone(), entry))
+        let preparing = req.extensions_mut().remove::<Preparing>();
+        Ok(Discloser::new(state.disclosures.clone(), entry, preparing))
     }
 
     /// Records that the answer to `req` discloses `classes` of `persons` to this caller, and
@@ -202,8 +203,11 @@ impl FromRequest for Caller {
                         }
                         allowed(&req, held, claims.scope.as_deref())?;
                     }
-                    actix_web::HttpMessage::extensions_mut(&req)
-                        .insert(crate::http::access::CallerId(user.id));
+                    let mut extensions = actix_web::HttpMessage::extensions_mut(&req);
+                    extensions.insert(crate::http::access::CallerId(user.id));
+                    // Counted until its disclosure is queued or the request ends.
+                    extensions.insert(state.disclosures.preparing());
+                    drop(extensions);
                     Ok(Caller {
                         id: user.id,
                         email: user.email,
