@@ -13,8 +13,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::http::{self, BodyLimit};
 use crate::state::AppState;
 use crate::{
-    audit, auth, banks, businesses, health, metrics, openapi, products, regions, retail, stats, trainings,
-    users, webhooks,
+    audit, auth, banks, businesses, health, metrics, openapi, products, regions, retail, rights, stats,
+    trainings, users, webhooks,
 };
 
 /// Where the OpenAPI document is served.
@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(trainings::routes)
             .configure(stats::routes)
             .configure(audit::routes)
+            .configure(rights::routes)
             .configure(webhooks::routes),
     );
 }

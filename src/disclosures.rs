@@ -66,6 +66,11 @@ impl Classes {
     /// Applications alone.
     pub const FINANCING: Classes = Classes(0b1000);
 
+    /// These classes and `other`'s.
+    pub const fn with(self, other: Classes) -> Classes {
+        Classes(self.0 | other.0)
+    }
+
     /// The classes, named.
     pub fn named(self) -> Vec<DataClass> {
         DataClass::ALL.into_iter().filter(|c| self.0 & c.bit() != 0).collect()

@@ -24,6 +24,7 @@ pub mod persons;
 pub mod products;
 pub mod regions;
 pub mod retail;
+pub mod rights;
 pub mod seed;
 pub mod state;
 pub mod stats;

@@ -12,7 +12,7 @@ pub mod partners;
 pub mod programmes;
 pub mod pull;
 pub mod transitions;
-mod verdicts;
+pub(crate) mod verdicts;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 

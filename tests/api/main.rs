@@ -24,6 +24,7 @@ mod products;
 mod regions;
 mod replicas;
 mod retail;
+mod rights;
 mod schema;
 mod seed;
 mod stats;

@@ -81,6 +81,8 @@ lane load 26000-28999 \
     "180 load.py --backend sqlite --seconds 10" \
     "180 load.py --backend postgres --seconds 10" \
     "300 crash.py --rounds 3" \
+    "180 disclosure_kill.py --backend sqlite" \
+    "180 disclosure_kill.py --backend postgres" \
     "300 shutdown.py --backend sqlite" \
     "300 shutdown.py --backend postgres" \
     "300 backup.py --backend sqlite" \

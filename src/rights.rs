@@ -1,0 +1,182 @@
+//! Data subjects' rights under UU 27/2022: what the office hands a person who asks for their
+//! data (Pasal 32): everything held about them, with its processing trail.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::audit::{AuditEntry, AuditRow};
+use crate::auth::Caller;
+use crate::banks::applications::{Application, ApplicationRow};
+use crate::businesses::{Business, BusinessRow, View, views};
+use crate::db::schema::{applications, audit_log, businesses, consents, products, registrations};
+use crate::db::{self, DbConnection};
+use crate::disclosures::{self, Classes, Disclosure};
+use crate::domain::role::Role;
+use crate::error::AppResult;
+use crate::persons::consents::{Consent, ConsentRow};
+use crate::persons::{self, Person};
+use crate::products::{Product, ProductRow};
+use crate::state::AppState;
+use crate::trainings::{Registration, RegistrationRow};
+
+/// The most disclosures an export lists (the newest); a longer trail is read in full, a page at
+/// a time, at `GET /persons/{id}/disclosures`.
+pub const MAX_EXPORTED_DISCLOSURES: i64 = 100_000;
+
+/// The routes of this module, mounted under `/api/v1` by `crate::app`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(data_export);
+}
+
+/// Everything the office holds about a person, and what it did with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataExport {
+    /// When this export was made.
+    pub generated_at: DateTime<Utc>,
+    /// The person, unmasked.
+    pub person: Person,
+    /// Their businesses, unmasked.
+    pub businesses: Vec<Business>,
+    /// Their businesses' products.
+    pub products: Vec<Product>,
+    /// Their businesses' applications for financing.
+    pub applications: Vec<Application>,
+    /// Their businesses' registrations for trainings.
+    pub registrations: Vec<Registration>,
+    /// Their consents, withdrawn ones included.
+    pub consents: Vec<Consent>,
+    /// Every write the audit log holds about the person and all of the above, oldest first
+    /// (personal values redacted as the audit log keeps them).
+    pub writes: Vec<AuditEntry>,
+    /// Every answer that carried their data unmasked: to whom, when, through which route, which
+    /// classes of data; newest first, at most 100,000.
+    pub disclosures: Vec<Disclosure>,
+    /// Whether `disclosures` is the whole trail (false past 100,000 entries: page through
+    /// `GET /persons/{id}/disclosures` for the rest).
+    pub disclosures_complete: bool,
+}
+
+/// Export a person's data (UU 27/2022 Pasal 32), for the office to hand to them.
+///
+/// Everything held about the person — the person, their businesses, products, applications,
+/// registrations and consents — and its processing trail: every write from the audit log and
+/// every disclosure (who received their data, when, through which route, which classes), as
+/// one JSON document. Office staff only (viewers 403; retail and bank users 404). The export
+/// is itself a disclosure, recorded before it is sent.
+#[utoipa::path(
+    tag = "persons",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The person's id")),
+    responses(
+        (status = 200, description = "The person's data and its trail", body = DataExport),
+        (status = 404, description = "No such person", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/persons/{id}/data-export")]
+pub async fn data_export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    caller.hidden_from(&[Role::Bank, Role::Retail])?;
+    caller.require_office()?;
+    let id = id.into_inner();
+    let keys = state.data_keys.current();
+    let export = db::run(&state.pool, move |conn| export_of(conn, &keys, id)).await?;
+    caller.disclose(&req, Classes::OWNER.with(Classes::FINANCING), [id]).await?;
+    Ok(HttpResponse::Ok().json(export))
+}
+
+/// Person `id`'s export, read in one transaction (one snapshot on PostgreSQL).
+fn export_of(
+    conn: &mut DbConnection,
+    keys: &crate::crypto::keyring::Keyring,
+    id: i64,
+) -> AppResult<DataExport> {
+    db::write(conn, |conn| {
+        if let DbConnection::Pg(pg) = conn {
+            // One snapshot for the whole document (each statement would see its own otherwise).
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(pg)?;
+        }
+        let row = persons::find(conn, id)?;
+        let person = Person::of(conn, keys, &row, true)?;
+        let business_rows: Vec<BusinessRow> = businesses::table
+            .filter(businesses::owner_id.eq(id))
+            .order(businesses::id)
+            .select(BusinessRow::as_select())
+            .load(conn)?;
+        let business_ids: Vec<i64> = business_rows.iter().map(BusinessRow::id).collect();
+        let businesses = views(keys, business_rows, View::Full)?;
+        let products: Vec<Product> = products::table
+            .filter(products::business_id.eq_any(&business_ids))
+            .order(products::id)
+            .select(ProductRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(Product::from)
+            .collect();
+        let application_rows: Vec<ApplicationRow> = applications::table
+            .filter(applications::business_id.eq_any(&business_ids))
+            .order(applications::id)
+            .select(ApplicationRow::as_select())
+            .load(conn)?;
+        let applications = crate::banks::verdicts::with_verdicts(conn, application_rows)?;
+        let registrations: Vec<Registration> = registrations::table
+            .filter(registrations::business_id.eq_any(&business_ids))
+            .order(registrations::id)
+            .select(RegistrationRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(Registration::from)
+            .collect();
+        let consents: Vec<Consent> = consents::table
+            .filter(consents::person_id.eq(id))
+            .order(consents::id)
+            .select(ConsentRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(Consent::from)
+            .collect();
+        let concerned = [
+            ("person", vec![id]),
+            ("business", business_ids.clone()),
+            ("product", products.iter().map(|p| p.id).collect()),
+            ("application", applications.iter().map(|a| a.id).collect()),
+            ("registration", registrations.iter().map(|r| r.id).collect()),
+            ("consent", consents.iter().map(|c| c.id).collect()),
+        ];
+        let mut writes: Vec<AuditEntry> = Vec::new();
+        for (entity, ids) in concerned {
+            for chunk in ids.chunks(500).filter(|c| !c.is_empty()) {
+                let rows: Vec<AuditRow> = audit_log::table
+                    .filter(audit_log::entity.eq(entity))
+                    .filter(audit_log::entity_id.eq_any(chunk))
+                    .select(AuditRow::as_select())
+                    .load(conn)?;
+                writes.extend(rows.into_iter().map(AuditEntry::from));
+            }
+        }
+        writes.sort_by_key(|w| w.id);
+        let mut disclosures = disclosures::of_person(conn, id, None, MAX_EXPORTED_DISCLOSURES + 1)?;
+        let disclosures_complete =
+            i64::try_from(disclosures.len()).unwrap_or(i64::MAX) <= MAX_EXPORTED_DISCLOSURES;
+        disclosures.truncate(usize::try_from(MAX_EXPORTED_DISCLOSURES).unwrap_or(usize::MAX));
+        Ok(DataExport {
+            generated_at: Utc::now(),
+            person,
+            businesses,
+            products,
+            applications,
+            registrations,
+            consents,
+            writes,
+            disclosures,
+            disclosures_complete,
+        })
+    })
+}
