@@ -55,6 +55,9 @@ enum Command {
     /// Persons: the owners of the businesses.
     #[command(subcommand)]
     Persons(PersonsCommand),
+    /// Data protection (UU 27/2022): what the disclosure log says an account received.
+    #[command(subcommand)]
+    Pdp(umkm_api::rights::PdpCommand),
 }
 
 #[derive(Subcommand)]
@@ -193,6 +196,10 @@ fn main() -> ExitCode {
         Command::Stats(command) => stats(command),
         Command::Keys(command) => keys(command),
         Command::Persons(PersonsCommand::Conflicts) => conflicts(),
+        Command::Pdp(command) => connect().and_then(|(_, pool, _)| {
+            let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+            umkm_api::rights::pdp(&mut conn, command).map(|out| print!("{out}"))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -180,3 +180,86 @@ fn export_of(
         })
     })
 }
+
+/// `umkm-api pdp …`: data protection (UU 27/2022) at the command line.
+#[derive(Debug, clap::Subcommand)]
+pub enum PdpCommand {
+    /// The persons and classes of data one user or API client received over a period, from the
+    /// disclosure log (Pasal 46: whom a breach of that account concerns). CSV on standard
+    /// output, or JSON.
+    Exposure(ExposureArgs),
+}
+
+/// `umkm-api pdp exposure`.
+#[derive(Debug, clap::Args)]
+pub struct ExposureArgs {
+    /// The user or API client: its id or its e-mail.
+    #[arg(long)]
+    pub actor: String,
+    /// From (inclusive): an RFC 3339 time or a date (UTC midnight).
+    #[arg(long)]
+    pub since: String,
+    /// Until (exclusive), as `--since`; now when absent.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// JSON instead of CSV.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `command` on `conn`; what it prints.
+pub fn pdp(conn: &mut DbConnection, command: PdpCommand) -> Result<String, String> {
+    let PdpCommand::Exposure(args) = command;
+    let user = actor(conn, &args.actor)?;
+    let since = instant(&args.since, "--since")?;
+    let until = match &args.until {
+        Some(until) => instant(until, "--until")?,
+        None => db::now(),
+    };
+    if until <= since {
+        return Err("--until must be after --since".into());
+    }
+    let found = disclosures::exposure(conn, user, since, until).map_err(|e| e.to_string())?;
+    if args.json {
+        return serde_json::to_string_pretty(&found).map_err(|e| e.to_string());
+    }
+    let mut csv = String::from("person_id,classes,disclosures,first_at,last_at\n");
+    for e in &found {
+        let classes: Vec<String> = e.classes.iter().map(|c| format!("{c:?}").to_lowercase()).collect();
+        csv.push_str(&format!(
+            "{},{},{},{},{}\n",
+            e.person_id,
+            classes.join(";"),
+            e.disclosures,
+            e.first_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            e.last_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    Ok(csv)
+}
+
+/// The user an `--actor` names: an id or an e-mail, which must exist.
+fn actor(conn: &mut DbConnection, actor: &str) -> Result<i64, String> {
+    use crate::db::schema::users;
+    let found: Option<i64> = match actor.parse::<i64>() {
+        Ok(id) => users::table.find(id).select(users::id).first(conn).optional(),
+        Err(_) => users::table
+            .filter(users::email.eq(actor.trim().to_lowercase()))
+            .select(users::id)
+            .first(conn)
+            .optional(),
+    }
+    .map_err(|e| e.to_string())?;
+    found.ok_or_else(|| format!("--actor {actor:?}: no user or API client has this id or e-mail"))
+}
+
+/// An RFC 3339 time or a date, as UTC.
+fn instant(value: &str, flag: &str) -> Result<chrono::NaiveDateTime, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc).naive_utc());
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .ok_or_else(|| format!("{flag} {value:?}: expected an RFC 3339 time or a date (YYYY-MM-DD)"))
+}

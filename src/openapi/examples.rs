@@ -13,7 +13,7 @@ use utoipa::openapi::RefOr;
 use crate::error::{AppError, FieldError};
 
 /// How deep `$ref`s are followed: deeper than any schema of the API, short of a cycle.
-const MAX_DEPTH: usize = 8;
+const MAX_DEPTH: usize = 12;
 
 /// Sets `example` on every media type of every request and response body that has none.
 pub fn add(doc: &mut Document) {

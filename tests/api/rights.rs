@@ -108,3 +108,63 @@ async fn a_data_export_is_for_office_staff_and_known_persons() {
     app.get("/api/v1/persons/abc/data-export").token(&officer).send().await.assert_problem(400);
     assert_eq!(app.count("disclosures"), entries + 1, "only the officer's export was recorded");
 }
+
+#[actix_rt::test]
+async fn pdp_exposure_lists_whom_an_account_received_and_what() {
+    use umkm_api::rights::{ExposureArgs, PdpCommand, pdp};
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let bri = bank_token(&app, BRI).await;
+    let business = consenting_business(&app, &officer, 1).await;
+    let person = owner_of(&app, &officer, business).await;
+    let other = app.create_business(&officer, &business_json(2)).await;
+    apply(&app, &officer, business, BRI_KUR_MIKRO, 20_000_000).await;
+    for read in [business, other["id"].as_i64().unwrap()] {
+        assert_eq!(app.get(&format!("/api/v1/businesses/{read}")).token(&officer).send().await.status, 200);
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/bank-partners/{BRI}/eligible-applicants")).token(&bri).send().await.status,
+        200
+    );
+    let officer_id = app.get("/api/v1/auth/me").token(&officer).send().await.json()["id"].as_i64().unwrap();
+    let bank_email =
+        app.get("/api/v1/auth/me").token(&bri).send().await.json()["email"].as_str().unwrap().to_owned();
+    let run = |actor: String, since: &str, until: Option<&str>, json: bool| {
+        let command = PdpCommand::Exposure(ExposureArgs {
+            actor,
+            since: since.into(),
+            until: until.map(Into::into),
+            json,
+        });
+        app.db(|c| pdp(c, command))
+    };
+
+    // The officer: both owners, with what the reads carried, as CSV.
+    let csv = run(officer_id.to_string(), "2020-01-01", None, false).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "person_id,classes,disclosures,first_at,last_at");
+    let mine = lines.iter().find(|l| l.starts_with(&format!("{person},"))).expect("the first owner");
+    let fields: Vec<&str> = mine.split(',').collect();
+    assert_eq!(fields[1], "identity;contact;address", "{mine}");
+    assert!(fields[2].parse::<u64>().unwrap() >= 1, "{mine}");
+    assert!(fields[3] <= fields[4] && fields[4].ends_with('Z'), "{mine}");
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{},", other["owner_id"]))), "{csv}");
+
+    // The bank's user, by e-mail, as JSON: the applicant, with the financing.
+    let json: serde_json::Value =
+        serde_json::from_str(&run(bank_email, "2020-01-01T00:00:00Z", None, true).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json[0]["person_id"], json!(person));
+    assert_eq!(json[0]["classes"], json!(["identity", "address", "financing"]));
+
+    // A period before any of it: nobody. Bad input: a clear error.
+    assert_eq!(
+        run(officer_id.to_string(), "2020-01-01", Some("2020-02-01"), false).unwrap().lines().count(),
+        1
+    );
+    assert!(run("nobody@example.org".into(), "2020-01-01", None, false).unwrap_err().contains("no user"));
+    assert!(run(officer_id.to_string(), "yesterday", None, false).unwrap_err().contains("--since"));
+    assert!(
+        run(officer_id.to_string(), "2030-01-01", Some("2020-01-01"), false).unwrap_err().contains("after")
+    );
+}
