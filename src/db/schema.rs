@@ -199,6 +199,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    data_requests (id) {
+        id -> BigInt,
+        person_id -> BigInt,
+        kind -> Text,
+        channel -> Text,
+        received_at -> Timestamp,
+        due_at -> Timestamp,
+        status -> Text,
+        refusal_reason -> Nullable<Text>,
+        note -> Nullable<Text>,
+        recorded_by -> Nullable<BigInt>,
+        closed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
     disclosed_persons (person_id, disclosure_id) {
         person_id -> BigInt,
         disclosure_id -> BigInt,
@@ -504,6 +523,7 @@ diesel::joinable!(businesses -> regions (district_code));
 diesel::joinable!(businesses -> persons (owner_id));
 diesel::joinable!(person_conflicts -> persons (person_id));
 diesel::joinable!(consents -> persons (person_id));
+diesel::joinable!(data_requests -> persons (person_id));
 diesel::joinable!(person_conflicts -> businesses (business_id));
 diesel::joinable!(registrations -> trainings (training_id));
 diesel::joinable!(registrations -> businesses (business_id));
@@ -537,6 +557,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     disclosures,
     disclosed_persons,
+    data_requests,
     idempotency_keys,
     trainings,
     registrations,

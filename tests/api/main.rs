@@ -23,6 +23,7 @@ mod plans;
 mod products;
 mod regions;
 mod replicas;
+mod requests;
 mod retail;
 mod rights;
 mod schema;

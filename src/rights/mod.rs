@@ -29,8 +29,10 @@ pub const MAX_EXPORTED_DISCLOSURES: i64 = 100_000;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(data_export);
+    cfg.service(data_export).configure(requests::routes);
 }
+
+pub mod requests;
 
 /// Everything the office holds about a person, and what it did with it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,6 +51,8 @@ pub struct DataExport {
     pub registrations: Vec<Registration>,
     /// Their consents, withdrawn ones included.
     pub consents: Vec<Consent>,
+    /// The requests they made of their rights, oldest first.
+    pub requests: Vec<requests::DataRequest>,
     /// Every write the audit log holds about the person and all of the above, oldest first
     /// (personal values redacted as the audit log keeps them).
     pub writes: Vec<AuditEntry>,
@@ -63,7 +67,7 @@ pub struct DataExport {
 /// Export a person's data (UU 27/2022 Pasal 32), for the office to hand to them.
 ///
 /// Everything held about the person — the person, their businesses, products, applications,
-/// registrations and consents — and its processing trail: every write from the audit log and
+/// registrations, consents and requests — and its processing trail: every write from the audit log and
 /// every disclosure (who received their data, when, through which route, which classes), as
 /// one JSON document. Office staff only (viewers 403; retail and bank users 404). The export
 /// is itself a disclosure, recorded before it is sent.
@@ -142,6 +146,7 @@ fn export_of(
             .into_iter()
             .map(Consent::from)
             .collect();
+        let requests = requests::of_person(conn, id)?;
         let concerned = [
             ("person", vec![id]),
             ("business", business_ids.clone()),
@@ -149,6 +154,7 @@ fn export_of(
             ("application", applications.iter().map(|a| a.id).collect()),
             ("registration", registrations.iter().map(|r| r.id).collect()),
             ("consent", consents.iter().map(|c| c.id).collect()),
+            ("data_request", requests.iter().map(|r| r.id).collect()),
         ];
         let mut writes: Vec<AuditEntry> = Vec::new();
         for (entity, ids) in concerned {
@@ -174,6 +180,7 @@ fn export_of(
             applications,
             registrations,
             consents,
+            requests,
             writes,
             disclosures,
             disclosures_complete,
