@@ -87,6 +87,7 @@ pub fn app(
     let limit = BodyLimit(state.config.max_body_bytes);
     let recorder = web::Data::from(state.metrics.clone());
     let metrics_on = state.config.metrics_addr.is_some();
+    let document = openapi::served_json(&state.config.dpo);
     app.app_data(web::Data::new(state))
         .app_data(recorder)
         .app_data(limit)
@@ -95,10 +96,9 @@ pub fn app(
         .app_data(served.routes.clone())
         .app_data(http::query_config())
         .app_data(http::path_config())
-        .service(web::resource(DOC_URL).get(|| async {
-            HttpResponse::Ok()
-                .content_type(actix_web::mime::APPLICATION_JSON)
-                .body(openapi::served().json.clone())
+        .service(web::resource(DOC_URL).get(move || {
+            let document = document.clone();
+            async move { HttpResponse::Ok().content_type(actix_web::mime::APPLICATION_JSON).body(document) }
         }))
         .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new([DOC_URL])))
         .service(web::resource("/docs").get(|| async {

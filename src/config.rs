@@ -52,6 +52,9 @@ pub struct Config {
     /// `DISCLOSURE_RETENTION_DAYS`: how long the disclosure log keeps an entry
     /// (`crate::disclosures`); a daily job removes older ones. Five years by default.
     pub disclosure_retention_days: u32,
+    /// `DPO_NAME` and `DPO_EMAIL`: the data protection officer (UU 27/2022 Pasal 53), named in
+    /// the OpenAPI document's `info.contact` and so on the docs page.
+    pub dpo: Dpo,
     /// `DATA_KEY_FILE`: the keys that seal personal data at rest (`crate::crypto::keyring`),
     /// outside the database and its backups. Required with PostgreSQL; with the embedded
     /// default `data/data_keys`, generated on the first start.
@@ -164,6 +167,7 @@ impl fmt::Debug for Config {
             .field("read_replicas", &self.database_read_urls.len())
             .field("replica_max_lag", &self.replica_max_lag)
             .field("disclosure_retention_days", &self.disclosure_retention_days)
+            .field("dpo", &self.dpo)
             .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
@@ -190,6 +194,46 @@ fn var(name: &'static str) -> Result<Option<String>, ConfigError> {
         Ok(v) => Ok(Some(v.trim().to_owned())),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(invalid(name, "not valid UTF-8")),
+    }
+}
+
+/// The data protection officer's contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dpo {
+    /// Who (an office or a person).
+    pub name: String,
+    /// Where to write.
+    pub email: String,
+}
+
+impl Dpo {
+    /// The demo's: an installation names its own (the README's deployment checklist says so).
+    pub const DEFAULT_NAME: &'static str = "Pejabat Pelindungan Data Pribadi (data protection officer)";
+    /// The demo's, at a reserved domain.
+    pub const DEFAULT_EMAIL: &'static str = "ppdp@example.org";
+}
+
+impl Dpo {
+    /// From `DPO_NAME` and `DPO_EMAIL` (the default's where absent), checked.
+    fn checked(name: Option<String>, email: Option<String>) -> Result<Dpo, ConfigError> {
+        let name = name.unwrap_or_else(|| Dpo::DEFAULT_NAME.to_owned());
+        let email = email.unwrap_or_else(|| Dpo::DEFAULT_EMAIL.to_owned());
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(invalid("DPO_NAME", "must be 1 to 200 characters, none of them control characters"));
+        }
+        let shaped = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !shaped {
+            return Err(invalid("DPO_EMAIL", "must be an e-mail address"));
+        }
+        Ok(Dpo { name, email })
+    }
+}
+
+impl Default for Dpo {
+    fn default() -> Dpo {
+        Dpo { name: Dpo::DEFAULT_NAME.into(), email: Dpo::DEFAULT_EMAIL.into() }
     }
 }
 
@@ -286,6 +330,7 @@ impl Config {
         let disclosure_retention_days = parsed("DISCLOSURE_RETENTION_DAYS", 1826u32, |n| {
             if (1..=36_525).contains(n) { Ok(()) } else { Err("must be between 1 and 36525 days".into()) }
         })?;
+        let dpo = Dpo::checked(var("DPO_NAME")?, var("DPO_EMAIL")?)?;
         let trusted_proxies = match var("TRUSTED_PROXIES")? {
             None => Vec::new(),
             Some(list) => list
@@ -324,6 +369,7 @@ impl Config {
             replica_max_lag: Duration::from_millis(replica_max_lag),
             trusted_proxies,
             disclosure_retention_days,
+            dpo,
         })
     }
 }
@@ -401,6 +447,19 @@ mod tests {
         );
         assert!(parse_origins("a.example").is_err());
         assert!(parse_origins("https://a.example/").is_err());
+    }
+
+    #[test]
+    fn the_data_protection_officer_is_checked() {
+        assert_eq!(Dpo::checked(None, None).ok(), Some(Dpo::default()));
+        let named = Dpo::checked(Some("PPDP Disperindag".into()), Some("ppdp@lamongan.example".into()));
+        assert_eq!(named.ok().map(|d| d.email), Some("ppdp@lamongan.example".to_owned()));
+        assert!(Dpo::checked(Some(String::new()), None).is_err());
+        assert!(Dpo::checked(Some("a\nb".into()), None).is_err());
+        assert!(Dpo::checked(Some("x".repeat(201)), None).is_err());
+        for email in ["ppdp", "@example.org", "ppdp@localhost", "pp dp@example.org", ""] {
+            assert!(Dpo::checked(None, Some(email.into())).is_err(), "{email}");
+        }
     }
 
     #[test]

@@ -65,9 +65,33 @@ Problem answers are in English unless `Accept-Language` prefers Indonesian (`id`
 )]
 struct ApiDoc;
 
-/// The annotations' part of the document, before the routes are collected.
+/// The annotations' part of the document, before the routes are collected, with the default
+/// data protection officer as its contact (an installation's own replaces it: [`served_json`]).
 pub fn base() -> Document {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.info.contact = Some(contact(&crate::config::Dpo::default()));
+    doc
+}
+
+fn contact(dpo: &crate::config::Dpo) -> utoipa::openapi::info::Contact {
+    utoipa::openapi::info::ContactBuilder::new()
+        .name(Some(format!("{} — personal data: access, correction, erasure, complaints", dpo.name)))
+        .email(Some(dpo.email.clone()))
+        .build()
+}
+
+/// `/api-docs/openapi.json`'s body for an installation whose data protection officer is `dpo`:
+/// the document made once per process, its contact replaced when it is not the default's.
+pub fn served_json(dpo: &crate::config::Dpo) -> actix_web::web::Bytes {
+    let served = &served().json;
+    if *dpo == crate::config::Dpo::default() {
+        return served.clone();
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(served).unwrap_or_default();
+    if let (Some(info), Ok(contact)) = (doc.get_mut("info"), serde_json::to_value(contact(dpo))) {
+        info["contact"] = contact;
+    }
+    serde_json::to_vec(&doc).map(Into::into).unwrap_or_else(|_| served.clone())
 }
 
 /// The complete document, as `/api-docs/openapi.json` serves it and `umkm-api openapi` prints it.

@@ -325,6 +325,7 @@ fn test_config(database_url: String) -> Config {
         replica_max_lag: Duration::from_secs(5),
         trusted_proxies: Vec::new(),
         disclosure_retention_days: 1826,
+        dpo: Default::default(),
         data_key_file: test_key_file(),
         create_data_key_file: false,
     }

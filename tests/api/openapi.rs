@@ -206,3 +206,22 @@ async fn both_kinds_of_login_answer_what_the_document_requires() {
         assert!(fits, "{who}'s login {answer} lacks a field the document requires: {content}");
     }
 }
+
+#[actix_rt::test]
+async fn the_data_protection_officer_is_the_documents_contact() {
+    let app = spawn_app().await;
+    let doc = app.get("/api-docs/openapi.json").send().await.json();
+    assert_eq!(doc["info"]["contact"]["email"], "ppdp@example.org");
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.dpo = umkm_api::config::Dpo {
+            name: "PPDP Disperindag Lamongan".into(),
+            email: "ppdp@lamongan.example".into(),
+        }
+    })
+    .await;
+    let doc = app.get("/api-docs/openapi.json").send().await.json();
+    assert_eq!(doc["info"]["contact"]["email"], "ppdp@lamongan.example");
+    assert!(doc["info"]["contact"]["name"].as_str().unwrap().starts_with("PPDP Disperindag Lamongan"));
+    assert_eq!(doc["info"]["title"], "umkm-api", "the rest of the document is the same");
+    assert!(doc["paths"]["/api/v1/persons/{id}/data-export"].is_object());
+}
