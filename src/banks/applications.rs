@@ -231,6 +231,13 @@ pub(crate) fn insert_application(
     if open == 0 {
         return Err(AppError::invalid("programme_id", "closed", "the programme is closed"));
     }
+    if crate::persons::owner_restricted(conn, record.business_id)? {
+        return Err(AppError::invalid(
+            "business_id",
+            "restricted",
+            "the business's owner has restricted the processing of their data",
+        ));
+    }
     let consented = super::consented::consent_of(conn, record.business_id, record.bank_partner_id)?;
     let now = db::now();
     let id: i64 = diesel::insert_into(applications::table)

@@ -56,6 +56,9 @@ pub enum LeftReason {
     ProgrammeClosed,
     /// Its status is no longer the one the pull asked for (`status`).
     OtherStatus,
+    /// The owner restricted the processing of their data (UU 27/2022 Pasal 41): no bank sees
+    /// them until the restriction is lifted.
+    Restricted,
 }
 
 impl LeftReason {
@@ -66,6 +69,7 @@ impl LeftReason {
             LeftReason::ConsentWithdrawn => "consent_withdrawn",
             LeftReason::ProgrammeClosed => "programme_closed",
             LeftReason::OtherStatus => "other_status",
+            LeftReason::Restricted => "restricted",
         }
     }
 
@@ -76,6 +80,7 @@ impl LeftReason {
             LeftReason::ConsentWithdrawn,
             LeftReason::ProgrammeClosed,
             LeftReason::OtherStatus,
+            LeftReason::Restricted,
         ]
         .into_iter()
         .find(|r| r.as_str() == name)
@@ -122,6 +127,9 @@ pub(super) struct ApplicantData {
     /// leaves it out (a key rotation seals it again and changes nothing the bank sees).
     #[serde(skip)]
     pub(super) owner_nik_sealed: String,
+    /// Whether the owner's data is restricted: the application is then not listed at all.
+    #[serde(skip)]
+    pub(super) owner_restricted: bool,
 }
 
 /// The pull's fields of the businesses `ids`, by id.
@@ -149,6 +157,7 @@ pub(super) fn applicant_data(conn: &mut DbConnection, ids: &[i64]) -> AppResult<
                 businesses::employees,
                 businesses::scale,
                 businesses::person_nik,
+                persons::restricted_at.is_not_null(),
             ))
             .load(conn)?;
         data.extend(found.into_iter().map(|b| (b.id, b)));
@@ -276,7 +285,9 @@ fn refresh_chunk(conn: &mut DbConnection, ids: &[i64]) -> AppResult<usize> {
     let mut moves: BTreeMap<i64, Vec<(&ApplicationRow, Now)>> = BTreeMap::new();
     for (a, verdict) in apps.iter().zip(verdicts) {
         let b = data.get(&a.business_id).ok_or_else(|| AppError::internal("applicant missing"))?;
-        let left = if verdict.reasons.contains(&Reason::NoConsent) {
+        let left = if b.owner_restricted {
+            Some(LeftReason::Restricted)
+        } else if verdict.reasons.contains(&Reason::NoConsent) {
             Some(LeftReason::ConsentWithdrawn)
         } else if !verdict.eligible {
             Some(LeftReason::NotEligible)

@@ -131,6 +131,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        restricted_at -> Nullable<Timestamp>,
     }
 }
 

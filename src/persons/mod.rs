@@ -15,6 +15,6 @@ pub use model::{
     Conflict, EMAIL, NIK, NIK_INDEX, OwnerRecord, PHONE, PII, Person, PersonPatch, PersonRow, conflicts_of,
     find, find_by_nik, lock_existing, resolve, update,
 };
-pub use owner::{Owner, OwnerCopy, OwnerRow};
+pub use owner::{Owner, OwnerCopy, OwnerRow, owner_restricted};
 pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};

@@ -47,6 +47,7 @@ pub struct PersonRow {
     pub(crate) created_at: NaiveDateTime,
     pub(crate) updated_at: NaiveDateTime,
     pub(crate) version: i32,
+    pub(crate) restricted_at: Option<NaiveDateTime>,
 }
 
 /// A business's owner as a client sent it, checked.
@@ -496,6 +497,9 @@ pub struct Person {
     /// Version; also the `ETag`.
     #[schema(example = 1)]
     pub version: i32,
+    /// Since when the processing of their data is restricted (UU 27/2022 Pasal 41): no bank
+    /// sees them meanwhile. Null when it is not.
+    pub restricted_at: Option<DateTime<Utc>>,
 }
 
 impl Person {
@@ -524,6 +528,7 @@ impl Person {
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
             version: row.version,
+            restricted_at: row.restricted_at.map(|t| t.and_utc()),
         })
     }
 }

@@ -126,3 +126,24 @@ impl Owner {
         })
     }
 }
+
+/// Whether the owner of business `business` has restricted the processing of their data
+/// (`crate::rights::restriction`), read under a share lock of the person on PostgreSQL: a
+/// restriction being set waits for the caller's transaction, and one set before is seen.
+pub fn owner_restricted(conn: &mut crate::db::DbConnection, business: i64) -> crate::error::AppResult<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        restricted: bool,
+    }
+    let sql = format!(
+        "SELECT p.restricted_at IS NOT NULL AS restricted FROM businesses b JOIN persons p ON p.id = b.owner_id \
+         WHERE b.id = $1{}",
+        crate::db::locking(conn, " FOR SHARE OF p")
+    );
+    let found: Vec<Found> = diesel::RunQueryDsl::load(
+        diesel::sql_query(sql).bind::<diesel::sql_types::BigInt, _>(business),
+        conn,
+    )?;
+    Ok(found.first().is_some_and(|f| f.restricted))
+}

@@ -29,10 +29,11 @@ pub const MAX_EXPORTED_DISCLOSURES: i64 = 100_000;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(data_export).configure(requests::routes);
+    cfg.service(data_export).configure(requests::routes).configure(restriction::routes);
 }
 
 pub mod requests;
+pub mod restriction;
 
 /// Everything the office holds about a person, and what it did with it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! about them and its trail — each write, and each answer that carried their data, with who
 //! received it and when.
 
+use actix_web::http::Method;
 use serde_json::{Value, json};
 use umkm_api::domain::role::Role;
 
@@ -167,4 +168,124 @@ async fn pdp_exposure_lists_whom_an_account_received_and_what() {
     assert!(
         run(officer_id.to_string(), "2030-01-01", Some("2020-01-01"), false).unwrap_err().contains("after")
     );
+}
+
+/// BRI's incremental pull since the beginning: every application it was ever shown.
+async fn pulled_since_ever(app: &crate::helpers::TestApp, bri: &str) -> Value {
+    app.get(&format!(
+        "/api/v1/bank-partners/{BRI}/eligible-applicants?updated_since=2000-01-01T00:00:00Z&limit=500"
+    ))
+    .token(bri)
+    .send()
+    .await
+    .json()
+}
+
+#[actix_rt::test]
+async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let admin = app.token_for(Role::Admin).await;
+    let bri = bank_token(&app, BRI).await;
+    let business = consenting_business(&app, &officer, 1).await;
+    let person = owner_of(&app, &officer, business).await;
+    let application = apply(&app, &officer, business, BRI_KUR_MIKRO, 20_000_000).await["id"].clone();
+    let subscription =
+        json!({"bank_partner_id": BRI, "url": "http://127.0.0.1:9/hook", "event_types": ["applicant.left"]});
+    assert_eq!(
+        app.post("/api/v1/webhook-subscriptions").token(&admin).json(&subscription).send().await.status,
+        201
+    );
+    let listed = pulled_since_ever(&app, &bri).await;
+    assert_eq!(listed["data"][0]["application_id"], application, "{listed}");
+    assert_eq!(listed["data"][0]["left"], false);
+
+    let path = format!("/api/v1/persons/{person}/restriction");
+    let restricted = app.call(Method::PUT, &path).token(&officer).send().await;
+    assert_eq!(restricted.status, 200, "{}", String::from_utf8_lossy(&restricted.body));
+    assert!(restricted.json()["restricted_at"].is_string());
+    // Gone from the pull, with the reason, and the bank is told.
+    let left = pulled_since_ever(&app, &bri).await;
+    assert_eq!(left["data"][0]["left"], true, "{left}");
+    assert_eq!(left["data"][0]["left_reason"], "restricted");
+    assert!(left["data"][0]["owner_nik"].is_null(), "nothing of the person: {left}");
+    let current =
+        app.get(&format!("/api/v1/bank-partners/{BRI}/eligible-applicants")).token(&bri).send().await.json();
+    assert!(current["data"].as_array().unwrap().is_empty(), "{current}");
+    let events: Vec<String> = app.db(|c| {
+        use diesel::prelude::*;
+        use umkm_api::db::schema::webhook_deliveries as w;
+        w::table.filter(w::event_type.eq("applicant.left")).select(w::payload).load(c).unwrap()
+    });
+    assert_eq!(events.len(), 1);
+    assert!(events[0].contains("\"restricted\""), "{}", events[0]);
+    // The office keeps the record, marked; a second restriction is 409; a new application
+    // naming the person is refused and nothing is written.
+    let marked = app.get(&format!("/api/v1/persons/{person}")).token(&officer).send().await.json();
+    assert!(marked["restricted_at"].is_string());
+    app.call(Method::PUT, &path).token(&officer).send().await.assert_problem(409);
+    let applications = app.count("applications");
+    let refused = app
+        .post("/api/v1/applications")
+        .token(&officer)
+        .json(&json!({"business_id": business, "programme_id": BRI_KUR_MIKRO, "amount_requested_idr": 5_000_000}))
+        .send()
+        .await;
+    let problem = refused.assert_problem(422);
+    assert_eq!(problem["errors"][0]["code"], "restricted", "{problem}");
+    assert_eq!(app.count("applications"), applications);
+
+    // Lifted: listed again.
+    let lifted = app.delete(&path).token(&officer).send().await;
+    assert_eq!(lifted.status, 200);
+    assert!(lifted.json()["restricted_at"].is_null());
+    let back = pulled_since_ever(&app, &bri).await;
+    assert_eq!(back["data"][0]["left"], false, "{back}");
+    assert!(back["data"][0]["owner_nik"].is_string());
+    app.delete(&path).token(&officer).send().await.assert_problem(409);
+
+    // Roles and unknown persons.
+    app.call(Method::PUT, &path).token(&app.token_for(Role::Viewer).await).send().await.assert_problem(403);
+    app.call(Method::PUT, &path).token(&bri).send().await.assert_problem(404);
+    app.call(Method::PUT, &path).token(&app.token_for(Role::Retail).await).send().await.assert_problem(404);
+    app.call(Method::PUT, "/api/v1/persons/999999/restriction")
+        .token(&officer)
+        .send()
+        .await
+        .assert_problem(404);
+    let audit = app.count(&format!(
+        "audit_log WHERE entity = 'person' AND entity_id = {person} AND changes LIKE '%restricted_at%'"
+    ));
+    assert_eq!(audit, 2, "the restriction and its lifting are audited");
+}
+
+#[actix_rt::test]
+async fn applications_racing_a_restriction_never_leave_the_person_listed() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let bri = bank_token(&app, BRI).await;
+    let business = consenting_business(&app, &officer, 1).await;
+    let person = owner_of(&app, &officer, business).await;
+    // Eight applications and the restriction at once: each application is either refused or
+    // written before the restriction, which then takes it out of the pull.
+    let body =
+        json!({"business_id": business, "programme_id": BRI_KUR_MIKRO, "amount_requested_idr": 5_000_000});
+    let applying = (0..8).map(|_| app.post("/api/v1/applications").token(&officer).json(&body).send());
+    let restricting =
+        app.call(Method::PUT, &format!("/api/v1/persons/{person}/restriction")).token(&officer).send();
+    let (applied, restricted) =
+        futures_util::future::join(futures_util::future::join_all(applying), restricting).await;
+    assert_eq!(restricted.status, 200);
+    for reply in &applied {
+        assert!(reply.status == 201 || reply.status == 422, "{}", String::from_utf8_lossy(&reply.body));
+    }
+    let written = applied.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        app.count(&format!("applications WHERE business_id = {business}")),
+        i64::try_from(written).unwrap()
+    );
+    assert_eq!(app.count(&format!("bank_feed WHERE business_id = {business} AND listed")), 0);
+    let current =
+        app.get(&format!("/api/v1/bank-partners/{BRI}/eligible-applicants")).token(&bri).send().await.json();
+    assert!(current["data"].as_array().unwrap().is_empty(), "{current}");
 }
