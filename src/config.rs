@@ -207,7 +207,7 @@ pub struct Dpo {
 }
 
 impl Dpo {
-    /// The demo's: an installation names its own (the README's deployment checklist says so).
+    /// The demo's: an installation names its own (the README's configuration table says so).
     pub const DEFAULT_NAME: &'static str = "Pejabat Pelindungan Data Pribadi (data protection officer)";
     /// The demo's, at a reserved domain.
     pub const DEFAULT_EMAIL: &'static str = "ppdp@example.org";

@@ -130,11 +130,20 @@ pub(crate) fn application_of(a: ApplicationRow, eligibility: Eligibility, owner_
 }
 
 /// Applications a caller may see: a bank sees its own, of owners who consent to sharing with
-/// it only.
+/// it and have not restricted the processing of their data, only.
 pub(crate) fn visible(scope: Option<i64>) -> applications::BoxedQuery<'static, db::Db> {
     let mut q = applications::table.into_boxed();
     if let Some(bank) = scope {
-        q = q.filter(applications::bank_partner_id.eq(bank)).filter(applications::consented.eq(true));
+        // Nor those of an owner who restricted the processing of their data (few: the
+        // subquery reads a partial index of them).
+        let restricted = businesses::table
+            .inner_join(crate::db::schema::persons::table)
+            .filter(crate::db::schema::persons::restricted_at.is_not_null())
+            .select(businesses::id);
+        q = q
+            .filter(applications::bank_partner_id.eq(bank))
+            .filter(applications::consented.eq(true))
+            .filter(applications::business_id.ne_all(restricted));
     }
     q
 }

@@ -222,23 +222,12 @@ pub async fn disclosures_of_person(
     caller.require_office()?;
     let (id, query) = (id.into_inner(), query.into_inner());
     let limit = crate::http::list::limit(query.limit)?;
-    let before = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(cursor) => Some(
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(|| AppError::BadRequest("cursor is not one this API issued".into()))?,
-        ),
-    };
+    let before = crate::http::list::id_cursor(query.cursor.as_deref())?;
     let mut found = db::run(&state.pool, move |conn| {
         person(conn, id)?;
         Ok(disclosures::of_person(conn, id, before, limit + 1)?)
     })
     .await?;
-    let more = i64::try_from(found.len()).unwrap_or(i64::MAX) > limit;
-    found.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = if more { found.last().map(|d| d.id.to_string()) } else { None };
+    let next_cursor = crate::http::list::trim_to(&mut found, limit, |d| d.id);
     Ok(HttpResponse::Ok().json(Page { data: found, next_cursor, total: None }))
 }

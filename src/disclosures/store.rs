@@ -218,7 +218,7 @@ pub struct Exposure {
     pub person_id: i64,
     /// Every class of their data the actor received.
     pub classes: Vec<DataClass>,
-    /// In how many answers.
+    /// In how many entries of the log (an answer; a streamed export, one per chunk).
     pub disclosures: u64,
     /// The first of them.
     pub first_at: chrono::DateTime<chrono::Utc>,

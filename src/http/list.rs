@@ -390,6 +390,28 @@ pub fn limit(requested: Option<i64>) -> AppResult<i64> {
     }
 }
 
+/// A cursor that is a row's id (the last of the previous page), for lists ordered by id: `None`
+/// for none; 400 for anything but a positive integer.
+pub fn id_cursor(cursor: Option<&str>) -> AppResult<Option<i64>> {
+    match cursor.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|c| *c > 0)
+            .map(Some)
+            .ok_or_else(|| AppError::BadRequest("cursor is not one this API issued".into())),
+    }
+}
+
+/// Cuts `rows`, read `limit + 1` at a time, to `limit`; the next page's cursor (the id of the
+/// last row kept, by `id`) when there was one more.
+pub fn trim_to<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Option<String> {
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    if more { rows.last().map(|r| id(r).to_string()) } else { None }
+}
+
 /// The longest `q` a list accepts, in characters.
 pub const MAX_QUERY_TEXT: usize = 200;
 
@@ -443,6 +465,20 @@ mod tests {
         assert_eq!(decode_cursor::<(i64, String)>(&cursor).unwrap(), (42, "b".to_owned()));
         assert!(decode_cursor::<(i64, String)>("not-a-cursor").is_err());
         assert!(decode_cursor::<i64>(&encode_cursor(&"text")).is_err());
+    }
+
+    #[test]
+    fn id_cursors_are_positive_ids_and_pages_are_trimmed() {
+        assert_eq!(id_cursor(None).ok(), Some(None));
+        assert_eq!(id_cursor(Some("")).ok(), Some(None));
+        assert_eq!(id_cursor(Some("42")).ok(), Some(Some(42)));
+        for bad in ["0", "-5", "abc", "99999999999999999999"] {
+            assert!(id_cursor(Some(bad)).is_err(), "{bad}");
+        }
+        let mut rows = vec![9, 8, 7];
+        assert_eq!(trim_to(&mut rows, 2, |r| *r), Some("8".to_owned()));
+        assert_eq!(rows, vec![9, 8]);
+        assert_eq!(trim_to(&mut rows, 2, |r| *r), None);
     }
 
     #[test]

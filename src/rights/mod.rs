@@ -1,5 +1,6 @@
-//! Data subjects' rights under UU 27/2022: what the office hands a person who asks for their
-//! data (Pasal 32): everything held about them, with its processing trail.
+//! Data subjects' rights under UU 27/2022: a person's data export with its processing trail
+//! (Pasal 32; here), their requests with deadlines (`requests`), restriction (`restriction`),
+//! and `umkm-api pdp exposure`, whom an account received (Pasal 46; here).
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
@@ -27,9 +28,12 @@ use crate::trainings::{Registration, RegistrationRow};
 /// a time, at `GET /persons/{id}/disclosures`.
 pub const MAX_EXPORTED_DISCLOSURES: i64 = 100_000;
 
+/// The rights are the office's work: partners do not see them (404), nor persons at all.
+const HIDDEN_FROM: &[Role] = &[Role::Bank, Role::Retail];
+
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(data_export).configure(requests::routes).configure(restriction::routes);
+    cfg.service(export_person_data).configure(requests::routes).configure(restriction::routes);
 }
 
 pub mod requests;
@@ -82,13 +86,13 @@ pub struct DataExport {
     ),
 )]
 #[get("/persons/{id}/data-export")]
-pub async fn data_export(
+pub async fn export_person_data(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    caller.hidden_from(&[Role::Bank, Role::Retail])?;
+    caller.hidden_from(HIDDEN_FROM)?;
     caller.require_office()?;
     let id = id.into_inner();
     let keys = state.data_keys.current();

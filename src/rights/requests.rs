@@ -14,7 +14,6 @@ use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::db::schema::{data_requests, persons};
 use crate::db::{self, DbConnection};
-use crate::domain::role::Role;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::Json;
 use crate::http::etag::{IfMatch, created, ok};
@@ -23,10 +22,14 @@ use crate::state::AppState;
 
 /// What the law gives the office to answer a request in.
 pub const DEADLINE_HOURS: i64 = 72;
+/// The first day a request under the law can have come: UU 27/2022 took effect on 17 October
+/// 2022 (and a date before what the databases store is refused rather than a 500).
+fn law_in_force() -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2022, 10, 17).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default()
+}
+
 /// The longest note or refusal reason.
 const MAX_TEXT: usize = 2_000;
-/// Requests are the office's own work: partners do not see them.
-const HIDDEN_FROM: &[Role] = &[Role::Bank, Role::Retail];
 
 /// Which right the person exercises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -49,7 +52,7 @@ pub enum RequestKind {
 /// How the request reached the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Channel {
+pub enum RequestChannel {
     /// At the office's counter.
     InPerson,
     /// By letter.
@@ -103,7 +106,7 @@ pub struct DataRequest {
     /// Which right.
     pub kind: RequestKind,
     /// How it came.
-    pub channel: Channel,
+    pub channel: RequestChannel,
     /// When it came.
     pub received_at: DateTime<Utc>,
     /// When it must be answered: 72 hours after it came.
@@ -182,7 +185,7 @@ pub struct DataRequestInput {
     /// Which right.
     pub kind: RequestKind,
     /// How it came.
-    pub channel: Channel,
+    pub channel: RequestChannel,
     /// When it came (now when absent); not in the future. The deadline runs from it.
     pub received_at: Option<DateTime<Utc>>,
     /// The office's note (at most 2,000 characters).
@@ -199,7 +202,7 @@ pub struct DataRequestPatch {
     /// Why it is refused: required with `refused`, refused otherwise (at most 2,000 characters).
     #[schema(example = "financing with Bank BRI runs until 2027-06-30: the law requires keeping the data")]
     pub refusal_reason: Option<String>,
-    /// The office's note, replaced (at most 2,000 characters).
+    /// The office's note, replaced (at most 2,000 characters; null or absent keeps it).
     #[schema(example = "export handed over on a USB stick")]
     pub note: Option<String>,
 }
@@ -237,7 +240,7 @@ pub async fn create_request(
     caller: Caller,
     body: Json<DataRequestInput>,
 ) -> AppResult<HttpResponse> {
-    caller.hidden_from(HIDDEN_FROM)?;
+    caller.hidden_from(super::HIDDEN_FROM)?;
     caller.require_office()?;
     let (input, user) = (body.0, caller.id);
     let now = db::now();
@@ -245,17 +248,25 @@ pub async fn create_request(
     let mut errors = Vec::new();
     if received > now + chrono::Duration::minutes(5) {
         errors.push(FieldError::new("received_at", "in_future", "must not be in the future"));
+    } else if received < law_in_force() {
+        errors.push(FieldError::new(
+            "received_at",
+            "out_of_range",
+            "must not be before 2022-10-17 (UU 27/2022)",
+        ));
     }
     errors.extend(bounded("note", &input.note).err());
     let row = db::run(&state.pool, move |conn| {
-        let known: i64 = persons::table.filter(persons::id.eq(input.person_id)).count().get_result(conn)?;
-        if known == 0 {
-            errors.push(FieldError::new("person_id", "not_found", "no such person"));
-        }
-        if !errors.is_empty() {
-            return Err(AppError::Validation(errors));
-        }
         db::write(conn, |conn| {
+            // Read in the transaction that inserts: the insert's foreign key holds the person.
+            let known: i64 =
+                persons::table.filter(persons::id.eq(input.person_id)).count().get_result(conn)?;
+            if known == 0 {
+                errors.push(FieldError::new("person_id", "not_found", "no such person"));
+            }
+            if !errors.is_empty() {
+                return Err(AppError::Validation(std::mem::take(&mut errors)));
+            }
             let id: i64 = diesel::insert_into(data_requests::table)
                 .values((
                     data_requests::person_id.eq(input.person_id),
@@ -312,20 +323,11 @@ pub async fn list_requests(
     caller: Caller,
     query: web::Query<RequestQuery>,
 ) -> AppResult<HttpResponse> {
-    caller.hidden_from(HIDDEN_FROM)?;
+    caller.hidden_from(super::HIDDEN_FROM)?;
     caller.require_office()?;
     let query = query.into_inner();
     let limit = crate::http::list::limit(query.limit)?;
-    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(cursor) => Some(
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(|| AppError::BadRequest("cursor is not one this API issued".into()))?,
-        ),
-    };
+    let after = crate::http::list::id_cursor(query.cursor.as_deref())?;
     let overdue = query.overdue.unwrap_or(false);
     let now = db::now();
     let mut rows = db::run(&state.pool, move |conn| {
@@ -358,9 +360,7 @@ pub async fn list_requests(
         Ok(q.limit(limit + 1).load::<DataRequestRow>(conn)?)
     })
     .await?;
-    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = if more { rows.last().map(|r| r.id.to_string()) } else { None };
+    let next_cursor = crate::http::list::trim_to(&mut rows, limit, |r| r.id);
     let data = rows.into_iter().map(|r| r.answer(now)).collect::<AppResult<Vec<_>>>()?;
     Ok(HttpResponse::Ok().json(Page { data, next_cursor, total: None }))
 }
@@ -383,14 +383,15 @@ pub async fn get_request(
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    caller.hidden_from(HIDDEN_FROM)?;
+    caller.hidden_from(super::HIDDEN_FROM)?;
     caller.require_office()?;
     let id = id.into_inner();
     let row = db::run(&state.pool, move |conn| find(conn, id)).await?;
     Ok(ok(row.version, row.answer(db::now())?))
 }
 
-/// Move a request on, or change its note (office staff; honours `If-Match`).
+/// Move a request on, or replace its note (office staff; honours `If-Match`). The body names
+/// what changes; an absent or null field keeps its value.
 ///
 /// `received` → `in_progress` → `done` | `refused`; a received request may be closed at once.
 /// `refused` needs a `refusal_reason`. A closed request, or a step back, is 409.
@@ -401,7 +402,7 @@ pub async fn get_request(
         ("id" = i64, Path, description = "The request's id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the request changed since"),
     ),
-    request_body(content = DataRequestPatch, content_type = "application/merge-patch+json"),
+    request_body = DataRequestPatch,
     responses(
         (status = 200, description = "The request", body = DataRequest,
             headers(("ETag" = String, description = "The new version"))),
@@ -416,7 +417,7 @@ pub async fn update_request(
     if_match: IfMatch,
     body: Json<DataRequestPatch>,
 ) -> AppResult<HttpResponse> {
-    caller.hidden_from(HIDDEN_FROM)?;
+    caller.hidden_from(super::HIDDEN_FROM)?;
     caller.require_office()?;
     let (id, user, patch) = (id.into_inner(), caller.id, body.0);
     let mut errors: Vec<FieldError> =
@@ -449,7 +450,7 @@ pub async fn update_request(
             if patch.status.is_some() && !current.is_open() {
                 return Err(AppError::Conflict(format!("the request is closed ({})", before.status)));
             }
-            if patch.status == Some(current) || (next == RequestStatus::Received && current != next) {
+            if patch.status == Some(current) {
                 return Err(AppError::Conflict(format!("the request is already {}", before.status)));
             }
             let closing = !next.is_open() && current.is_open();

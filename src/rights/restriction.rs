@@ -1,7 +1,8 @@
 //! Restriction of processing (UU 27/2022 Pasal 41): while it holds, the office keeps the
 //! person's record (marked `restricted_at`), but no bank sees them — each of their applications
-//! leaves its bank's pull and feed (`left_reason: restricted`, an `applicant.left` event) — and
-//! no new application names them. Lifting it lists them again where they are eligible.
+//! leaves its bank's pull and feed (`left_reason: restricted`, an `applicant.left` event), the
+//! bank's reads of their applications are 404 — and no new application names them. Lifting it
+//! lists them again where they are eligible.
 
 use actix_web::{HttpResponse, delete, put, web};
 use chrono::{DateTime, Utc};
@@ -13,7 +14,6 @@ use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::db::schema::{businesses, persons};
 use crate::db::{self, DbConnection};
-use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ pub struct Restriction {
 
 /// The routes of this module.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(restrict).service(lift);
+    cfg.service(restrict_person).service(lift_person_restriction);
 }
 
 /// Sets or clears person `id`'s restriction; 409 when it already is so. Their applications'
@@ -75,16 +75,17 @@ fn set(conn: &mut DbConnection, user: i64, id: i64, restricted: bool) -> AppResu
     params(("id" = i64, Path, description = "The person's id")),
     responses(
         (status = 200, description = "Restricted", body = Restriction),
+        (status = 404, description = "No such person", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already restricted", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 #[put("/persons/{id}/restriction")]
-pub async fn restrict(
+pub async fn restrict_person(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    caller.hidden_from(&[Role::Bank, Role::Retail])?;
+    caller.hidden_from(super::HIDDEN_FROM)?;
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let answer = db::run(&state.pool, move |conn| set(conn, user, id, true)).await?;
@@ -99,12 +100,17 @@ pub async fn restrict(
     params(("id" = i64, Path, description = "The person's id")),
     responses(
         (status = 200, description = "Lifted", body = Restriction),
+        (status = 404, description = "No such person", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not restricted", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 #[delete("/persons/{id}/restriction")]
-pub async fn lift(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>) -> AppResult<HttpResponse> {
-    caller.hidden_from(&[Role::Bank, Role::Retail])?;
+pub async fn lift_person_restriction(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    caller.hidden_from(super::HIDDEN_FROM)?;
     caller.require_office()?;
     let (id, user) = (id.into_inner(), caller.id);
     let answer = db::run(&state.pool, move |conn| set(conn, user, id, false)).await?;

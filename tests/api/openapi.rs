@@ -225,3 +225,15 @@ async fn the_data_protection_officer_is_the_documents_contact() {
     assert_eq!(doc["info"]["title"], "umkm-api", "the rest of the document is the same");
     assert!(doc["paths"]["/api/v1/persons/{id}/data-export"].is_object());
 }
+
+#[actix_rt::test]
+async fn types_of_the_same_name_do_not_share_a_schema() {
+    // A consent's channel and a data request's are different lists: each keeps its own.
+    let app = spawn_app().await;
+    let doc = app.get("/api-docs/openapi.json").send().await.json();
+    let schemas = &doc["components"]["schemas"];
+    let consent = schemas["Channel"]["enum"].as_array().unwrap();
+    assert!(consent.contains(&Value::from("paper_form")), "{consent:?}");
+    let request = schemas["RequestChannel"]["enum"].as_array().unwrap();
+    assert!(request.contains(&Value::from("web")) && !request.contains(&Value::from("paper_form")));
+}

@@ -212,6 +212,11 @@ async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() 
     let current =
         app.get(&format!("/api/v1/bank-partners/{BRI}/eligible-applicants")).token(&bri).send().await.json();
     assert!(current["data"].as_array().unwrap().is_empty(), "{current}");
+    // Nor can the bank read its application meanwhile.
+    let application_path = format!("/api/v1/applications/{application}");
+    app.get(&application_path).token(&bri).send().await.assert_problem(404);
+    let listed_apps = app.get("/api/v1/applications").token(&bri).send().await.json();
+    assert!(listed_apps["data"].as_array().unwrap().is_empty(), "{listed_apps}");
     let events: Vec<String> = app.db(|c| {
         use diesel::prelude::*;
         use umkm_api::db::schema::webhook_deliveries as w;
@@ -241,6 +246,7 @@ async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() 
     assert!(lifted.json()["restricted_at"].is_null());
     let back = pulled_since_ever(&app, &bri).await;
     assert_eq!(back["data"][0]["left"], false, "{back}");
+    assert_eq!(app.get(&application_path).token(&bri).send().await.status, 200);
     assert!(back["data"][0]["owner_nik"].is_string());
     app.delete(&path).token(&officer).send().await.assert_problem(409);
 

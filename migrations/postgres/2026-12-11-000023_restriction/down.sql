@@ -1,1 +1,2 @@
+DROP INDEX persons_restricted;
 ALTER TABLE persons DROP COLUMN restricted_at;
