@@ -58,6 +58,63 @@ fn redact(mut fields: Map<String, Value>, pii: &[&str]) -> Map<String, Value> {
     fields
 }
 
+/// The value written in place of an erased person's data (`crate::rights::erasure`).
+pub const ERASED: &str = "[erased]";
+
+/// Replaces the values of `fields` in every entry about the `entity` records `ids` with
+/// [`ERASED`] (a field's value, or both ends of its change): an erased person's values leave
+/// the log, the entries stay. Returns how many entries changed.
+pub fn erase_fields(
+    conn: &mut DbConnection,
+    entity: &str,
+    ids: &[i64],
+    fields: &[&str],
+) -> QueryResult<usize> {
+    let mut changed = 0;
+    for chunk in ids.chunks(500) {
+        let entries: Vec<(i64, String)> = audit_log::table
+            .filter(audit_log::entity.eq(entity))
+            .filter(audit_log::entity_id.eq_any(chunk))
+            .select((audit_log::id, audit_log::changes))
+            .load(conn)?;
+        for (id, text) in entries {
+            let Ok(Value::Object(mut entry)) = serde_json::from_str::<Value>(&text) else { continue };
+            let mut erased = false;
+            for field in fields {
+                if let Some(value) = entry.get_mut(*field) {
+                    erased |= erase_value(value);
+                }
+            }
+            if erased {
+                diesel::update(audit_log::table.find(id))
+                    .set(audit_log::changes.eq(Value::Object(entry).to_string()))
+                    .execute(conn)?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// [`erase_fields`] of one value: a change's two ends, or the value itself; whether it changed.
+fn erase_value(value: &mut Value) -> bool {
+    match value {
+        Value::Object(change) if change.contains_key("from") || change.contains_key("to") => {
+            let mut erased = false;
+            for end in change.values_mut() {
+                erased |= erase_value(end);
+            }
+            erased
+        }
+        Value::Null => false,
+        Value::String(s) if s == ERASED || s == REDACTED => false,
+        other => {
+            *other = json!(ERASED);
+            true
+        }
+    }
+}
+
 /// The fields of a record for the log: its JSON form without bookkeeping, PII redacted.
 pub fn snapshot(record: &impl Serialize, pii: &[&str]) -> Value {
     let mut fields = match serde_json::to_value(record) {

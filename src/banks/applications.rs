@@ -26,6 +26,7 @@ use crate::http::etag::ok;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::input::{Check, Field};
 use crate::http::list::{self, PageParams, Sort, SortField};
+use crate::persons::OwnerHold;
 use crate::state::AppState;
 
 /// An application as stored.
@@ -240,12 +241,22 @@ pub(crate) fn insert_application(
     if open == 0 {
         return Err(AppError::invalid("programme_id", "closed", "the programme is closed"));
     }
-    if crate::persons::owner_restricted(conn, record.business_id)? {
-        return Err(AppError::invalid(
-            "business_id",
-            "restricted",
-            "the business's owner has restricted the processing of their data",
-        ));
+    match crate::persons::owner_hold(conn, record.business_id)? {
+        Some(OwnerHold::Restricted) => {
+            return Err(AppError::invalid(
+                "business_id",
+                "restricted",
+                "the business's owner has restricted the processing of their data",
+            ));
+        }
+        Some(OwnerHold::Erased) => {
+            return Err(AppError::invalid(
+                "business_id",
+                "owner_erased",
+                "the business's owner was erased: record its owner again first",
+            ));
+        }
+        None => {}
     }
     let consented = super::consented::consent_of(conn, record.business_id, record.bank_partner_id)?;
     let now = db::now();

@@ -59,6 +59,8 @@ pub enum LeftReason {
     /// The owner restricted the processing of their data (UU 27/2022 Pasal 41): no bank sees
     /// them until the restriction is lifted.
     Restricted,
+    /// The owner was erased (UU 27/2022 Pasal 43): nothing of them is held any more.
+    Erased,
 }
 
 impl LeftReason {
@@ -70,6 +72,7 @@ impl LeftReason {
             LeftReason::ProgrammeClosed => "programme_closed",
             LeftReason::OtherStatus => "other_status",
             LeftReason::Restricted => "restricted",
+            LeftReason::Erased => "erased",
         }
     }
 
@@ -81,6 +84,7 @@ impl LeftReason {
             LeftReason::ProgrammeClosed,
             LeftReason::OtherStatus,
             LeftReason::Restricted,
+            LeftReason::Erased,
         ]
         .into_iter()
         .find(|r| r.as_str() == name)
@@ -130,6 +134,9 @@ pub(super) struct ApplicantData {
     /// Whether the owner's data is restricted: the application is then not listed at all.
     #[serde(skip)]
     pub(super) owner_restricted: bool,
+    /// Whether the owner was erased: the application is then not listed at all.
+    #[serde(skip)]
+    pub(super) owner_erased: bool,
 }
 
 /// The pull's fields of the businesses `ids`, by id.
@@ -158,6 +165,7 @@ pub(super) fn applicant_data(conn: &mut DbConnection, ids: &[i64]) -> AppResult<
                 businesses::scale,
                 businesses::person_nik,
                 persons::restricted_at.is_not_null(),
+                persons::erased_at.is_not_null(),
             ))
             .load(conn)?;
         data.extend(found.into_iter().map(|b| (b.id, b)));
@@ -285,7 +293,9 @@ fn refresh_chunk(conn: &mut DbConnection, ids: &[i64]) -> AppResult<usize> {
     let mut moves: BTreeMap<i64, Vec<(&ApplicationRow, Now)>> = BTreeMap::new();
     for (a, verdict) in apps.iter().zip(verdicts) {
         let b = data.get(&a.business_id).ok_or_else(|| AppError::internal("applicant missing"))?;
-        let left = if b.owner_restricted {
+        let left = if b.owner_erased {
+            Some(LeftReason::Erased)
+        } else if b.owner_restricted {
             Some(LeftReason::Restricted)
         } else if verdict.reasons.contains(&Reason::NoConsent) {
             Some(LeftReason::ConsentWithdrawn)

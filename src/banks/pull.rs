@@ -247,7 +247,7 @@ fn pull_page(
                     EligibleApplicant::left(f, Some(LeftReason::OtherStatus))
                 }
                 Some((a, b)) => {
-                    let nik = keys.open(NIK, &b.owner_nik_sealed).map_err(AppError::internal)?;
+                    let nik = crate::persons::open(keys, NIK, &b.owner_nik_sealed)?;
                     EligibleApplicant::listed(f, a, b, nik)
                 }
                 None => EligibleApplicant::left(f, LeftReason::parse(&f.left_reason)),

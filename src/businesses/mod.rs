@@ -39,7 +39,7 @@ pub(crate) use filter::business_filter;
 pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
 pub use filter::{BusinessFilter, KBLI_FILTER_PATTERN, ScaleFilter, SliceValue, SummarySlice};
 pub use input::BusinessInput;
-pub use model::{Business, BusinessRow, BusinessStatus, PII, View, find, find_owned, views};
+pub use model::{Business, BusinessRow, BusinessStatus, PII, View, find, find_owned, follow_owner, views};
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {

@@ -132,6 +132,7 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> Integer,
         restricted_at -> Nullable<Timestamp>,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 

@@ -12,9 +12,9 @@ mod rotate;
 mod upgrade;
 
 pub use model::{
-    Conflict, EMAIL, NIK, NIK_INDEX, OwnerRecord, PHONE, PII, Person, PersonPatch, PersonRow, conflicts_of,
-    find, find_by_nik, lock_existing, resolve, update,
+    Conflict, EMAIL, ERASED_PERSON, NIK, NIK_INDEX, OwnerRecord, PHONE, PII, Person, PersonPatch, PersonRow,
+    conflicts_of, erase, find, find_by_nik, lock_existing, resolve, update,
 };
-pub use owner::{Owner, OwnerCopy, OwnerRow, owner_restricted};
+pub use owner::{ERASED, Owner, OwnerCopy, OwnerHold, OwnerRow, open, owner_hold};
 pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};

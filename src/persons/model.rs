@@ -32,6 +32,9 @@ pub const CONFLICT: &str = "person_conflicts.value";
 /// The blind index's domain: a NIK.
 pub const NIK_INDEX: &str = "nik";
 
+/// The answer to a change of an erased person: nothing of theirs is held to change.
+pub const ERASED_PERSON: &str = "the person was erased: no data of theirs is held to change";
+
 /// A person's fields redacted in the audit log.
 pub const PII: [&str; 3] = ["nik", "phone", "email"];
 
@@ -48,6 +51,7 @@ pub struct PersonRow {
     pub(crate) updated_at: NaiveDateTime,
     pub(crate) version: i32,
     pub(crate) restricted_at: Option<NaiveDateTime>,
+    pub(crate) erased_at: Option<NaiveDateTime>,
 }
 
 /// A business's owner as a client sent it, checked.
@@ -335,6 +339,29 @@ fn write_changes(
     Ok(true)
 }
 
+/// Erases `person` (locked by the caller, at the version read): name `[erased]`, the sealed
+/// NIK, phone and e-mail replaced by [`super::ERASED`] (their ciphertexts gone), the NIK's
+/// blind index by `erased.{id}` (no NIK hashes to it: a search by the NIK finds nobody), and
+/// the conflicts other businesses gave for them deleted. Their businesses follow
+/// (`crate::businesses::follow_owner`). Returns when.
+pub fn erase(conn: &mut DbConnection, person: &PersonRow) -> AppResult<NaiveDateTime> {
+    let now = db::now();
+    let values = (
+        persons::name.eq(audit::ERASED),
+        persons::nik.eq(super::ERASED),
+        persons::nik_index.eq(format!("{}.{}", super::ERASED, person.id)),
+        persons::nik_version.eq(persons::nik_version + 1),
+        persons::phone.eq(super::ERASED),
+        persons::email.eq(None::<String>),
+        persons::erased_at.eq(Some(now)),
+    );
+    crate::versioned_update!(conn, persons, person.id, person.version, values)?;
+    diesel::delete(person_conflicts::table.filter(person_conflicts::person_id.eq(person.id)))
+        .execute(conn)?;
+    audit::erase_fields(conn, "person", &[person.id], &["name", "nik", "phone", "email"])?;
+    Ok(now)
+}
+
 /// A correction of a person (JSON merge patch): any of the four fields.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -382,6 +409,9 @@ pub fn update(
     let patch: PersonPatch = serde_json::from_value(Value::Object(known)).map_err(AppError::internal)?;
     let person = find(conn, id)?;
     if_match.check(person.version)?;
+    if person.erased_at.is_some() {
+        return Err(AppError::Conflict(ERASED_PERSON.into()));
+    }
     let current = Owner::open(&person, keys)?;
     let mut settled = Vec::new();
     let name = match patch.name {
@@ -500,6 +530,9 @@ pub struct Person {
     /// Since when the processing of their data is restricted (UU 27/2022 Pasal 41): no bank
     /// sees them meanwhile. Null when it is not.
     pub restricted_at: Option<DateTime<Utc>>,
+    /// When the person was erased (UU 27/2022 Pasal 43): every personal value is gone, the
+    /// name reads `[erased]`, NIK and phone are empty. Null for everyone else.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 impl Person {
@@ -529,6 +562,7 @@ impl Person {
             updated_at: row.updated_at.and_utc(),
             version: row.version,
             restricted_at: row.restricted_at.map(|t| t.and_utc()),
+            erased_at: row.erased_at.map(|t| t.and_utc()),
         })
     }
 }

@@ -120,30 +120,55 @@ impl Owner {
         Ok(Owner {
             id,
             name,
-            nik: keys.open(NIK, nik).map_err(unopenable)?,
-            phone: keys.open(PHONE, phone).map_err(unopenable)?,
-            email: email.map(|e| keys.open(EMAIL, e)).transpose().map_err(unopenable)?,
+            nik: open(keys, NIK, nik)?,
+            phone: open(keys, PHONE, phone)?,
+            email: email.map(|e| open(keys, EMAIL, e)).transpose()?,
         })
     }
 }
 
-/// Whether the owner of business `business` has restricted the processing of their data
-/// (`crate::rights::restriction`), read under a share lock of the person on PostgreSQL: a
-/// restriction being set waits for the caller's transaction, and one set before is seen.
-pub fn owner_restricted(conn: &mut crate::db::DbConnection, business: i64) -> crate::error::AppResult<bool> {
+/// What an erased person's sealed fields hold instead of a value (`crate::rights::erasure`):
+/// no key opens it, and it opens to nothing.
+pub const ERASED: &str = "erased";
+
+/// A sealed value of a person (or their copy), opened; empty for an erased person's.
+pub fn open(keys: &Keyring, column: &str, sealed: &str) -> AppResult<String> {
+    if sealed == ERASED {
+        return Ok(String::new());
+    }
+    keys.open(column, sealed).map_err(unopenable)
+}
+
+/// Why no new application may name a business's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerHold {
+    /// They restricted the processing of their data (`crate::rights::restriction`).
+    Restricted,
+    /// They were erased (`crate::rights::erasure`): the business has no owner to process.
+    Erased,
+}
+
+/// Whether the owner of business `business` holds its processing ([`OwnerHold`]), read under
+/// a share lock of the person on PostgreSQL: a restriction or an erasure being written waits
+/// for the caller's transaction, and one written before is seen.
+pub fn owner_hold(conn: &mut crate::db::DbConnection, business: i64) -> AppResult<Option<OwnerHold>> {
     #[derive(diesel::QueryableByName)]
     struct Found {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         restricted: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        erased: bool,
     }
     let sql = format!(
-        "SELECT p.restricted_at IS NOT NULL AS restricted FROM businesses b JOIN persons p ON p.id = b.owner_id \
-         WHERE b.id = $1{}",
+        "SELECT p.restricted_at IS NOT NULL AS restricted, p.erased_at IS NOT NULL AS erased \
+         FROM businesses b JOIN persons p ON p.id = b.owner_id WHERE b.id = $1{}",
         crate::db::locking(conn, " FOR SHARE OF p")
     );
     let found: Vec<Found> = diesel::RunQueryDsl::load(
         diesel::sql_query(sql).bind::<diesel::sql_types::BigInt, _>(business),
         conn,
     )?;
-    Ok(found.first().is_some_and(|f| f.restricted))
+    Ok(found.first().and_then(|f| {
+        if f.erased { Some(OwnerHold::Erased) } else { f.restricted.then_some(OwnerHold::Restricted) }
+    }))
 }

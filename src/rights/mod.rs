@@ -1,5 +1,6 @@
 //! Data subjects' rights under UU 27/2022: a person's data export with its processing trail
 //! (Pasal 32; here), their requests with deadlines (`requests`), restriction (`restriction`),
+//! erasure as anonymisation (`erasure`),
 //! and `umkm-api pdp exposure`, whom an account received (Pasal 46; here).
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -33,9 +34,13 @@ const HIDDEN_FROM: &[Role] = &[Role::Bank, Role::Retail];
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(export_person_data).configure(requests::routes).configure(restriction::routes);
+    cfg.service(export_person_data)
+        .configure(requests::routes)
+        .configure(restriction::routes)
+        .configure(erasure::routes);
 }
 
+pub mod erasure;
 pub mod requests;
 pub mod restriction;
 

@@ -37,8 +37,11 @@ fn set(conn: &mut DbConnection, user: i64, id: i64, restricted: bool) -> AppResu
     db::write(conn, |conn| {
         // The person's row lock: a new application's check of the owner waits for it.
         db::lock_row(conn, "persons", id)?;
-        let before: Option<chrono::NaiveDateTime> =
-            persons::table.find(id).select(persons::restricted_at).first(conn)?;
+        let (before, erased): (Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>) =
+            persons::table.find(id).select((persons::restricted_at, persons::erased_at)).first(conn)?;
+        if erased.is_some() {
+            return Err(AppError::Conflict(crate::persons::ERASED_PERSON.into()));
+        }
         match (before, restricted) {
             (Some(_), true) => {
                 return Err(AppError::Conflict("the person's data is already restricted".into()));

@@ -10,6 +10,7 @@ mod clients;
 mod concurrency;
 mod consents;
 mod disclosure;
+mod erasure;
 mod errors;
 mod feed;
 mod health;
