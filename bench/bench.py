@@ -106,6 +106,13 @@ class Database:
         return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url or self.admin, *args],
                               check=True, capture_output=True, text=True).stdout.strip()
 
+    def log_bytes(self):
+        """The disclosure log's size in bytes: its table with every index on PostgreSQL; the whole
+        database file on SQLite (its WAL included: a read scenario writes nothing else)."""
+        if self.backend == "postgres":
+            return int(self.scalar("SELECT pg_total_relation_size('disclosures')"))
+        return int(self.scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"))
+
     def scalar(self, sql):
         if self.backend == "postgres":
             return self.psql("-c", sql, url=self.url)
@@ -239,7 +246,12 @@ def bench_backend(backend, args, n, workdir, rows):
         for name, lua, sql in scenarios:
             who = bank_token if name.startswith("bank") else token
             log(f"[{backend}] {name}")
+            grown = db.log_bytes()
             result = run_wrk(base, who, lua, args, workdir)
+            # The disclosure log's growth (issue 30), in MB per million requests (= bytes a request).
+            # (SQLite measures its whole file: not for creates, which grow the rest too.)
+            if backend == "postgres" or not name.startswith("create"):
+                result["log_mb"] = (db.log_bytes() - grown) / max(result["requests"], 1)
             baseline = (run_pgbench(db, sql, args, workdir)
                         if sql and backend == "postgres" and not args.no_baseline else None)
             rows.append((name, backend, result, baseline))
@@ -325,13 +337,14 @@ def main():
     lines = [f"{n:,} businesses; wrk -t{args.threads} -c{args.connections} -d{args.duration}s per scenario; "
              f"pgbench -c{args.connections} -j{args.threads} -T{args.duration}; load generators on the same machine; "
              f"server RUST_LOG={args.log_level}.", "",
-             "| scenario | back end | req/s | p50 ms | p99 ms | max ms | errors | baseline req/s | baseline p50 / p99 / max ms | p50 ratio | server peak RSS MB |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| scenario | back end | req/s | p50 ms | p99 ms | max ms | errors | baseline req/s | baseline p50 / p99 / max ms | p50 ratio | server peak RSS MB | disclosure log MB per million requests |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, backend, r, b in rows:
         base = (f"{b['rps']:,.0f} | {b['p50']:.2f} / {b['p99']:.2f} / {b['max']:.2f} | {r['p50'] / b['p50']:.1f}×"
                 if b else "— | — | —")
         lines.append(f"| {name} | {backend} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | "
-                     f"{r['errors']} | {base} | {memory[backend]['peak_mb']:.0f} |")
+                     f"{r['errors']} | {base} | {memory[backend]['peak_mb']:.0f} | "
+                     f"{'—' if 'log_mb' not in r else format(r['log_mb'], '.0f')} |")
     lines.append("")
     lines.append("| back end | seed time s | idle RSS MB | CSV export rows | export MB | export s | peak RSS during the export MB | stats verify after the run |")
     lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
