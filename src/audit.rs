@@ -1,7 +1,7 @@
 //! The audit log: every create, update and delete, written in the same transaction as the
 //! change, with personal data redacted. Read by admins.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::auth::Caller;
 use crate::db::schema::audit_log;
 use crate::db::{self, DbConnection};
+use crate::disclosures::Classes;
 use crate::domain::role::Role;
 use crate::error::AppResult;
 use crate::http::list::{self, Page, PageParams, Sort};
@@ -301,11 +302,15 @@ crate::key_order!(AuditOrder, audit_log, AuditRow, id, Int);
 )]
 #[get("/audit-log")]
 pub async fn list_audit_log(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<AuditQuery>,
 ) -> AppResult<HttpResponse> {
     caller.require(&[Role::Admin])?;
+    // The entries keep persons' names and businesses' addresses (identifiers and contact are
+    // redacted): each page records whom it names.
+    let disclosing = caller.discloser(&req, Classes::NAME_ADDRESS)?;
     let query = query.into_inner();
     let sort = Sort::<AuditOrder>::parse(None, "-id")?;
     let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
@@ -327,9 +332,25 @@ pub async fn list_audit_log(
             q = q.filter(audit_log::occurred_at.lt(to.naive_utc()));
         }
         let (rows, next) = list::keyset(conn, q.select(AuditRow::as_select()), &sort, after, limit)?;
+        disclosing.disclose_blocking(persons_named(conn, &rows)?)?;
         Ok((rows.into_iter().map(AuditEntry::from).collect::<Vec<_>>(), next))
     };
     list::json_page(&state.pool, params, page, |_| Ok(0)).await
+}
+
+/// The persons whose values `rows` hold: a person's entries, and a business's (its owner now).
+fn persons_named(conn: &mut DbConnection, rows: &[AuditRow]) -> QueryResult<Vec<i64>> {
+    use crate::db::schema::businesses;
+    let of =
+        |entity: &str| rows.iter().filter(|r| r.entity == entity).map(|r| r.entity_id).collect::<Vec<_>>();
+    let mut persons = of("person");
+    let owned = of("business");
+    if !owned.is_empty() {
+        let owners: Vec<i64> =
+            businesses::table.filter(businesses::id.eq_any(owned)).select(businesses::owner_id).load(conn)?;
+        persons.extend(owners);
+    }
+    Ok(persons)
 }
 
 #[cfg(test)]

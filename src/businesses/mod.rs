@@ -15,6 +15,8 @@ mod owners;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use std::collections::HashSet;
+
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -29,6 +31,7 @@ use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
 use crate::http::create::{self, Created};
 use crate::http::etag::{IfMatch, ok};
+use crate::http::export::Format;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::list::{self, Page, PageParams, Sort, SortField};
 use crate::http::{Document, Json};
@@ -39,7 +42,10 @@ pub(crate) use filter::business_filter;
 pub(crate) use filter::tests::{EVERY_FILTER, assert_every_filter};
 pub use filter::{BusinessFilter, KBLI_FILTER_PATTERN, ScaleFilter, SliceValue, SummarySlice};
 pub use input::BusinessInput;
-pub use model::{Business, BusinessRow, BusinessStatus, PII, View, find, find_owned, follow_owner, views};
+pub use model::{
+    Business, BusinessRow, BusinessStatus, PII, View, find, find_owned, views, views_withholding,
+};
+pub use owners::follow_owner;
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -207,8 +213,11 @@ pub async fn list_businesses(
         .with_generic_plans(sort.by_id() && filter.index_exact() && curated_by.is_none());
     let counted = filter.clone();
     let keys = state.data_keys.current();
-    // Each page (each chunk of an export) is recorded before it is answered.
+    // Each page (each chunk of an export) is recorded before it is answered. An export carries
+    // no data of a person who restricted its processing (UU 27/2022 Pasal 41): their
+    // businesses are in it, masked as a viewer sees them, and not recorded as disclosed.
     let disclosing = view.discloses().then(|| caller.discloser(&req, Classes::OWNER)).transpose()?;
+    let exporting = view.discloses() && Format::of(&req) != Format::Page;
     list::respond(
         &req,
         &state.pool,
@@ -216,10 +225,17 @@ pub async fn list_businesses(
         CSV_HEADER,
         move |conn, after, limit| {
             let (rows, next) = page(conn, &filter, curated_by, &sort, after, limit)?;
+            let withheld = if exporting {
+                let owners: Vec<i64> = rows.iter().map(BusinessRow::owner_id).collect();
+                crate::persons::restricted_among(conn, &owners)?
+            } else {
+                HashSet::new()
+            };
             if let Some(disclosing) = &disclosing {
-                disclosing.disclose_blocking(rows.iter().map(BusinessRow::owner_id))?;
+                let owners = rows.iter().map(BusinessRow::owner_id).filter(|o| !withheld.contains(o));
+                disclosing.disclose_blocking(owners)?;
             }
-            Ok((model::views(&keys, rows, view)?, next))
+            Ok((model::views_withholding(&keys, rows, view, &withheld)?, next))
         },
         move |conn| match curated_by {
             None => Ok(counted.count(conn)?),
@@ -243,6 +259,7 @@ pub async fn list_businesses(
 )]
 #[post("/businesses")]
 pub async fn create_business(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     key: IdempotencyKey,
@@ -252,7 +269,7 @@ pub async fn create_business(
     let user = caller.id;
     let request = body.0.clone();
     let keys = state.data_keys.current();
-    create::once(
+    let (answer, body) = create::answered(
         &state.pool,
         state.data_keys.current(),
         user,
@@ -273,7 +290,13 @@ pub async fn create_business(
             })
         },
     )
-    .await
+    .await?;
+    // The answer shows the owner as stored: a known person's contact too (and a replay the
+    // first answer's).
+    if let Some(owner) = body["owner_id"].as_i64() {
+        caller.disclose(&req, Classes::OWNER, [owner]).await?;
+    }
+    Ok(answer)
 }
 
 /// Get a business.
@@ -326,6 +349,7 @@ pub async fn get_business(
 )]
 #[patch("/businesses/{id}")]
 pub async fn update_business(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
@@ -340,6 +364,7 @@ pub async fn update_business(
         if_match.write(conn, |conn| model::update(conn, &keys, user, id, &if_match, &body.0))
     })
     .await?;
+    caller.disclose(&req, Classes::OWNER, [business.owner_id()]).await?;
     Ok(ok(business.version, Business::of(business, owner, View::Full)))
 }
 

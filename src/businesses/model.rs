@@ -2,6 +2,8 @@
 //! delete, each writing its audit entry after the record in the same transaction. The handlers,
 //! the import and other modules write businesses only through these.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -294,8 +296,19 @@ pub fn find_owned(conn: &mut DbConnection, keys: &Keyring, id: i64) -> AppResult
 
 /// The views of `rows` for `view`, their owners opened from their copies.
 pub fn views(keys: &Keyring, rows: Vec<BusinessRow>, view: View) -> AppResult<Vec<Business>> {
+    views_withholding(keys, rows, view, &HashSet::new())
+}
+
+/// [`views`], the businesses of the owners `withheld` masked whatever `view` is.
+pub fn views_withholding(
+    keys: &Keyring,
+    rows: Vec<BusinessRow>,
+    view: View,
+    withheld: &HashSet<i64>,
+) -> AppResult<Vec<Business>> {
     rows.into_iter()
         .map(|mut b| {
+            let view = if view == View::Full && withheld.contains(&b.owner_id) { View::Masked } else { view };
             let owner = b.take_owner(keys)?;
             Ok(Business::of(b, owner, view))
         })
@@ -349,7 +362,7 @@ pub fn create(
         })?;
         owners[row] = resolved.id;
         if resolved.changed {
-            touched.extend(follow_owner(conn, resolved.id, None)?);
+            touched.extend(super::owners::follow_owner(conn, resolved.id, None)?);
         }
         if !resolved.new {
             known.push(resolved.id);
@@ -420,31 +433,6 @@ pub fn create(
     Ok(created)
 }
 
-/// The businesses of person `owner`, whose fields they show, follow a change of the person:
-/// locked in id order (after the person, which the change holds: persons, then businesses in id
-/// order, then the banks' clocks, `crate::banks::feed`), their copy of the person's fields
-/// written (`crate::persons::OwnerRow`), and their version and `updated_at` moved so that
-/// incremental pulls see the owner's new fields, all but `writing`'s (the business its caller
-/// writes, which moves its own). Their ids, whose banks' feed the caller recomputes.
-pub fn follow_owner(conn: &mut DbConnection, owner: i64, writing: Option<i64>) -> AppResult<Vec<i64>> {
-    let owned = db::lock_rows_of(conn, "businesses", "owner_id", owner)?;
-    let person = OwnerRow::find(conn, owner)?;
-    let others: Vec<i64> = owned.iter().copied().filter(|id| Some(*id) != writing).collect();
-    for chunk in others.chunks(500) {
-        diesel::update(businesses::table.filter(businesses::id.eq_any(chunk)))
-            .set((
-                person.copy(),
-                businesses::updated_at.eq(db::now()),
-                businesses::version.eq(businesses::version + 1),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(id) = writing.filter(|id| owned.contains(id)) {
-        diesel::update(businesses::table.find(id)).set(person.copy()).execute(conn)?;
-    }
-    Ok(owned)
-}
-
 /// Applies a JSON merge patch: `If-Match` first, then the merged business is checked whole
 /// (every field, and a changed district against `/regions`, in one 422) and written only if
 /// the row still has the version read; the audit entry holds the changed fields.
@@ -486,7 +474,11 @@ pub fn update(
         (current.owner_id, Vec::new(), None)
     } else {
         let resolved = persons_model::resolve(conn, keys, user_id, &record.owner)?;
-        let followed = if resolved.changed { follow_owner(conn, resolved.id, Some(id))? } else { Vec::new() };
+        let followed = if resolved.changed {
+            super::owners::follow_owner(conn, resolved.id, Some(id))?
+        } else {
+            Vec::new()
+        };
         (resolved.id, followed, Some(resolved.copy))
     };
     crate::versioned_update!(

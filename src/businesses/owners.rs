@@ -144,7 +144,7 @@ pub async fn update_person(
         if_match.write(conn, |conn| {
             let (row, changed) = persons::update(conn, &keys, user, id, &if_match, &body.0)?;
             if changed {
-                let followed = super::model::follow_owner(conn, id, None)?;
+                let followed = follow_owner(conn, id, None)?;
                 crate::banks::feed::refresh(conn, &followed)?;
             }
             Person::of(conn, &keys, &row, true)
@@ -230,4 +230,32 @@ pub async fn disclosures_of_person(
     .await?;
     let next_cursor = crate::http::list::trim_to(&mut found, limit, |d| d.id);
     Ok(HttpResponse::Ok().json(Page { data: found, next_cursor, total: None }))
+}
+
+/// The businesses of person `owner`, whose fields they show, follow a change of the person:
+/// locked in id order (after the person, which the change holds: persons, then businesses in id
+/// order, then the banks' clocks, `crate::banks::feed`), their copy of the person's fields
+/// written (`crate::persons::OwnerRow`), and their version and `updated_at` moved so that
+/// incremental pulls see the owner's new fields, all but `writing`'s (the business its caller
+/// writes, which moves its own). Their ids, whose banks' feed the caller recomputes.
+pub fn follow_owner(conn: &mut DbConnection, owner: i64, writing: Option<i64>) -> AppResult<Vec<i64>> {
+    use crate::db::schema::businesses;
+    use crate::persons::OwnerRow;
+    use diesel::prelude::*;
+    let owned = db::lock_rows_of(conn, "businesses", "owner_id", owner)?;
+    let person = OwnerRow::find(conn, owner)?;
+    let others: Vec<i64> = owned.iter().copied().filter(|id| Some(*id) != writing).collect();
+    for chunk in others.chunks(500) {
+        diesel::update(businesses::table.filter(businesses::id.eq_any(chunk)))
+            .set((
+                person.copy(),
+                businesses::updated_at.eq(db::now()),
+                businesses::version.eq(businesses::version + 1),
+            ))
+            .execute(conn)?;
+    }
+    if let Some(id) = writing.filter(|id| owned.contains(id)) {
+        diesel::update(businesses::table.find(id)).set(person.copy()).execute(conn)?;
+    }
+    Ok(owned)
 }

@@ -67,6 +67,8 @@ impl Classes {
     pub const APPLICANT: Classes = Classes(0b1101);
     /// Applications alone.
     pub const FINANCING: Classes = Classes(0b1000);
+    /// A person's name and a business's address: what the audit log keeps of them.
+    pub const NAME_ADDRESS: Classes = Classes(0b0101);
 
     /// These classes and `other`'s.
     pub const fn with(self, other: Classes) -> Classes {

@@ -38,6 +38,20 @@ pub async fn once(
     request: Value,
     create: impl FnOnce(&mut DbConnection) -> AppResult<Created> + Send + 'static,
 ) -> AppResult<HttpResponse> {
+    Ok(answered(pool, keys, user_id, endpoint, key, request, create).await?.0)
+}
+
+/// [`once`], with the body answered (the created record's JSON, or the stored first answer's):
+/// for a caller that records whom the answer discloses (`crate::disclosures`) before sending it.
+pub async fn answered(
+    pool: &Pool,
+    keys: Arc<Keyring>,
+    user_id: i64,
+    endpoint: &'static str,
+    key: IdempotencyKey,
+    request: Value,
+    create: impl FnOnce(&mut DbConnection) -> AppResult<Created> + Send + 'static,
+) -> AppResult<(HttpResponse, Value)> {
     let outcome = db::run(pool, move |conn| {
         let fingerprint = idempotency::fingerprint(&request);
         let attempt = db::write(conn, |conn| {
@@ -76,9 +90,12 @@ pub async fn once(
     })
     .await?;
     Ok(match outcome {
-        Outcome::Replayed(stored) => stored.response(),
+        Outcome::Replayed(stored) => {
+            (stored.response(), serde_json::from_str(stored.body()).unwrap_or(Value::Null))
+        }
         Outcome::Created(created) => {
-            crate::http::etag::created(created.location, created.version, created.body)
+            let body = created.body.clone();
+            (crate::http::etag::created(created.location, created.version, created.body), body)
         }
     })
 }

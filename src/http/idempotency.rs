@@ -56,6 +56,11 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// The answer's body, as stored.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
     /// The answer as it was first given.
     pub fn response(&self) -> HttpResponse {
         let mut response =

@@ -184,9 +184,11 @@ fn follow(
         return Ok(None);
     }
     if !same_name(&person.name, &owner.owner_name) {
+        // Their name is not told here (the answer would disclose it unrecorded): reading the
+        // person shows it, and records it.
         return Err(AppError::Conflict(format!(
-            "the owner_nik is person {}'s, named \"{}\", not \"{}\": correct the person at /api/v1/persons/{} or the owner_name",
-            person.id, person.name, owner.owner_name, person.id
+            "the owner_nik is person {}'s, whose name is not \"{}\": read them at /api/v1/persons/{} and correct the person or the owner_name",
+            person.id, owner.owner_name, person.id
         )));
     }
     let email = if owner.email_given { owner.email.clone() } else { current.email.clone() };

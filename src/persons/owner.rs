@@ -172,3 +172,18 @@ pub fn owner_hold(conn: &mut crate::db::DbConnection, business: i64) -> AppResul
         if f.erased { Some(OwnerHold::Erased) } else { f.restricted.then_some(OwnerHold::Restricted) }
     }))
 }
+
+/// Which of the persons `ids` have restricted the processing of their data (few: read through
+/// the partial index of them).
+pub fn restricted_among(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<std::collections::HashSet<i64>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(1000) {
+        let restricted: Vec<i64> = persons::table
+            .filter(persons::restricted_at.is_not_null())
+            .filter(persons::id.eq_any(chunk))
+            .select(persons::id)
+            .load(conn)?;
+        found.extend(restricted);
+    }
+    Ok(found)
+}

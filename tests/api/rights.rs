@@ -217,6 +217,20 @@ async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() 
     app.get(&application_path).token(&bri).send().await.assert_problem(404);
     let listed_apps = app.get("/api/v1/applications").token(&bri).send().await.json();
     assert!(listed_apps["data"].as_array().unwrap().is_empty(), "{listed_apps}");
+    // An office export holds the business with its owner masked, and discloses nobody; the
+    // office's own page still shows the record in full.
+    let nik = business_json(1)["owner_nik"].as_str().unwrap().to_owned();
+    let entries = app.count("disclosures WHERE route LIKE '%/businesses'");
+    for media in ["text/csv", "application/x-ndjson"] {
+        let export = app.get("/api/v1/businesses").token(&officer).header("Accept", media).send().await;
+        assert_eq!(export.status, 200);
+        let body = String::from_utf8_lossy(&export.body).into_owned();
+        assert!(body.contains("Usaha 00001") && body.contains("3524********0002"), "{body}");
+        assert!(!body.contains(&nik), "{body}");
+    }
+    assert_eq!(app.count("disclosures WHERE route LIKE '%/businesses'"), entries);
+    let page = app.get("/api/v1/businesses").token(&officer).send().await.json();
+    assert_eq!(page["data"][0]["owner_nik"], nik.as_str());
     let events: Vec<String> = app.db(|c| {
         use diesel::prelude::*;
         use umkm_api::db::schema::webhook_deliveries as w;

@@ -59,7 +59,8 @@ async fn each_unmasked_answer_is_in_the_persons_trail_with_who_and_what() {
     assert!(entries[..2].iter().all(|e| e["route"] == "GET /api/v1/businesses"), "{entries:?}");
     assert_eq!(entries[1]["request_id"], json!(page.header("x-request-id").unwrap()));
     let other_trail = trail(&app, &officer, other["owner_id"].as_i64().unwrap()).await;
-    assert_eq!(other_trail.len(), 2, "{other_trail:?}");
+    assert_eq!(other_trail.len(), 3, "its create's answer, the page, the export: {other_trail:?}");
+    assert_eq!(other_trail[2]["route"], "POST /api/v1/businesses");
 
     // The bank pulls a page with the applicant: its user and bank, the financing with it.
     let application = apply(&app, &officer, business, BRI_KUR_MIKRO, 20_000_000).await["id"].clone();
@@ -95,6 +96,65 @@ async fn each_unmasked_answer_is_in_the_persons_trail_with_who_and_what() {
     assert_eq!(entries[0]["classes"], json!(["identity", "contact"]));
     // In the database: as many entries name the person as the trail lists.
     assert_eq!(entries_naming(&app, person), entries.len());
+}
+
+#[actix_rt::test]
+async fn writes_answers_replays_and_audit_reads_are_in_the_trail_too() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let admin = app.token_for(Role::Admin).await;
+    let created = app
+        .post("/api/v1/businesses")
+        .token(&officer)
+        .header("Idempotency-Key", "trail-1")
+        .json(&business_json(1))
+        .send()
+        .await;
+    assert_eq!(created.status, 201);
+    let (business, person) = (created.json()["id"].clone(), created.json()["owner_id"].as_i64().unwrap());
+    // A second business of the same NIK, e-mail left out: the answer shows the person's stored
+    // e-mail, which the caller did not send.
+    let mut same = business_json(2);
+    same["owner_nik"] = business_json(1)["owner_nik"].clone();
+    same["owner_name"] = business_json(1)["owner_name"].clone();
+    same.as_object_mut().unwrap().remove("email");
+    let second = app.post("/api/v1/businesses").token(&officer).json(&same).send().await;
+    assert_eq!(second.status, 201);
+    assert_eq!(second.json()["email"], "owner1@example.com");
+    // The first create replayed: the stored answer is a disclosure of its own.
+    let replayed = app
+        .post("/api/v1/businesses")
+        .token(&officer)
+        .header("Idempotency-Key", "trail-1")
+        .json(&business_json(1))
+        .send()
+        .await;
+    assert_eq!(replayed.header("idempotent-replayed").as_deref(), Some("true"));
+    let changed = app
+        .patch(&format!("/api/v1/businesses/{business}"))
+        .token(&officer)
+        .raw("application/merge-patch+json", json!({"employees": 5}).to_string())
+        .send()
+        .await;
+    assert_eq!(changed.status, 200);
+    // The audit log keeps the person's name: an admin's page of it names them.
+    let audit = app.get("/api/v1/audit-log?entity=business").token(&admin).send().await;
+    assert_eq!(audit.status, 200);
+    let entries = trail(&app, &officer, person).await;
+    let routes: Vec<&str> = entries.iter().map(|e| e["route"].as_str().unwrap()).collect();
+    assert_eq!(
+        routes,
+        [
+            "GET /api/v1/audit-log",
+            "PATCH /api/v1/businesses/{id}",
+            "POST /api/v1/businesses",
+            "POST /api/v1/businesses",
+            "POST /api/v1/businesses"
+        ],
+        "{entries:?}"
+    );
+    assert_eq!(entries[0]["classes"], json!(["identity", "address"]));
+    assert_eq!(entries[2]["request_id"], json!(replayed.header("x-request-id").unwrap()));
 }
 
 #[actix_rt::test]
@@ -177,7 +237,7 @@ async fn entries_past_the_retention_are_removed_with_their_persons_rows() {
             200
         );
     }
-    // The first entry made six years ago.
+    // The first entry (the create's answer) made six years ago.
     let first = trail(&app, &officer, person).await.last().unwrap()["id"].as_i64().unwrap();
     let six_years_ago = chrono::Utc::now().naive_utc() - chrono::Duration::days(6 * 365);
     app.db(|c| {
@@ -191,9 +251,9 @@ async fn entries_past_the_retention_are_removed_with_their_persons_rows() {
     let removed = app.db(|c| umkm_api::disclosures::prune(c, five_years_ago)).unwrap();
     assert_eq!(removed, 1);
     let left = trail(&app, &officer, person).await;
-    assert_eq!(left.len(), 1);
-    assert_ne!(left[0]["id"], json!(first));
-    assert_eq!(entries_naming(&app, person), 1, "the removed entry is gone from the database");
+    assert_eq!(left.len(), 2, "the two reads: {left:?}");
+    assert!(left.iter().all(|e| e["id"] != json!(first)));
+    assert_eq!(entries_naming(&app, person), 2, "the removed entry is gone from the database");
     if app.db(|c| umkm_api::db::backend(c)) == umkm_api::db::Backend::Sqlite {
         use umkm_api::db::schema::disclosed_persons;
         let links = app.db(|c| {
@@ -226,6 +286,7 @@ async fn concurrent_answers_each_have_their_own_entry() {
     let mut recorded: Vec<String> = trail(&app, &officer, person)
         .await
         .iter()
+        .filter(|e| e["route"] == "GET /api/v1/businesses/{id}")
         .map(|e| e["request_id"].as_str().unwrap().to_owned())
         .collect();
     answered.sort();
