@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -136,8 +136,8 @@ impl Log {
     }
 
     /// Counts an answer whose entry may soon come (`crate::auth::Caller` makes one per request
-    /// of a signed-in caller): while such answers are being prepared, the writer waits a moment
-    /// for their entries to commit them together, rather than commit each alone.
+    /// that may disclose): while such answers are being prepared, the writer waits for their
+    /// entries to commit them together, rather than commit each alone.
     pub fn preparing(&self) -> Preparing {
         self.preparing.fetch_add(1, Ordering::AcqRel);
         Preparing(self.preparing.clone())
@@ -159,8 +159,10 @@ impl Log {
     /// Queues `entry`; its answer is no longer `preparing` once it is.
     fn enqueue(&self, entry: Entry, preparing: Option<Preparing>) -> AppResult<Written> {
         let (written, answer) = tokio::sync::oneshot::channel();
-        let queued = self.queue.try_send(Waiting { entry, written });
+        // No longer in preparation before the entry is queued: a writer that sees the count
+        // fall to zero finds the entry there, or takes it first in its next batch.
         drop(preparing);
+        let queued = self.queue.try_send(Waiting { entry, written });
         match queued {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(unrecorded("too many entries waiting")),
@@ -230,25 +232,15 @@ impl Discloser {
     }
 }
 
-/// The writer: lets the entries of answers still in preparation come for [`LINGER`], takes
-/// what waits (up to [`MAX_BATCH`]), writes the batch in one statement, tells each answer, and
-/// again. It keeps a connection of its own: the readers waiting for it may hold every other
-/// connection of the pool.
+/// The writer: takes an entry, then the entries of the answers still in preparation as they
+/// come, until none is left in preparation (or [`MAX_LINGER`] passed, or [`MAX_BATCH`] are
+/// taken); writes the batch in one statement, tells each answer, and again. It keeps a
+/// connection of its own: the readers waiting for it may hold every other connection of the
+/// pool.
 fn write_batches(pool: &Pool, waiting: &Receiver<Waiting>, preparing: &AtomicUsize) {
     let mut held: Option<db::Conn> = None;
     while let Ok(first) = waiting.recv() {
-        // While other answers are in preparation, their entries are let come for a moment and
-        // then taken at once: a sleep, not a wait woken by every entry that comes.
-        if preparing.load(Ordering::Acquire) > 0 {
-            std::thread::sleep(LINGER);
-        }
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match waiting.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(first, waiting, preparing);
         let entries: Vec<&Entry> = batch.iter().map(|w| &w.entry).collect();
         let reused = held.is_some();
         let mut written = write_on(&mut held, pool, &entries);
@@ -265,12 +257,40 @@ fn write_batches(pool: &Pool, waiting: &Receiver<Waiting>, preparing: &AtomicUsi
     }
 }
 
-/// How long the writer lets the entries of answers in preparation come before it writes: a
-/// commit costs the database about as much as fifteen entries (its WAL flush, the statement's
-/// round trip), and the answers that come meanwhile share it. Longer holds answers back more
-/// than it saves (`bench/ab.py`, PostgreSQL: 1 ms and 2 ms read fewer by id a second than
-/// 300 µs at 16 connections).
-const LINGER: Duration = Duration::from_micros(300);
+/// The batch that starts with `first`: while other answers that may disclose are in
+/// preparation, their entries are taken as they come, so that they share one commit (a commit
+/// costs the database about as much as fifteen entries: its WAL flush, the statement's round
+/// trip). The wait ends when the last of them queued its entry or ended without one, and at
+/// [`MAX_LINGER`] whatever is still in preparation (a long export's chunk, a request held by a
+/// lock).
+fn gather(first: Waiting, waiting: &Receiver<Waiting>, preparing: &AtomicUsize) -> Vec<Waiting> {
+    let deadline = Instant::now() + MAX_LINGER;
+    let mut batch = vec![first];
+    loop {
+        while batch.len() < MAX_BATCH {
+            match waiting.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let now = Instant::now();
+        if batch.len() >= MAX_BATCH || preparing.load(Ordering::Acquire) == 0 || now >= deadline {
+            return batch;
+        }
+        // Woken by the next entry; a request that ends without one is noticed within a slice.
+        match waiting.recv_timeout((deadline - now).min(SLICE)) {
+            Ok(next) => batch.push(next),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return batch,
+        }
+    }
+}
+
+/// The longest the writer holds a batch open for answers in preparation.
+const MAX_LINGER: Duration = Duration::from_millis(2);
+/// How often a writer waiting for answers in preparation looks at their count when no entry
+/// comes (an answer may end without one: a 404, a masked view).
+const SLICE: Duration = Duration::from_micros(200);
 
 /// Writes `entries` on the connection `held` (or a new one from `pool`), which is kept for the
 /// next batch when it worked.

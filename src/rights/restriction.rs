@@ -37,8 +37,11 @@ fn set(conn: &mut DbConnection, user: i64, id: i64, restricted: bool) -> AppResu
     db::write(conn, |conn| {
         // The person's row lock: a new application's check of the owner waits for it.
         db::lock_row(conn, "persons", id)?;
-        let (before, erased): (Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>) =
-            persons::table.find(id).select((persons::restricted_at, persons::erased_at)).first(conn)?;
+        let (before, erased, version): (Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>, i32) =
+            persons::table
+                .find(id)
+                .select((persons::restricted_at, persons::erased_at, persons::version))
+                .first(conn)?;
         if erased.is_some() {
             return Err(AppError::Conflict(crate::persons::ERASED_PERSON.into()));
         }
@@ -49,15 +52,8 @@ fn set(conn: &mut DbConnection, user: i64, id: i64, restricted: bool) -> AppResu
             (None, false) => return Err(AppError::Conflict("the person's data is not restricted".into())),
             _ => {}
         }
-        let now = db::now();
-        let after = restricted.then_some(now);
-        diesel::update(persons::table.find(id))
-            .set((
-                persons::restricted_at.eq(after),
-                persons::updated_at.eq(now),
-                persons::version.eq(persons::version + 1),
-            ))
-            .execute(conn)?;
+        let after = restricted.then_some(db::now());
+        crate::versioned_update!(conn, persons, id, version, persons::restricted_at.eq(after))?;
         let changes = serde_json::json!({"restricted_at": {"from": before, "to": after}});
         audit::record(conn, user, Action::Update, "person", id, &changes)?;
         let theirs: Vec<i64> =
