@@ -206,7 +206,7 @@ impl FromRequest for Caller {
                     let mut extensions = actix_web::HttpMessage::extensions_mut(&req);
                     extensions.insert(crate::http::access::CallerId(user.id));
                     // Counted until its disclosure is queued or the request ends, when it may
-                    // disclose: what viewers and retail users get is masked, but applications.
+                    // disclose: what viewers get is masked and recorded nothing, but applications.
                     if may_disclose(user.role, req.path()) {
                         extensions.insert(state.disclosures.preparing());
                     }
@@ -228,5 +228,5 @@ impl FromRequest for Caller {
 /// Whether a request of a `role` user to `path` may disclose a person's data: the disclosure
 /// log's writer waits a moment for such requests' entries, not for the others.
 fn may_disclose(role: Role, path: &str) -> bool {
-    !matches!(role, Role::Viewer | Role::Retail) || path.contains("/applications")
+    role != Role::Viewer || path.contains("/applications")
 }

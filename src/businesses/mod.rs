@@ -149,14 +149,18 @@ fn confined(
     use crate::db::schema::{curations, products};
     match curated_by {
         None => query,
-        Some(partner) => query.filter(
-            businesses::id.eq_any(
-                products::table
-                    .inner_join(curations::table)
-                    .filter(curations::retail_partner_id.eq(partner))
-                    .select(products::business_id),
-            ),
-        ),
+        // Nor those of an owner who restricted the processing of their data (few: the
+        // subquery reads the partial index of them).
+        Some(partner) => query
+            .filter(
+                businesses::id.eq_any(
+                    products::table
+                        .inner_join(curations::table)
+                        .filter(curations::retail_partner_id.eq(partner))
+                        .select(products::business_id),
+                ),
+            )
+            .filter(businesses::owner_id.ne_all(restricted_persons())),
     }
 }
 
@@ -170,8 +174,27 @@ fn within_curations(conn: &mut DbConnection, id: i64, curated_by: Option<i64>) -
         .filter(curations::retail_partner_id.eq(partner))
         .filter(products::business_id.eq(id));
     let seen: bool = diesel::select(diesel::dsl::exists(curated.select(products::id))).get_result(conn)?;
-    if seen { Ok(()) } else { Err(AppError::NotFound) }
+    let restricted: bool = diesel::select(diesel::dsl::exists(
+        businesses::table.find(id).filter(businesses::owner_id.eq_any(restricted_persons())),
+    ))
+    .get_result(conn)?;
+    if seen && !restricted { Ok(()) } else { Err(AppError::NotFound) }
 }
+
+/// The persons who restricted the processing of their data: a retail partner sees none of
+/// their businesses (UU 27/2022 Pasal 41).
+fn restricted_persons() -> RestrictedPersons {
+    use crate::db::schema::persons;
+    persons::table.filter(persons::restricted_at.is_not_null()).select(persons::id)
+}
+
+type RestrictedPersons = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        crate::db::schema::persons::table,
+        diesel::dsl::IsNotNull<crate::db::schema::persons::restricted_at>,
+    >,
+    crate::db::schema::persons::id,
+>;
 
 /// The header line of an empty CSV export.
 const CSV_HEADER: &str = "id,name,owner_id,owner_name,owner_nik,phone,email,nib,npwp,kbli,district_code,village,address,\
@@ -216,8 +239,8 @@ pub async fn list_businesses(
     // Each page (each chunk of an export) is recorded before it is answered. An export carries
     // no data of a person who restricted its processing (UU 27/2022 Pasal 41): their
     // businesses are in it, masked as a viewer sees them, and not recorded as disclosed.
-    let disclosing = view.discloses().then(|| caller.discloser(&req, Classes::OWNER)).transpose()?;
-    let exporting = view.discloses() && Format::of(&req) != Format::Page;
+    let disclosing = view.recorded().map(|classes| caller.discloser(&req, classes)).transpose()?;
+    let exporting = view == View::Full && Format::of(&req) != Format::Page;
     list::respond(
         &req,
         &state.pool,
@@ -322,8 +345,8 @@ pub async fn get_business(
         model::find_owned(conn, &keys, id)
     })
     .await?;
-    if view.discloses() {
-        caller.disclose(&req, Classes::OWNER, [business.owner_id()]).await?;
+    if let Some(classes) = view.recorded() {
+        caller.disclose(&req, classes, [business.owner_id()]).await?;
     }
     Ok(ok(business.version, Business::of(business, owner, view)))
 }

@@ -14,6 +14,7 @@ use crate::audit::{self, Action};
 use crate::crypto::keyring::Keyring;
 use crate::db::schema::{businesses, products, registrations};
 use crate::db::{self, DbConnection};
+use crate::disclosures::Classes;
 use crate::domain::classification::{self, Scale};
 use crate::domain::masking;
 use crate::domain::role::Role;
@@ -236,9 +237,16 @@ impl View {
         }
     }
 
-    /// Whether an answer in this view discloses its owners (`crate::disclosures`).
-    pub fn discloses(self) -> bool {
-        self == View::Full
+    /// What an answer in this view records of its owners (`crate::disclosures`): to office
+    /// staff in full; to a retail partner masked (a third party: a masked owner beside their
+    /// business's name and village is pseudonymised, not anonymous; the entry shows `masked`);
+    /// nothing for a viewer's.
+    pub fn recorded(self) -> Option<Classes> {
+        match self {
+            View::Full => Some(Classes::OWNER),
+            View::Curation => Some(Classes::OWNER),
+            View::Masked => None,
+        }
     }
 }
 

@@ -185,8 +185,8 @@ pub async fn businesses_of_person(
         views(&keys, rows, view)
     })
     .await?;
-    if view.discloses() && !found.is_empty() {
-        caller.disclose(&req, Classes::OWNER, [id]).await?;
+    if let Some(classes) = view.recorded().filter(|_| !found.is_empty()) {
+        caller.disclose(&req, classes, [id]).await?;
     }
     Ok(HttpResponse::Ok().json(Page { data: found, next_cursor: None, total: None }))
 }

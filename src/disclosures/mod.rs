@@ -7,7 +7,9 @@
 //! transaction, by one thread of the process (a group commit): each answer waits for its
 //! batch, so the log costs a read a share of one write, not a write of its own.
 //!
-//! Masked answers record nothing: what a viewer or a retail user gets does not identify.
+//! Masked answers to office staff (viewers) record nothing; a retail partner's masked answers are
+//! recorded, marked `masked`: a masked owner beside their business's name and village is
+//! pseudonymised, not anonymous, and the partner is a third party.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

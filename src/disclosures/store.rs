@@ -139,6 +139,9 @@ pub struct Disclosure {
     pub request_id: String,
     /// What the answer carried of the person.
     pub classes: Vec<DataClass>,
+    /// Whether it carried them masked (`S*** W***`, `3524********0002`): a retail partner's
+    /// user receives a business's owner only so.
+    pub masked: bool,
 }
 
 #[derive(Queryable, QueryableByName, Selectable)]
@@ -165,6 +168,7 @@ impl From<DisclosureRow> for Disclosure {
             route: row.route,
             request_id: row.request_id,
             classes: Classes(row.classes).named(),
+            masked: row.retail_partner_id.is_some(),
         }
     }
 }

@@ -36,6 +36,13 @@ async fn a_data_export_holds_the_persons_data_writes_and_disclosures() {
         app.get(&format!("/api/v1/bank-partners/{BRI}/eligible-applicants")).token(&bri).send().await;
     assert_eq!(pulled.status, 200);
     assert_eq!(pulled.json()["data"][0]["business_id"], json!(business));
+    // A retailer whose curation holds the product exports its businesses: the owner masked,
+    // recorded as such.
+    crate::retail::submit(&app, &officer, product.json()["id"].as_i64().unwrap(), 1).await;
+    let retail = app.token_for(Role::Retail).await;
+    let exported = app.get("/api/v1/businesses").token(&retail).header("Accept", "text/csv").send().await;
+    assert_eq!(exported.status, 200);
+    assert!(String::from_utf8_lossy(&exported.body).contains("Usaha 00001"));
 
     let reply = app.get(&format!("/api/v1/persons/{person}/data-export")).token(&admin).send().await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
@@ -83,6 +90,15 @@ async fn a_data_export_holds_the_persons_data_writes_and_disclosures() {
         .find(|d| d["request_id"] == json!(pulled.header("x-request-id").unwrap()))
         .expect("the bank's pull is in the export");
     assert_eq!(banks_pull["bank_partner_id"], json!(BRI));
+    assert_eq!(banks_pull["masked"], false);
+    let retailers_export = disclosures
+        .iter()
+        .find(|d| d["request_id"] == json!(exported.header("x-request-id").unwrap()))
+        .expect("the retailer's export is in the export");
+    assert_eq!(retailers_export["retail_partner_id"], 1);
+    assert_eq!(retailers_export["route"], "GET /api/v1/businesses");
+    assert_eq!(retailers_export["masked"], true);
+    assert!(retailers_export["occurred_at"].is_string() && retailers_export["user_id"].is_i64());
     assert_eq!(export["disclosures_complete"], json!(true));
 
     // The export is itself a disclosure of everything, in the trail after it.
@@ -199,6 +215,20 @@ async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() 
     let listed = pulled_since_ever(&app, &bri).await;
     assert_eq!(listed["data"][0]["application_id"], application, "{listed}");
     assert_eq!(listed["data"][0]["left"], false);
+    // A retailer curates a product of theirs.
+    let product = app
+        .post("/api/v1/products")
+        .token(&officer)
+        .json(&json!({"business_id": business, "name": "Keripik Tempe", "category": "food"}))
+        .send()
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    crate::retail::submit(&app, &officer, product, 1).await;
+    let retail = app.token_for(Role::Retail).await;
+    let retail_path = format!("/api/v1/businesses/{business}");
+    assert_eq!(app.get(&retail_path).token(&retail).send().await.status, 200);
 
     let path = format!("/api/v1/persons/{person}/restriction");
     let restricted = app.call(Method::PUT, &path).token(&officer).send().await;
@@ -217,6 +247,10 @@ async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() 
     app.get(&application_path).token(&bri).send().await.assert_problem(404);
     let listed_apps = app.get("/api/v1/applications").token(&bri).send().await.json();
     assert!(listed_apps["data"].as_array().unwrap().is_empty(), "{listed_apps}");
+    // Nor does the retailer see their business.
+    app.get(&retail_path).token(&retail).send().await.assert_problem(404);
+    let retail_list = app.get("/api/v1/businesses").token(&retail).send().await.json();
+    assert!(retail_list["data"].as_array().unwrap().is_empty(), "{retail_list}");
     // An office export holds the business with its owner masked, and discloses nobody; the
     // office's own page still shows the record in full.
     let nik = business_json(1)["owner_nik"].as_str().unwrap().to_owned();
@@ -262,6 +296,7 @@ async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() 
     assert_eq!(back["data"][0]["left"], false, "{back}");
     assert_eq!(app.get(&application_path).token(&bri).send().await.status, 200);
     assert!(back["data"][0]["owner_nik"].is_string());
+    assert_eq!(app.get(&retail_path).token(&retail).send().await.status, 200);
     app.delete(&path).token(&officer).send().await.assert_problem(409);
 
     // Roles and unknown persons.
