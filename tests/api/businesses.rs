@@ -40,16 +40,7 @@ async fn viewers_and_retail_read_masked_and_banks_see_nothing() {
     let created = app.create_business(&officer, &business_json(7)).await;
     let path = format!("/api/v1/businesses/{}", created["id"]);
     // A retail user sees the businesses its partner curates a product of (tests/api/disclosure.rs).
-    let product = app
-        .post("/api/v1/products")
-        .token(&officer)
-        .json(&json!({"business_id": created["id"], "name": "Kerupuk", "category": "food"}))
-        .send()
-        .await
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    crate::retail::submit(&app, &officer, product, 1).await;
+    crate::helpers::curated_product(&app, &officer, created["id"].as_i64().unwrap(), 1).await;
 
     for role in [Role::Viewer, Role::Retail] {
         let token = app.token_for(role).await;

@@ -56,16 +56,7 @@ async fn each_role_receives_what_the_role_field_table_says() {
     let curated = app.create_business(&officer, &full).await["id"].as_i64().unwrap();
     crate::helpers::consent_for(&app, &officer, curated, None).await;
     let other = app.create_business(&officer, &business_json(2)).await["id"].as_i64().unwrap();
-    let product = app
-        .post("/api/v1/products")
-        .token(&officer)
-        .json(&json!({"business_id": curated, "name": "Kerupuk Ikan", "category": "food"}))
-        .send()
-        .await
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    crate::retail::submit(&app, &officer, product, 1).await;
+    crate::helpers::curated_product(&app, &officer, curated, 1).await;
 
     let admin = token(&app, "admin").await;
     let stored = app.get(&format!("/api/v1/businesses/{curated}")).token(&admin).send().await.json();

@@ -676,3 +676,18 @@ pub async fn apply(app: &TestApp, officer: &str, business: i64, programme: i64, 
     assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
     reply.json()
 }
+
+/// A product of business `business`, submitted to retail partner `partner`'s curation (that
+/// partner's users then see the business); its id.
+pub async fn curated_product(app: &TestApp, officer: &str, business: i64, partner: i64) -> i64 {
+    let reply = app
+        .post("/api/v1/products")
+        .token(officer)
+        .json(&json!({"business_id": business, "name": "Kerupuk Ikan", "category": "food"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    let product = reply.json()["id"].as_i64().unwrap();
+    crate::retail::submit(app, officer, product, partner).await;
+    product
+}

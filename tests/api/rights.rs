@@ -6,7 +6,9 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 use umkm_api::domain::role::Role;
 
-use crate::helpers::{apply, bank_token, business_json, consenting_business, owner_of, spawn_app};
+use crate::helpers::{
+    apply, bank_token, business_json, consenting_business, curated_product, owner_of, spawn_app,
+};
 
 const BRI: i64 = 1;
 const BRI_KUR_MIKRO: i64 = 2;
@@ -216,16 +218,7 @@ async fn a_restricted_person_leaves_the_banks_pull_and_comes_back_when_lifted() 
     assert_eq!(listed["data"][0]["application_id"], application, "{listed}");
     assert_eq!(listed["data"][0]["left"], false);
     // A retailer curates a product of theirs.
-    let product = app
-        .post("/api/v1/products")
-        .token(&officer)
-        .json(&json!({"business_id": business, "name": "Keripik Tempe", "category": "food"}))
-        .send()
-        .await
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    crate::retail::submit(&app, &officer, product, 1).await;
+    curated_product(&app, &officer, business, 1).await;
     let retail = app.token_for(Role::Retail).await;
     let retail_path = format!("/api/v1/businesses/{business}");
     assert_eq!(app.get(&retail_path).token(&retail).send().await.status, 200);

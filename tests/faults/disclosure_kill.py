@@ -8,7 +8,8 @@ Every answer that carries a person's data unmasked records an entry in `disclosu
 is sent (UU 27/2022; src/disclosures.rs), with the request's `X-Request-Id`. On a database
 seeded with `seed --generate`, `--clients` threads read the routes that disclose (a business by
 id, the business list, a person by id as an admin or officer; bank 1's pull page as its bank
-user; the application list), each request with an `X-Request-Id` of its own, until the server is
+user; the application list; retail partner 1's business list, owners masked, as its user; the
+audit log as the admin), each request with an `X-Request-Id` of its own, until the server is
 killed with SIGKILL after 3–5 s. Then, read from the database itself:
 
 1. every request answered a complete 200 that carried anyone has its entry (none missing), with
@@ -66,7 +67,14 @@ ROUTES = {
     "pull page": ("GET /api/v1/bank-partners/{id}/eligible-applicants", lambda b: None,
                   lambda b: sum(1 for r in b["data"] if not r["left"])),
     "applications": ("GET /api/v1/applications", lambda b: None, lambda b: len(b["data"])),
+    # A retail partner's page: the owners masked (and their ids withheld), recorded all the same.
+    "retail list": ("GET /api/v1/businesses", lambda b: None, lambda b: len(b["data"])),
+    # The audit log keeps names: a page names the persons and businesses' owners it is about.
+    "audit log": ("GET /api/v1/audit-log", lambda b: None,
+                  lambda b: sum(1 for e in b["data"] if e["entity"] in ("person", "business"))),
 }
+# Who reads each route (the others: the admin or an officer, at random).
+READER = {"pull page": "bank", "retail list": "retail", "audit log": "admin"}
 
 
 def main():
@@ -106,11 +114,13 @@ def run(server, a, url):
     admin = server.admin()
     users = {"admin": (server.request("GET", "/api/v1/auth/me", token=admin).json()["id"], None)}
     passwords = {}
-    for role, bank in (("officer", None), ("bank", 1)):
+    for role, bank in (("officer", None), ("bank", 1), ("retail", None)):
         passwords[role] = secrets.token_urlsafe(18)
         body = {"email": f"{role}@disclosure-kill.test", "password": passwords[role], "role": role}
         if bank:
             body["bank_partner_id"] = bank
+        if role == "retail":
+            body["retail_partner_id"] = 1
         made = server.request("POST", "/api/v1/users", body, admin)
         check(made.status == 201, f"create the {role} user: {made.status} {made.body[:200]!r}")
         users[role] = (made.json()["id"], bank)
@@ -126,7 +136,7 @@ def run(server, a, url):
             print(f"[{a.backend}] round {round_}: restarted and serving in {time.monotonic() - started:.2f} s",
                   flush=True)
         tokens = {"admin": server.admin()}
-        for role in ("officer", "bank"):
+        for role in ("officer", "bank", "retail"):
             tokens[role] = server.login(f"{role}@disclosure-kill.test", passwords[role])
         stop = threading.Event()
 
@@ -134,12 +144,14 @@ def run(server, a, url):
             mine = random.Random(a.seed * 1000 + round_ * 100 + k)
             while not stop.is_set():
                 route = mine.choice(list(ROUTES))
-                user = "bank" if route == "pull page" else mine.choice(["admin", "officer"])
+                user = READER.get(route) or mine.choice(["admin", "officer"])
                 path = {"business": lambda: f"/api/v1/businesses/{mine.randint(1, businesses)}",
                         "business list": lambda: "/api/v1/businesses?limit=50",
                         "person": lambda: f"/api/v1/persons/{mine.randint(1, persons)}",
                         "pull page": lambda: "/api/v1/bank-partners/1/eligible-applicants?limit=50",
-                        "applications": lambda: "/api/v1/applications?limit=20"}[route]()
+                        "applications": lambda: "/api/v1/applications?limit=20",
+                        "retail list": lambda: "/api/v1/businesses?limit=50",
+                        "audit log": lambda: "/api/v1/audit-log?limit=50"}[route]()
                 request = Request(round_, route, user)
                 with lock:
                     requests.append(request)
