@@ -157,15 +157,18 @@ fn lock(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
 
 /// Locks person `id` for a change of what they consented to (the lock [`resolve`] takes for a
 /// new business of theirs, so that it shows their consents as they are); 404 when there is no
-/// such person.
+/// such person, 409 when they were erased (read under the lock: an erasure holds it).
 pub fn lock_existing(conn: &mut DbConnection, id: i64) -> AppResult<()> {
-    let found: Option<i64> = match conn {
-        DbConnection::Pg(pg) => {
-            persons::table.find(id).select(persons::id).for_no_key_update().first(pg).optional()?
-        }
-        DbConnection::Sqlite(_) => persons::table.find(id).select(persons::id).first(conn).optional()?,
+    let erased = persons::table.find(id).select(persons::erased_at);
+    let found: Option<Option<NaiveDateTime>> = match conn {
+        DbConnection::Pg(pg) => erased.for_no_key_update().first(pg).optional()?,
+        DbConnection::Sqlite(_) => erased.first(conn).optional()?,
     };
-    found.map(|_| ()).ok_or(AppError::NotFound)
+    match found {
+        None => Err(AppError::NotFound),
+        Some(Some(_)) => Err(AppError::Conflict(ERASED_PERSON.into())),
+        Some(None) => Ok(()),
+    }
 }
 
 /// `owner` given for person `id`, locked and read again: the same name, and a new contact

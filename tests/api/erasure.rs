@@ -158,8 +158,8 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
     });
     assert!(events.iter().any(|e| e.contains("\"erased\"")), "{events:?}");
 
-    // Nothing more happens to them: 409 for a second erasure, a correction, a restriction; a new
-    // application for the business is 422; the data export shows what is left.
+    // Nothing more happens to them: 409 for a second erasure, a correction, a restriction, a
+    // consent; a new application for the business is 422; the data export shows what is left.
     app.post(&path).token(&admin).send().await.assert_problem(409);
     let correction = app
         .patch(&format!("/api/v1/persons/{person}"))
@@ -173,6 +173,16 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
         .send()
         .await
         .assert_problem(409);
+    let consent = json!({"channel": "paper_form", "evidence": "FORM/9", "text_version": "v1",
+        "given_at": "2026-01-01T00:00:00Z"});
+    let consents = app.count("consents");
+    app.post(&format!("/api/v1/persons/{person}/consents"))
+        .token(&officer)
+        .json(&consent)
+        .send()
+        .await
+        .assert_problem(409);
+    assert_eq!(app.count("consents"), consents);
     let applications = app.count("applications");
     let refused = app
         .post("/api/v1/applications")
