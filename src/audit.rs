@@ -97,6 +97,30 @@ pub fn erase_fields(
     Ok(changed)
 }
 
+/// The businesses whose entries name person `owner` as their owner — created with them, moved
+/// to or from them, deleted while theirs — whether or not they still exist or are theirs.
+pub fn businesses_of_owner(conn: &mut DbConnection, owner: i64) -> QueryResult<Vec<i64>> {
+    // Narrowed in the database by text, settled by reading each entry.
+    let rows: Vec<(i64, String)> = audit_log::table
+        .filter(audit_log::entity.eq("business"))
+        .filter(audit_log::changes.like("%\"owner_id\":%"))
+        .filter(audit_log::changes.like(format!("%{owner}%")))
+        .select((audit_log::entity_id, audit_log::changes))
+        .load(conn)?;
+    let mut ids: Vec<i64> =
+        rows.into_iter().filter(|(_, text)| owners_named(text).contains(&owner)).map(|(id, _)| id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The owners a business's entry names: its `owner_id`, or both ends of its change.
+fn owners_named(changes: &str) -> Vec<i64> {
+    let Ok(entry) = serde_json::from_str::<Value>(changes) else { return Vec::new() };
+    let owner = &entry["owner_id"];
+    [owner.as_i64(), owner["from"].as_i64(), owner["to"].as_i64()].into_iter().flatten().collect()
+}
+
 /// [`erase_fields`] of one value: a change's two ends, or the value itself; whether it changed.
 fn erase_value(value: &mut Value) -> bool {
     match value {
@@ -338,13 +362,18 @@ pub async fn list_audit_log(
     list::json_page(&state.pool, params, page, |_| Ok(0)).await
 }
 
-/// The persons whose values `rows` hold: a person's entries, and a business's (its owner now).
+/// The persons whose values `rows` hold: a person's entries, and a business's (the owners it
+/// names; for an entry that names none, the business's owner now).
 fn persons_named(conn: &mut DbConnection, rows: &[AuditRow]) -> QueryResult<Vec<i64>> {
     use crate::db::schema::businesses;
-    let of =
-        |entity: &str| rows.iter().filter(|r| r.entity == entity).map(|r| r.entity_id).collect::<Vec<_>>();
-    let mut persons = of("person");
-    let owned = of("business");
+    let mut persons: Vec<i64> = rows.iter().filter(|r| r.entity == "person").map(|r| r.entity_id).collect();
+    let mut owned = Vec::new();
+    for r in rows.iter().filter(|r| r.entity == "business") {
+        match owners_named(&r.changes) {
+            named if named.is_empty() => owned.push(r.entity_id),
+            named => persons.extend(named),
+        }
+    }
     if !owned.is_empty() {
         let owners: Vec<i64> =
             businesses::table.filter(businesses::id.eq_any(owned)).select(businesses::owner_id).load(conn)?;

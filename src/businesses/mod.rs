@@ -45,7 +45,7 @@ pub use input::BusinessInput;
 pub use model::{
     Business, BusinessRow, BusinessStatus, PII, View, find, find_owned, views, views_withholding,
 };
-pub use owners::follow_owner;
+pub use owners::{erase_owner_fields, follow_owner};
 
 /// The routes of this module, mounted under `/api/v1` by `crate::app`.
 pub fn routes(cfg: &mut ServiceConfig) {

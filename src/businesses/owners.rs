@@ -259,3 +259,28 @@ pub fn follow_owner(conn: &mut DbConnection, owner: i64, writing: Option<i64>) -
     }
     Ok(owned)
 }
+
+/// The businesses `ids` of an erased owner (`crate::rights::erasure`) lose their own personal
+/// fields: the street address (a micro business is often its owner's home) and the NPWP (a
+/// person's is their NIK since 2024); each with an audit entry. The district, the village and
+/// every figure stay: the statistics do not move. Call it after [`follow_owner`], which locked
+/// them and moved their versions.
+pub fn erase_owner_fields(
+    conn: &mut DbConnection,
+    user: i64,
+    ids: &[i64],
+    at: chrono::NaiveDateTime,
+) -> AppResult<()> {
+    use crate::audit::{self, Action};
+    use crate::db::schema::businesses;
+    use diesel::prelude::*;
+    for chunk in ids.chunks(500) {
+        diesel::update(businesses::table.filter(businesses::id.eq_any(chunk)))
+            .set((businesses::address.eq(audit::ERASED), businesses::npwp.eq(None::<String>)))
+            .execute(conn)?;
+    }
+    let change = serde_json::json!({"owner_erased_at": {"from": null, "to": at}});
+    let entries: Vec<(i64, Value)> = ids.iter().map(|id| (*id, change.clone())).collect();
+    audit::record_many(conn, user, Action::Update, "business", &entries)?;
+    Ok(())
+}

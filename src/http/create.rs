@@ -91,7 +91,8 @@ pub async fn answered(
     .await?;
     Ok(match outcome {
         Outcome::Replayed(stored) => {
-            (stored.response(), serde_json::from_str(stored.body()).unwrap_or(Value::Null))
+            // A stored answer that does not parse was not written by this server: 500.
+            (stored.response(), serde_json::from_str(stored.body()).map_err(AppError::internal)?)
         }
         Outcome::Created(created) => {
             let body = created.body.clone();

@@ -345,7 +345,7 @@ fn write_changes(
 }
 
 /// Erases `person` (locked by the caller, at the version read): name `[erased]`, the sealed
-/// NIK, phone and e-mail replaced by [`super::ERASED`] (their ciphertexts gone), the NIK's
+/// NIK, phone and e-mail replaced by [`super::ERASED_MARKER`] (their ciphertexts gone), the NIK's
 /// blind index by `erased.{id}` (no NIK hashes to it: a search by the NIK finds nobody), and
 /// the conflicts other businesses gave for them deleted. Their businesses follow
 /// (`crate::businesses::follow_owner`). Returns when.
@@ -353,10 +353,10 @@ pub fn erase(conn: &mut DbConnection, person: &PersonRow) -> AppResult<NaiveDate
     let now = db::now();
     let values = (
         persons::name.eq(audit::ERASED),
-        persons::nik.eq(super::ERASED),
-        persons::nik_index.eq(format!("{}.{}", super::ERASED, person.id)),
+        persons::nik.eq(super::ERASED_MARKER),
+        persons::nik_index.eq(format!("{}.{}", super::ERASED_MARKER, person.id)),
         persons::nik_version.eq(persons::nik_version + 1),
-        persons::phone.eq(super::ERASED),
+        persons::phone.eq(super::ERASED_MARKER),
         persons::email.eq(None::<String>),
         persons::erased_at.eq(Some(now)),
     );

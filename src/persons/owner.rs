@@ -129,11 +129,11 @@ impl Owner {
 
 /// What an erased person's sealed fields hold instead of a value (`crate::rights::erasure`):
 /// no key opens it, and it opens to nothing.
-pub const ERASED: &str = "erased";
+pub const ERASED_MARKER: &str = "erased";
 
 /// A sealed value of a person (or their copy), opened; empty for an erased person's.
 pub fn open(keys: &Keyring, column: &str, sealed: &str) -> AppResult<String> {
-    if sealed == ERASED {
+    if sealed == ERASED_MARKER {
         return Ok(String::new());
     }
     keys.open(column, sealed).map_err(unopenable)

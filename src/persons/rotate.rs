@@ -179,7 +179,7 @@ impl std::fmt::Display for WriteError {
 /// `sealed` sealed again with key `key`, when another key (or the first format, `v1`) sealed it.
 fn resealed(keys: &Keyring, key: u32, column: &str, sealed: &str) -> Result<Option<String>, String> {
     // An erased person's marker holds nothing to seal again.
-    if Keyring::is_current(sealed, key) || sealed == super::ERASED {
+    if Keyring::is_current(sealed, key) || sealed == super::ERASED_MARKER {
         return Ok(None);
     }
     let plain = keys.open(column, sealed).map_err(key_error)?;
@@ -313,7 +313,7 @@ fn reindex_pass(
         },
         |row| row.0.to_string(),
         |conn, (id, nik, index)| {
-            if index.starts_with(&prefix) || nik == super::ERASED {
+            if index.starts_with(&prefix) || nik == super::ERASED_MARKER {
                 return Ok(None);
             }
             let plain = keys.open(NIK, nik).map_err(key_error)?;

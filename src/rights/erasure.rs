@@ -37,21 +37,32 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// The business fields erased with their owner, as the audit log names them.
 const BUSINESS_FIELDS: [&str; 6] = ["owner_name", "owner_nik", "phone", "email", "address", "npwp"];
 
-/// The applications of person `id`'s businesses whose financing has not ended, by id.
+/// The applications of person `id`'s businesses whose financing has not ended, by id. Every
+/// application of theirs is read under a share lock on PostgreSQL (a bank's change of one, an
+/// extension of its financing, waits for the erasure or is seen by it) and judged here: a row
+/// a filter skipped before a concurrent change would not be looked at again.
 fn still_financed(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<i64>> {
     use ApplicationStatus::{Approved, Disbursed, InReview, Submitted};
     let today = Utc::now().date_naive();
-    let pending = applications::status.eq_any([Submitted.as_str(), InReview.as_str()]);
-    let running = applications::status
-        .eq_any([Approved.as_str(), Disbursed.as_str()])
-        .and(applications::financing_ends_on.is_null().or(applications::financing_ends_on.ge(today)));
-    applications::table
-        .inner_join(businesses::table)
-        .filter(businesses::owner_id.eq(id))
-        .filter(pending.or(running))
+    let owned = businesses::table.filter(businesses::owner_id.eq(id)).select(businesses::id);
+    let theirs = applications::table
+        .filter(applications::business_id.eq_any(owned))
         .order(applications::id)
-        .select(applications::id)
-        .load(conn)
+        .select((applications::id, applications::status, applications::financing_ends_on));
+    let rows: Vec<(i64, String, Option<chrono::NaiveDate>)> = match conn {
+        DbConnection::Pg(pg) => theirs.for_share().load(pg)?,
+        DbConnection::Sqlite(_) => theirs.load(conn)?,
+    };
+    let pending = [Submitted.as_str(), InReview.as_str()];
+    let running = [Approved.as_str(), Disbursed.as_str()];
+    Ok(rows
+        .into_iter()
+        .filter(|(_, status, ends)| {
+            pending.contains(&status.as_str())
+                || (running.contains(&status.as_str()) && ends.is_none_or(|e| e >= today))
+        })
+        .map(|(id, _, _)| id)
+        .collect())
 }
 
 /// Erases person `id` in one transaction, under the person's lock (a new application for a
@@ -79,17 +90,16 @@ fn erase(
     }
     let at = persons::erase(conn, &person)?;
     let owned = crate::businesses::follow_owner(conn, id, None)?;
-    // Their businesses' own personal fields: the street address (a micro business is often its
-    // owner's home) and the NPWP (a person's is their NIK since 2024). The district, the
-    // village and every figure stay: the statistics do not move.
-    for chunk in owned.chunks(500) {
-        diesel::update(businesses::table.filter(businesses::id.eq_any(chunk)))
-            .set((businesses::address.eq(audit::ERASED), businesses::npwp.eq(None::<String>)))
-            .execute(conn)?;
-    }
-    audit::erase_fields(conn, "business", &owned, &BUSINESS_FIELDS)?;
-    // Stored answers to their businesses' and consents' creations would replay their data.
-    let created: Vec<String> = owned.iter().map(|b| format!("/api/v1/businesses/{b}")).collect();
+    crate::businesses::erase_owner_fields(conn, user, &owned, at)?;
+    // The log keeps their values in the entries of every business that was theirs: theirs now,
+    // and those moved to another owner or deleted since.
+    let mut theirs = audit::businesses_of_owner(conn, id)?;
+    theirs.extend(&owned);
+    theirs.sort_unstable();
+    theirs.dedup();
+    audit::erase_fields(conn, "business", &theirs, &BUSINESS_FIELDS)?;
+    // Stored answers to those businesses' and the consents' creations would replay their data.
+    let created: Vec<String> = theirs.iter().map(|b| format!("/api/v1/businesses/{b}")).collect();
     diesel::delete(
         idempotency_keys::table.filter(
             idempotency_keys::location

@@ -95,6 +95,36 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
     app.post("/api/v1/persons/999999/erasure").token(&admin).send().await.assert_problem(404);
     app.post(&path).token(&admin).header("If-Match", "\"999\"").send().await.assert_problem(412);
 
+    // A business of theirs moved to another owner, and one deleted (made with an
+    // Idempotency-Key, so its answer is stored): their entries keep the person's values too.
+    let mut moved = business_json(3);
+    (moved["owner_nik"], moved["owner_name"]) = (json!(nik), json!(name));
+    let moved = app.create_business(&officer, &moved).await["id"].as_i64().unwrap();
+    let to_another =
+        json!({"owner_nik": "3524051203909999", "owner_name": "Orang Lain", "phone": "081299990000"});
+    let reply = app
+        .patch(&format!("/api/v1/businesses/{moved}"))
+        .token(&officer)
+        .raw("application/merge-patch+json", to_another.to_string())
+        .send()
+        .await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_ne!(reply.json()["owner_id"], json!(person));
+    let mut deleted = business_json(4);
+    (deleted["owner_nik"], deleted["owner_name"]) = (json!(nik), json!(name));
+    let reply = app
+        .post("/api/v1/businesses")
+        .token(&officer)
+        .header("Idempotency-Key", "erasure-4")
+        .json(&deleted)
+        .send()
+        .await;
+    assert_eq!(reply.status, 201);
+    let deleted = reply.json()["id"].as_i64().unwrap();
+    assert_eq!(app.delete(&format!("/api/v1/businesses/{deleted}")).token(&officer).send().await.status, 204);
+    let stored = format!("idempotency_keys WHERE location = '/api/v1/businesses/{deleted}'");
+    assert_eq!(app.count(&stored), 1);
+
     let before = figures(&app, &admin).await;
     let erased = app.post(&path).token(&admin).send().await;
     assert_eq!(erased.status, 200, "{}", String::from_utf8_lossy(&erased.body));
@@ -103,6 +133,12 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
     assert_eq!((erased["phone"].clone(), erased["email"].clone()), (json!(""), Value::Null));
     assert!(erased["erased_at"].is_string());
     assert_eq!(erased["business_ids"], json!([business]));
+    assert_eq!(app.count(&stored), 0, "the stored answer naming them is gone");
+    assert_eq!(
+        app.count(&format!("audit_log WHERE entity = 'business' AND entity_id = {business} AND changes LIKE '%owner_erased_at%'")),
+        1,
+        "the business's change is audited"
+    );
 
     // The statistics are the same, and agree with the data.
     assert_eq!(figures(&app, &admin).await, before);

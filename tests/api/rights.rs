@@ -44,7 +44,9 @@ async fn a_data_export_holds_the_persons_data_writes_and_disclosures() {
     let retail = app.token_for(Role::Retail).await;
     let exported = app.get("/api/v1/businesses").token(&retail).header("Accept", "text/csv").send().await;
     assert_eq!(exported.status, 200);
-    assert!(String::from_utf8_lossy(&exported.body).contains("Usaha 00001"));
+    let csv = String::from_utf8_lossy(&exported.body).into_owned();
+    assert!(csv.contains("Usaha 00001") && csv.contains("3524********0002"), "{csv}");
+    assert!(!csv.contains(business_json(1)["owner_nik"].as_str().unwrap()), "{csv}");
 
     let reply = app.get(&format!("/api/v1/persons/{person}/data-export")).token(&admin).send().await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
