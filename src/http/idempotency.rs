@@ -124,6 +124,43 @@ pub fn lookup(
     }
 }
 
+/// Rewrites with `change` the stored answers of the creates at `locations` (sealed again): an
+/// erasure takes a person's values out of them (`crate::rights::erasure`), and a retry of such
+/// a create is still answered as the first was, without them, instead of creating again.
+pub fn rewrite_answers(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    locations: &[String],
+    change: impl Fn(&mut serde_json::Value),
+) -> AppResult<usize> {
+    let mut rewritten = 0;
+    for chunk in locations.chunks(500) {
+        let rows: Vec<(i64, String, String, String)> = idempotency_keys::table
+            .filter(idempotency_keys::location.eq_any(chunk))
+            .select((
+                idempotency_keys::user_id,
+                idempotency_keys::endpoint,
+                idempotency_keys::idempotency_key,
+                idempotency_keys::body,
+            ))
+            .load(conn)?;
+        for (user_id, endpoint, key, body) in rows {
+            let plain = match Keyring::key_of(&body) {
+                Some(_) => keys.open(BODY, &body).map_err(AppError::internal)?,
+                None => body,
+            };
+            let mut answer: serde_json::Value = serde_json::from_str(&plain).map_err(AppError::internal)?;
+            change(&mut answer);
+            let sealed = keys.seal(BODY, &answer.to_string()).map_err(AppError::internal)?;
+            diesel::update(idempotency_keys::table.find((user_id, &endpoint, &key)))
+                .set(idempotency_keys::body.eq(sealed))
+                .execute(conn)?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
+}
+
 /// Stores the first answer for `key`.
 #[allow(clippy::too_many_arguments)]
 pub fn store(

@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::crypto::keyring::Keyring;
-use crate::db::schema::{applications, businesses, idempotency_keys};
+use crate::db::schema::{applications, businesses};
 use crate::db::{self, DbConnection};
 use crate::domain::financing::ApplicationStatus;
 use crate::domain::role::Role;
@@ -65,6 +65,24 @@ fn still_financed(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<i64>> {
         .collect())
 }
 
+/// A business's stored create answer without the values of its owner `person` (one it was
+/// created with: a business made by another and moved to them later keeps its answer).
+fn erase_answer(answer: &mut serde_json::Value, person: i64) {
+    if answer["owner_id"] != json!(person) {
+        return;
+    }
+    for (field, erased) in [
+        ("owner_name", json!(audit::ERASED)),
+        ("owner_nik", json!("")),
+        ("phone", json!("")),
+        ("email", json!(null)),
+        ("address", json!(audit::ERASED)),
+        ("npwp", json!(null)),
+    ] {
+        answer[field] = erased;
+    }
+}
+
 /// Erases person `id` in one transaction, under the person's lock (a new application for a
 /// business of theirs takes its share of it, `crate::persons::owner_hold`, and so is either
 /// seen here as financing not ended, or refused after).
@@ -98,16 +116,10 @@ fn erase(
     theirs.sort_unstable();
     theirs.dedup();
     audit::erase_fields(conn, "business", &theirs, &BUSINESS_FIELDS)?;
-    // Stored answers to those businesses' and the consents' creations would replay their data.
+    // The stored answers to those businesses' creations hold their values: a retry of such a
+    // create is answered without them (and still creates nothing).
     let created: Vec<String> = theirs.iter().map(|b| format!("/api/v1/businesses/{b}")).collect();
-    diesel::delete(
-        idempotency_keys::table.filter(
-            idempotency_keys::location
-                .like(format!("/api/v1/persons/{id}/%"))
-                .or(idempotency_keys::location.eq_any(created)),
-        ),
-    )
-    .execute(conn)?;
+    crate::http::idempotency::rewrite_answers(conn, keys, &created, |answer| erase_answer(answer, id))?;
     audit::record(conn, user, Action::Update, "person", id, &json!({"erased_at": {"from": null, "to": at}}))?;
     crate::banks::feed::refresh(conn, &owned)?;
     let row = persons::find(conn, id)?;

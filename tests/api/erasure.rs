@@ -110,13 +110,13 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
         .await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
     assert_ne!(reply.json()["owner_id"], json!(person));
-    let mut deleted = business_json(4);
-    (deleted["owner_nik"], deleted["owner_name"]) = (json!(nik), json!(name));
+    let mut deleted_body = business_json(4);
+    (deleted_body["owner_nik"], deleted_body["owner_name"]) = (json!(nik), json!(name));
     let reply = app
         .post("/api/v1/businesses")
         .token(&officer)
         .header("Idempotency-Key", "erasure-4")
-        .json(&deleted)
+        .json(&deleted_body)
         .send()
         .await;
     assert_eq!(reply.status, 201);
@@ -133,7 +133,22 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
     assert_eq!((erased["phone"].clone(), erased["email"].clone()), (json!(""), Value::Null));
     assert!(erased["erased_at"].is_string());
     assert_eq!(erased["business_ids"], json!([business]));
-    assert_eq!(app.count(&stored), 0, "the stored answer naming them is gone");
+    // The stored answer is kept, without them: a retry is answered as the first, creating nothing.
+    assert_eq!(app.count(&stored), 1);
+    let businesses = app.count("businesses");
+    let retried = app
+        .post("/api/v1/businesses")
+        .token(&officer)
+        .header("Idempotency-Key", "erasure-4")
+        .json(&deleted_body)
+        .send()
+        .await;
+    assert_eq!(retried.status, 201);
+    assert_eq!(retried.header("idempotent-replayed").as_deref(), Some("true"));
+    let replayed = retried.json();
+    assert_eq!((replayed["id"].clone(), replayed["owner_name"].clone()), (json!(deleted), json!("[erased]")));
+    assert_eq!((replayed["owner_nik"].clone(), replayed["email"].clone()), (json!(""), Value::Null));
+    assert_eq!(app.count("businesses"), businesses);
     assert_eq!(
         app.count(&format!("audit_log WHERE entity = 'business' AND entity_id = {business} AND changes LIKE '%owner_erased_at%'")),
         1,
