@@ -160,7 +160,7 @@ fn confined(
                         .select(products::business_id),
                 ),
             )
-            .filter(businesses::owner_id.ne_all(restricted_persons())),
+            .filter(businesses::owner_id.ne_all(crate::persons::restricted())),
     }
 }
 
@@ -175,26 +175,11 @@ fn within_curations(conn: &mut DbConnection, id: i64, curated_by: Option<i64>) -
         .filter(products::business_id.eq(id));
     let seen: bool = diesel::select(diesel::dsl::exists(curated.select(products::id))).get_result(conn)?;
     let restricted: bool = diesel::select(diesel::dsl::exists(
-        businesses::table.find(id).filter(businesses::owner_id.eq_any(restricted_persons())),
+        businesses::table.find(id).filter(businesses::owner_id.eq_any(crate::persons::restricted())),
     ))
     .get_result(conn)?;
     if seen && !restricted { Ok(()) } else { Err(AppError::NotFound) }
 }
-
-/// The persons who restricted the processing of their data: a retail partner sees none of
-/// their businesses (UU 27/2022 Pasal 41).
-fn restricted_persons() -> RestrictedPersons {
-    use crate::db::schema::persons;
-    persons::table.filter(persons::restricted_at.is_not_null()).select(persons::id)
-}
-
-type RestrictedPersons = diesel::dsl::Select<
-    diesel::dsl::Filter<
-        crate::db::schema::persons::table,
-        diesel::dsl::IsNotNull<crate::db::schema::persons::restricted_at>,
-    >,
-    crate::db::schema::persons::id,
->;
 
 /// The header line of an empty CSV export.
 const CSV_HEADER: &str = "id,name,owner_id,owner_name,owner_nik,phone,email,nib,npwp,kbli,district_code,village,address,\

@@ -15,6 +15,8 @@ pub use model::{
     Conflict, EMAIL, ERASED_PERSON, NIK, NIK_INDEX, OwnerRecord, PHONE, PII, Person, PersonPatch, PersonRow,
     conflicts_of, erase, find, find_by_nik, lock_existing, resolve, update,
 };
-pub use owner::{ERASED_MARKER, Owner, OwnerCopy, OwnerHold, OwnerRow, open, owner_hold, restricted_among};
+pub use owner::{
+    ERASED_MARKER, Owner, OwnerCopy, OwnerHold, OwnerRow, open, owner_hold, restricted, restricted_among,
+};
 pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};

@@ -173,17 +173,24 @@ pub fn owner_hold(conn: &mut crate::db::DbConnection, business: i64) -> AppResul
     }))
 }
 
-/// Which of the persons `ids` have restricted the processing of their data (few: read through
-/// the partial index of them).
+/// The ids of the persons who restricted the processing of their data, as a subquery (few: it
+/// reads the partial index of them). A retail partner sees none of their businesses, an
+/// export masks them (UU 27/2022 Pasal 41).
+pub fn restricted() -> Restricted {
+    persons::table.filter(persons::restricted_at.is_not_null()).select(persons::id)
+}
+
+/// [`restricted`]'s query.
+pub type Restricted = diesel::dsl::Select<
+    diesel::dsl::Filter<persons::table, diesel::dsl::IsNotNull<persons::restricted_at>>,
+    persons::id,
+>;
+
+/// Which of the persons `ids` have restricted the processing of their data.
 pub fn restricted_among(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<std::collections::HashSet<i64>> {
     let mut found = std::collections::HashSet::new();
     for chunk in ids.chunks(1000) {
-        let restricted: Vec<i64> = persons::table
-            .filter(persons::restricted_at.is_not_null())
-            .filter(persons::id.eq_any(chunk))
-            .select(persons::id)
-            .load(conn)?;
-        found.extend(restricted);
+        found.extend(restricted().filter(persons::id.eq_any(chunk)).load::<i64>(conn)?);
     }
     Ok(found)
 }
