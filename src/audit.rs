@@ -337,7 +337,7 @@ pub async fn list_audit_log(
     let disclosing = caller.discloser(&req, Classes::NAME_ADDRESS)?;
     let query = query.into_inner();
     let sort = Sort::<AuditOrder>::parse(None, "-id")?;
-    let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), None).recorded_by(&disclosing);
     let page = move |conn: &mut DbConnection, after: Option<&str>, limit| {
         let mut q = audit_log::table.into_boxed();
         if let Some(entity) = query.entity.clone() {

@@ -398,7 +398,7 @@ async fn list_page(
     query: ApplicationQuery,
 ) -> AppResult<HttpResponse> {
     let sort = Sort::<ApplicationSort>::parse(query.sort.as_deref(), "id")?;
-    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count);
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count).recorded_by(&disclosing);
     let counted = query.clone();
     list::json_page(
         &state.pool,

@@ -296,10 +296,10 @@ pub async fn eligible_applicants(
     let query = query.into_inner();
     let sort = Sort::<FeedSort>::parse(Some("updated_at,id"), "updated_at,id")?;
     let filter = PullFilter { since: query.updated_since, status: query.status };
-    let params = PageParams::new(query.limit, query.cursor.as_deref(), None);
     let keys = state.data_keys.current();
     // Each page (each chunk of an export) is recorded before it is answered.
     let disclosing = caller.discloser(&req, Classes::APPLICANT)?;
+    let params = PageParams::new(query.limit, query.cursor.as_deref(), None).recorded_by(&disclosing);
     list::respond(
         &req,
         &state.pool,

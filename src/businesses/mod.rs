@@ -217,7 +217,7 @@ pub async fn list_businesses(
     filter.validate()?;
     let sort = Sort::<BusinessSort>::parse(query.sort.as_deref(), "id")?;
     let (view, curated_by) = (View::of(caller.role), caller.retail_scope());
-    let params = PageParams::new(query.limit, query.cursor.as_deref(), query.count)
+    let mut params = PageParams::new(query.limit, query.cursor.as_deref(), query.count)
         .with_generic_plans(sort.by_id() && filter.index_exact() && curated_by.is_none());
     let counted = filter.clone();
     let keys = state.data_keys.current();
@@ -225,6 +225,9 @@ pub async fn list_businesses(
     // no data of a person who restricted its processing (UU 27/2022 Pasal 41): their
     // businesses are in it, masked as a viewer sees them, and not recorded as disclosed.
     let disclosing = view.recorded().map(|classes| caller.discloser(&req, classes)).transpose()?;
+    if let Some(disclosing) = &disclosing {
+        params = params.recorded_by(disclosing);
+    }
     let exporting = view == View::Full && Format::of(&req) != Format::Page;
     list::respond(
         &req,

@@ -1,19 +1,20 @@
 //! The database: one connection type over PostgreSQL and SQLite, its pool and the embedded migrations.
 
 pub mod deployment;
+mod pool;
 pub mod replicas;
 pub mod schema;
 pub mod text;
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+pub use pool::{
+    CHECKOUT_TIMEOUT, CHECKOUT_TIMEOUT_WHILE_DOWN, Checkout, CheckoutObserver, Conn, Manager, Pool,
+    PoolState, Turn, pool,
+};
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{self, R2D2Connection};
+use diesel::r2d2::R2D2Connection;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -26,128 +27,8 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// The connection pool shared by all workers.
-#[derive(Clone)]
-pub struct Pool {
-    inner: r2d2::Pool<Manager>,
-    /// PostgreSQL only: connections that plan prepared statements once, for the list pages
-    /// whose every plan is an index range ([`Pool::generic_plans`]).
-    generic: Option<r2d2::Pool<Manager>>,
-    /// Shared with the manager: its last attempt to connect failed.
-    down: Arc<AtomicBool>,
-    /// Set once, by the instance's metrics.
-    observer: Arc<std::sync::OnceLock<CheckoutObserver>>,
-    /// PostgreSQL read replicas (`DATABASE_READ_URLS`), for the reads that tolerate lag.
-    replicas: Option<Arc<replicas::Replicas>>,
-}
-
-/// Connections of a [`Pool`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolState {
-    /// Open.
-    pub connections: u32,
-    /// Open and not checked out.
-    pub idle_connections: u32,
-}
-
-/// Called after every checkout with the time it took and whether it gave up (the metrics'
-/// hook; the pool knows nothing of how it is recorded).
-pub type CheckoutObserver = Box<dyn Fn(Duration, bool) + Send + Sync>;
-
-impl Pool {
-    /// A connection, waiting up to [`CHECKOUT_TIMEOUT`] for one to be free, or only
-    /// [`CHECKOUT_TIMEOUT_WHILE_DOWN`] while the database is known to be down.
-    pub fn get(&self) -> Result<Conn, r2d2::PoolError> {
-        let wait =
-            if self.down.load(Ordering::Relaxed) { CHECKOUT_TIMEOUT_WHILE_DOWN } else { CHECKOUT_TIMEOUT };
-        match self.observer.get() {
-            None => self.inner.get_timeout(wait),
-            Some(observe) => {
-                let started = std::time::Instant::now();
-                let conn = self.inner.get_timeout(wait);
-                observe(started.elapsed(), conn.is_err());
-                conn
-            }
-        }
-    }
-
-    /// A connection within `wait`, for the replica checks: they must not wait a request's time.
-    pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn, r2d2::PoolError> {
-        self.inner.get_timeout(wait)
-    }
-
-    /// Has `observer` called after every checkout from now on; a second observer is refused
-    /// (returned), the first stays.
-    pub fn observe_checkouts(&self, observer: CheckoutObserver) -> Result<(), CheckoutObserver> {
-        self.observer.set(observer)
-    }
-
-    /// Connections open and idle now, of both pools on PostgreSQL.
-    pub fn state(&self) -> PoolState {
-        self.pools().map(r2d2::Pool::state).fold(PoolState::default(), |sum, s| PoolState {
-            connections: sum.connections + s.connections,
-            idle_connections: sum.idle_connections + s.idle_connections,
-        })
-    }
-
-    /// The most connections the pool opens, both pools on PostgreSQL.
-    pub fn max_size(&self) -> u32 {
-        self.pools().map(r2d2::Pool::max_size).sum()
-    }
-
-    fn pools(&self) -> impl Iterator<Item = &r2d2::Pool<Manager>> {
-        std::iter::once(&self.inner).chain(&self.generic)
-    }
-
-    /// This pool with read replicas at `urls` (`size` connections each, out of rotation when
-    /// they lag more than `max_lag`); see [`replicas`].
-    pub fn with_replicas(
-        mut self,
-        urls: &[String],
-        size: u32,
-        max_lag: Duration,
-    ) -> crate::error::AppResult<Pool> {
-        if !urls.is_empty() {
-            self.replicas = Some(replicas::Replicas::start(&self, urls, size, max_lag)?);
-        }
-        Ok(self)
-    }
-
-    /// The read replicas, when there are any.
-    pub fn replicas(&self) -> Option<&replicas::Replicas> {
-        self.replicas.as_deref()
-    }
-
-    /// Whether [`Pool::generic_plans`] is a pool of its own (PostgreSQL).
-    pub fn has_generic_plans(&self) -> bool {
-        self.generic.is_some()
-    }
-
-    /// The pool for queries whose generic plan is as good as any custom one, whatever the
-    /// values: on PostgreSQL, connections with `plan_cache_mode = force_generic_plan`, so a
-    /// prepared statement is planned once instead of at every execution (a list page's query
-    /// is otherwise planned anew each time: with `LIMIT $n` unknown its generic plan looks
-    /// dear to the planner). Only for queries proven index-exact (see
-    /// `BusinessFilter::index_exact`): a generic plan cannot see a value, so for a search or
-    /// a range it may scan a whole table. SQLite has no plan cache: the pool itself.
-    pub fn generic_plans(&self) -> Pool {
-        match &self.generic {
-            Some(generic) => Pool { inner: generic.clone(), generic: None, ..self.clone() },
-            None => self.clone(),
-        }
-    }
-}
-/// A connection checked out of the pool.
-pub type Conn = r2d2::PooledConnection<Manager>;
-
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
-/// How long a request waits for a free connection before it is answered 503.
-pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The wait instead while the last attempt to connect failed: with the database down, a request
-/// is answered 503 at once rather than after the full wait (the pool keeps trying to connect).
-pub const CHECKOUT_TIMEOUT_WHILE_DOWN: Duration = Duration::from_millis(250);
 
 /// Which back end a database URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,142 +48,6 @@ impl Backend {
             Backend::Sqlite
         }
     }
-}
-
-/// Opens connections of the back end its URL names. Unlike the derived
-/// `MultiConnection::establish`, which tries each back end in turn, this never opens an SQLite
-/// file named after an unreachable PostgreSQL URL, and it keeps the real connection error.
-#[derive(Debug)]
-pub struct Manager {
-    url: String,
-    backend: Backend,
-    /// The last attempt to connect failed.
-    down: Arc<AtomicBool>,
-    /// PostgreSQL: its connections use generic plans for prepared statements.
-    generic_plans: bool,
-}
-
-impl Manager {
-    /// A manager for `url` (`postgres://…`, or an SQLite path with an optional `sqlite://`).
-    pub fn new(url: &str) -> Self {
-        let backend = Backend::of_url(url);
-        let url = match backend {
-            Backend::Postgres => url.to_owned(),
-            Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
-        };
-        Manager { url, backend, down: Arc::new(AtomicBool::new(false)), generic_plans: false }
-    }
-
-    fn open(&self) -> Result<DbConnection, r2d2::Error> {
-        match self.backend {
-            Backend::Postgres => {
-                let mut conn = PgConnection::establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
-                if self.generic_plans {
-                    conn.batch_execute("SET plan_cache_mode = force_generic_plan")
-                        .map_err(r2d2::Error::QueryError)?;
-                }
-                Ok(DbConnection::Pg(conn))
-            }
-            Backend::Sqlite => {
-                let mut conn =
-                    SqliteConnection::establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
-                // Foreign keys enforced, WAL journal for concurrent readers, and a busy timeout
-                // instead of an immediate "database is locked". No memory map (`mmap_size`): with
-                // it, every checkpoint that grows the file remapped it (perf: unmapping, TLB
-                // shoot-downs and page faults), creates lost 10 % and reads, which touch one
-                // table since the businesses copy their owners, gained nothing measurable.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )
-                .map_err(r2d2::Error::QueryError)?;
-                text::sqlite_lower(&mut conn).map_err(r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
-        }
-    }
-}
-
-impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        let opened = self.open();
-        self.down.store(opened.is_err(), Ordering::Relaxed);
-        opened
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
-    }
-}
-
-/// Builds a pool for `url`. Connections are opened lazily: a database that is down at start-up
-/// makes requests answer 503 until it is back, rather than keeping the server from starting.
-pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
-    let manager = Manager::new(url);
-    if manager.backend == Backend::Sqlite {
-        // A file that cannot be made shows up as a clear connection error later.
-        if let Err(e) = private_sqlite_files(Path::new(&manager.url)) {
-            log::warn!("the database's files could not be made readable by their owner only: {e}");
-        }
-    }
-    let down = manager.down.clone();
-    let builder = || {
-        r2d2::Pool::builder()
-            .max_size(size)
-            .min_idle(Some(0))
-            .connection_timeout(CHECKOUT_TIMEOUT)
-            .test_on_check_out(false)
-    };
-    let generic = match manager.backend {
-        Backend::Postgres => Some(builder().build(Manager {
-            url: manager.url.clone(),
-            backend: Backend::Postgres,
-            down: down.clone(),
-            generic_plans: true,
-        })?),
-        Backend::Sqlite => None,
-    };
-    let inner = builder().build(manager)?;
-    Ok(Pool { inner, generic, down, observer: Arc::default(), replicas: None })
-}
-
-/// The embedded database holds identity numbers, webhook secrets and password hashes: its
-/// directory is made readable by the owner only (0700), and the database is created 0600
-/// before SQLite opens it, so that its WAL and shared-memory files, which SQLite creates with
-/// the database's permissions, are 0600 too. Files that exist already are narrowed to 0600;
-/// a directory that exists is left as it is (it may be shared on purpose).
-fn private_sqlite_files(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    if path.as_os_str().is_empty()
-        || path.to_str().is_some_and(|p| p.starts_with(':') || p.starts_with("file:"))
-    {
-        return Ok(()); // in memory, or a URI that names its own mode
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    }
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        if let Ok(meta) = std::fs::metadata(&file)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
-        }
-    }
-    Ok(())
 }
 
 /// Error type of migration runs.
@@ -429,16 +174,18 @@ pub fn lock_rows_of(
     Ok(ids.into_iter().map(|i| i.id).collect())
 }
 
-/// Runs `f` with a pooled connection on the blocking thread pool: both the checkout and the
-/// queries block, so neither may run on an async worker.
+/// Runs `f` with a pooled connection on the blocking thread pool, once the request's turn
+/// came ([`Pool::turn`]): both the checkout and the queries block, so neither may run on an
+/// async worker.
 pub async fn run<T, F>(pool: &Pool, f: F) -> crate::error::AppResult<T>
 where
     F: FnOnce(&mut DbConnection) -> crate::error::AppResult<T> + Send + 'static,
     T: Send + 'static,
 {
+    let turn = pool.turn().await?;
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get()?;
+        let mut conn = pool.get_in_turn(turn)?;
         let result = f(&mut conn);
         if let Err(crate::error::AppError::Unavailable(_)) = &result {
             discard(&mut conn);

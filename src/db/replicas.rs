@@ -248,7 +248,7 @@ where
             let g = f.clone();
             // The list pages' pool of generic plans has its like on the replica.
             let target =
-                if pool.generic.is_none() { replica.pool.generic_plans() } else { replica.pool.clone() };
+                if !pool.has_generic_plans() { replica.pool.generic_plans() } else { replica.pool.clone() };
             let answer = super::run(&target, move |conn| {
                 if ask {
                     let replayed = position(conn, "SELECT pg_last_wal_replay_lsn()::text AS lsn")

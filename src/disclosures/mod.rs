@@ -20,7 +20,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::{self, Pool};
+use crate::db::{self, DbConnection, Pool};
 use crate::error::{AppError, AppResult};
 
 mod store;
@@ -197,13 +197,42 @@ pub struct Discloser {
     entry: Entry,
     /// The answer's count among those in preparation, until its first entry is queued.
     preparing: Arc<std::sync::Mutex<Option<Preparing>>>,
+    /// While deferring ([`Discloser::defer`]): the entries queued and not yet known written.
+    deferred: Arc<std::sync::Mutex<Option<Vec<Written>>>>,
+}
+
+impl std::fmt::Debug for Discloser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discloser").field("route", &self.entry.route).finish_non_exhaustive()
+    }
 }
 
 impl Discloser {
     /// What `entry` (its persons aside) says, written through `log`; `preparing` is the
     /// answer's count ([`Log::preparing`]), if it has one.
     pub fn new(log: Arc<Log>, entry: Entry, preparing: Option<Preparing>) -> Discloser {
-        Discloser { log, entry, preparing: Arc::new(std::sync::Mutex::new(preparing)) }
+        let preparing = Arc::new(std::sync::Mutex::new(preparing));
+        Discloser { log, entry, preparing, deferred: Arc::default() }
+    }
+
+    /// From now on [`Discloser::disclose_blocking`] queues its entry and returns at once;
+    /// [`Discloser::settle`] then waits until they are written. For an answer prepared whole
+    /// before it is sent (a page), so that its database connection goes back to the pool
+    /// without waiting for the log's commit; the answer waits for it, not the connection.
+    pub fn defer(&self) {
+        if let Ok(mut deferred) = self.deferred.lock() {
+            deferred.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// Returns once every entry queued since [`Discloser::defer`] is written (a 503 if one
+    /// could not be: the answer must not be sent then), and stops deferring.
+    pub async fn settle(&self) -> AppResult<()> {
+        let queued = self.deferred.lock().ok().and_then(|mut d| d.take()).unwrap_or_default();
+        for written in queued {
+            Log::outcome(written.await.map_err(|_| ()))?;
+        }
+        Ok(())
     }
 
     fn prepared(&self) -> Option<Preparing> {
@@ -226,10 +255,20 @@ impl Discloser {
     }
 
     /// [`Discloser::disclose`], from a thread that may block (an export's).
+    ///
+    /// While deferring ([`Discloser::defer`]) it only queues the entry.
     pub fn disclose_blocking(&self, persons: impl IntoIterator<Item = i64>) -> AppResult<()> {
-        match self.entry(persons) {
-            Some(entry) => self.log.write_blocking(entry, self.prepared()),
-            None => Ok(()),
+        let Some(entry) = self.entry(persons) else { return Ok(()) };
+        let mut deferred = self.deferred.lock().map_err(|_| unrecorded("a deferring answer failed"))?;
+        match deferred.as_mut() {
+            Some(queued) => {
+                queued.push(self.log.enqueue(entry, self.prepared())?);
+                Ok(())
+            }
+            None => {
+                drop(deferred);
+                self.log.write_blocking(entry, self.prepared())
+            }
         }
     }
 }
@@ -237,10 +276,10 @@ impl Discloser {
 /// The writer: takes an entry, then the entries of the answers still in preparation as they
 /// come, until none is left in preparation (or [`MAX_LINGER`] passed, or [`MAX_BATCH`] are
 /// taken); writes the batch in one statement, tells each answer, and again. It keeps a
-/// connection of its own: the readers waiting for it may hold every other connection of the
-/// pool.
+/// connection of its own, outside the pool: the readers waiting for it may hold every
+/// connection of the pool.
 fn write_batches(pool: &Pool, waiting: &Receiver<Waiting>, preparing: &AtomicUsize) {
-    let mut held: Option<db::Conn> = None;
+    let mut held: Option<DbConnection> = None;
     while let Ok(first) = waiting.recv() {
         let batch = gather(first, waiting, preparing);
         let entries: Vec<&Entry> = batch.iter().map(|w| &w.entry).collect();
@@ -296,17 +335,15 @@ const MAX_LINGER: Duration = Duration::from_micros(300);
 /// comes (an answer may end without one: a 404, a masked view).
 const SLICE: Duration = Duration::from_micros(200);
 
-/// Writes `entries` on the connection `held` (or a new one from `pool`), which is kept for the
-/// next batch when it worked.
-fn write_on(held: &mut Option<db::Conn>, pool: &Pool, entries: &[&Entry]) -> Result<(), String> {
+/// Writes `entries` on the connection `held` (or a new one of its own, outside `pool`'s), which
+/// is kept for the next batch when it worked.
+fn write_on(held: &mut Option<DbConnection>, pool: &Pool, entries: &[&Entry]) -> Result<(), String> {
     let mut conn = match held.take() {
         Some(conn) => conn,
-        None => pool.get().map_err(|e| e.to_string())?,
+        None => pool.dedicated().map_err(|e| e.to_string())?,
     };
-    if let Err(err) = store::insert(&mut conn, entries) {
-        db::discard(&mut conn);
-        return Err(err.to_string());
-    }
+    // A connection that failed is dropped: the next batch opens another.
+    store::insert(&mut conn, entries).map_err(|e| e.to_string())?;
     *held = Some(conn);
     Ok(())
 }

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::stream;
 use serde::Serialize;
 
-use crate::db::{Conn, DbConnection, Pool};
+use crate::db::{Checkout, DbConnection, Pool};
 use crate::error::{AppError, AppResult};
 
 /// Rows fetched per query while exporting.
@@ -127,7 +127,8 @@ where
         return workbook(pool, empty_csv_header, next_chunk).await;
     }
     // Check a connection out before answering, so that an unavailable database is a 503.
-    let mut conn: Conn = web::block(move || pool.get()).await??;
+    let turn = pool.turn().await?;
+    let mut conn: Checkout = web::block(move || pool.get_in_turn(turn)).await??;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);
     actix_web::rt::task::spawn_blocking(move || {
         let mut encoder = Encoder { format, wrote_header: false };
@@ -176,7 +177,8 @@ where
 {
     static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(super::xlsx::MAX_AT_ONCE);
     let turn = TURNS.acquire().await.map_err(AppError::internal)?;
-    let mut conn: Conn = web::block(move || pool.get()).await??;
+    let pooled = pool.turn().await?;
+    let mut conn: Checkout = web::block(move || pool.get_in_turn(pooled)).await??;
     let file = web::block(move || -> AppResult<std::fs::File> {
         // The columns are the rows' fields, as in CSV; the list's header line when it has none.
         let mut sheet: Option<super::xlsx::Sheet> = None;

@@ -16,6 +16,7 @@ use diesel::query_dsl::LoadQuery;
 use diesel::query_dsl::methods::{FilterDsl, LimitDsl, ThenOrderDsl};
 
 use crate::db::{Db, DbConnection, Pool};
+use crate::disclosures::Discloser;
 use crate::error::{AppError, AppResult};
 
 /// A sort direction.
@@ -287,13 +288,22 @@ where
     let limit = limit(params.limit)?;
     // A count is not among the queries proven index-exact: it keeps the plans of the values.
     let pool = if params.generic_plans && !params.count { pool.generic_plans() } else { pool.clone() };
+    let disclosing = params.disclosing.clone();
+    if let Some(disclosing) = &disclosing {
+        disclosing.defer();
+    }
     // A list tolerates lag: a replica serves it when one may (see `crate::db::replicas`).
     let result = crate::db::replicas::read(&pool, move |conn| {
         let total = if params.count { Some(count(conn)?) } else { None };
         let (data, next_cursor) = page(conn, params.cursor.as_deref(), limit)?;
         Ok(Page { data, next_cursor, total })
     })
-    .await?;
+    .await;
+    // Waited for whatever the read came to: no page is answered before its entries are written.
+    if let Some(disclosing) = &disclosing {
+        disclosing.settle().await?;
+    }
+    let result = result?;
     // Sized for a page up front (a business row is about 700 bytes of JSON), so that a page
     // is not copied through a string doubling from 128 bytes.
     let mut body = Vec::with_capacity(256 + result.data.len() * 1024);
@@ -344,6 +354,9 @@ pub struct PageParams {
     /// The page's query is index-exact: one plan serves every value (see
     /// [`Pool::generic_plans`]).
     pub generic_plans: bool,
+    /// What records the page's disclosures: its entries are written while the page is
+    /// serialized, and waited for once its connection is back ([`Discloser::defer`]).
+    pub disclosing: Option<Discloser>,
 }
 
 impl PageParams {
@@ -355,7 +368,14 @@ impl PageParams {
             cursor: cursor.filter(|c| !c.is_empty()).map(str::to_owned),
             count: count == Some(true),
             generic_plans: false,
+            disclosing: None,
         }
+    }
+
+    /// A page whose disclosures `disclosing` records: its page function calls
+    /// [`Discloser::disclose_blocking`], and the page is answered once they are written.
+    pub fn recorded_by(self, disclosing: &Discloser) -> Self {
+        PageParams { disclosing: Some(disclosing.clone()), ..self }
     }
 
     /// Reads the page through [`Pool::generic_plans`] when `index_exact`.
