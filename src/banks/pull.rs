@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::applications::ApplicationRow;
-use super::feed::{ApplicantData, FeedRow, LeftReason, applicant_data};
+use super::feed::{ApplicantData, FeedRow, LeftReason, pulled_data};
 use super::scope;
 use crate::auth::{Caller, within};
 use crate::crypto::keyring::Keyring;
@@ -237,7 +237,7 @@ fn pull_page(
         .map(|a| (a.id, a))
         .collect();
     let business_ids: Vec<i64> = rows.iter().filter(|f| f.listed).map(|f| f.business_id).collect();
-    let data = applicant_data(conn, &business_ids)?;
+    let data = pulled_data(conn, &business_ids)?;
     let entries = rows
         .iter()
         .map(|f| {

@@ -71,10 +71,10 @@ lane() {
 
 started=$SECONDS
 lane fuzz-sqlite 20000-22999 \
-    "600 fuzz.py --backend sqlite --max-examples 50" \
+    "900 fuzz.py --backend sqlite --max-examples 50" \
     "300 cluster.py --short"
 lane fuzz-postgres 23000-25999 \
-    "600 fuzz.py --backend postgres --max-examples 50"
+    "900 fuzz.py --backend postgres --max-examples 50"
 lane load 26000-28999 \
     "300 hostile.py --backend sqlite" \
     "300 hostile.py --backend postgres" \
