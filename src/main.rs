@@ -292,6 +292,8 @@ fn serve() -> Result<(), String> {
         .map_err(|e| format!("cannot start the bank feed's daily run: {e}"))?;
     umkm_api::disclosures::spawn_retention(pool.clone(), config.disclosure_retention_days)
         .map_err(|e| format!("cannot start the disclosure log's retention: {e}"))?;
+    umkm_api::disclosures::spawn_upkeep(pool.clone())
+        .map_err(|e| format!("cannot start the disclosure log's index upkeep: {e}"))?;
     let state = AppState::new(config, pool).map_err(describe)?;
 
     let base = format!("http://{addr}");

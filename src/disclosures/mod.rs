@@ -25,7 +25,7 @@ use crate::error::{AppError, AppResult};
 
 mod store;
 
-pub use store::{Disclosure, Exposure, exposure, of_person, prune, spawn_retention};
+pub use store::{Disclosure, Exposure, exposure, of_person, prune, spawn_retention, spawn_upkeep};
 
 /// The most entries written in one transaction.
 const MAX_BATCH: usize = 512;
