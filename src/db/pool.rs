@@ -26,8 +26,8 @@ pub struct Pool {
     observer: Arc<std::sync::OnceLock<CheckoutObserver>>,
     /// PostgreSQL read replicas (`DATABASE_READ_URLS`), for the reads that tolerate lag.
     pub(super) replicas: Option<Arc<replicas::Replicas>>,
-    /// Opens the [`Pool::dedicated`] connections.
-    opener: Arc<Manager>,
+    /// The database's URL, for [`Pool::of_one`].
+    url: Arc<str>,
 }
 
 /// An r2d2 pool and the queue of the requests waiting for its connections.
@@ -151,11 +151,26 @@ impl Pool {
         self.inner.pool.get_timeout(wait)
     }
 
-    /// A connection of its own, outside the pool, for a thread that keeps one (the disclosure
-    /// log's writer): the pool's connections stay the requests'.
-    pub fn dedicated(&self) -> Result<DbConnection, r2d2::Error> {
-        use r2d2::ManageConnection;
-        self.opener.connect()
+    /// A pool of one connection of its own, beside this one, for a thread that needs one at all
+    /// times (the disclosure log's writer): the pool's connections stay the requests'. Its
+    /// checkouts wait as long as this pool's ([`CHECKOUT_TIMEOUT`]), while the database is
+    /// unreachable too.
+    pub fn of_one(&self) -> Result<Pool, r2d2::PoolError> {
+        let manager = Manager { down: self.down.clone(), ..Manager::new(&self.url) };
+        let one = r2d2::Pool::builder()
+            .max_size(1)
+            .min_idle(Some(0))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .test_on_check_out(false)
+            .build(manager)?;
+        Ok(Pool {
+            inner: Connections::new(one),
+            generic: None,
+            down: self.down.clone(),
+            observer: Arc::default(),
+            replicas: None,
+            url: self.url.clone(),
+        })
     }
 
     /// Has `observer` called after every checkout from now on; a second observer is refused
@@ -328,9 +343,8 @@ pub fn pool(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
         })?)),
         Backend::Sqlite => None,
     };
-    let opener = Arc::new(Manager { url: manager.url.clone(), down: down.clone(), ..manager });
     let inner = Connections::new(builder().build(manager)?);
-    Ok(Pool { inner, generic, down, observer: Arc::default(), replicas: None, opener })
+    Ok(Pool { inner, generic, down, observer: Arc::default(), replicas: None, url: url.into() })
 }
 
 /// The embedded database holds identity numbers, webhook secrets and password hashes: its

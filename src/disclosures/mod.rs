@@ -20,7 +20,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::{self, DbConnection, Pool};
+use crate::db::{self, Pool};
 use crate::error::{AppError, AppResult};
 
 mod store;
@@ -128,6 +128,8 @@ impl Drop for Preparing {
 impl Log {
     /// Starts the writer, which writes through `pool` (the primary) until the log is dropped.
     pub fn start(pool: Pool) -> std::io::Result<Log> {
+        // A connection of its own: the readers waiting for it may hold every one of the pool.
+        let pool = pool.of_one().map_err(std::io::Error::other)?;
         let (queue, waiting) = sync_channel(MAX_WAITING);
         let preparing = Arc::new(AtomicUsize::new(0));
         let counted = preparing.clone();
@@ -275,11 +277,10 @@ impl Discloser {
 
 /// The writer: takes an entry, then the entries of the answers still in preparation as they
 /// come, until none is left in preparation (or [`MAX_LINGER`] passed, or [`MAX_BATCH`] are
-/// taken); writes the batch in one statement, tells each answer, and again. It keeps a
-/// connection of its own, outside the pool: the readers waiting for it may hold every
-/// connection of the pool.
+/// taken); writes the batch in one statement, tells each answer, and again. `pool` is its own
+/// pool of one connection ([`Pool::of_one`]).
 fn write_batches(pool: &Pool, waiting: &Receiver<Waiting>, preparing: &AtomicUsize) {
-    let mut held: Option<DbConnection> = None;
+    let mut held: Option<db::Conn> = None;
     while let Ok(first) = waiting.recv() {
         let batch = gather(first, waiting, preparing);
         let entries: Vec<&Entry> = batch.iter().map(|w| &w.entry).collect();
@@ -335,15 +336,17 @@ const MAX_LINGER: Duration = Duration::from_micros(300);
 /// comes (an answer may end without one: a 404, a masked view).
 const SLICE: Duration = Duration::from_micros(200);
 
-/// Writes `entries` on the connection `held` (or a new one of its own, outside `pool`'s), which
-/// is kept for the next batch when it worked.
-fn write_on(held: &mut Option<DbConnection>, pool: &Pool, entries: &[&Entry]) -> Result<(), String> {
+/// Writes `entries` on the connection `held` (or a new one from `pool`, the writer's pool of
+/// one), which is kept for the next batch when it worked.
+fn write_on(held: &mut Option<db::Conn>, pool: &Pool, entries: &[&Entry]) -> Result<(), String> {
     let mut conn = match held.take() {
         Some(conn) => conn,
-        None => pool.dedicated().map_err(|e| e.to_string())?,
+        None => pool.get().map_err(|e| e.to_string())?,
     };
-    // A connection that failed is dropped: the next batch opens another.
-    store::insert(&mut conn, entries).map_err(|e| e.to_string())?;
+    if let Err(err) = store::insert(&mut conn, entries) {
+        db::discard(&mut conn);
+        return Err(err.to_string());
+    }
     *held = Some(conn);
     Ok(())
 }
