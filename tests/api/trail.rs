@@ -295,3 +295,23 @@ fn entries_naming(app: &TestApp, person: i64) -> usize {
     let persons: Vec<String> = app.db(|c| disclosures::table.select(disclosures::persons).load(c)).unwrap();
     persons.iter().filter(|p| p.split(',').any(|p| p == person.to_string())).count()
 }
+
+/// Many more readers than connections (the test pool has 4): every one is answered, in its
+/// turn, and every answer has its entry — a page's written while its connection is already
+/// back in the pool, a record's after its read.
+#[actix_rt::test]
+async fn readers_past_the_pool_are_all_answered_each_with_its_entry() {
+    let app = spawn_app().await;
+    let officer = app.token_for(Role::Officer).await;
+    let business = app.create_business(&officer, &business_json(1)).await["id"].as_i64().unwrap();
+    let entries = app.count("disclosures");
+    let record = format!("/api/v1/businesses/{business}");
+    let reads = (0..48).map(|n| {
+        let path = if n % 2 == 0 { record.as_str() } else { "/api/v1/businesses?limit=5" };
+        app.get(path).token(&officer).send()
+    });
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(reads).await.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, vec![200; 48]);
+    assert_eq!(app.count("disclosures"), entries + 48, "one entry an answer");
+}
