@@ -33,10 +33,10 @@ pub struct Pool {
 /// An r2d2 pool and the queue of the requests waiting for its connections.
 ///
 /// r2d2 hands a connection returned to whichever thread asks next, not to the one that waited
-/// longest: with more requests than connections, a thread woken for a connection often finds
-/// it taken by a newcomer and waits again, and some requests waited hundreds of milliseconds
-/// while the median took two (issue 32: by id at 16 connections on a pool of 10, p99 8-20 ms
-/// and a max of 30-420 ms from run to run). Requests therefore take a [`Turn`] first, in the
+/// longest: with more requests than connections, a thread woken for a connection may find it
+/// taken by a newcomer and wait again, for as long as newcomers keep coming (one of the causes
+/// issue 32 looked at for by id's tail at 16 connections on a pool of 10; the others are in
+/// `bench/README.md`). Requests therefore take a [`Turn`] first, in the
 /// order they came (tokio's semaphore is first-in first-out), at most one per connection, and
 /// wait for it as tasks rather than as blocked threads; a request with a turn finds a
 /// connection free.
