@@ -108,6 +108,12 @@ pub enum AppError {
         /// How long until a new attempt is counted.
         retry_after: Duration,
     },
+    /// 429: the caller's exports under way are as many as it may have at once.
+    #[error("too many exports at once")]
+    TooManyExports {
+        /// How many a caller may have.
+        at_once: usize,
+    },
     /// 503: the database cannot be reached.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -143,7 +149,9 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             AppError::UnsupportedMediaType { .. } => ("unsupported-media-type", "Unsupported media type"),
             AppError::Validation(_) => ("validation", "Validation failed"),
-            AppError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            AppError::TooManyRequests { .. } | AppError::TooManyExports { .. } => {
+                ("too-many-requests", "Too many requests")
+            }
             AppError::Unavailable(_) => ("unavailable", "Service unavailable"),
             AppError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -173,6 +181,9 @@ impl AppError {
             AppError::Validation(errors) => format!("{} fields are invalid", errors.len()),
             AppError::TooManyRequests { retry_after } => {
                 format!("too many attempts; try again in {} seconds", retry_after.as_secs().max(1))
+            }
+            AppError::TooManyExports { at_once } => {
+                format!("{at_once} of your exports are under way; start another once one has ended")
             }
             AppError::Unavailable(_) => "the database is unavailable; try again shortly".into(),
             AppError::Internal(_) => "an internal error occurred; quote the X-Request-Id".into(),
@@ -208,7 +219,9 @@ impl ResponseError for AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests { .. } | AppError::TooManyExports { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -227,7 +240,7 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1)));
             }
-            AppError::Unavailable(_) => {
+            AppError::Unavailable(_) | AppError::TooManyExports { .. } => {
                 response.insert_header((header::RETRY_AFTER, 5));
             }
             _ => {}

@@ -26,6 +26,7 @@ pub mod regions;
 pub mod retail;
 pub mod rights;
 pub mod seed;
+pub mod spool;
 pub mod state;
 pub mod stats;
 pub mod summary;

@@ -549,6 +549,9 @@ fn add_problems(op: &mut Operation, conditional: bool) {
     let has_query = has_parameter(ParameterIn::Query);
     let has_body = op.request_body.is_some();
     let database = op.operation_id.as_deref() != Some("healthz");
+    // A list that streams its rows exports: an exporter has a few under way at most.
+    let ndjson = |r: &RefOr<utoipa::openapi::Response>| matches!(r, RefOr::T(ok) if ok.content.contains_key("application/x-ndjson"));
+    let exports = op.responses.responses.get("200").is_some_and(ndjson);
 
     let mut add = |status: &str, description: &str| {
         let problem = ResponseBuilder::new()
@@ -585,6 +588,9 @@ fn add_problems(op: &mut Operation, conditional: bool) {
         add("413", "The body is larger than MAX_BODY_BYTES");
         add("415", "The body is not JSON");
         add("422", "Invalid fields; `errors` lists every one");
+    }
+    if exports {
+        add("429", "The caller's partner (or the caller) has 3 exports under way; retry after Retry-After");
     }
     add("500", "An internal error; the X-Request-Id identifies it in the log");
     if database {

@@ -30,6 +30,8 @@ pub struct AppState {
     pub data_keys: Arc<DataKeys>,
     /// The writer of the disclosure log (`crate::disclosures`), one per process.
     pub disclosures: Arc<Log>,
+    /// The exports under way (`crate::spool`).
+    pub exports: Arc<crate::spool::Exports>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
         let hashing =
             Arc::new(tokio::sync::Semaphore::new(crate::crypto::concurrent_checks(config.db_pool_size)));
         Ok(AppState {
+            exports: crate::spool::Exports::new(config.db_pool_size),
             hashing,
             pool: pool.clone(),
             keys: Arc::new(keys),

@@ -205,6 +205,11 @@ impl FromRequest for Caller {
                     }
                     let mut extensions = actix_web::HttpMessage::extensions_mut(&req);
                     extensions.insert(crate::http::access::CallerId(user.id));
+                    extensions.insert(crate::spool::Exporter::of(
+                        user.id,
+                        user.bank_partner_id,
+                        user.retail_partner_id,
+                    ));
                     // Counted until its disclosure is queued or the request ends, when it may
                     // disclose: what viewers get is masked and recorded nothing, but applications.
                     if may_disclose(user.role, req.path()) {

@@ -5,11 +5,11 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::stream;
 use serde::Serialize;
 
 use crate::db::{Checkout, DbConnection, Pool};
 use crate::error::{AppError, AppResult};
+use crate::spool::{self, Exporter, Slot};
 
 /// Rows fetched per query while exporting.
 pub const CHUNK: i64 = 1000;
@@ -111,7 +111,12 @@ impl Encoder {
 /// Streams every row that `next_chunk` yields. `next_chunk(conn, after)` returns up to
 /// [`CHUNK`] rows after the given key and the key of its last row. `header_row` is an empty
 /// row used only to write the CSV header when there are no rows.
+///
+/// The rows are read as fast as the database gives them and the connection goes back once the
+/// last is read, however slowly the client reads (`crate::spool`); an exporter has at most
+/// [`crate::spool::AT_ONCE_PER_EXPORTER`] exports under way.
 pub async fn stream<R, K, F>(
+    req: &HttpRequest,
     pool: &Pool,
     format: Format,
     empty_csv_header: &'static str,
@@ -122,54 +127,69 @@ where
     K: Send + 'static,
     F: FnMut(&mut DbConnection, Option<&K>) -> AppResult<(Vec<R>, Option<K>)> + Send + 'static,
 {
+    let exports = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map(|state| state.exports.clone())
+        .ok_or_else(|| AppError::internal("application state missing"))?;
+    let exporter = actix_web::HttpMessage::extensions(req).get::<Exporter>().copied();
+    let slot = exports.start(exporter.ok_or_else(|| AppError::internal("an export without a caller"))?)?;
+    let reading = exports.reading().await?;
     let pool = crate::db::replicas::for_stream(pool);
     if format == Format::Xlsx {
-        return workbook(pool, empty_csv_header, next_chunk).await;
+        return workbook(pool, empty_csv_header, next_chunk, slot).await;
     }
     // Check a connection out before answering, so that an unavailable database is a 503.
     let turn = pool.turn().await?;
     let mut conn: Checkout = web::block(move || pool.get_in_turn(turn)).await??;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);
+    let (mut spooler, body) = spool::spooler(slot);
     actix_web::rt::task::spawn_blocking(move || {
         let mut encoder = Encoder { format, wrote_header: false };
         let mut after: Option<K> = None;
-        loop {
+        let ended = loop {
             let chunk = next_chunk(&mut conn, after.as_ref()).and_then(|(rows, last)| {
                 let bytes = encoder.encode(&rows)?;
                 Ok((bytes, rows.len(), last))
             });
-            match chunk {
-                Ok((bytes, n, last)) => {
-                    if !bytes.is_empty() && tx.blocking_send(Ok(bytes)).is_err() {
-                        return; // The client went away.
-                    }
+            match chunk.and_then(|(bytes, n, last)| Ok((bytes.is_empty() || spooler.put(bytes)?, n, last))) {
+                Ok((false, _, _)) => return, // The client went away.
+                Ok((true, n, last)) => {
                     if i64::try_from(n).unwrap_or(0) < CHUNK || last.is_none() {
-                        break;
+                        break None;
                     }
                     after = last;
                 }
                 Err(err) => {
                     log::error!("export stopped: {err}");
-                    let _ = tx.blocking_send(Err(err));
-                    return;
+                    break Some(err);
                 }
             }
-        }
-        if format == Format::Csv && !encoder.wrote_header {
-            let _ = tx.blocking_send(Ok(web::Bytes::from_static(empty_csv_header.as_bytes())));
-        }
+        };
+        let ended = match ended {
+            None if format == Format::Csv && !encoder.wrote_header => {
+                spooler.put(web::Bytes::from_static(empty_csv_header.as_bytes())).err()
+            }
+            ended => ended,
+        };
+        // The connection and the turn at reading go back before the client has read the rest.
+        drop(conn);
+        drop(reading);
+        spooler.finish(ended);
     });
-    let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let content_type = match format {
         Format::Csv => "text/csv; charset=utf-8",
         _ => "application/x-ndjson",
     };
-    Ok(HttpResponse::Ok().content_type(content_type).streaming(body))
+    Ok(HttpResponse::Ok().content_type(content_type).streaming(body.into_stream()))
 }
 
 /// Every row that `next_chunk` yields, as one XLSX workbook (see [`stream`]): built in a
 /// temporary file, at most [`super::xlsx::MAX_AT_ONCE`] at a time, then sent from the file.
-async fn workbook<R, K, F>(pool: Pool, header: &'static str, mut next_chunk: F) -> AppResult<HttpResponse>
+async fn workbook<R, K, F>(
+    pool: Pool,
+    header: &'static str,
+    mut next_chunk: F,
+    slot: Slot,
+) -> AppResult<HttpResponse>
 where
     R: Serialize + Send + 'static,
     K: Send + 'static,
@@ -209,27 +229,7 @@ where
     .await??;
     drop(turn);
     let length = file.metadata().map_err(AppError::internal)?.len();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, AppError>>(4);
-    actix_web::rt::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = file;
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            match file.read(&mut buffer) {
-                Ok(0) => return,
-                Ok(n) => {
-                    if tx.blocking_send(Ok(web::Bytes::copy_from_slice(&buffer[..n]))).is_err() {
-                        return; // The client went away.
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(AppError::internal(e)));
-                    return;
-                }
-            }
-        }
-    });
-    let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let body = spool::Body::of_file(file, slot).into_stream();
     Ok(HttpResponse::Ok()
         .content_type(super::xlsx::MEDIA_TYPE)
         .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"export.xlsx\""))

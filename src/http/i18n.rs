@@ -379,6 +379,7 @@ mod tests {
             AppError::UnsupportedMediaType { expected: "application/json" },
             AppError::Validation(vec![]),
             AppError::TooManyRequests { retry_after: Duration::from_secs(3) },
+            AppError::TooManyExports { at_once: 3 },
             AppError::Unavailable("down".into()),
             AppError::Internal("boom".into()),
         ];

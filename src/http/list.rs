@@ -334,7 +334,7 @@ where
     let format = Format::of(req);
     if format != Format::Page {
         let start = params.cursor;
-        return export::stream(pool, format, csv_header, move |conn, after: Option<&String>| {
+        return export::stream(req, pool, format, csv_header, move |conn, after: Option<&String>| {
             page(conn, after.or(start.as_ref()).map(String::as_str), export::CHUNK)
         })
         .await;

@@ -38,6 +38,8 @@ pub fn add(doc: &mut Document) {
                     }
                 }
             }
+            let exports = matches!(operation.responses.responses.get("200"),
+                Some(RefOr::T(ok)) if ok.content.contains_key("application/x-ndjson"));
             for (status, response) in operation.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else { continue };
                 let is_export = |m: &str| {
@@ -49,7 +51,7 @@ pub fn add(doc: &mut Document) {
                         continue;
                     }
                     content.example = if media_type == crate::error::PROBLEM_JSON {
-                        status.parse().ok().and_then(problem)
+                        status.parse().ok().and_then(|status| problem(status, exports))
                     } else {
                         let schema = content.schema.as_ref().and_then(|s| serde_json::to_value(s).ok());
                         schema.and_then(|s| examples.of(&s, 0))
@@ -93,8 +95,9 @@ fn export(media_type: &str, row: &Value) -> Option<Value> {
     String::from_utf8(writer.into_inner().ok()?).ok().map(Value::String)
 }
 
-/// The problem document the server answers with `status`.
-fn problem(status: u16) -> Option<Value> {
+/// The problem document the server answers with `status` (on a list that `exports`, its 429
+/// is the exporter's).
+fn problem(status: u16, exports: bool) -> Option<Value> {
     let error = match status {
         400 => AppError::BadRequest("invalid query string: limit: invalid digit found in string".into()),
         401 => AppError::Unauthorized("the token has expired".into()),
@@ -108,6 +111,7 @@ fn problem(status: u16) -> Option<Value> {
             FieldError::new("owner_nik", "invalid_format", "must be 16 digits"),
             FieldError::new("name", "required", "is required"),
         ]),
+        429 if exports => AppError::TooManyExports { at_once: crate::spool::AT_ONCE_PER_EXPORTER },
         429 => AppError::TooManyRequests { retry_after: Duration::from_secs(60) },
         500 => AppError::internal("example"),
         503 => AppError::Unavailable("example".into()),

@@ -29,6 +29,7 @@ mod retail;
 mod rights;
 mod schema;
 mod seed;
+mod slow_exports;
 mod stats;
 mod summary;
 mod summary_sequences;
