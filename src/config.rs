@@ -52,6 +52,9 @@ pub struct Config {
     /// `DISCLOSURE_RETENTION_DAYS`: how long the disclosure log keeps an entry
     /// (`crate::disclosures`); a daily job removes older ones. Five years by default.
     pub disclosure_retention_days: u32,
+    /// `SERVICE_AREA`: comma-separated codes of the regencies or provinces the installation
+    /// serves (`35.24` Lamongan by default): its businesses and outlets lie in their districts.
+    pub service_area: Vec<String>,
     /// `DPO_NAME` and `DPO_EMAIL`: the data protection officer (UU 27/2022 Pasal 53), named in
     /// the OpenAPI document's `info.contact` and so on the docs page.
     pub dpo: Dpo,
@@ -167,6 +170,7 @@ impl fmt::Debug for Config {
             .field("read_replicas", &self.database_read_urls.len())
             .field("replica_max_lag", &self.replica_max_lag)
             .field("disclosure_retention_days", &self.disclosure_retention_days)
+            .field("service_area", &self.service_area)
             .field("dpo", &self.dpo)
             .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
@@ -235,6 +239,25 @@ impl Default for Dpo {
     fn default() -> Dpo {
         Dpo { name: Dpo::DEFAULT_NAME.into(), email: Dpo::DEFAULT_EMAIL.into() }
     }
+}
+
+/// `35.24,35.78`: province (`35`) or regency (`35.24`) codes; whether each names a region is
+/// checked against the database at start (`crate::regions::tree::serve`).
+fn parse_service_area(list: &str) -> Result<Vec<String>, String> {
+    let codes: Vec<String> =
+        list.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect();
+    if codes.is_empty() {
+        return Err("names no region: give a regency (35.24) or province (35) code".into());
+    }
+    for code in &codes {
+        let segments: Vec<&str> = code.split('.').collect();
+        if segments.len() > 2
+            || segments.iter().any(|s| s.len() != 2 || !s.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("{code:?} is not a province (35) or regency (35.24) code"));
+        }
+    }
+    Ok(codes)
 }
 
 fn parsed<T: std::str::FromStr>(
@@ -352,8 +375,13 @@ impl Config {
             None => local_secret(Path::new(DATA_DIR))
                 .map_err(|e| invalid("JWT_SECRET", format!("unset, and {e}")))?,
         };
+        let service_area = match var("SERVICE_AREA")? {
+            None => vec!["35.24".to_owned()],
+            Some(list) => parse_service_area(&list).map_err(|r| invalid("SERVICE_AREA", r))?,
+        };
         let (data_key_file, create_data_key_file) = data_key_file(&database_url)?;
         Ok(Config {
+            service_area,
             data_key_file,
             create_data_key_file,
             database_url,
@@ -447,6 +475,18 @@ mod tests {
         );
         assert!(parse_origins("a.example").is_err());
         assert!(parse_origins("https://a.example/").is_err());
+    }
+
+    #[test]
+    fn a_service_area_is_province_or_regency_codes() {
+        assert_eq!(
+            parse_service_area(" 35.24, 35.78 ").ok(),
+            Some(vec!["35.24".to_owned(), "35.78".to_owned()])
+        );
+        assert_eq!(parse_service_area("35").ok(), Some(vec!["35".to_owned()]));
+        for bad in ["", " , ", "35.24.05", "35.2", "Lamongan", "35-24"] {
+            assert!(parse_service_area(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

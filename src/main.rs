@@ -255,6 +255,7 @@ fn connect() -> Result<(Config, db::Pool, Keyring), String> {
     if applied > 0 {
         log::info!("applied {applied} migration(s)");
     }
+    umkm_api::regions::tree::serve(&mut conn, &config.service_area).map_err(describe)?;
     drop(conn);
     let pool = pool
         .with_replicas(&config.database_read_urls, config.db_pool_size, config.replica_max_lag)

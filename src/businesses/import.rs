@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::crypto::keyring::Keyring;
-use crate::db::schema::{businesses, regions};
+use crate::db::schema::businesses;
 use crate::db::{self, DbConnection};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::input::Check;
@@ -76,12 +76,8 @@ pub fn import(conn: &mut DbConnection, keys: &Keyring, user_id: i64, rows: Vec<V
         ));
     }
     let now = db::now();
-    let districts: HashSet<String> = regions::table
-        .filter(regions::level.eq("district"))
-        .select(regions::code)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
+    let districts: HashSet<String> =
+        crate::regions::served_districts(conn)?.into_iter().map(|(code, _)| code).collect();
     let mut errors: Vec<FieldError> = Vec::new();
     let mut records = Vec::with_capacity(rows.len());
     // The first row to name each NIB, to look up among the stored businesses.

@@ -275,3 +275,23 @@ pub async fn readiness(pool: &Pool) -> crate::error::AppResult<()> {
     }
     if current { Ok(()) } else { Err(AppError::Unavailable("migrations are pending".into())) }
 }
+
+/// Writes `rows` (a slice of `Insertable` rows of one table) into `table` on either back end:
+/// `COPY … FROM STDIN (FORMAT binary)` on PostgreSQL, multi-row `INSERT` on SQLite (the
+/// seeder's rows, the regions' tree).
+macro_rules! write_rows {
+    ($conn:expr, $table:path, $rows:expr) => {{
+        let rows = $rows;
+        match $conn {
+            $crate::db::DbConnection::Pg(c) => {
+                diesel::copy_from($table).from_insertable(rows).execute(c).map(|_| ())
+            }
+            $crate::db::DbConnection::Sqlite(c) => {
+                // SQLite allows 32,766 bound values per statement; no row type has 30 columns.
+                rows.chunks(1000)
+                    .try_for_each(|chunk| diesel::insert_into($table).values(chunk).execute(c).map(|_| ()))
+            }
+        }
+    }};
+}
+pub(crate) use write_rows;

@@ -6,6 +6,9 @@ diesel::table! {
         name -> Text,
         level -> Text,
         parent_code -> Nullable<Text>,
+        name_folded -> Text,
+        retired -> Bool,
+        served -> Bool,
     }
 }
 

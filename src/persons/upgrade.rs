@@ -43,6 +43,11 @@ pub fn migrate(conn: &mut DbConnection, keys: &Keyring) -> Result<usize, String>
         scrub(conn).map_err(|e| format!("rewriting the tables without their plaintext: {e}"))?;
     }
     verify_keys(conn, keys)?;
+    if let Some(changes) =
+        crate::regions::tree::load_if_missing(conn).map_err(|e| format!("loading the regions: {e}"))?
+    {
+        log::info!("loaded {} regions of Kepmendagri 300.2.2-2138/2025", changes.added.len());
+    }
     Ok(ran)
 }
 

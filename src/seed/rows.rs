@@ -9,23 +9,7 @@ use crate::db::schema::{
     trainings,
 };
 
-/// Writes `rows` (a slice of one of the row types) into `table` on either back end.
-macro_rules! write_rows {
-    ($conn:expr, $table:path, $rows:expr) => {{
-        let rows = $rows;
-        match $conn {
-            $crate::db::DbConnection::Pg(c) => {
-                diesel::copy_from($table).from_insertable(rows).execute(c).map(|_| ())
-            }
-            $crate::db::DbConnection::Sqlite(c) => {
-                // SQLite allows 32,766 bound values per statement; no row type has 30 columns.
-                rows.chunks(1000)
-                    .try_for_each(|chunk| diesel::insert_into($table).values(chunk).execute(c).map(|_| ()))
-            }
-        }
-    }};
-}
-pub(crate) use write_rows;
+pub(crate) use crate::db::write_rows;
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = persons, treat_none_as_default_value = false)]

@@ -17,7 +17,7 @@ use super::{SeedError, Summary};
 use crate::crypto::keyring::Keyring;
 use crate::db::schema::{
     applications, bank_partners, businesses, consents, curations, financing_programmes, outlets, persons,
-    placements, products, regions, registrations, retail_partners, trainings,
+    placements, products, registrations, retail_partners, trainings,
 };
 use crate::db::{self, Backend, DbConnection};
 use crate::domain::selection::{self, Candidate, Outcome};
@@ -157,12 +157,7 @@ impl Seeder {
             ids: Ids::read(conn)?,
             programmes,
             registrants: Vec::new(),
-            district_names: regions::table
-                .filter(regions::level.eq("district"))
-                .select((regions::code, regions::name))
-                .load::<(String, String)>(conn)?
-                .into_iter()
-                .collect(),
+            district_names: crate::regions::served_districts(conn)?.into_iter().collect(),
             summary: Summary::default(),
             keys: keys.clone(),
             nik_indexes: persons::table

@@ -325,6 +325,7 @@ fn test_config(database_url: String) -> Config {
         replica_max_lag: Duration::from_secs(5),
         trusted_proxies: Vec::new(),
         disclosure_retention_days: 1826,
+        service_area: vec!["35.24".to_owned()],
         dpo: Default::default(),
         data_key_file: test_key_file(),
         create_data_key_file: false,
@@ -345,8 +346,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         }
         None => {
             let dir = tempfile::tempdir().expect("a temporary directory");
-            let url = dir.path().join("umkm.db").to_string_lossy().into_owned();
-            (url, TestDb::Sqlite(dir))
+            let path = dir.path().join("umkm.db");
+            std::fs::copy(sqlite_template(), &path).expect("the template database copied");
+            (path.to_string_lossy().into_owned(), TestDb::Sqlite(dir))
         }
     };
     count_statements();
@@ -357,6 +359,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     }
     let mut config = test_config(url.clone());
     configure(&mut config);
+    // As `umkm-api` does at each start, after migrating.
+    umkm_api::regions::tree::serve(&mut pool.get().unwrap(), &config.service_area).expect("the service area");
     let pool = pool
         .with_replicas(&config.database_read_urls, config.db_pool_size, config.replica_max_lag)
         .expect("read replicas");
@@ -408,8 +412,10 @@ impl TestApp {
     pub fn serve(database_url: &str) -> TestApp {
         let pool = db::pool(database_url, 4).expect("a pool");
         migrate(&mut pool.get().expect("a connection"));
-        let state =
-            AppState::new(test_config(database_url.to_owned()), pool.clone()).expect("application state");
+        let config = test_config(database_url.to_owned());
+        umkm_api::regions::tree::serve(&mut pool.get().unwrap(), &config.service_area)
+            .expect("the service area");
+        let state = AppState::new(config, pool.clone()).expect("application state");
         let metrics = state.metrics.clone();
         let server = actix_test::start(move || app(state.clone()));
         TestApp { server, pool, database_url: database_url.to_owned(), metrics, _db: None }
@@ -446,8 +452,38 @@ fn migrations_digest() -> u64 {
         }
     }
     let mut hasher = DefaultHasher::new();
-    visit(&Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"), &mut hasher);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The regions are loaded by the program after the migrations, from these files.
+    for dir in ["migrations/postgres", "migrations/sqlite", "data/regions"] {
+        visit(&root.join(dir), &mut hasher);
+    }
     hasher.finish()
+}
+
+/// A migrated SQLite database to copy (made once per migration set on this machine, as the
+/// PostgreSQL template is): migrating anew, with the regions' 90,000 rows, took each test most
+/// of a second.
+fn sqlite_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let template =
+            std::env::temp_dir().join(format!("umkm-test-template-{:016x}.db", migrations_digest()));
+        if !template.exists() {
+            // Built under a name of its own and renamed whole: other test processes may race.
+            let building = template.with_extension(format!("{}.building", std::process::id()));
+            {
+                let pool = db::pool(&building.to_string_lossy(), 1).unwrap();
+                let mut conn = pool.get().unwrap();
+                migrate(&mut conn);
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).unwrap();
+            }
+            std::fs::rename(&building, &template).unwrap();
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", building.display()));
+            }
+        }
+        template
+    })
 }
 
 /// Makes (once per migration set, under an advisory lock) a migrated template database, and

@@ -1,0 +1,11 @@
+DELETE FROM regions WHERE level = 'village';
+DELETE FROM regions WHERE level = 'district' AND code NOT LIKE '35.24.%';
+DELETE FROM regions WHERE level = 'regency' AND code <> '35.24';
+DELETE FROM regions WHERE level = 'province' AND code <> '35';
+DROP INDEX regions_served_code;
+DROP INDEX regions_level_code;
+DROP INDEX regions_parent_code;
+CREATE INDEX regions_parent_code ON regions (parent_code);
+ALTER TABLE regions DROP COLUMN name_folded, DROP COLUMN retired, DROP COLUMN served;
+ALTER TABLE regions DROP CONSTRAINT regions_level_check;
+ALTER TABLE regions ADD CONSTRAINT regions_level_check CHECK (level IN ('province', 'regency', 'district'));
