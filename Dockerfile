@@ -6,6 +6,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+# The regions' decree, compiled into the binary (ODbL: its licence and attribution travel with it).
+COPY reference ./reference
 RUN cargo build --release --locked && strip target/release/umkm-api
 
 FROM debian:bookworm-slim
@@ -18,6 +20,7 @@ RUN apt-get update \
     && install -d -o umkm -g umkm /app/backups \
     && install -d -o umkm -g umkm -m 700 /app/keys
 COPY --from=build /src/target/release/umkm-api /usr/local/bin/umkm-api
+COPY reference/regions/README.md reference/regions/LICENSE.md /usr/share/doc/umkm-api/regions/
 USER umkm
 WORKDIR /app
 # mimalloc (the server's allocator) commits its arenas lazily: half the resident memory, the

@@ -54,10 +54,13 @@ enum Command {
     Keys(KeysCommand),
     /// Persons: the owners of the businesses.
     #[command(subcommand)]
-    Persons(PersonsCommand),
+    Persons(persons::PersonsCommand),
     /// Data protection (UU 27/2022): what the disclosure log says an account received.
     #[command(subcommand)]
     Pdp(umkm_api::rights::PdpCommand),
+    /// The regions' tree: replace it by a newer decree's files.
+    #[command(subcommand)]
+    Regions(umkm_api::regions::tree::RegionsCommand),
 }
 
 #[derive(Subcommand)]
@@ -85,13 +88,6 @@ enum KeysCommand {
         #[arg(long)]
         index: Option<u32>,
     },
-}
-
-#[derive(Subcommand)]
-enum PersonsCommand {
-    /// List what the move of the businesses' owners into persons found different among the
-    /// businesses of one NIK, for an officer to settle (PATCH /api/v1/persons/{id}).
-    Conflicts,
 }
 
 #[derive(Subcommand)]
@@ -195,10 +191,10 @@ fn main() -> ExitCode {
         Command::Restore(args) => restore(args),
         Command::Stats(command) => stats(command),
         Command::Keys(command) => keys(command),
-        Command::Persons(PersonsCommand::Conflicts) => conflicts(),
-        Command::Pdp(command) => connect().and_then(|(_, pool, _)| {
-            let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
-            umkm_api::rights::pdp(&mut conn, command).map(|out| print!("{out}"))
+        Command::Persons(command) => on_database(|conn, _, keys| persons::command(conn, keys, command)),
+        Command::Pdp(command) => on_database(|conn, _, _| umkm_api::rights::pdp(conn, command)),
+        Command::Regions(command) => on_database(|conn, config, _| {
+            umkm_api::regions::tree::command(conn, &config.service_area, command)
         }),
     };
     match result {
@@ -467,16 +463,13 @@ fn keys(command: KeysCommand) -> Result<(), String> {
     }
 }
 
-/// `persons conflicts`: one line per value that differed, the person first.
-fn conflicts() -> Result<(), String> {
-    let (_, pool, keys) = connect()?;
+/// A command of the library run on the migrated database, printing what it returns.
+fn on_database(
+    run: impl FnOnce(&mut db::DbConnection, &Config, &Keyring) -> Result<String, String>,
+) -> Result<(), String> {
+    let (config, pool, keys) = connect()?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
-    let found = persons::conflicts_of(&mut conn, &keys, None).map_err(|e| e.to_string())?;
-    for (person, c) in &found {
-        println!("person {person}: business {} gave {} {:?}", c.business_id, c.field, c.value);
-    }
-    println!("{} conflict(s); settle each with PATCH /api/v1/persons/{{id}}", found.len());
-    Ok(())
+    run(&mut conn, &config, &keys).map(|out| print!("{out}"))
 }
 
 fn seed(args: SeedArgs) -> Result<(), String> {

@@ -20,3 +20,29 @@ pub use owner::{
 };
 pub use rotate::{Rotated, retire, rotate, settle_time, still_needing};
 pub use upgrade::{Moved, migrate, verify_keys};
+
+/// `umkm-api persons …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PersonsCommand {
+    /// List what the move of the businesses' owners into persons found different among the
+    /// businesses of one NIK, for an officer to settle (PATCH /api/v1/persons/{id}).
+    Conflicts,
+}
+
+/// Runs a `persons` command; what it prints. `conflicts`: one line per value that differed,
+/// the person first.
+pub fn command(
+    conn: &mut crate::db::DbConnection,
+    keys: &crate::crypto::keyring::Keyring,
+    command: PersonsCommand,
+) -> Result<String, String> {
+    use std::fmt::Write;
+    let PersonsCommand::Conflicts = command;
+    let found = conflicts_of(conn, keys, None).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    for (person, c) in &found {
+        let _ = writeln!(out, "person {person}: business {} gave {} {:?}", c.business_id, c.field, c.value);
+    }
+    let _ = writeln!(out, "{} conflict(s); settle each with PATCH /api/v1/persons/{{id}}", found.len());
+    Ok(out)
+}

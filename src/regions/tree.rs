@@ -1,5 +1,5 @@
 //! Indonesia's region tree from a decree's files (Kepmendagri 300.2.2-2138/2025, shipped in
-//! `data/regions/` under the ODbL): loaded once after the migrations, replaced by a newer
+//! `reference/regions/` under the ODbL): loaded once after the migrations, replaced by a newer
 //! decree's files with `umkm-api regions import DIR`, which reports what changed. A code the
 //! newer decree no longer lists is kept, `retired`, so that records using it stay valid; the
 //! service area (`SERVICE_AREA`) marks its regions `served`.
@@ -14,10 +14,10 @@ use crate::error::{AppError, AppResult};
 
 /// The decree shipped with this release.
 const SHIPPED: [(&str, &str); 4] = [
-    ("provinces.csv", include_str!("../../data/regions/provinces.csv")),
-    ("regencies.csv", include_str!("../../data/regions/regencies.csv")),
-    ("districts.csv", include_str!("../../data/regions/districts.csv")),
-    ("villages.csv", include_str!("../../data/regions/villages.csv")),
+    ("provinces.csv", include_str!("../../reference/regions/provinces.csv")),
+    ("regencies.csv", include_str!("../../reference/regions/regencies.csv")),
+    ("districts.csv", include_str!("../../reference/regions/districts.csv")),
+    ("villages.csv", include_str!("../../reference/regions/villages.csv")),
 ];
 
 /// The levels in the order of the files, parents first.
@@ -67,7 +67,7 @@ impl Decree {
     }
 
     /// A decree's four files (`provinces.csv`, `regencies.csv`, `districts.csv`, `villages.csv`,
-    /// as `data/regions/` holds them) read from `dir`.
+    /// as `reference/regions/` holds them) read from `dir`.
     pub fn read(dir: &std::path::Path) -> Result<Decree, String> {
         let files = SHIPPED.map(|(name, _)| {
             let path = dir.join(name);
@@ -161,75 +161,146 @@ pub struct Changes {
 /// Makes the regions those of `decree`, in one transaction: codes added, names and parents
 /// changed, codes it does not list retired (never removed: a business may use one).
 pub fn load(conn: &mut DbConnection, decree: &Decree) -> AppResult<Changes> {
-    db::write(conn, |conn| {
-        type Stored = (String, String, Option<String>, String, bool);
-        let stored: HashMap<String, Stored> = regions::table
-            .select((
-                regions::code,
-                regions::name,
-                regions::parent_code,
-                regions::name_folded,
-                regions::retired,
-            ))
-            .load::<Stored>(conn)?
-            .into_iter()
-            .map(|row| (row.0.clone(), row))
-            .collect();
-        let mut changes = Changes::default();
-        let mut new = Vec::new();
-        for row in &decree.rows {
-            let folded = fold(&row.name);
-            match stored.get(&row.code) {
-                None => {
-                    changes.added.push(row.code.clone());
-                    new.push(NewRegion {
-                        code: row.code.clone(),
-                        name: row.name.clone(),
-                        level: row.level,
-                        parent_code: row.parent.clone(),
-                        name_folded: folded,
-                        retired: false,
-                        served: false,
-                    });
+    db::write(conn, |conn| load_in(conn, decree))
+}
+
+/// What [`load`] would change, changing nothing.
+pub fn compare(conn: &mut DbConnection, decree: &Decree) -> AppResult<Changes> {
+    /// A load undone: its changes, or why it failed.
+    enum Undone {
+        Changes(Changes),
+        Failed(AppError),
+    }
+    impl From<diesel::result::Error> for Undone {
+        fn from(e: diesel::result::Error) -> Undone {
+            Undone::Failed(e.into())
+        }
+    }
+    let undone = db::write(conn, |conn| -> Result<(), Undone> {
+        Err(match load_in(conn, decree) {
+            Ok(changes) => Undone::Changes(changes),
+            Err(e) => Undone::Failed(e),
+        })
+    });
+    match undone {
+        Err(Undone::Changes(changes)) => Ok(changes),
+        Err(Undone::Failed(e)) => Err(e),
+        Ok(()) => Err(AppError::internal("a comparison was committed")),
+    }
+}
+
+fn load_in(conn: &mut DbConnection, decree: &Decree) -> AppResult<Changes> {
+    type Stored = (String, String, Option<String>, String, bool);
+    let stored: HashMap<String, Stored> = regions::table
+        .select((regions::code, regions::name, regions::parent_code, regions::name_folded, regions::retired))
+        .load::<Stored>(conn)?
+        .into_iter()
+        .map(|row| (row.0.clone(), row))
+        .collect();
+    let mut changes = Changes::default();
+    let mut new = Vec::new();
+    for row in &decree.rows {
+        let folded = fold(&row.name);
+        match stored.get(&row.code) {
+            None => {
+                changes.added.push(row.code.clone());
+                new.push(NewRegion {
+                    code: row.code.clone(),
+                    name: row.name.clone(),
+                    level: row.level,
+                    parent_code: row.parent.clone(),
+                    name_folded: folded,
+                    retired: false,
+                    served: false,
+                });
+            }
+            Some((_, name, parent, stored_folded, retired)) => {
+                if *name != row.name || *parent != row.parent {
+                    changes.renamed.push(format!("{}: {name} -> {}", row.code, row.name));
                 }
-                Some((_, name, parent, stored_folded, retired)) => {
-                    if *name != row.name || *parent != row.parent {
-                        changes.renamed.push(format!("{}: {name} -> {}", row.code, row.name));
-                    }
-                    if *retired {
-                        changes.restored.push(row.code.clone());
-                    }
-                    if *name != row.name || *parent != row.parent || *stored_folded != folded || *retired {
-                        diesel::update(regions::table.find(&row.code))
-                            .set((
-                                regions::name.eq(&row.name),
-                                regions::parent_code.eq(&row.parent),
-                                regions::name_folded.eq(&folded),
-                                regions::retired.eq(false),
-                            ))
-                            .execute(conn)?;
-                    }
+                if *retired {
+                    changes.restored.push(row.code.clone());
+                }
+                if *name != row.name || *parent != row.parent || *stored_folded != folded || *retired {
+                    diesel::update(regions::table.find(&row.code))
+                        .set((
+                            regions::name.eq(&row.name),
+                            regions::parent_code.eq(&row.parent),
+                            regions::name_folded.eq(&folded),
+                            regions::retired.eq(false),
+                        ))
+                        .execute(conn)?;
                 }
             }
         }
-        // Parents first, as the decree lists them: COPY on PostgreSQL, batches on SQLite.
-        crate::db::write_rows!(conn, regions::table, &new)?;
-        let listed: std::collections::HashSet<&str> = decree.rows.iter().map(|r| r.code.as_str()).collect();
-        let mut gone: Vec<String> = stored
-            .values()
-            .filter(|(code, _, _, _, retired)| !retired && !listed.contains(code.as_str()))
-            .map(|row| row.0.clone())
-            .collect();
-        gone.sort();
-        for batch in gone.chunks(BATCH) {
-            diesel::update(regions::table.filter(regions::code.eq_any(batch)))
-                .set(regions::retired.eq(true))
-                .execute(conn)?;
+    }
+    // Parents first, as the decree lists them: COPY on PostgreSQL, batches on SQLite.
+    crate::db::write_rows!(conn, regions::table, &new)?;
+    let listed: std::collections::HashSet<&str> = decree.rows.iter().map(|r| r.code.as_str()).collect();
+    let mut gone: Vec<String> = stored
+        .values()
+        .filter(|(code, _, _, _, retired)| !retired && !listed.contains(code.as_str()))
+        .map(|row| row.0.clone())
+        .collect();
+    gone.sort();
+    for batch in gone.chunks(BATCH) {
+        diesel::update(regions::table.filter(regions::code.eq_any(batch)))
+            .set(regions::retired.eq(true))
+            .execute(conn)?;
+    }
+    changes.retired = gone;
+    changes.added.sort();
+    Ok(changes)
+}
+
+/// `umkm-api regions …`: the regions' tree at the command line.
+#[derive(Debug, clap::Subcommand)]
+pub enum RegionsCommand {
+    /// Replace the tree by a newer decree's files (`provinces.csv`, `regencies.csv`,
+    /// `districts.csv`, `villages.csv`, shaped as `reference/regions/` holds them), in one
+    /// transaction, and list the codes added, renamed, retired and restored. A retired code stays
+    /// for the records that use it.
+    Import {
+        /// The directory of the four files.
+        dir: std::path::PathBuf,
+        /// List what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Runs a `regions` command for an installation serving `area`; what it prints.
+pub fn command(conn: &mut DbConnection, area: &[String], command: RegionsCommand) -> Result<String, String> {
+    use std::fmt::Write;
+    let RegionsCommand::Import { dir, dry_run } = command;
+    let decree = Decree::read(&dir)?;
+    let changes = if dry_run { compare(conn, &decree) } else { load(conn, &decree) };
+    let changes = changes.map_err(|e| e.to_string())?;
+    if !dry_run {
+        // New regions of the service area are served at once.
+        serve(conn, area).map_err(|e| e.to_string())?;
+    }
+    let mut out = String::new();
+    for (what, codes) in [
+        ("added", &changes.added),
+        ("renamed", &changes.renamed),
+        ("retired", &changes.retired),
+        ("restored", &changes.restored),
+    ] {
+        for code in codes {
+            let _ = writeln!(out, "{what}\t{code}");
         }
-        changes.retired = gone;
-        changes.added.sort();
-        Ok::<_, AppError>(changes)
-    })
+    }
+    let _ = writeln!(
+        out,
+        "{} added, {} renamed, {} retired, {} restored{}",
+        changes.added.len(),
+        changes.renamed.len(),
+        changes.retired.len(),
+        changes.restored.len(),
+        if dry_run { " (a dry run: nothing changed)" } else { "" }
+    );
+    Ok(out)
 }
 
 /// Loads the shipped decree into a database that has no villages yet (a new one, or one made

@@ -454,7 +454,7 @@ fn migrations_digest() -> u64 {
     let mut hasher = DefaultHasher::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // The regions are loaded by the program after the migrations, from these files.
-    for dir in ["migrations/postgres", "migrations/sqlite", "data/regions"] {
+    for dir in ["migrations/postgres", "migrations/sqlite", "reference/regions"] {
         visit(&root.join(dir), &mut hasher);
     }
     hasher.finish()

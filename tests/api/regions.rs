@@ -3,9 +3,9 @@ use umkm_api::domain::role::Role;
 
 use crate::helpers::{TestApp, business_json, spawn_app, spawn_app_with};
 
-/// Every row of one of the decree's files shipped in `data/regions/`: `(code, parent, name)`.
+/// Every row of one of the decree's files shipped in `reference/regions/`: `(code, parent, name)`.
 fn decree(file: &str) -> Vec<(String, Option<String>, String)> {
-    let path = format!("{}/data/regions/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/reference/regions/{file}", env!("CARGO_MANIFEST_DIR"));
     let mut reader = csv::Reader::from_path(path).unwrap();
     reader
         .records()
@@ -181,13 +181,14 @@ async fn a_service_area_that_names_no_region_is_refused_at_start() {
 #[actix_rt::test]
 async fn a_newer_decree_adds_renames_and_retires_codes_and_records_keep_theirs() {
     use umkm_api::regions::tree::{self, Decree};
+    // A retired code keeps working for the records that use it.
     let app = spawn_app().await;
     let officer = app.token_for(Role::Officer).await;
     let business = app.create_business(&officer, &business_json(1)).await;
     let district = business["district_code"].as_str().unwrap().to_owned();
     // The newer decree: that district and its villages gone, a village added, one renamed.
     let dir = tempfile::tempdir().unwrap();
-    let source = format!("{}/data/regions", env!("CARGO_MANIFEST_DIR"));
+    let source = format!("{}/reference/regions", env!("CARGO_MANIFEST_DIR"));
     for file in ["provinces.csv", "regencies.csv", "districts.csv", "villages.csv"] {
         let text = std::fs::read_to_string(format!("{source}/{file}")).unwrap();
         let mut lines: Vec<String> = text
@@ -210,14 +211,38 @@ async fn a_newer_decree_adds_renames_and_retires_codes_and_records_keep_theirs()
         .chain([district.clone()])
         .collect();
     let renamed = decree("villages.csv").into_iter().find(|v| v.0.starts_with("35.24.05.")).unwrap();
-    let newer = Decree::read(dir.path()).unwrap();
-    let changes = app.db(|conn| tree::load(conn, &newer)).unwrap();
-    assert_eq!(changes.added, ["35.24.05.2999"]);
-    assert_eq!(changes.renamed, [format!("{}: {} -> Desa Berganti Nama", renamed.0, renamed.2)]);
     let mut expected_gone = gone.clone();
     expected_gone.sort();
-    assert_eq!(changes.retired, expected_gone);
-    assert!(changes.restored.is_empty());
+    let mut expected = vec!["added\t35.24.05.2999".to_owned()];
+    expected.push(format!("renamed\t{}: {} -> Desa Berganti Nama", renamed.0, renamed.2));
+    expected.extend(expected_gone.iter().map(|code| format!("retired\t{code}")));
+    // `umkm-api regions import`, first as a dry run that changes nothing.
+    let import = |dry_run: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_umkm-api"));
+        command.args(["regions", "import"]).arg(dir.path());
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        let run = command
+            .env("DATABASE_URL", &app.database_url)
+            .env("DATA_KEY_FILE", crate::helpers::test_key_file())
+            .env("JWT_SECRET", std::str::from_utf8(crate::helpers::TEST_SECRET).unwrap())
+            .env("SERVICE_AREA", "35.24")
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        String::from_utf8(run.stdout).unwrap()
+    };
+    let summary = format!("1 added, 1 renamed, {} retired, 0 restored", gone.len());
+    let dry = import(true);
+    assert_eq!(
+        dry.lines().collect::<Vec<_>>(),
+        [expected.clone(), vec![format!("{summary} (a dry run: nothing changed)")]].concat()
+    );
+    app.get("/api/v1/regions/35.24.05.2999").token(&officer).send().await.assert_problem(404);
+    let done = import(false);
+    assert_eq!(done.lines().collect::<Vec<_>>(), [expected, vec![summary]].concat());
 
     // The business keeps its district, which reads as retired; the new village is there.
     let read = app.get(&format!("/api/v1/businesses/{}", business["id"])).token(&officer).send().await;
@@ -226,10 +251,7 @@ async fn a_newer_decree_adds_renames_and_retires_codes_and_records_keep_theirs()
     let region = app.get(&format!("/api/v1/regions/{district}")).token(&officer).send().await.json();
     assert_eq!(region["retired"], true);
     let added = app.get("/api/v1/regions/35.24.05.2999").token(&officer).send().await.json();
-    assert_eq!(
-        (added["name"].as_str(), added["in_service_area"].as_bool()),
-        (Some("Desa Baru"), Some(false))
-    );
+    assert_eq!((added["name"].as_str(), added["in_service_area"].as_bool()), (Some("Desa Baru"), Some(true)));
 
     // The shipped decree again: everything restored, the added village retired in turn.
     let changes = app.db(|conn| tree::load(conn, &Decree::shipped().unwrap())).unwrap();
