@@ -590,7 +590,7 @@ fn add_problems(op: &mut Operation, conditional: bool) {
         add("422", "Invalid fields; `errors` lists every one");
     }
     if exports {
-        add("429", "The caller's partner (or the caller) has 3 exports under way; retry after Retry-After");
+        add("429", "The caller's partner (or the caller) has 4 exports under way; retry after Retry-After");
     }
     add("500", "An internal error; the X-Request-Id identifies it in the log");
     if database {

@@ -43,6 +43,9 @@ macro_rules! business_filter {
             $($before)*
             /// District code (`35.24.05`).
             pub district: Option<String>,
+            /// Village code (`35.24.05.2001`). Counts and statistics with it scan the
+            /// businesses of the village (on their index).
+            pub village: Option<String>,
             /// PP 7/2021 scale, or `unknown`.
             pub scale: Option<crate::businesses::ScaleFilter>,
             /// Manufacturing businesses only (`true`) or none of them (`false`).
@@ -84,6 +87,7 @@ macro_rules! business_filter {
             pub fn filter(&self) -> crate::businesses::BusinessFilter {
                 crate::businesses::BusinessFilter {
                     district: self.district.clone(),
+                    village: self.village.clone(),
                     scale: self.scale,
                     is_ikm: self.is_ikm,
                     status: self.status,
@@ -197,6 +201,9 @@ impl BusinessFilter {
         {
             return Err(AppError::BadRequest("kbli must be a 5-digit code or a 2-digit division".into()));
         }
+        if self.village.as_deref().is_some_and(|v| !crate::regions::villages::is_code(v)) {
+            return Err(AppError::BadRequest("village must be a village code like 35.24.05.2001".into()));
+        }
         crate::http::list::check_filters(self.q.as_deref(), self.district.as_deref())
     }
 
@@ -230,7 +237,10 @@ impl BusinessFilter {
             }
             Some(_) => return None,
         }
-        if self.q.as_deref().is_some_and(|q| !q.trim().is_empty()) || self.updated_since.is_some() {
+        if self.q.as_deref().is_some_and(|q| !q.trim().is_empty())
+            || self.updated_since.is_some()
+            || self.village.is_some()
+        {
             return None;
         }
         // Unknown years are stored as 0: a bound on the date excludes them, as it excludes NULL.
@@ -280,6 +290,7 @@ impl BusinessFilter {
     pub fn index_exact(&self) -> bool {
         let BusinessFilter {
             district,
+            village,
             scale,
             is_ikm,
             status,
@@ -289,7 +300,8 @@ impl BusinessFilter {
             established_to,
             updated_since,
         } = self;
-        let others = scale.is_some()
+        let others = village.is_some()
+            || scale.is_some()
             || is_ikm.is_some()
             || kbli.is_some()
             || q.is_some()
@@ -310,6 +322,9 @@ impl BusinessFilter {
         let mut all: Vec<Condition<businesses::table>> = Vec::new();
         if let Some(district) = &self.district {
             all.push(Box::new(b::district_code.eq(district.clone())));
+        }
+        if let Some(village) = &self.village {
+            all.push(Box::new(b::village_code.assume_not_null().eq(village.clone())));
         }
         match self.scale {
             None => {}

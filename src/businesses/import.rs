@@ -78,6 +78,20 @@ pub fn import(conn: &mut DbConnection, keys: &Keyring, user_id: i64, rows: Vec<V
     let now = db::now();
     let districts: HashSet<String> =
         crate::regions::served_districts(conn)?.into_iter().map(|(code, _)| code).collect();
+    // The service area's villages, and those the rows name wherever they lie (a refusal names
+    // a code's own district).
+    let villages = {
+        let served: Vec<&str> = districts.iter().map(String::as_str).collect();
+        let named: Vec<&str> = rows.iter().filter_map(|r| r.get("village_code")?.as_str()).collect();
+        let mut villages = crate::regions::villages::Villages::default();
+        for chunk in named.chunks(10_000) {
+            villages.extend(crate::regions::villages::Villages::of(conn, &served, chunk)?);
+        }
+        if named.is_empty() {
+            villages = crate::regions::villages::Villages::of(conn, &served, &[])?;
+        }
+        villages
+    };
     let mut errors: Vec<FieldError> = Vec::new();
     let mut records = Vec::with_capacity(rows.len());
     // The first row to name each NIB, to look up among the stored businesses.
@@ -85,11 +99,14 @@ pub fn import(conn: &mut DbConnection, keys: &Keyring, user_id: i64, rows: Vec<V
     let mut seen: HashSet<String> = HashSet::new();
     for (i, row) in rows.into_iter().enumerate() {
         let mut check = Check::with_prefix(format!("rows[{}].", i + 1));
-        let checked = input::check_input(row, &mut check, now)?;
+        let mut checked = input::check_input(row, &mut check, now)?;
         if let Some(code) = &checked.district_code
             && !districts.contains(code)
         {
             check.fail("district_code", "not_found", "no district has this code in /regions");
+        }
+        if let Some(record) = checked.record.as_mut() {
+            super::place::settle_with(&villages, &mut record.columns, &mut check);
         }
         if let Some(nib) = checked.nib {
             if seen.insert(nib.clone()) {

@@ -60,10 +60,18 @@ pub struct BusinessInput {
     #[serde(default)]
     #[schema(value_type = String, required = true, example = "35.24.14")]
     pub district_code: Field<String>,
-    /// Village (desa or kelurahan).
+    /// Village (desa or kelurahan) as text. With `village_code` it is the decree's name (what
+    /// is sent is replaced); alone, it gets the code of the village of the district it names
+    /// (case, accents and a `Desa`/`Ds.`/`Kelurahan` prefix aside), or stays as typed.
     #[serde(default)]
     #[schema(value_type = Option<String>, max_length = 100, example = "Blimbing")]
     pub village: Field<String>,
+    /// The village's code in `/regions`, which must be a village of `district_code` (422
+    /// naming both otherwise). A change of district needs the new district's village (or
+    /// `null`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", example = "35.24.14.2001")]
+    pub village_code: Field<String>,
     /// Street address.
     #[serde(default)]
     #[schema(value_type = String, required = true, max_length = 500, example = "Jl. Raya Paciran No. 12")]
@@ -125,6 +133,7 @@ pub struct BusinessColumns {
     kbli_division: i32,
     district_code: String,
     village: Option<String>,
+    village_code: Option<String>,
     address: String,
     capital_idr: Option<i64>,
     annual_revenue_idr: Option<i64>,
@@ -145,6 +154,12 @@ impl BusinessRecord {
 }
 
 impl BusinessColumns {
+    /// The district, and the village as code and as text (for settling them against the tree,
+    /// `crate::regions::villages`).
+    pub(super) fn village_parts(&mut self) -> (&str, &mut Option<String>, &mut Option<String>) {
+        (&self.district_code, &mut self.village_code, &mut self.village)
+    }
+
     /// The row business `id` is once these columns are inserted for `owner` (whose copy it
     /// holds) at `now`: what a read of it would give, without the read.
     pub(super) fn inserted(
@@ -164,6 +179,7 @@ impl BusinessColumns {
             kbli: self.kbli.clone(),
             district_code: self.district_code.clone(),
             village: self.village.clone(),
+            village_code: self.village_code.clone(),
             address: self.address.clone(),
             capital_idr: self.capital_idr,
             annual_revenue_idr: self.annual_revenue_idr,
@@ -234,6 +250,11 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
     let district = check.required("district_code", input.district_code);
     let district = check.parse("district_code", district, |v| DistrictCode::parse(&v));
     let village = check.optional_text("village", input.village, 100);
+    let village_code = check.optional_text("village_code", input.village_code, 13);
+    let village_code = check.parse("village_code", village_code, |v| {
+        use crate::regions::villages::{CODE_FORMAT, is_code};
+        if is_code(&v) { Ok(v) } else { Err(Invalid::format(CODE_FORMAT)) }
+    });
     let address = check.text("address", input.address, 500);
     let capital = check.optional("capital_idr", input.capital_idr);
     let capital = check.in_range("capital_idr", capital, 0..=crate::summary::MAX_IDR);
@@ -284,6 +305,7 @@ pub fn check_fields(input: BusinessInput, check: &mut Check, now: NaiveDateTime)
                 kbli: kbli.as_str().to_owned(),
                 district_code,
                 village,
+                village_code,
                 address,
                 capital_idr: capital,
                 annual_revenue_idr: revenue,

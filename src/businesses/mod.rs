@@ -12,6 +12,7 @@ mod import;
 mod input;
 mod model;
 mod owners;
+mod place;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -182,7 +183,7 @@ fn within_curations(conn: &mut DbConnection, id: i64, curated_by: Option<i64>) -
 }
 
 /// The header line of an empty CSV export.
-const CSV_HEADER: &str = "id,name,owner_id,owner_name,owner_nik,phone,email,nib,npwp,kbli,district_code,village,address,\
+const CSV_HEADER: &str = "id,name,owner_id,owner_name,owner_nik,phone,email,nib,npwp,kbli,district_code,village,village_code,address,\
 capital_idr,annual_revenue_idr,employees,established_on,status,consented_to_bank_sharing_at,scale,scale_basis,\
 is_ikm,industry_scale,created_at,updated_at,version\n";
 

@@ -26,6 +26,7 @@ use crate::persons::{self as persons_model, Owner, OwnerRow};
 use crate::summary::{BusinessFacts, Deltas, Figure};
 
 use super::input::{BusinessInput, BusinessRecord, check_fields, check_input, read_input};
+use super::place::{district_exists, rematch_text_alone, settle_village};
 
 /// Fields holding personal data: masked for viewers and retail users, redacted in the audit log.
 pub const PII: [&str; 3] = ["owner_nik", "phone", "email"];
@@ -72,6 +73,7 @@ pub struct BusinessRow {
     pub(super) kbli: String,
     pub(super) district_code: String,
     pub(super) village: Option<String>,
+    pub(super) village_code: Option<String>,
     pub(super) address: String,
     pub(super) capital_idr: Option<i64>,
     pub(super) annual_revenue_idr: Option<i64>,
@@ -141,7 +143,7 @@ impl BusinessRow {
 ///
 /// | field | admin | officer | viewer | retail | bank |
 /// | --- | --- | --- | --- | --- | --- |
-/// | `id`, `name`, `nib`, `kbli`, `district_code`, `village`, `employees`, `established_on`, `status`, `scale`, `scale_basis`, `is_ikm`, `industry_scale`, `created_at`, `updated_at`, `version` | shown | shown | shown | shown | 404 |
+/// | `id`, `name`, `nib`, `kbli`, `district_code`, `village`, `village_code`, `employees`, `established_on`, `status`, `scale`, `scale_basis`, `is_ikm`, `industry_scale`, `created_at`, `updated_at`, `version` | shown | shown | shown | shown | 404 |
 /// | `owner_name`, `owner_nik`, `phone`, `email`, `address` | shown | shown | masked | masked | 404 |
 /// | `npwp` | shown | shown | masked | withheld | 404 |
 /// | `owner_id`, `capital_idr`, `annual_revenue_idr`, `consented_to_bank_sharing_at` | shown | shown | shown | withheld | 404 |
@@ -175,8 +177,10 @@ pub struct Business {
     pub kbli: String,
     /// District code.
     pub district_code: String,
-    /// Village.
+    /// Village: the decree's name when `village_code` is set, else the text as typed.
     pub village: Option<String>,
+    /// The village's code in `/regions`; `null` when none is known.
+    pub village_code: Option<String>,
     /// Address; masked (`Jl. ***`) for viewers and retail users.
     pub address: String,
     /// Capital excluding land and buildings, rupiah; `null` for retail users.
@@ -269,6 +273,7 @@ impl Business {
             kbli: b.kbli,
             district_code: b.district_code,
             village: b.village,
+            village_code: b.village_code,
             address: mask(b.address, masking::address),
             capital_idr: b.capital_idr.filter(|_| !curation),
             annual_revenue_idr: b.annual_revenue_idr.filter(|_| !curation),
@@ -323,26 +328,19 @@ pub fn views_withholding(
         .collect()
 }
 
-fn district_exists(conn: &mut DbConnection, code: &str, check: &mut Check) -> QueryResult<()> {
-    if !crate::regions::is_district(conn, code)? {
-        check.fail("district_code", "not_found", "no district has this code in /regions");
-    }
-    Ok(())
-}
-
 /// Checks a new business whole: every field, and its district against `/regions`, in one 422.
 pub fn check_new(conn: &mut DbConnection, body: Value) -> AppResult<BusinessRecord> {
     let mut check = Check::default();
-    let checked = check_input(body, &mut check, db::now())?;
+    let mut checked = check_input(body, &mut check, db::now())?;
     if let Some(code) = &checked.district_code {
         district_exists(conn, code, &mut check)?;
     }
+    settle_village(conn, &mut checked, &mut check)?;
     check.finish(|| checked.record)
 }
 
 /// Creates businesses from checked records, each with its audit entry and its part of the
-/// statistics' summary; the new rows, in order (as a read of them would give them). The one way a business is created: a create
-/// writes one record, an import thousands.
+/// statistics' summary; the new rows, in order. The one way a business is created.
 pub fn create(
     conn: &mut DbConnection,
     keys: &Keyring,
@@ -464,14 +462,16 @@ pub fn update(
         }
     }
     read_input(&mut known, &mut check)?;
+    rematch_text_alone(&mut known);
     let input: BusinessInput =
         merged(&Business::of(current.clone(), owner.clone(), View::Full), &known, &DERIVED)?;
-    let checked = check_fields(input, &mut check, db::now());
+    let mut checked = check_fields(input, &mut check, db::now());
     if let Some(code) = &checked.district_code
         && *code != current.district_code
     {
         district_exists(conn, code, &mut check)?;
     }
+    settle_village(conn, &mut checked, &mut check)?;
     let record = check.finish(|| checked.record)?;
     let unchanged = record.owner.owner_nik == owner.nik
         && record.owner.owner_name == owner.name

@@ -104,6 +104,18 @@ pub fn migration_versions(backend: Backend) -> Vec<String> {
     versions
 }
 
+/// Whether the migration of `version` (a constant, e.g. `20261213000026`) has been applied.
+pub fn migration_applied(conn: &mut DbConnection, version: &'static str) -> diesel::QueryResult<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let query = format!("SELECT count(*) AS n FROM __diesel_schema_migrations WHERE version = '{version}'");
+    let found: Found = diesel::RunQueryDsl::get_result(diesel::sql_query(query), conn)?;
+    Ok(found.n > 0)
+}
+
 /// Whether every embedded migration has been applied (for `/readyz`).
 pub fn migrations_current(conn: &mut DbConnection) -> Result<bool, MigrationError> {
     let pending = match conn {

@@ -13,6 +13,9 @@ use crate::crypto::keyring::Keyring;
 use crate::db::schema::{data_key_checks, person_conflicts, persons};
 use crate::db::{self, Backend, DbConnection};
 
+/// The migration that gives businesses their village's code; the texts are matched after it.
+const VILLAGE_CODES_MIGRATION: &str = "20261213000026";
+
 /// The migration that makes persons; the next one drops the businesses' owner columns.
 const PERSONS_MIGRATION: &str = "20261208000016";
 
@@ -38,6 +41,7 @@ pub fn migrate(conn: &mut DbConnection, keys: &Keyring) -> Result<usize, String>
             moved.conflicts
         );
     }
+    let villages_coded = db::migration_applied(conn, VILLAGE_CODES_MIGRATION).map_err(|e| e.to_string())?;
     ran += db::run_migrations(conn).map_err(|e| e.to_string())?;
     if moved.plaintext {
         scrub(conn).map_err(|e| format!("rewriting the tables without their plaintext: {e}"))?;
@@ -47,6 +51,18 @@ pub fn migrate(conn: &mut DbConnection, keys: &Keyring) -> Result<usize, String>
         crate::regions::tree::load_if_missing(conn).map_err(|e| format!("loading the regions: {e}"))?
     {
         log::info!("loaded {} regions of Kepmendagri 300.2.2-2138/2025", changes.added.len());
+    }
+    if !villages_coded {
+        let matched = db::write(conn, crate::regions::villages::match_texts)
+            .map_err(|e| format!("matching the businesses' villages: {e}"))?;
+        if matched.matched + matched.unmatched > 0 {
+            log::info!(
+                "gave {} businesses the code of the village their text names; {} named none of their district \
+                 (`umkm-api regions unmatched` lists them)",
+                matched.matched,
+                matched.unmatched
+            );
+        }
     }
     Ok(ran)
 }

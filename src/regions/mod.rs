@@ -2,6 +2,7 @@
 //! 300.2.2-2138/2025, `tree`). Reference data; the installation's service area is marked.
 
 pub mod tree;
+pub mod villages;
 
 use actix_web::{HttpResponse, get, web};
 use diesel::prelude::*;

@@ -267,12 +267,31 @@ pub enum RegionsCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List the businesses whose village is text that names no village of their district (or
+    /// two), for an officer to settle by setting `village_code`: id, district, text.
+    Unmatched,
 }
 
 /// Runs a `regions` command for an installation serving `area`; what it prints.
 pub fn command(conn: &mut DbConnection, area: &[String], command: RegionsCommand) -> Result<String, String> {
     use std::fmt::Write;
-    let RegionsCommand::Import { dir, dry_run } = command;
+    let (dir, dry_run) = match command {
+        RegionsCommand::Import { dir, dry_run } => (dir, dry_run),
+        RegionsCommand::Unmatched => {
+            let found = super::villages::unmatched(conn).map_err(|e| e.to_string())?;
+            let mut out = String::new();
+            for (id, district, text) in &found {
+                let _ = writeln!(out, "{id}\t{district}\t{text}");
+            }
+            let _ = writeln!(
+                out,
+                "{} business(es) with a village no code was found for; settle each with PATCH \
+                 /api/v1/businesses/{{id}} {{\"village_code\": …}}",
+                found.len()
+            );
+            return Ok(out);
+        }
+    };
     let decree = Decree::read(&dir)?;
     let changes = if dry_run { compare(conn, &decree) } else { load(conn, &decree) };
     let changes = changes.map_err(|e| e.to_string())?;

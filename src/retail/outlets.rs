@@ -67,6 +67,11 @@ pub struct OutletInput {
     #[serde(default)]
     #[schema(value_type = String, required = true, example = "35.24.05")]
     pub district_code: Field<String>,
+    /// The village's code in `/regions`, which must be a village of `district_code` (422
+    /// naming both otherwise).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", example = "35.24.05.2001")]
+    pub village_code: Field<String>,
     /// Opening date.
     #[serde(default)]
     #[schema(value_type = Option<NaiveDate>)]
@@ -86,6 +91,7 @@ struct OutletRecord {
     name: String,
     address: Option<String>,
     district_code: String,
+    village_code: Option<String>,
     opened_on: Option<NaiveDate>,
     status: String,
 }
@@ -100,6 +106,7 @@ pub struct OutletRow {
     name: String,
     address: Option<String>,
     district_code: String,
+    village_code: Option<String>,
     opened_on: Option<NaiveDate>,
     status: String,
     created_at: NaiveDateTime,
@@ -122,6 +129,8 @@ pub struct Outlet {
     pub address: Option<String>,
     /// District code.
     pub district_code: String,
+    /// The village's code; `null` when not given.
+    pub village_code: Option<String>,
     /// Opening date.
     pub opened_on: Option<NaiveDate>,
     /// `open` or `closed`.
@@ -144,6 +153,7 @@ impl From<OutletRow> for Outlet {
             name: o.name,
             address: o.address,
             district_code: o.district_code,
+            village_code: o.village_code,
             opened_on: o.opened_on,
             status: o.status,
             created_at: o.created_at.and_utc(),
@@ -161,6 +171,7 @@ impl OutletRow {
             name: self.name.clone(),
             address: self.address.clone(),
             district_code: self.district_code.clone(),
+            village_code: self.village_code.clone(),
             opened_on: self.opened_on,
             status: self.status.clone(),
         }
@@ -204,6 +215,17 @@ fn check_outlet(conn: &mut DbConnection, input: OutletInput, scope: Option<i64>)
     {
         check.fail("district_code", "not_found", "no district has this code in /regions");
     }
+    let village = check.optional_text("village_code", input.village_code, 13);
+    let village = check.parse("village_code", village, |v| {
+        use crate::regions::villages::{CODE_FORMAT, is_code};
+        if is_code(&v) { Ok(v) } else { Err(crate::domain::Invalid::format(CODE_FORMAT)) }
+    });
+    if let (Some(d), Some(code)) = (&district, &village) {
+        let villages = crate::regions::villages::Villages::of(conn, &[d.as_str()], &[code.as_str()])?;
+        if let Err((slug, message)) = villages.settle(d.as_str(), Some(code), None) {
+            check.fail("village_code", slug, message);
+        }
+    }
     let opened_on = check.optional("opened_on", input.opened_on);
     let status = check.optional("status", input.status).unwrap_or(OutletStatus::Open);
     check.finish(|| {
@@ -213,6 +235,7 @@ fn check_outlet(conn: &mut DbConnection, input: OutletInput, scope: Option<i64>)
             name: name?,
             address,
             district_code: district?.as_str().to_owned(),
+            village_code: village,
             opened_on,
             status: status.as_str().to_owned(),
         })
@@ -332,8 +355,7 @@ impl OutletQuery {
     }
 }
 
-const OUTLET_CSV: &str =
-    "id,retail_partner_id,code,name,address,district_code,opened_on,status,created_at,updated_at,version\n";
+const OUTLET_CSV: &str = "id,retail_partner_id,code,name,address,district_code,village_code,opened_on,status,created_at,updated_at,version\n";
 
 /// List outlets (a retail user sees its partner's only); CSV or NDJSON with `Accept`.
 #[utoipa::path(

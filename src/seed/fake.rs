@@ -184,6 +184,8 @@ pub struct PlainPerson {
 pub struct Faker {
     /// The random source; seeded, so the same seed gives the same data.
     pub rng: StdRng,
+    /// The villages of each district of the service area, `(code, name)` by code.
+    pub villages: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 impl Faker {
@@ -265,7 +267,14 @@ impl Faker {
             NaiveDate::from_ymd_opt(1995, 1, 1).unwrap_or_default(),
             NaiveDate::from_ymd_opt(2026, 6, 1).unwrap_or_default(),
         );
-        let village = VILLAGES[rng.random_range(0..VILLAGES.len())];
+        // A real village of the district (a made-up name where the tree has none).
+        let (village_code, village) = match self.villages.get(district).filter(|v| !v.is_empty()) {
+            Some(villages) => {
+                let (code, name) = &villages[rng.random_range(0..villages.len())];
+                (Some(code.clone()), name.clone())
+            }
+            None => (None, VILLAGES[rng.random_range(0..VILLAGES.len())].to_owned()),
+        };
         BusinessRow {
             id,
             name,
@@ -276,7 +285,8 @@ impl Faker {
             kbli: kbli.to_owned(),
             kbli_division: kbli[..2].parse().unwrap_or(0),
             district_code: district.to_owned(),
-            village: Some(village.to_owned()),
+            village: Some(village.clone()),
+            village_code,
             address: format!(
                 "{} No. {}, Desa {village}",
                 STREETS[rng.random_range(0..STREETS.len())],

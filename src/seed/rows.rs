@@ -52,6 +52,7 @@ pub struct BusinessRow {
     pub kbli_division: i32,
     pub district_code: String,
     pub village: Option<String>,
+    pub village_code: Option<String>,
     pub address: String,
     pub capital_idr: Option<i64>,
     pub annual_revenue_idr: Option<i64>,

@@ -153,7 +153,10 @@ impl Seeder {
             return Err(SeedError::Missing("no open KUR programme (see migration 000005)"));
         }
         Ok(Seeder {
-            faker: Faker { rng: StdRng::seed_from_u64(seed) },
+            faker: Faker {
+                rng: StdRng::seed_from_u64(seed),
+                villages: crate::regions::villages::served_by_district(conn)?,
+            },
             ids: Ids::read(conn)?,
             programmes,
             registrants: Vec::new(),

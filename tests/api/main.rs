@@ -36,4 +36,5 @@ mod summary_sequences;
 mod trail;
 mod trainings;
 mod users;
+mod villages;
 mod webhooks;

@@ -1,5 +1,5 @@
 //! Exports whose clients stop reading: the database's connections go back to the pool once
-//! the rows are read, whatever the client's pace, and a caller has at most three exports
+//! the rows are read, whatever the client's pace, and a caller has at most four exports
 //! under way.
 
 use std::io::{Read, Write};
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use awc::http::StatusCode;
 use umkm_api::domain::role::Role;
 use umkm_api::seed::{self, Options};
+use umkm_api::spool::AT_ONCE_PER_EXPORTER;
 
 use crate::helpers::{TestApp, spawn_app, test_keys};
 
@@ -89,7 +90,7 @@ async fn pool_idle(app: &TestApp, within: Duration) -> bool {
 }
 
 #[actix_rt::test]
-async fn stalled_exports_hold_no_connection_and_a_caller_has_three_at_most() {
+async fn stalled_exports_hold_no_connection_and_a_caller_has_four_at_most() {
     let app = spawn_app().await;
     app.db(|conn| {
         seed::generate(conn, &test_keys(), &Options { businesses: BUSINESSES, seed: 5, force: false }, |_| ())
@@ -98,8 +99,9 @@ async fn stalled_exports_hold_no_connection_and_a_caller_has_three_at_most() {
     let admin = app.token_for(Role::Admin).await;
     let path = "/api/v1/businesses?sort=id";
 
-    // Three exports whose clients read their headers and then nothing.
-    let stalled: Vec<Stalled> = (0..3).map(|_| Stalled::start(&app, &admin, path)).collect();
+    // As many exports as a caller may have, whose clients read their headers and then nothing.
+    let stalled: Vec<Stalled> =
+        (0..AT_ONCE_PER_EXPORTER).map(|_| Stalled::start(&app, &admin, path)).collect();
     for export in &stalled {
         assert_eq!(export.status(), 200, "{}", export.head);
         assert!(export.head.to_ascii_lowercase().contains("content-type: application/x-ndjson"));
@@ -111,12 +113,14 @@ async fn stalled_exports_hold_no_connection_and_a_caller_has_three_at_most() {
         app.pool.state()
     );
 
-    // A fourth export of the same caller is refused while the three are under way, and
+    // One more export of the same caller is refused while those are under way, and
     // changes nothing; another caller's export and everyone's reads are served meanwhile.
-    let fourth = app.get(path).token(&admin).header("accept", "application/x-ndjson").send().await;
-    let problem = fourth.assert_problem(429);
-    assert_eq!(problem["detail"], "3 of your exports are under way; start another once one has ended");
-    assert_eq!(fourth.header("retry-after").as_deref(), Some("5"));
+    let more = app.get(path).token(&admin).header("accept", "application/x-ndjson").send().await;
+    let problem = more.assert_problem(429);
+    let detail =
+        format!("{AT_ONCE_PER_EXPORTER} of your exports are under way; start another once one has ended");
+    assert_eq!(problem["detail"], detail);
+    assert_eq!(more.header("retry-after").as_deref(), Some("5"));
     let officer = app.token_for(Role::Officer).await;
     let other = app.get(path).token(&officer).header("accept", "application/x-ndjson").send().await;
     assert_eq!(other.status, StatusCode::OK);
