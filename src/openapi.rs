@@ -385,6 +385,7 @@ fn field_pattern(schema: &str, field: &str) -> Option<&'static str> {
         "npwp" => patterns::NPWP,
         "kbli" => patterns::KBLI,
         "district_code" => patterns::DISTRICT,
+        "village_code" => patterns::VILLAGE,
         "phone" => patterns::PHONE,
         "email" => patterns::EMAIL,
         "pirt_number" => patterns::PIRT,
@@ -510,8 +511,9 @@ fn constrain_parameters(path: &str, op: &mut Operation) {
             },
             ("cursor", ParameterIn::Query) => text(crate::http::list::CURSOR_PATTERN),
             ("q", ParameterIn::Query) => text(NO_NUL).max_length(Some(crate::http::list::MAX_QUERY_TEXT)),
-            ("entity" | "parent", ParameterIn::Query) => text(NO_NUL),
+            ("entity" | "parent" | "code", ParameterIn::Query) => text(NO_NUL),
             ("district", ParameterIn::Query) => text(crate::domain::codes::patterns::DISTRICT),
+            ("village", ParameterIn::Query) => text(crate::domain::codes::patterns::VILLAGE),
             ("nik", ParameterIn::Query) => {
                 // Persons are found by exact NIK only: without one the look-up is a 400.
                 parameter.required = utoipa::openapi::Required::True;
@@ -549,7 +551,6 @@ fn add_problems(op: &mut Operation, conditional: bool) {
     let has_query = has_parameter(ParameterIn::Query);
     let has_body = op.request_body.is_some();
     let database = op.operation_id.as_deref() != Some("healthz");
-    // A list that streams its rows exports: an exporter has a few under way at most.
     let ndjson = |r: &RefOr<utoipa::openapi::Response>| matches!(r, RefOr::T(ok) if ok.content.contains_key("application/x-ndjson"));
     let exports = op.responses.responses.get("200").is_some_and(ndjson);
 

@@ -201,7 +201,7 @@ impl BusinessFilter {
         {
             return Err(AppError::BadRequest("kbli must be a 5-digit code or a 2-digit division".into()));
         }
-        if self.village.as_deref().is_some_and(|v| !crate::regions::villages::is_code(v)) {
+        if self.village.as_deref().is_some_and(|v| !crate::regions::villages::is_code(v.trim())) {
             return Err(AppError::BadRequest("village must be a village code like 35.24.05.2001".into()));
         }
         crate::http::list::check_filters(self.q.as_deref(), self.district.as_deref())
@@ -324,7 +324,7 @@ impl BusinessFilter {
             all.push(Box::new(b::district_code.eq(district.clone())));
         }
         if let Some(village) = &self.village {
-            all.push(Box::new(b::village_code.assume_not_null().eq(village.clone())));
+            all.push(Box::new(b::village_code.assume_not_null().eq(village.trim().to_owned())));
         }
         match self.scale {
             None => {}

@@ -70,7 +70,7 @@ pub struct BusinessInput {
     /// naming both otherwise). A change of district needs the new district's village (or
     /// `null`).
     #[serde(default)]
-    #[schema(value_type = Option<String>, pattern = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", example = "35.24.14.2001")]
+    #[schema(value_type = Option<String>, example = "35.24.14.2001")]
     pub village_code: Field<String>,
     /// Street address.
     #[serde(default)]

@@ -45,8 +45,15 @@ fn is_regency_code(code: &str) -> bool {
     PROVINCES.contains(&province) && two(code, 2) != 0
 }
 
-/// Nomor Induk Kependudukan: 16 digits — the owner's district of registration (province,
-/// regency, district: digits 1–6), birth date as DDMMYY (digits 7–12, day + 40 for women) and
+/// Whether `code` is shaped as a village code, `PP.RR.DD.VVVV` ([`patterns::VILLAGE`] on the
+/// trimmed text).
+pub fn is_village_code(code: &str) -> bool {
+    let segments: Vec<&str> = code.split('.').collect();
+    segments.iter().map(|s| s.len()).eq([2, 2, 2, 4]) && segments.iter().all(|s| digits_only(s))
+}
+
+/// Nomor Induk Kependudukan: 16 digits — the district of the person's first registration
+/// (province, regency, district: digits 1–6, any code, retired ones included), birth date as DDMMYY (digits 7–12, day + 40 for women) and
 /// a serial number (digits 13–16). There is no check digit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nik(String);
@@ -58,9 +65,8 @@ impl Nik {
         if nik.len() != 16 || !digits_only(&nik) {
             return Err(Invalid::format("must be 16 digits"));
         }
-        if !is_regency_code(&nik[..4]) || two(&nik, 4) == 0 {
-            return Err(Invalid::format("digits 1–6 must be a district code"));
-        }
+        // Digits 1-6 are never refused: the district of a first registration may be anywhere,
+        // and a code since retired (issue 31); officers see the district when the tree knows it.
         if Nik::birth_day_month(&nik).is_none() {
             return Err(Invalid::format("digits 7–12 must be a birth date DDMMYY (day + 40 for women)"));
         }
@@ -374,7 +380,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nik_checks_region_birth_date_and_serial() {
+    fn nik_checks_birth_date_and_serial_never_the_region() {
         let man = Nik::parse("3524051203900001").unwrap();
         assert!(!man.is_female());
         assert_eq!(man.district_code(), "35.24.05");
@@ -392,9 +398,10 @@ mod tests {
         assert!(Nik::parse("3524052902010002").is_err(), "29 February 2001");
         assert!(Nik::parse("3524051213900002").is_err(), "month 13");
         assert!(Nik::parse("3524051203900000").is_err(), "serial 0000");
-        assert!(Nik::parse("9924051203900001").is_err(), "province 99");
-        assert!(Nik::parse("3500051203900001").is_err(), "regency 00");
-        assert!(Nik::parse("3524001203900001").is_err(), "district 00");
+        // Any district, a province since retired (54, Timor Timur) included.
+        for prefix in ["540105", "350005", "352400"] {
+            assert!(Nik::parse(&format!("{prefix}1203900001")).is_ok(), "{prefix}");
+        }
         assert!(Nik::parse("352405120390000").is_err(), "15 digits");
         assert!(Nik::parse("35240512039000012").is_err(), "17 digits");
         assert!(Nik::parse("35240512039O0001").is_err(), "a letter");

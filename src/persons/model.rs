@@ -532,6 +532,9 @@ pub struct Person {
     /// Version; also the `ETag`.
     #[schema(example = 1)]
     pub version: i32,
+    /// The district the NIK's first six digits name, where the person first registered (office
+    /// staff only), when the regions' tree knows it (a retired code too); `null` otherwise.
+    pub nik_district: Option<crate::regions::Region>,
     /// Since when the processing of their data is restricted (UU 27/2022 Pasal 41): no bank
     /// sees them meanwhile. Null when it is not.
     pub restricted_at: Option<DateTime<Utc>>,
@@ -554,8 +557,13 @@ impl Person {
         } else {
             Vec::new()
         };
+        let nik_district = match owner.nik.get(..6) {
+            Some(six) if full => crate::regions::district_of_nik(conn, six)?,
+            _ => None,
+        };
         let mask = |value: String, f: fn(&str) -> String| if full { value } else { f(&value) };
         Ok(Person {
+            nik_district,
             id: row.id,
             name: mask(owner.name, masking::name),
             nik: mask(owner.nik, masking::nik),

@@ -109,6 +109,20 @@ pub fn is_district(conn: &mut DbConnection, code: &str) -> QueryResult<bool> {
     .get_result(conn)
 }
 
+/// The district `six` (a NIK's first six digits, `352405`) names, when the tree has it.
+pub fn district_of_nik(conn: &mut DbConnection, six: &str) -> QueryResult<Option<Region>> {
+    if six.len() != 6 || !six.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let code = format!("{}.{}.{}", &six[..2], &six[2..4], &six[4..]);
+    regions::table
+        .find(code)
+        .filter(regions::level.eq(Level::District.as_str()))
+        .select(Region::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The districts of the service area, by code.
 pub fn served_districts(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
     regions::table

@@ -34,12 +34,7 @@ pub struct Villages {
     by_name: HashMap<(String, String), Option<String>>,
 }
 
-/// Whether `code` is shaped as a village code (`35.24.05.2001`).
-pub fn is_code(code: &str) -> bool {
-    let segments: Vec<&str> = code.split('.').collect();
-    segments.iter().map(|s| s.len()).eq([2, 2, 2, 4])
-        && segments.iter().all(|s| s.bytes().all(|b| b.is_ascii_digit()))
-}
+pub use crate::domain::codes::is_village_code as is_code;
 
 /// What a village code that is not one is told.
 pub const CODE_FORMAT: &str = "must be a village code like 35.24.14.2001";

@@ -70,7 +70,7 @@ pub struct OutletInput {
     /// The village's code in `/regions`, which must be a village of `district_code` (422
     /// naming both otherwise).
     #[serde(default)]
-    #[schema(value_type = Option<String>, pattern = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", example = "35.24.05.2001")]
+    #[schema(value_type = Option<String>, example = "35.24.05.2001")]
     pub village_code: Field<String>,
     /// Opening date.
     #[serde(default)]

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use rand::Rng;
 use rand::seq::index;
 
-use super::{Batch, SeedError, Seeder, Summary, fake, midnight};
+use super::{Batch, SeedError, Seeder, Summary, midnight};
 use crate::crypto::keyring::Keyring;
 use crate::db::DbConnection;
 
@@ -35,7 +35,7 @@ pub fn demo(conn: &mut DbConnection, keys: &Keyring, force: bool) -> Result<Summ
     let mut batch = Batch::default();
     let start = midnight(NaiveDate::from_ymd_opt(2024, 2, 5).unwrap_or_default());
     let mut ikm = Vec::new();
-    for (d, (district, _)) in fake::DISTRICTS.iter().enumerate() {
+    for (d, (district, _)) in seeder.faker.districts.clone().iter().enumerate() {
         for j in 0..PER_DISTRICT {
             let at = start + chrono::Duration::hours((d * PER_DISTRICT + j) as i64 * 13);
             let id = super::take(&mut seeder.ids.business);

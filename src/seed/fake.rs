@@ -1,6 +1,8 @@
 //! Plausible, valid values for generated records: Javanese names, NIKs of Lamongan districts,
 //! KBLI codes from the sectors UMKM work in, revenues spread over the PP 7/2021 scales.
 
+use std::collections::HashMap;
+
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -185,10 +187,40 @@ pub struct Faker {
     /// The random source; seeded, so the same seed gives the same data.
     pub rng: StdRng,
     /// The villages of each district of the service area, `(code, name)` by code.
-    pub villages: std::collections::HashMap<String, Vec<(String, String)>>,
+    pub villages: HashMap<String, Vec<(String, String)>>,
+    /// The service area's districts, weighted ([`district_weights`]).
+    pub districts: Vec<(String, u32)>,
+}
+
+/// The districts of the service area with the weight of each: Lamongan's as [`DISTRICTS`]
+/// has them, any other district's as an average one of Lamongan's.
+pub fn district_weights<'a>(served: impl Iterator<Item = &'a str>) -> Vec<(String, u32)> {
+    served
+        .map(|code| {
+            let weight = DISTRICTS.iter().find(|(d, _)| *d == code).map_or(3, |(_, w)| *w);
+            (code.to_owned(), weight)
+        })
+        .collect()
 }
 
 impl Faker {
+    /// A faker seeded with `seed`, placing businesses in the `served` districts (`(code, name)`)
+    /// and their `villages`.
+    pub fn new(
+        seed: u64,
+        villages: HashMap<String, Vec<(String, String)>>,
+        served: &[(String, String)],
+    ) -> Faker {
+        use rand::SeedableRng;
+        let districts = district_weights(served.iter().map(|(code, _)| code.as_str()));
+        Faker { rng: StdRng::seed_from_u64(seed), villages, districts }
+    }
+
+    /// A district of the service area, by weight.
+    pub fn district(&mut self) -> String {
+        weighted(&mut self.rng, &self.districts).clone()
+    }
+
     /// A person with id `id` born in `district`: name, NIK, phone and e-mail, in clear.
     pub fn person(&mut self, id: i64, district: &str) -> PlainPerson {
         let rng = &mut self.rng;

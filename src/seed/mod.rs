@@ -138,7 +138,8 @@ pub fn generate(
         let mut batch = Batch::default();
         for i in written..written + size {
             let at = start + Duration::seconds(span_secs * i as i64 / n as i64);
-            let district = *fake::weighted(seeder.rng(), &fake::DISTRICTS);
+            let district = seeder.faker.district();
+            let district = district.as_str();
             let ikm = seeder.rng().random_bool(0.05);
             let id = take(&mut seeder.ids.business);
             // One owner in twelve has another business too (the one before).

@@ -6,7 +6,7 @@ use chrono::{Duration, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::dsl::{count_star, max};
 use diesel::prelude::*;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 use super::fake::{self, Faker};
 use super::rows::{
@@ -152,15 +152,16 @@ impl Seeder {
         if programmes.is_empty() {
             return Err(SeedError::Missing("no open KUR programme (see migration 000005)"));
         }
+        let served = crate::regions::served_districts(conn)?;
+        if served.is_empty() {
+            return Err(SeedError::Missing("no district in the service area (SERVICE_AREA)"));
+        }
         Ok(Seeder {
-            faker: Faker {
-                rng: StdRng::seed_from_u64(seed),
-                villages: crate::regions::villages::served_by_district(conn)?,
-            },
+            faker: Faker::new(seed, crate::regions::villages::served_by_district(conn)?, &served),
             ids: Ids::read(conn)?,
             programmes,
             registrants: Vec::new(),
-            district_names: crate::regions::served_districts(conn)?.into_iter().collect(),
+            district_names: served.into_iter().collect(),
             summary: Summary::default(),
             keys: keys.clone(),
             nik_indexes: persons::table
@@ -213,7 +214,7 @@ impl Seeder {
         (0..count)
             .map(|i| {
                 let id = take(&mut self.ids.outlet);
-                let district = *fake::weighted(self.rng(), &fake::DISTRICTS);
+                let district = self.faker.district();
                 let opened_on = fake::day_between(
                     self.rng(),
                     NaiveDate::from_ymd_opt(2010, 1, 1).unwrap_or_default(),
@@ -226,11 +227,11 @@ impl Seeder {
                     code: format!("{prefix}-{id:05}"),
                     name: format!(
                         "{prefix} {} {}",
-                        self.district_names.get(district).map_or(district, String::as_str),
+                        self.district_names.get(&district).map_or(district.as_str(), String::as_str),
                         i + 1
                     ),
                     address: Some(format!("Jl. Raya No. {}", self.rng().random_range(1..300))),
-                    district_code: district.to_owned(),
+                    district_code: district.clone(),
                     opened_on: Some(opened_on),
                     status: if self.rng().random_bool(0.97) { "open" } else { "closed" }.to_owned(),
                     created_at: at,

@@ -183,6 +183,20 @@ async fn persons_are_read_by_role_and_corrected_once_for_all_their_businesses() 
     assert_eq!(masked["nik"], "3524********0002");
     assert!(masked["name"].as_str().unwrap().contains('*'), "{masked}");
     assert_eq!(masked["conflicts"], json!([]));
+    // Where the NIK was first registered, for office staff: Babat (35.24.05).
+    assert_eq!(
+        (full["nik_district"]["code"].as_str(), full["nik_district"]["name"].as_str()),
+        (Some("35.24.05"), Some("Babat"))
+    );
+    assert_eq!(masked["nik_district"], Value::Null);
+    // A NIK of a province since retired (54, Timor Timur) is no reason to refuse; no district shown.
+    let mut elsewhere = business_json(5);
+    elsewhere["owner_nik"] = json!("5401051203900001");
+    let elsewhere = app.create_business(&officer, &elsewhere).await;
+    let them =
+        app.get(&format!("/api/v1/persons/{}", elsewhere["owner_id"])).token(&officer).send().await.json();
+    assert_eq!((them["nik"].as_str(), them["nik_district"].clone()), (Some("5401051203900001"), Value::Null));
+    app.delete(&format!("/api/v1/businesses/{}", elsewhere["id"])).token(&officer).send().await;
     for role in [Role::Retail, Role::Bank] {
         let token = app.token_for(role).await;
         app.get(&path).token(&token).send().await.assert_problem(404);

@@ -163,6 +163,26 @@ async fn an_installation_for_surabaya_serves_surabaya_and_refuses_lamongan() {
     own["district_code"] = json!("35.78.01");
     assert_eq!(app.create_business(&token, &own).await["district_code"], "35.78.01");
     assert_eq!(app.count("businesses"), 1);
+    // Its generated data lies in its own districts and their villages.
+    let options = umkm_api::seed::Options { businesses: 300, seed: 3, force: true };
+    app.db(|conn| umkm_api::seed::generate(conn, &crate::helpers::test_keys(), &options, |_| ())).unwrap();
+    let placed: Vec<(String, Option<String>)> = app.db(|conn| {
+        use diesel::prelude::*;
+        use umkm_api::db::schema::businesses as b;
+        b::table.order(b::id).select((b::district_code, b::village_code)).load(conn).unwrap()
+    });
+    assert_eq!(placed.len(), 301);
+    let villages = decree("villages.csv");
+    for (district, village) in &placed[1..] {
+        assert!(district.starts_with("35.78."), "{district}");
+        let village = village.as_deref().unwrap();
+        assert!(
+            villages.iter().any(|v| v.0 == village && v.1.as_deref() == Some(district.as_str())),
+            "{village}"
+        );
+    }
+    let districts: std::collections::HashSet<&String> = placed.iter().map(|p| &p.0).collect();
+    assert!(districts.len() > 20, "{} districts", districts.len());
 }
 
 #[actix_rt::test]

@@ -14,6 +14,8 @@ pub const PIRT: &str = concat!("^", sep!(), "([0-9]", sep!(), "){15}$");
 pub const KBLI: &str = r"^\s*[0-9]{5}\s*$";
 /// [`DistrictCode`](super::DistrictCode): `PP.RR.DD`.
 pub const DISTRICT: &str = r"^\s*[0-9]{2}\.[0-9]{2}\.[0-9]{2}\s*$";
+/// A village code, `PP.RR.DD.VVVV` (`crate::regions::villages::is_code`, on the trimmed text).
+pub const VILLAGE: &str = r"^\s*[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4}\s*$";
 /// [`Phone`](super::Phone): `+62`, `62` or `0`, perhaps another `0`, then a mobile (`8` and
 /// 8–11 more digits) or landline (8–11 digits from `2`–`7` or `9`) number.
 pub const PHONE: &str = concat!(
@@ -67,7 +69,7 @@ mod tests {
     #[test]
     fn the_declared_patterns_fit_the_parsers() {
         type Parser = fn(&str) -> bool;
-        let cases: [(&str, Parser, &[&str]); 11] = [
+        let cases: [(&str, Parser, &[&str]); 12] = [
             (
                 NIK,
                 |v| Nik::parse(v).is_ok(),
@@ -106,6 +108,18 @@ mod tests {
                 DISTRICT,
                 |v| DistrictCode::parse(v).is_ok(),
                 &["35.24.05", " 35.24.05", "35.24", "35-24-05", "35.24.5", "35.24.05.1"],
+            ),
+            (
+                VILLAGE,
+                |v| is_village_code(v.trim()),
+                &[
+                    "35.24.05.2001",
+                    " 35.24.05.2001 ",
+                    "35.24.05",
+                    "35.24.05.201",
+                    "35.24.05.2001.1",
+                    "35-24-05-2001",
+                ],
             ),
             (
                 PHONE,
