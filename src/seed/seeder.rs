@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Duration, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::dsl::{count_star, max};
 use diesel::prelude::*;
-use rand::rngs::StdRng;
 use rand::Rng;
+use rand::rngs::StdRng;
 
 use super::fake::{self, Faker};
 use super::rows::{
