@@ -153,9 +153,9 @@ impl<F: SortField> Sort<F> {
     /// Parses `-created_at,name`; an unknown field is 400, a repeated one keeps its first place
     /// and direction. Without `sort`, `default`.
     pub fn parse(raw: Option<&str>, default: &str) -> AppResult<Sort<F>> {
-        let spec = raw.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
+        let spec = raw.map(|s| s.trim_matches(sort_space)).filter(|s| !s.is_empty()).unwrap_or(default);
         let mut keys: Vec<(F, Dir)> = Vec::new();
-        for part in spec.split(',').map(str::trim) {
+        for part in spec.split(',').map(|s| s.trim_matches(sort_space)) {
             let (name, dir) = match part.strip_prefix('-') {
                 Some(name) => (name, Dir::Desc),
                 None => (part.strip_prefix('+').unwrap_or(part), Dir::Asc),
@@ -457,7 +457,14 @@ pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]*$";
 pub fn sort_pattern<F: SortField>() -> String {
     let names: Vec<&str> = F::ALL.iter().map(|(n, _)| *n).collect();
     let key = format!("[-+]?({})", names.join("|"));
-    format!("^({key}(,{key})*)?$")
+    let space = r"[ \t\n\f\r]*";
+    format!("^{space}({key}{space}(,{space}{key}{space})*)?$")
+}
+
+/// The spaces a `sort` may have around its keys ([`sort_pattern`] declares the same): ASCII's,
+/// not every Unicode space (a regular expression's `\s` and Rust's `trim` differ beyond them).
+fn sort_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0C' | '\r')
 }
 
 /// Encodes the sort key of the last row of a page as an opaque cursor.

@@ -503,3 +503,20 @@ async fn an_xlsx_export_keeps_identity_numbers_whole_as_text() {
     let sheet = xlsx_part(&stats.body, "xl/worksheets/sheet1.xml");
     assert!(sheet.contains("<t>businesses.total</t>"), "{sheet}");
 }
+
+#[actix_rt::test]
+async fn a_sort_is_taken_exactly_when_the_documents_pattern_matches_it() {
+    let app = spawn_app().await;
+    let token = app.token_for(Role::Officer).await;
+    let document = app.get("/api-docs/openapi.json").send().await.json();
+    let parameters = document["paths"]["/api/v1/businesses"]["get"]["parameters"].as_array().unwrap().clone();
+    let sort = parameters.iter().find(|p| p["name"] == "sort").unwrap();
+    let pattern = regex_lite::Regex::new(sort["schema"]["pattern"].as_str().unwrap()).unwrap();
+    // Spaces around keys are taken (the ASCII ones the pattern names), anything else is 400.
+    for raw in ["", "\n", " name ", "-name", "name , +id", "name,", ",name", "- name", "\u{a0}name", "owner"]
+    {
+        let encoded: String = raw.bytes().map(|b| format!("%{b:02X}")).collect();
+        let reply = app.get(&format!("/api/v1/businesses?sort={encoded}")).token(&token).send().await;
+        assert_eq!(pattern.is_match(raw), reply.status == 200, "{raw:?}: {}", reply.status);
+    }
+}
