@@ -215,6 +215,11 @@ impl Pool {
         self.replicas.as_deref()
     }
 
+    /// The back end of the pool's database.
+    pub fn backend(&self) -> Backend {
+        Backend::of_url(&self.url)
+    }
+
     /// Whether [`Pool::generic_plans`] is a pool of its own (PostgreSQL).
     pub fn has_generic_plans(&self) -> bool {
         self.generic.is_some()

@@ -112,13 +112,12 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
     assert_ne!(reply.json()["owner_id"], json!(person));
     let mut deleted_body = business_json(4);
     (deleted_body["owner_nik"], deleted_body["owner_name"]) = (json!(nik), json!(name));
-    let reply = app
-        .post("/api/v1/businesses")
-        .token(&officer)
-        .header("Idempotency-Key", "erasure-4")
-        .json(&deleted_body)
-        .send()
-        .await;
+    // A create answered and stored under its key, sent again after the erasure.
+    let create_deleted = || {
+        let create = app.post("/api/v1/businesses").token(&officer);
+        create.header("Idempotency-Key", "erasure-4").json(&deleted_body).send()
+    };
+    let reply = create_deleted().await;
     assert_eq!(reply.status, 201);
     let deleted = reply.json()["id"].as_i64().unwrap();
     assert_eq!(app.delete(&format!("/api/v1/businesses/{deleted}")).token(&officer).send().await.status, 204);
@@ -136,13 +135,7 @@ async fn an_erased_person_is_gone_but_the_statistics_and_the_businesses_stay() {
     // The stored answer is kept, without them: a retry is answered as the first, creating nothing.
     assert_eq!(app.count(&stored), 1);
     let businesses = app.count("businesses");
-    let retried = app
-        .post("/api/v1/businesses")
-        .token(&officer)
-        .header("Idempotency-Key", "erasure-4")
-        .json(&deleted_body)
-        .send()
-        .await;
+    let retried = create_deleted().await;
     assert_eq!(retried.status, 201);
     assert_eq!(retried.header("idempotent-replayed").as_deref(), Some("true"));
     let replayed = retried.json();
