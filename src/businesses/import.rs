@@ -83,12 +83,9 @@ pub fn import(conn: &mut DbConnection, keys: &Keyring, user_id: i64, rows: Vec<V
     let villages = {
         let served: Vec<&str> = districts.iter().map(String::as_str).collect();
         let named: Vec<&str> = rows.iter().filter_map(|r| r.get("village_code")?.as_str()).collect();
-        let mut villages = crate::regions::villages::Villages::default();
+        let mut villages = crate::regions::villages::Villages::of(conn, &served, &[])?;
         for chunk in named.chunks(10_000) {
-            villages.extend(crate::regions::villages::Villages::of(conn, &served, chunk)?);
-        }
-        if named.is_empty() {
-            villages = crate::regions::villages::Villages::of(conn, &served, &[])?;
+            villages.extend(crate::regions::villages::Villages::of(conn, &[], chunk)?);
         }
         villages
     };
